@@ -1,0 +1,67 @@
+import { randomUUID } from 'node:crypto';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Container } from './container.js';
+import { installAuth } from './features/identity/auth.hook.js';
+import { billingWebhookRoutes } from './features/identity/billing-webhook.routes.js';
+import { identityRoutes } from './features/identity/identity.routes.js';
+import { healthRoutes } from './features/health/health.routes.js';
+import { installErrorHandling } from './platform/http/error-handler.js';
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
+
+export async function buildApp(c: Container): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: c.logger,
+    bodyLimit: c.config.TUTORGATE_BODY_LIMIT,
+    trustProxy: c.config.TUTORGATE_TRUST_PROXY ?? false,
+    // A caller's request id is kept only when it is a plain token (no log injection).
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    requestIdLogLabel: 'requestId',
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { maxParamLength: 200 },
+    disableRequestLogging: false,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandling(app);
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'tutorgate', version: '0.1.0', description: 'Premium grading and adaptive learning paths with a deterministic fallback.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API key (tg_…) or JWT' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    c.metrics.httpDuration.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  installAuth(app, { authenticator: c.identity.authenticator });
+
+  await app.register(healthRoutes(c.readiness, () => c.metrics.registry.metrics(), c.metrics.registry.contentType));
+  await app.register(identityRoutes(c.identity.service, {}));
+  await app.register(billingWebhookRoutes({ db: c.store.db, clock: c.clock, secret: c.config.TUTORGATE_WEBHOOK_SECRET }));
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  return app;
+}

@@ -1,0 +1,109 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseConfig, ConfigError, type Config } from './platform/config.js';
+import { parseDuration } from './platform/duration.js';
+import { openStore, type Store } from './platform/db/database.js';
+import { migrateDown, migrateUp, migrationStatus } from './platform/db/migrator.js';
+import { resolveJwtSecret } from './platform/jwt-secret.js';
+import { PolicyError } from './platform/policy.js';
+import { AppError } from './platform/errors.js';
+import { systemClock } from './platform/clock.js';
+import { IdentityRepository } from './features/identity/identity.repository.js';
+import { IdentityService } from './features/identity/identity.service.js';
+import { signDevToken } from './features/identity/jwt-verifier.js';
+import { serve } from './main.js';
+import { registerExtraCommands } from './cli-extra.js';
+
+const config = (): Config => parseConfig(process.env);
+
+async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = openStore(config().DATABASE_URL, { poolSize: 2 });
+  try {
+    await migrateUp(store.db);
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+const positiveInt = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+};
+
+const program = new Command('tutorgate').description('Premium-intelligence service for learning apps').showHelpAfterError();
+
+program.command('serve').description('serve the HTTP API').action(() => serve(config()));
+
+program
+  .command('migrate')
+  .description('apply, revert or list database migrations')
+  .addArgument(new Command().createArgument('direction', 'up, down or status').choices(['up', 'down', 'status']).default('up'))
+  .action(async (direction: 'up' | 'down' | 'status') => {
+    const store = openStore(config().DATABASE_URL, { poolSize: 1 });
+    try {
+      if (direction === 'status') {
+        for (const m of await migrationStatus(store.db)) console.log(`${m.executedAt ? 'applied' : 'pending'}\t${m.name}`);
+      } else {
+        const done = direction === 'up' ? await migrateUp(store.db) : await migrateDown(store.db);
+        console.log(done.length ? done.join('\n') : 'nothing to do');
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+const users = program.command('users').description('manage users');
+users
+  .command('create')
+  .requiredOption('--id <id>', 'user id')
+  .addOption(new Option('--tier <tier>', 'subscription tier').choices(['free', 'premium']).default('free'))
+  .addOption(new Option('--role <role...>', 'roles').choices(['learner', 'instructor', 'admin']).default(['learner']))
+  .action(async (o: { id: string; tier: 'free' | 'premium'; role: ('learner' | 'instructor' | 'admin')[] }) => {
+    await withStore(async (store) => {
+      const svc = new IdentityService(new IdentityRepository(store.db), systemClock);
+      const user = await svc.createUser({ id: o.id, tier: o.tier, roles: o.role });
+      console.log(JSON.stringify({ ...user, tier: o.tier }));
+    });
+  });
+
+program
+  .command('keys')
+  .description('manage API keys')
+  .command('create')
+  .requiredOption('--user <id>', 'user id')
+  .action(async (o: { user: string }) => {
+    await withStore(async (store) => {
+      const svc = new IdentityService(new IdentityRepository(store.db), systemClock);
+      const { key, id } = await svc.createApiKey(o.user);
+      console.error(`API key ${id} for ${o.user} (shown once; store it now):`);
+      console.log(key);
+    });
+  });
+
+program
+  .command('token')
+  .description('print a signed JWT for a user (development and tests)')
+  .requiredOption('--user <id>', 'user id (the JWT subject)')
+  .option('--ttl <duration>', 'lifetime, e.g. 15m, 1h, 7d', '1h')
+  .action(async (o: { user: string; ttl: string }) => {
+    const cfg = config();
+    const ms = parseDuration(o.ttl);
+    if (!ms) throw new InvalidArgumentError('--ttl: expected a duration like 1h');
+    const secret = resolveJwtSecret(cfg);
+    if (!secret) throw new ConfigError('tokens can only be signed with an HS256 secret; TUTORGATE_JWKS_URL is set');
+    console.log(await signDevToken(secret, o.user, Math.ceil(ms / 1000), {
+      ...(cfg.TUTORGATE_JWT_ISSUER ? { issuer: cfg.TUTORGATE_JWT_ISSUER } : {}),
+      ...(cfg.TUTORGATE_JWT_AUDIENCE ? { audience: cfg.TUTORGATE_JWT_AUDIENCE } : {}),
+    }));
+  });
+
+registerExtraCommands(program, { config, withStore, positiveInt });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  // Expected failures print one line; nothing else (no stack, no secrets).
+  if (err instanceof ConfigError || err instanceof PolicyError || err instanceof InvalidArgumentError) console.error(`tutorgate: ${err.message}`);
+  else if (err instanceof AppError) console.error(`tutorgate: ${err.message}`);
+  else console.error(`tutorgate: ${(err as Error).message ?? String(err)}`);
+  process.exitCode = 1;
+});

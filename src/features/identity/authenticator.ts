@@ -1,0 +1,75 @@
+import type { Clock } from '../../platform/clock.js';
+import { parseDuration } from '../../platform/duration.js';
+import type { Policy } from '../../platform/policy.js';
+import { entitlementsFor } from './access.js';
+import { hashApiKey, looksLikeApiKey } from './api-key.js';
+import { effectiveTier } from './effective-tier.js';
+import type { IdentityRepository } from './identity.repository.js';
+import type { Principal } from './identity.types.js';
+import type { JwtVerifier } from './jwt-verifier.js';
+
+export type AuthFailure = 'missing' | 'malformed' | 'unknown_key' | 'revoked_key' | 'invalid_token' | 'unknown_user' | 'disabled_user';
+
+export class AuthenticationFailed extends Error {
+  constructor(readonly reason: AuthFailure) {
+    super(reason);
+  }
+}
+
+type Repo = Pick<IdentityRepository, 'findApiKeyByHash' | 'touchApiKey' | 'getUser' | 'getSubscription'>;
+
+// last_used_at is informational; writing it on every request would turn every read
+// into a write, so it is refreshed at most once a minute per key.
+const TOUCH_EVERY_MS = 60_000;
+
+export class Authenticator {
+  private readonly graceMs: number;
+
+  constructor(
+    private readonly repo: Repo,
+    private readonly jwt: JwtVerifier,
+    private readonly policy: Policy,
+    private readonly clock: Clock,
+    // Users who arrive with a valid JWT from the platform's identity provider are
+    // provisioned as free learners on first sight (sign-up happens upstream).
+    private readonly provisionJwtUser?: (userId: string) => Promise<void>,
+  ) {
+    this.graceMs = parseDuration(policy.subscriptions.gracePeriod) ?? 0;
+  }
+
+  async authenticate(authorization: string | undefined): Promise<Principal> {
+    if (!authorization) throw new AuthenticationFailed('missing');
+    const m = /^Bearer ([\x21-\x7e]{1,4096})$/.exec(authorization);
+    if (!m) throw new AuthenticationFailed('malformed');
+    const token = m[1]!;
+    if (looksLikeApiKey(token)) {
+      const key = await this.repo.findApiKeyByHash(hashApiKey(token));
+      if (!key) throw new AuthenticationFailed('unknown_key');
+      if (key.revokedAt !== null) throw new AuthenticationFailed('revoked_key');
+      const now = this.clock.now();
+      if (key.lastUsedAt === null || now - key.lastUsedAt > TOUCH_EVERY_MS) await this.repo.touchApiKey(key.id, now);
+      return this.principalFor(key.userId, 'api_key', key.id);
+    }
+    let sub: string;
+    try {
+      sub = (await this.jwt.verify(token)).sub;
+    } catch {
+      throw new AuthenticationFailed('invalid_token');
+    }
+    try {
+      return await this.principalFor(sub, 'jwt');
+    } catch (err) {
+      if (!(err instanceof AuthenticationFailed && err.reason === 'unknown_user' && this.provisionJwtUser)) throw err;
+      await this.provisionJwtUser(sub);
+      return this.principalFor(sub, 'jwt');
+    }
+  }
+
+  async principalFor(userId: string, via: Principal['via'], keyId?: string): Promise<Principal> {
+    const [user, subscription] = await Promise.all([this.repo.getUser(userId), this.repo.getSubscription(userId)]);
+    if (!user) throw new AuthenticationFailed('unknown_user');
+    if (user.disabled) throw new AuthenticationFailed('disabled_user');
+    const tier = effectiveTier(subscription, this.clock.now(), this.graceMs);
+    return { userId, roles: user.roles, tier, entitlements: entitlementsFor(this.policy, tier), via, ...(keyId ? { keyId } : {}) };
+  }
+}

@@ -1,0 +1,37 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { Clock } from '../../platform/clock.js';
+import type { Db } from '../../platform/db/database.js';
+import { AppError, BadRequestError, ServiceUnavailableError, UnauthorizedError, ValidationError } from '../../platform/errors.js';
+import { applyBillingEvent, billingEventSchema, verifySignature } from './billing-webhook.js';
+
+// The signature covers the exact bytes sent, so this plugin keeps the raw body and
+// parses JSON itself, after the signature is checked.
+export function billingWebhookRoutes(deps: { db: Db; clock: Clock; secret: string | undefined }): FastifyPluginAsync {
+  return async (app) => {
+    app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+    app.post('/v1/webhooks/billing', { schema: { tags: ['billing'], summary: 'Subscription events from the payment provider (HMAC-signed)' } }, async (request, reply) => {
+      if (!deps.secret) throw new ServiceUnavailableError('The billing webhook is not configured (TUTORGATE_WEBHOOK_SECRET).');
+      const raw = request.body as Buffer | undefined;
+      if (!Buffer.isBuffer(raw)) throw new BadRequestError('Send the event as application/json.');
+      const header = request.headers['tutorgate-signature'];
+      const check = verifySignature(typeof header === 'string' ? header : undefined, raw, deps.secret, deps.clock.now());
+      if (check !== 'ok') {
+        request.log.warn({ check }, 'billing webhook refused');
+        throw check === 'stale' ? new AppError('stale_signature', 401, 'The signature timestamp is outside the tolerance.') : new UnauthorizedError('Missing or invalid webhook signature.');
+      }
+      let json: unknown;
+      try {
+        json = JSON.parse(raw.toString('utf8'));
+      } catch {
+        throw new BadRequestError('The body is not valid JSON.', 'invalid_json');
+      }
+      const parsed = billingEventSchema.safeParse(json);
+      if (!parsed.success) {
+        const errors = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+        throw new ValidationError(`Invalid event: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, errors);
+      }
+      const outcome = await applyBillingEvent(deps.db, parsed.data, deps.clock.now());
+      return reply.status(200).send({ received: true, outcome });
+    });
+  };
+}

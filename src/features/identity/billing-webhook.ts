@@ -1,0 +1,73 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import type { Db } from '../../platform/db/database.js';
+import { IdentityRepository } from './identity.repository.js';
+import type { Subscription, SubscriptionStatus } from './identity.types.js';
+
+export const TOLERANCE_SEC = 300;
+
+export type SignatureCheck = 'ok' | 'missing' | 'malformed' | 'stale' | 'mismatch';
+
+// Tutorgate-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">. Several v1
+// values may be present while the provider rotates its secret.
+export function verifySignature(header: string | undefined, rawBody: Buffer, secret: string, nowMs: number): SignatureCheck {
+  if (!header) return 'missing';
+  const parts = header.split(',').map((p) => p.trim().split('='));
+  const t = parts.find(([k]) => k === 't')?.[1];
+  const sigs = parts.filter(([k, v]) => k === 'v1' && v && /^[0-9a-f]{64}$/.test(v)).map(([, v]) => v!);
+  if (!t || !/^\d{1,12}$/.test(t) || sigs.length === 0) return 'malformed';
+  if (Math.abs(nowMs / 1000 - Number(t)) > TOLERANCE_SEC) return 'stale';
+  const expected = Buffer.from(sign(secret, t, rawBody), 'hex');
+  return sigs.some((s) => timingSafeEqual(Buffer.from(s, 'hex'), expected)) ? 'ok' : 'mismatch';
+}
+
+export function sign(secret: string, t: string, rawBody: Buffer | string): string {
+  return createHmac('sha256', secret).update(`${t}.`).update(rawBody).digest('hex');
+}
+
+export const billingEventSchema = z.strictObject({
+  id: z.string().min(1).max(200),
+  type: z.enum(['subscription.created', 'subscription.renewed', 'subscription.canceled', 'payment.failed']),
+  created: z.int().positive(), // unix seconds at the provider
+  data: z.strictObject({
+    userId: z.string().min(1).max(200),
+    plan: z.literal('premium').default('premium'),
+    currentPeriodEnd: z.int().positive().optional(), // unix seconds
+    status: z.enum(['active', 'trialing']).optional(),
+  }),
+});
+export type BillingEvent = z.infer<typeof billingEventSchema>;
+
+const STATUS_FOR: Record<BillingEvent['type'], SubscriptionStatus | null> = {
+  'subscription.created': null,
+  'subscription.renewed': 'active',
+  'subscription.canceled': 'canceled',
+  'payment.failed': 'past_due',
+};
+
+export type WebhookOutcome = 'applied' | 'duplicate' | 'superseded';
+
+// Idempotent by event id and ordered by event time: the event is recorded and applied
+// in one transaction, and the subscription row only moves forward in time, so a
+// replay changes nothing and a late older event cannot undo a newer one.
+export async function applyBillingEvent(db: Db, event: BillingEvent, now: number): Promise<WebhookOutcome> {
+  return db.transaction().execute(async (trx) => {
+    const repo = new IdentityRepository(trx);
+    const occurredAt = event.created * 1000;
+    const fresh = await repo.recordWebhookEvent({ eventId: event.id, type: event.type, userId: event.data.userId, occurredAt, receivedAt: now });
+    if (!fresh) return 'duplicate';
+    await repo.insertUser({ id: event.data.userId, roles: ['learner'], createdAt: now, disabled: false });
+    const current = await repo.getSubscription(event.data.userId);
+    const status = STATUS_FOR[event.type] ?? event.data.status ?? 'active';
+    const sub: Subscription = {
+      userId: event.data.userId,
+      plan: event.data.plan,
+      status,
+      currentPeriodEnd: event.data.currentPeriodEnd !== undefined ? event.data.currentPeriodEnd * 1000 : (current?.currentPeriodEnd ?? null),
+      source: 'billing',
+      lastEventAt: occurredAt,
+      updatedAt: now,
+    };
+    return (await repo.putSubscriptionIfNewer(sub)) ? 'applied' : 'superseded';
+  });
+}

@@ -1,0 +1,20 @@
+import type { Tier } from '../../platform/policy.schema.js';
+import type { Subscription } from './identity.types.js';
+
+// Derived on every request from the stored subscription, so an expiry, a failed
+// payment past its grace period or a cancel takes effect on the very next request.
+export function effectiveTier(sub: Subscription | undefined, now: number, graceMs: number): Tier {
+  if (!sub || sub.plan !== 'premium') return 'free';
+  const end = sub.currentPeriodEnd;
+  switch (sub.status) {
+    case 'active':
+    case 'trialing':
+      return end === null || now < end + graceMs ? 'premium' : 'free';
+    case 'past_due':
+      // Payment failed: premium only while the grace period after the paid period runs.
+      return end !== null && now < end + graceMs ? 'premium' : 'free';
+    case 'canceled':
+    case 'expired':
+      return 'free';
+  }
+}

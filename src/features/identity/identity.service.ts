@@ -1,0 +1,104 @@
+import type { Clock } from '../../platform/clock.js';
+import { ConflictError, NotFoundError } from '../../platform/errors.js';
+import { newId } from '../../platform/ids.js';
+import type { Tier } from '../../platform/policy.schema.js';
+import { displayPrefix, generateApiKey, hashApiKey } from './api-key.js';
+import type { IdentityRepository } from './identity.repository.js';
+import type { Role, Subscription, SubscriptionStatus, User } from './identity.types.js';
+
+export class IdentityService {
+  constructor(
+    private readonly repo: IdentityRepository,
+    private readonly clock: Clock,
+  ) {}
+
+  async createUser(input: { id: string; roles: Role[]; tier: Tier }): Promise<User> {
+    const user: User = { id: input.id, roles: input.roles, createdAt: this.clock.now(), disabled: false };
+    if (!(await this.repo.insertUser(user))) throw new ConflictError(`User "${input.id}" already exists.`);
+    if (input.tier === 'premium') await this.grant(input.id, { until: null });
+    return user;
+  }
+
+  // Users who arrive with a valid JWT from the platform's identity provider are
+  // provisioned as free learners on first sight (sign-up happens upstream).
+  async ensureUser(id: string): Promise<void> {
+    await this.repo.insertUser({ id, roles: ['learner'], createdAt: this.clock.now(), disabled: false });
+  }
+
+  async getUser(id: string): Promise<User> {
+    const user = await this.repo.getUser(id);
+    if (!user) throw new NotFoundError('User');
+    return user;
+  }
+
+  async createApiKey(userId: string): Promise<{ id: string; key: string; prefix: string }> {
+    await this.getUser(userId);
+    const key = generateApiKey();
+    const id = newId('key');
+    await this.repo.insertApiKey({ id, userId, prefix: displayPrefix(key), hash: hashApiKey(key), createdAt: this.clock.now() });
+    return { id, key, prefix: displayPrefix(key) };
+  }
+
+  async revokeApiKey(userId: string, keyId: string): Promise<void> {
+    if (!(await this.repo.revokeApiKey(userId, keyId, this.clock.now()))) throw new NotFoundError('API key');
+  }
+
+  async subscription(userId: string): Promise<Subscription | null> {
+    await this.getUser(userId);
+    return (await this.repo.getSubscription(userId)) ?? null;
+  }
+
+  // Admin grant: premium until a date, or with no end.
+  async grant(userId: string, opts: { until: number | null; status?: SubscriptionStatus }): Promise<Subscription> {
+    await this.getUser(userId);
+    const now = this.clock.now();
+    const sub: Subscription = {
+      userId,
+      plan: 'premium',
+      status: opts.status ?? 'active',
+      currentPeriodEnd: opts.until,
+      source: 'admin',
+      lastEventAt: now,
+      updatedAt: now,
+    };
+    await this.repo.putSubscription(sub);
+    return sub;
+  }
+
+  async extend(userId: string, byMs: number): Promise<Subscription> {
+    const current = await this.repo.getSubscription(userId);
+    if (!current) throw new NotFoundError('Subscription');
+    const now = this.clock.now();
+    const base = current.currentPeriodEnd === null ? null : Math.max(current.currentPeriodEnd, now) + byMs;
+    const sub: Subscription = { ...current, status: 'active', currentPeriodEnd: base, lastEventAt: now, updatedAt: now };
+    await this.repo.putSubscription(sub);
+    return sub;
+  }
+
+  async cancel(userId: string): Promise<Subscription> {
+    const current = await this.repo.getSubscription(userId);
+    if (!current) throw new NotFoundError('Subscription');
+    const now = this.clock.now();
+    const sub: Subscription = { ...current, status: 'canceled', lastEventAt: now, updatedAt: now };
+    await this.repo.putSubscription(sub);
+    return sub;
+  }
+
+  async setRoles(userId: string, roles: Role[]): Promise<User> {
+    if (!(await this.repo.updateUser(userId, { roles }))) throw new NotFoundError('User');
+    return this.getUser(userId);
+  }
+
+  async setDisabled(userId: string, disabled: boolean): Promise<User> {
+    if (!(await this.repo.updateUser(userId, { disabled }))) throw new NotFoundError('User');
+    return this.getUser(userId);
+  }
+
+  listUsers(limit: number, after?: string): Promise<User[]> {
+    return this.repo.listUsers(limit, after);
+  }
+
+  listApiKeys(userId: string) {
+    return this.repo.listApiKeys(userId);
+  }
+}

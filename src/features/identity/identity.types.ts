@@ -1,0 +1,32 @@
+import type { Feature, Tier } from '../../platform/policy.schema.js';
+
+export const ROLES = ['learner', 'instructor', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+export const SUBSCRIPTION_STATUSES = ['active', 'trialing', 'past_due', 'canceled', 'expired'] as const;
+export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number];
+
+export interface User {
+  id: string;
+  roles: Role[];
+  createdAt: number;
+  disabled: boolean;
+}
+
+export interface Subscription {
+  userId: string;
+  plan: string;
+  status: SubscriptionStatus;
+  currentPeriodEnd: number | null;
+  source: 'admin' | 'billing';
+  lastEventAt: number;
+  updatedAt: number;
+}
+
+export interface Principal {
+  userId: string;
+  roles: Role[];
+  tier: Tier;
+  entitlements: Feature[];
+  via: 'api_key' | 'jwt' | 'session';
+  keyId?: string;
+}

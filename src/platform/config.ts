@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import { deepFreeze } from './policy.js';
+
+const databaseUrl = z
+  .string()
+  .refine((s) => s.startsWith('sqlite:') || /^postgres(ql)?:\/\//.test(s), 'expected sqlite:PATH, sqlite::memory: or postgres://…');
+
+const csv = z
+  .string()
+  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  DATABASE_URL: databaseUrl.default('sqlite:./data/tutorgate.db'),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  ANTHROPIC_API_KEY: z.string().min(1).optional(),
+  ANTHROPIC_API_KEY_FILE: z.string().min(1).optional(),
+  ANTHROPIC_BASE_URL: z.url().optional(),
+  TUTORGATE_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  TUTORGATE_JWKS_URL: z.url().optional(),
+  TUTORGATE_JWT_ISSUER: z.string().min(1).optional(),
+  TUTORGATE_JWT_AUDIENCE: z.string().min(1).optional(),
+  TUTORGATE_POLICY: z.string().min(1).optional(),
+  TUTORGATE_DATA_DIR: z.string().min(1).default('./data'),
+  TUTORGATE_BODY_LIMIT: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
+  TUTORGATE_TRUST_PROXY: csv.optional(),
+  TUTORGATE_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  TUTORGATE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = Readonly<z.output<typeof envSchema>>;
+
+export class ConfigError extends Error {}
+
+// Parsed once in main; a bad value stops start-up naming the variable (never its value:
+// some of these are secrets).
+export function parseConfig(env: NodeJS.ProcessEnv): Config {
+  const picked: Record<string, string> = {};
+  for (const key of Object.keys(envSchema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v !== '') picked[key] = v;
+  }
+  const result = envSchema.safeParse(picked);
+  if (!result.success) {
+    const first = result.error.issues[0]!;
+    throw new ConfigError(`invalid configuration: ${String(first.path[0])}: ${first.message}`);
+  }
+  if (result.data.ANTHROPIC_API_KEY && result.data.ANTHROPIC_API_KEY_FILE) {
+    throw new ConfigError('invalid configuration: ANTHROPIC_API_KEY_FILE: set either ANTHROPIC_API_KEY or ANTHROPIC_API_KEY_FILE, not both');
+  }
+  if (result.data.TUTORGATE_JWT_SECRET && result.data.TUTORGATE_JWKS_URL) {
+    throw new ConfigError('invalid configuration: TUTORGATE_JWKS_URL: set either TUTORGATE_JWT_SECRET or TUTORGATE_JWKS_URL, not both');
+  }
+  return deepFreeze(result.data);
+}

@@ -1,0 +1,9 @@
+import type { Migration } from 'kysely';
+import * as m0001 from './0001-identity.js';
+
+// Listed explicitly (not read from disk) so the same code runs from src/ under tsx
+// and from dist/. Expand/contract: a migration only adds; a later one removes what
+// the code no longer reads, so rolling the code back one version never needs a restore.
+export const migrations: Record<string, Migration> = {
+  '0001-identity': m0001,
+};

@@ -1,0 +1,79 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '../errors.js';
+import { problem } from './problem.js';
+
+interface Mapped {
+  status: number;
+  code: string;
+  detail: string;
+  extra?: Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
+// Fastify's own errors that clients cause, by code. Everything unknown is a 500 with a
+// generic message; the full error goes to the log only.
+const FASTIFY_CODES: Record<string, { status: number; code: string; detail: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'body_too_large', detail: 'The request body is too large.' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'unsupported_media_type', detail: 'Send the body as application/json.' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'invalid_json', detail: 'The JSON body is empty.' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'invalid_json', detail: 'The body is not valid JSON.' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'bad_request', detail: 'Content-Length does not match the body.' },
+  FST_ERR_BAD_URL: { status: 400, code: 'bad_request', detail: 'The URL is malformed.' },
+  FST_ERR_ASYNC_CONSTRAINT: { status: 400, code: 'bad_request', detail: 'The request cannot be routed.' },
+};
+
+interface ZodLikeIssue {
+  path?: (string | number)[];
+  instancePath?: string;
+  message?: string;
+}
+
+function validationErrors(err: FastifyError): { path: string; message: string }[] {
+  const list = (err.validation ?? []) as unknown as ZodLikeIssue[];
+  const where = err.validationContext ?? 'body';
+  return list.map((v) => {
+    const path = Array.isArray(v.path) ? v.path.join('.') : (v.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.');
+    const params = (v as { params?: { issue?: { path?: (string | number)[] } } }).params;
+    const issuePath = params?.issue?.path?.join('.');
+    return { path: `${where}${issuePath || path ? '.' + (issuePath || path) : ''}`, message: v.message ?? 'invalid' };
+  });
+}
+
+function mapError(err: FastifyError | AppError | Error): Mapped {
+  if (err instanceof AppError) {
+    return { status: err.status, code: err.code, detail: err.message, ...(err.details ? { extra: err.details } : {}), ...(err.headers ? { headers: err.headers } : {}) };
+  }
+  const fe = err as FastifyError;
+  if (fe.validation) {
+    const errors = validationErrors(fe);
+    return { status: 422, code: 'validation_failed', detail: `Invalid request: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`.slice(0, 1000), extra: { errors } };
+  }
+  const known = fe.code ? FASTIFY_CODES[fe.code] : undefined;
+  if (known) return { status: known.status, code: known.code, detail: known.detail };
+  if (err instanceof SyntaxError || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return { status: 400, code: 'invalid_json', detail: 'The body is not valid JSON.' };
+  // secure-json-parse: "Object contains forbidden prototype property"
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return { status: fe.statusCode, code: 'bad_request', detail: 'The request is not acceptable.' };
+  }
+  return { status: 500, code: 'internal', detail: 'An unexpected error occurred; it has been logged.' };
+}
+
+export function sendProblem(reply: FastifyReply, request: FastifyRequest, m: Mapped): FastifyReply {
+  if (m.headers) reply.headers(m.headers);
+  return reply
+    .status(m.status)
+    .type('application/problem+json')
+    .send(problem(m.status, m.code, m.detail, request.id, m.extra ?? {}));
+}
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const mapped = mapError(err);
+    if (mapped.status >= 500) request.log.error({ err }, 'unhandled error');
+    else request.log.info({ code: mapped.code, status: mapped.status }, 'request refused');
+    return sendProblem(reply, request, mapped);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, request, { status: 404, code: 'not_found', detail: `No route ${request.method} ${request.url.split('?')[0]}.` }),
+  );
+}

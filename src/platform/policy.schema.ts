@@ -1,0 +1,89 @@
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+export const FEATURES = ['grading', 'learning_path'] as const;
+export type Feature = (typeof FEATURES)[number];
+export const TIERS = ['free', 'premium'] as const;
+export type Tier = (typeof TIERS)[number];
+
+const feature = z.enum(FEATURES);
+const tier = z.enum(TIERS);
+const usd = z.number().nonnegative().finite();
+const duration = z.string().refine((s) => parseDuration(s) !== undefined, 'expected a duration like 30s, 15m, 1h or 30d');
+const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date YYYY-MM-DD');
+
+const limitSpec = z.strictObject({
+  requestsPerMinute: z.int().positive().optional(),
+  requestsPerHour: z.int().positive().optional(),
+  tokensPerDay: z.int().positive().optional(),
+  concurrent: z.int().positive().optional(),
+});
+const tierLimits = limitSpec.extend({ features: z.partialRecord(feature, limitSpec).optional() });
+
+const price = z.strictObject({
+  model: z.string().min(1),
+  effective: isoDate,
+  input: usd,
+  output: usd,
+  cacheWrite5m: usd,
+  cacheWrite1h: usd,
+  cacheRead: usd,
+  batchDiscount: z.number().min(0).max(1).default(0.5),
+});
+
+const flagRule = z.strictObject({
+  attribute: z.string().min(1),
+  op: z.enum(['in', 'notIn', 'equals']),
+  values: z.array(z.string()),
+  serve: z.union([z.strictObject({ enabled: z.boolean() }), z.strictObject({ variant: z.string() })]),
+});
+const flag = z.strictObject({
+  enabled: z.boolean(),
+  rollout: z.number().min(0).max(100).default(100),
+  rules: z.array(flagRule).optional(),
+  variants: z.array(z.strictObject({ key: z.string().min(1), weight: z.number().nonnegative() })).optional(),
+  ramp: z.array(z.strictObject({ at: z.iso.datetime({ offset: true }), rollout: z.number().min(0).max(100) })).optional(),
+});
+
+const alertRule = z.strictObject({
+  name: z.string().min(1),
+  metric: z.enum(['costUsdPerHour', 'errorRatio', 'p95LatencyMs', 'budgetUsedRatio', 'breakerOpen', 'calibrationKappa']),
+  above: z.number().optional(),
+  below: z.number().optional(),
+  cooldown: duration.default('1h'),
+});
+
+export const policySchema = z.strictObject({
+  tiers: z.partialRecord(tier, z.strictObject({ features: z.array(feature) })).default({}),
+  subscriptions: z.strictObject({ gracePeriod: duration.default('3d') }).default({ gracePeriod: '3d' }),
+  models: z.partialRecord(feature, z.string().min(1)).default({}),
+  prices: z.array(price).default([]),
+  limits: z.partialRecord(tier, tierLimits).default({}),
+  budgets: z
+    .strictObject({
+      perUserMonthlyUsd: z.partialRecord(tier, usd).optional(),
+      perFeatureDailyUsd: z.partialRecord(feature, usd).optional(),
+      globalDailyUsd: usd.optional(),
+      onExhausted: z.enum(['rules', 'reject']).optional(),
+    })
+    .default({}),
+  cache: z.partialRecord(feature, z.strictObject({ ttl: duration, scope: z.enum(['shared', 'user']) })).default({}),
+  flags: z.record(z.string().regex(/^[a-z][a-z0-9_.-]*$/), flag).default({}),
+  alerts: z
+    .strictObject({ webhook: z.url().optional(), rules: z.array(alertRule).default([]) })
+    .default({ rules: [] }),
+  grading: z
+    .strictObject({
+      secondSampleBelowConfidence: z.number().min(0).max(1).default(0.6),
+      disagreementThreshold: z.number().min(0).max(1).default(0.25),
+      revealGuard: z.boolean().default(true),
+      maxTokens: z.int().positive().default(1024),
+    })
+    .default({ secondSampleBelowConfidence: 0.6, disagreementThreshold: 0.25, revealGuard: true, maxTokens: 1024 }),
+});
+
+export type PolicyFile = z.input<typeof policySchema>;
+export type ParsedPolicy = z.output<typeof policySchema>;
+export type LimitSpecPolicy = z.output<typeof limitSpec>;
+export type PricePolicy = z.output<typeof price>;
+export type FlagPolicy = z.output<typeof flag>;

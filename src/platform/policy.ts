@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { DEFAULT_POLICY } from './policy-defaults.js';
+import { policySchema, type ParsedPolicy, type PolicyFile } from './policy.schema.js';
+
+export type Policy = Readonly<ParsedPolicy>;
+
+export class PolicyError extends Error {}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+// Section by section, key by key: a file that sets `limits.premium` keeps the
+// default `limits.free`. Prices accumulate (the newest effective date wins later).
+function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (k === 'prices' && Array.isArray(v) && Array.isArray(base[k])) out[k] = [...(base[k] as unknown[]), ...v];
+    else if (isRecord(v) && isRecord(base[k])) out[k] = { ...(base[k] as object), ...v };
+    else out[k] = v;
+  }
+  return out;
+}
+
+function describe(issues: z.core.$ZodIssue[]): string {
+  return issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`).join('; ');
+}
+
+export function parsePolicy(raw: unknown, source = 'policy'): Policy {
+  if (raw !== undefined && raw !== null && !isRecord(raw)) throw new PolicyError(`${source}: the policy must be a YAML mapping`);
+  const merged = merge(DEFAULT_POLICY as Record<string, unknown>, (raw ?? {}) as Record<string, unknown>);
+  const result = policySchema.safeParse(merged);
+  if (!result.success) throw new PolicyError(`${source}: ${describe(result.error.issues)}`);
+  const policy = result.data;
+  for (const [feature, model] of Object.entries(policy.models)) {
+    if (!policy.prices.some((p) => p.model === model)) {
+      throw new PolicyError(`${source}: models.${feature}: model "${model}" has no price in prices (a model is never free)`);
+    }
+  }
+  return deepFreeze(policy);
+}
+
+export function loadPolicy(path: string | undefined): Policy {
+  if (!path) return parsePolicy(undefined, 'built-in policy');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new PolicyError(`${path}: cannot read the policy file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new PolicyError(`${path}: invalid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  return parsePolicy(raw as PolicyFile, path);
+}
+
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
