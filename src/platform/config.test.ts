@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from './config.js';
+
+describe('config', () => {
+  it('has the contract defaults', () => {
+    const c = parseConfig({});
+    expect(c).toMatchObject({ PORT: 3000, HOST: '127.0.0.1', DATABASE_URL: 'sqlite:./data/tutorgate.db', TUTORGATE_BODY_LIMIT: 65536 });
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+  it('names the bad variable but never echoes its value', () => {
+    expect(() => parseConfig({ PORT: 'eighty' })).toThrow(/PORT/);
+    expect(() => parseConfig({ DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL/);
+    try {
+      parseConfig({ TUTORGATE_JWT_SECRET: 'short-secret-value' });
+      expect.unreachable();
+    } catch (err) {
+      expect((err as Error).message).toMatch(/TUTORGATE_JWT_SECRET/);
+      expect((err as Error).message).not.toMatch(/short-secret-value/);
+    }
+  });
+  it('refuses both a key and a key file', () => {
+    expect(() => parseConfig({ ANTHROPIC_API_KEY: 'k', ANTHROPIC_API_KEY_FILE: '/f' })).toThrow(/ANTHROPIC_API_KEY_FILE/);
+  });
+});

@@ -1,0 +1,52 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadPolicy, parsePolicy } from './policy.js';
+
+const file = (text: string) => {
+  const p = join(mkdtempSync(join(tmpdir(), 'tg-policy-')), 'policy.yaml');
+  writeFileSync(p, text);
+  return p;
+};
+
+describe('policy', () => {
+  it('falls back to built-in defaults section by section', () => {
+    const p = parsePolicy({ limits: { premium: { requestsPerMinute: 5 } } });
+    expect(p.limits.premium?.requestsPerMinute).toBe(5);
+    expect(p.limits.free?.requestsPerMinute).toBe(60);
+    expect(p.tiers.premium?.features).toEqual(['grading', 'learning_path']);
+  });
+
+  it('is frozen', () => {
+    const p = parsePolicy(undefined);
+    expect(() => ((p.tiers as Record<string, unknown>).free = undefined)).toThrow();
+  });
+
+  it('names the path and field of a bad value', () => {
+    const path = file('limits:\n  premium:\n    requestsPerMinute: -3\n');
+    expect(() => loadPolicy(path)).toThrow(new RegExp(`${path}: limits\\.premium\\.requestsPerMinute`));
+  });
+
+  it('refuses unknown keys', () => {
+    expect(() => parsePolicy({ tiers: { premium: { features: ['grading'], extra: 1 } } })).toThrow(/tiers\.premium/);
+    expect(() => parsePolicy({ nonsense: true })).toThrow(/nonsense|Unrecognized/);
+  });
+
+  it('refuses a model without a price', () => {
+    expect(() => parsePolicy({ models: { grading: 'claude-unpriced-9' } })).toThrow(/models\.grading.*no price/);
+  });
+
+  it('accepts a priced model added by the file', () => {
+    const p = parsePolicy({
+      models: { grading: 'claude-haiku-5-5' },
+      prices: [{ model: 'claude-haiku-5-5', effective: '2026-06-01', input: 1, output: 5, cacheWrite5m: 1.25, cacheWrite1h: 2, cacheRead: 0.1 }],
+    });
+    expect(p.models.grading).toBe('claude-haiku-5-5');
+  });
+
+  it('reports unreadable files and invalid YAML with the path', () => {
+    expect(() => loadPolicy('/nonexistent/policy.yaml')).toThrow(/\/nonexistent\/policy.yaml: cannot read/);
+    expect(() => loadPolicy(file('tiers: [unclosed'))).toThrow(/invalid YAML/);
+  });
+});

@@ -1,0 +1,59 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { openStore, type Store } from '../../src/platform/db/database.js';
+import { migrateUp } from '../../src/platform/db/migrator.js';
+
+export const PG_ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const REDIS_TEST_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+function pgUrlFor(db: string): string {
+  const u = new URL(PG_ADMIN_URL);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+
+// A fresh database per test file: tests never see each other's rows, and nothing
+// needs cleaning between runs beyond the drop at the end.
+export async function createPgDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `tg_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  return {
+    url: pgUrlFor(name),
+    async drop() {
+      const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}
+
+export interface TestStore {
+  store: Store;
+  url: string;
+  cleanup(): Promise<void>;
+}
+
+export async function openTestStore(kind: 'sqlite' | 'postgres'): Promise<TestStore> {
+  if (kind === 'sqlite') {
+    const store = openStore('sqlite::memory:');
+    await migrateUp(store.db);
+    return { store, url: 'sqlite::memory:', cleanup: () => store.close() };
+  }
+  const db = await createPgDatabase();
+  const store = openStore(db.url, { poolSize: 20 });
+  await migrateUp(store.db);
+  return {
+    store,
+    url: db.url,
+    async cleanup() {
+      await store.close();
+      await db.drop();
+    },
+  };
+}
+
+export const STORE_KINDS = ['sqlite', 'postgres'] as const;

@@ -1,0 +1,102 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { SignJWT, importPKCS8 } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer, createTestApp, TEST_JWT_SECRET, type TestApp } from '../helpers/test-app.js';
+
+const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+
+describe('authentication and access over HTTP', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp();
+  });
+  afterAll(() => t.close());
+
+  const me = (headers: Record<string, string> = {}) => t.app.inject({ method: 'GET', url: '/v1/me', headers });
+
+  it('accepts a valid API key and a valid JWT, with the tier from the store', async () => {
+    const key = await t.premium('alice');
+    const r = await me(bearer(key));
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toMatchObject({ userId: 'alice', tier: 'premium', entitlements: ['grading', 'learning_path'] });
+    const j = await me(bearer(await t.jwt('alice')));
+    expect(j.json()).toMatchObject({ userId: 'alice', tier: 'premium', authenticatedWith: 'jwt' });
+  });
+
+  const unauthorized: [string, () => Promise<Record<string, string>>][] = [
+    ['no credentials', async () => ({})],
+    ['a non-bearer scheme', async () => ({ authorization: 'Basic YWxpY2U6cHc=' })],
+    ['a garbled token', async () => bearer('not.a.jwt')],
+    ['an unknown API key', async () => bearer('tg_' + 'x'.repeat(43))],
+    ['an expired JWT', async () => bearer(await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setExpirationTime(Math.floor(Date.now() / 1000) - 3600).sign(new TextEncoder().encode(TEST_JWT_SECRET)))],
+    ['a JWT without exp', async () => bearer(await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').sign(new TextEncoder().encode(TEST_JWT_SECRET)))],
+    ['a JWT signed with another secret', async () => bearer(await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setExpirationTime('1h').sign(new TextEncoder().encode('another-secret-0123456789abcdef0123456789')))],
+    ['alg: none', async () => bearer(`${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'alice', exp: Math.floor(Date.now() / 1000) + 3600 })}.`)],
+    [
+      'an RS256 token (algorithm confusion)',
+      async () => {
+        const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+        const pk = await importPKCS8(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 'RS256');
+        return bearer(await new SignJWT({}).setProtectedHeader({ alg: 'RS256' }).setSubject('alice').setExpirationTime('1h').sign(pk));
+      },
+    ],
+    ['a header with control characters', async () => ({ authorization: 'Bearer tg_abc\tdef' })],
+  ];
+
+  it.each(unauthorized)('refuses %s with 401 problem+json', async (_name, headers) => {
+    const r = await me(await headers());
+    expect(r.statusCode).toBe(401);
+    expect(r.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(r.json()).toMatchObject({ status: 401, code: 'unauthorized', requestId: r.headers['x-request-id'] });
+  });
+
+  it('fails a revoked key on the next request', async () => {
+    await t.premium('bob');
+    const { key, id } = await t.container.identity.service.createApiKey('bob');
+    expect((await me(bearer(key))).statusCode).toBe(200);
+    await t.container.identity.service.revokeApiKey('bob', id);
+    expect((await me(bearer(key))).statusCode).toBe(401);
+  });
+
+  it('refuses a disabled user', async () => {
+    const key = await t.premium('carol');
+    await t.container.identity.service.setDisabled('carol', true);
+    expect((await me(bearer(key))).statusCode).toBe(401);
+  });
+
+  it('sees a downgrade on the very next request', async () => {
+    const key = await t.premium('dave');
+    expect((await me(bearer(key))).json().tier).toBe('premium');
+    await t.container.identity.service.cancel('dave');
+    expect((await me(bearer(key))).json()).toMatchObject({ tier: 'free', entitlements: [] });
+  });
+
+  it('provisions a first-time JWT subject as a free learner', async () => {
+    const r = await me(bearer(await t.jwt('newcomer-1')));
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toMatchObject({ userId: 'newcomer-1', tier: 'free', roles: ['learner'] });
+  });
+
+  it('keeps learners out of admin routes and lets admins in', async () => {
+    const learner = await t.premium();
+    const r = await t.app.inject({ method: 'GET', url: '/v1/admin/users', headers: bearer(learner) });
+    expect(r.statusCode).toBe(403);
+    expect(r.json().code).toBe('forbidden');
+    const admin = await t.premium(undefined, ['admin']);
+    expect((await t.app.inject({ method: 'GET', url: '/v1/admin/users', headers: bearer(admin) })).statusCode).toBe(200);
+  });
+
+  it('lets an admin grant, extend and cancel a subscription', async () => {
+    const admin = await t.premium(undefined, ['admin']);
+    const key = await t.free('erin');
+    const post = (body: object) => t.app.inject({ method: 'POST', url: '/v1/admin/users/erin/subscription', headers: bearer(admin), payload: body });
+    expect((await post({ action: 'grant', until: new Date(t.clock.now() + 86_400_000).toISOString() })).statusCode).toBe(200);
+    expect((await me(bearer(key))).json().tier).toBe('premium');
+    const ext = await post({ action: 'extend', by: '30d' });
+    expect(ext.json().currentPeriodEnd).toBe(t.clock.now() + 31 * 86_400_000);
+    expect((await post({ action: 'cancel' })).json().status).toBe('canceled');
+    expect((await me(bearer(key))).json().tier).toBe('free');
+    expect((await post({ action: 'extend', by: 'forever' })).statusCode).toBe(400);
+    expect((await t.app.inject({ method: 'POST', url: '/v1/admin/users/nobody/subscription', headers: bearer(admin), payload: { action: 'cancel' } })).statusCode).toBe(404);
+  });
+});
