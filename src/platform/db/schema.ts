@@ -38,11 +38,75 @@ export interface WebhookEventsTable {
   received_at: number;
 }
 
+export interface UsageLedgerTable {
+  id: string;
+  message_id: string | null; // upstream message id: one row per upstream call
+  request_id: string | null;
+  reservation_id: string | null;
+  budget_keys: string | null;
+  user_id: string;
+  feature: string;
+  model: string;
+  input_tokens: number;
+  output_tokens: number;
+  cache_write_5m_tokens: number;
+  cache_write_1h_tokens: number;
+  cache_read_tokens: number;
+  cost_micros: number;
+  reserved_micros: number;
+  price_version: string;
+  latency_ms: number;
+  outcome: string;
+  source: string;
+  status: 'pending' | 'settled';
+  batch: number;
+  day: string;
+  created_at: number;
+  settled_at: number | null;
+}
+
+export interface UsageDailyTable {
+  day: string;
+  user_id: string;
+  feature: string;
+  model: string;
+  calls: number;
+  input_tokens: number;
+  output_tokens: number;
+  cache_write_tokens: number;
+  cache_read_tokens: number;
+  cost_micros: number;
+}
+
+export interface BudgetCountersTable {
+  key: string; // user:ID:YYYY-MM | feature:F:YYYY-MM-DD | global:YYYY-MM-DD
+  spent_micros: number;
+  reserved_micros: number;
+  updated_at: number;
+}
+
+export interface NotificationsSentTable {
+  key: string;
+  sent_at: number;
+}
+
+export interface UserOverridesTable {
+  user_id: string;
+  limits_json: string | null;
+  monthly_budget_micros: number | null;
+  updated_at: number;
+}
+
 export interface DB {
   users: UsersTable;
   subscriptions: SubscriptionsTable;
   api_keys: ApiKeysTable;
   webhook_events: WebhookEventsTable;
+  usage_ledger: UsageLedgerTable;
+  usage_daily: UsageDailyTable;
+  budget_counters: BudgetCountersTable;
+  notifications_sent: NotificationsSentTable;
+  user_overrides: UserOverridesTable;
 }
 
 export type { Generated };

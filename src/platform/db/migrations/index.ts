@@ -1,9 +1,11 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001-identity.js';
+import * as m0002 from './0002-usage.js';
 
 // Listed explicitly (not read from disk) so the same code runs from src/ under tsx
 // and from dist/. Expand/contract: a migration only adds; a later one removes what
 // the code no longer reads, so rolling the code back one version never needs a restore.
 export const migrations: Record<string, Migration> = {
   '0001-identity': m0001,
+  '0002-usage': m0002,
 };

@@ -1,0 +1,219 @@
+import type { Clock } from '../../platform/clock.js';
+import { isoDay } from '../../platform/clock.js';
+import type { Db } from '../../platform/db/database.js';
+import { newId } from '../../platform/ids.js';
+import { BudgetRefused, BudgetRepository, type BudgetLine } from './budget.repository.js';
+import type { PriceBook, TokenUsage } from './price-book.js';
+import { UsageLedgerRepository, type LedgerRow } from './usage-ledger.repository.js';
+
+// One upstream call as the LLM client reports it.
+export interface MeteredCall {
+  model: string;
+  messageId?: string;
+  requestId?: string;
+  latencyMs: number;
+  usage: TokenUsage;
+  outcome: string;
+  batch?: boolean;
+}
+
+export interface Reservation {
+  id: string;
+  userId: string;
+  feature: string;
+  model: string;
+  reservedMicros: number;
+  keys: string[];
+  createdAt: number;
+}
+
+export interface UsageSummary {
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  costUsd: number;
+}
+
+export const ZERO_SUMMARY: UsageSummary = Object.freeze({ inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0 });
+
+export interface BudgetThresholdEvent {
+  key: string;
+  threshold: 0.8 | 1;
+  spentMicros: number;
+  capMicros: number;
+}
+
+export type ReserveResult = { ok: true; reservation: Reservation } | { ok: false; refusedKey: string };
+
+// Crash safety: the budget reservation and a pending ledger row are written in ONE
+// transaction before the upstream call; settling updates both in one transaction
+// after it. A crash in between leaves a pending row that reconcile() settles at its
+// reserved (worst-case) amount, so spend is never under-counted or counted twice.
+export class MeteringService {
+  constructor(
+    private readonly db: Db,
+    private readonly prices: PriceBook,
+    private readonly clock: Clock,
+    private readonly onThreshold?: (e: BudgetThresholdEvent) => void,
+  ) {}
+
+  async reserve(p: { userId: string; feature: string; model: string; worstCaseMicros: number; lines: BudgetLine[]; source?: string }): Promise<ReserveResult> {
+    const now = this.clock.now();
+    const reservation: Reservation = {
+      id: newId('use'),
+      userId: p.userId,
+      feature: p.feature,
+      model: p.model,
+      reservedMicros: p.worstCaseMicros,
+      keys: p.lines.map((l) => l.key),
+      createdAt: now,
+    };
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        await BudgetRepository.reserveIn(trx, p.lines, p.worstCaseMicros, now);
+        await UsageLedgerRepository.insertIn(trx, this.row(reservation, { status: 'pending', outcome: 'pending', source: 'llm', reserved_micros: p.worstCaseMicros }));
+      });
+    } catch (err) {
+      if (err instanceof BudgetRefused) return { ok: false, refusedKey: err.key };
+      throw err;
+    }
+    return { ok: true, reservation };
+  }
+
+  // Settles the reservation to the calls actually made (none, one, or several with a
+  // repair); zero calls releases it.
+  async settle(r: Reservation, calls: MeteredCall[], source: string, lines: BudgetLine[] = []): Promise<UsageSummary> {
+    const now = this.clock.now();
+    const priced = calls.map((c) => ({ c, q: this.prices.cost(c.model, c.usage, now, c.batch === true) }));
+    const total = priced.reduce((s, x) => s + x.q.costMicros, 0);
+    await this.db.transaction().execute(async (trx) => {
+      const [first, ...rest] = priced;
+      const firstPatch = first ? this.callFields(first.c, first.q.costMicros, first.q.version, source) : { outcome: 'no_call', source, cost_micros: 0 };
+      const settledNow = await UsageLedgerRepository.settleIn(trx, r.id, { ...firstPatch, settled_at: now, budget_keys: null });
+      if (!settledNow) return; // settled before: nothing may count twice
+      if (first) await UsageLedgerRepository.rollupIn(trx, this.row(r, { ...firstPatch, status: 'settled' }));
+      for (const x of rest) {
+        const row = this.row({ ...r, id: newId('use') }, { ...this.callFields(x.c, x.q.costMicros, x.q.version, source), status: 'settled', settled_at: now, reserved_micros: 0, budget_keys: null });
+        if (await UsageLedgerRepository.insertIn(trx, row)) await UsageLedgerRepository.rollupIn(trx, row);
+      }
+      await BudgetRepository.settleIn(trx, r.keys, r.reservedMicros, total, now);
+    });
+    if (lines.length && this.onThreshold && total > 0) await this.checkThresholds(lines);
+    return summarize(calls, total);
+  }
+
+  release(r: Reservation): Promise<UsageSummary> {
+    return this.settle(r, [], 'released');
+  }
+
+  // Records calls that had no reservation of their own (batch results).
+  async recordUnreserved(p: { userId: string; feature: string }, calls: MeteredCall[], source: string): Promise<UsageSummary> {
+    const now = this.clock.now();
+    const r: Reservation = { id: newId('use'), userId: p.userId, feature: p.feature, model: calls[0]?.model ?? 'none', reservedMicros: 0, keys: [], createdAt: now };
+    await this.db.transaction().execute(async (trx) => {
+      await UsageLedgerRepository.insertIn(trx, this.row(r, { status: 'pending', outcome: 'pending', source, reserved_micros: 0 }));
+    });
+    return this.settle(r, calls, source);
+  }
+
+  // At start-up: pending rows older than `olderThanMs` belong to a process that died
+  // mid-call. Their reservation is charged in full (the call may have been billed).
+  async reconcile(olderThanMs: number): Promise<number> {
+    const now = this.clock.now();
+    const stale = await new UsageLedgerRepository(this.db).pendingOlderThan(now - olderThanMs);
+    for (const row of stale) {
+      await this.db.transaction().execute(async (trx) => {
+        const patch = { outcome: 'unknown_after_crash', cost_micros: Number(row.reserved_micros), settled_at: now, budget_keys: null };
+        if (!(await UsageLedgerRepository.settleIn(trx, row.id, patch))) return;
+        await UsageLedgerRepository.rollupIn(trx, { ...row, ...patch, status: 'settled' });
+        const keys = row.budget_keys ? (JSON.parse(row.budget_keys) as string[]) : [];
+        await BudgetRepository.settleIn(trx, keys, Number(row.reserved_micros), Number(row.reserved_micros), now);
+      });
+    }
+    return stale.length;
+  }
+
+  private async checkThresholds(lines: BudgetLine[]): Promise<void> {
+    const repo = new BudgetRepository(this.db);
+    const state = await repo.read(lines.map((l) => l.key));
+    for (const line of lines) {
+      const s = state.get(line.key);
+      if (!s || line.capMicros <= 0) continue;
+      for (const threshold of [1, 0.8] as const) {
+        if (s.spent >= line.capMicros * threshold && (await repo.claimNotification(`budget:${line.key}:${threshold}`, this.clock.now()))) {
+          this.onThreshold?.({ key: line.key, threshold, spentMicros: s.spent, capMicros: line.capMicros });
+        }
+      }
+    }
+  }
+
+  private callFields(c: MeteredCall, costMicros: number, priceVersion: string, source: string): Partial<LedgerRow> {
+    return {
+      message_id: c.messageId ?? null,
+      request_id: c.requestId ?? null,
+      model: c.model,
+      input_tokens: c.usage.inputTokens,
+      output_tokens: c.usage.outputTokens,
+      cache_write_5m_tokens: c.usage.cacheWrite5mTokens,
+      cache_write_1h_tokens: c.usage.cacheWrite1hTokens,
+      cache_read_tokens: c.usage.cacheReadTokens,
+      cost_micros: costMicros,
+      price_version: priceVersion,
+      latency_ms: Math.round(c.latencyMs),
+      outcome: c.outcome,
+      source,
+      batch: c.batch ? 1 : 0,
+    };
+  }
+
+  private row(r: Reservation, over: Partial<LedgerRow>): LedgerRow {
+    return {
+      id: r.id,
+      message_id: null,
+      request_id: null,
+      reservation_id: r.id,
+      budget_keys: JSON.stringify(r.keys),
+      user_id: r.userId,
+      feature: r.feature,
+      model: r.model,
+      input_tokens: 0,
+      output_tokens: 0,
+      cache_write_5m_tokens: 0,
+      cache_write_1h_tokens: 0,
+      cache_read_tokens: 0,
+      cost_micros: 0,
+      reserved_micros: r.reservedMicros,
+      price_version: this.safeVersion(r.model),
+      latency_ms: 0,
+      outcome: 'pending',
+      source: 'llm',
+      status: 'pending',
+      batch: 0,
+      day: isoDay(r.createdAt),
+      created_at: r.createdAt,
+      settled_at: null,
+      ...over,
+    };
+  }
+
+  private safeVersion(model: string): string {
+    try {
+      const p = this.prices.priceAt(model, this.clock.now());
+      return `${p.model}@${p.effective}`;
+    } catch {
+      return 'none';
+    }
+  }
+}
+
+export function summarize(calls: MeteredCall[], costMicros: number): UsageSummary {
+  const s = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: costMicros / 1e6 };
+  for (const c of calls) {
+    s.inputTokens += c.usage.inputTokens;
+    s.outputTokens += c.usage.outputTokens;
+    s.cacheReadTokens += c.usage.cacheReadTokens;
+    s.cacheWriteTokens += c.usage.cacheWrite5mTokens + c.usage.cacheWrite1hTokens;
+  }
+  return s;
+}

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { parsePolicy } from '../../platform/policy.js';
+import { PriceBook } from './price-book.js';
+
+const usage = (o: Partial<Record<string, number>>) => ({ inputTokens: 0, outputTokens: 0, cacheWrite5mTokens: 0, cacheWrite1hTokens: 0, cacheReadTokens: 0, ...o });
+const at = Date.parse('2026-11-27T00:00:00Z');
+
+describe('PriceBook', () => {
+  const book = new PriceBook(parsePolicy(undefined).prices);
+
+  it('prices every token kind to the micro-dollar', () => {
+    // haiku 4.5: $1 in, $5 out, $1.25 5m write, $2 1h write, $0.10 read per million
+    const q = book.cost('claude-haiku-4-5', usage({ inputTokens: 1000, outputTokens: 200, cacheWrite5mTokens: 4000, cacheWrite1hTokens: 10, cacheReadTokens: 12345 }), at);
+    expect(q.costMicros).toBe(Math.round(1000 * 1 + 200 * 5 + 4000 * 1.25 + 10 * 2 + 12345 * 0.1));
+    expect(q.version).toBe('claude-haiku-4-5@2025-10-01');
+  });
+
+  it('halves batch calls', () => {
+    expect(book.cost('claude-haiku-4-5', usage({ inputTokens: 1000, outputTokens: 1000 }), at, true).costMicros).toBe(3000);
+  });
+
+  it('takes the newest price that is already effective', () => {
+    const b = new PriceBook([
+      { model: 'm', effective: '2026-01-01', input: 1, output: 1, cacheWrite5m: 1, cacheWrite1h: 1, cacheRead: 1, batchDiscount: 0.5 },
+      { model: 'm', effective: '2026-12-01', input: 2, output: 2, cacheWrite5m: 2, cacheWrite1h: 2, cacheRead: 2, batchDiscount: 0.5 },
+    ]);
+    expect(b.cost('m', usage({ inputTokens: 10 }), at).costMicros).toBe(10);
+    expect(b.cost('m', usage({ inputTokens: 10 }), Date.parse('2026-12-02')).costMicros).toBe(20);
+  });
+
+  it('never prices an unknown model at zero', () => {
+    expect(() => book.cost('claude-unknown', usage({ inputTokens: 1 }), at)).toThrow(/no price/);
+  });
+
+  it('bounds the worst case from above', () => {
+    const worst = book.worstCaseMicros('claude-haiku-4-5', 1000, 500, at);
+    const real = book.cost('claude-haiku-4-5', usage({ inputTokens: 200, cacheWrite1hTokens: 800, outputTokens: 500 }), at).costMicros;
+    expect(worst).toBeGreaterThanOrEqual(real);
+  });
+});

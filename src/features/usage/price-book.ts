@@ -1,0 +1,65 @@
+import type { PricePolicy } from '../../platform/policy.schema.js';
+
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+  cacheWrite5mTokens: number;
+  cacheWrite1hTokens: number;
+  cacheReadTokens: number;
+}
+
+export const ZERO_USAGE: TokenUsage = Object.freeze({ inputTokens: 0, outputTokens: 0, cacheWrite5mTokens: 0, cacheWrite1hTokens: 0, cacheReadTokens: 0 });
+
+export interface PriceQuote {
+  version: string; // model@effective: which price row was applied, kept on every ledger row
+  costMicros: number;
+}
+
+export class UnknownPriceError extends Error {}
+
+// Prices are USD per million tokens, so one token costs `price` micro-dollars; the
+// total is rounded once, to the micro-dollar.
+export class PriceBook {
+  private readonly byModel = new Map<string, PricePolicy[]>();
+
+  constructor(prices: readonly PricePolicy[]) {
+    for (const p of prices) {
+      const list = this.byModel.get(p.model) ?? [];
+      list.push(p);
+      list.sort((a, b) => b.effective.localeCompare(a.effective));
+      this.byModel.set(p.model, list);
+    }
+  }
+
+  // The newest price whose effective date has come.
+  priceAt(model: string, atMs: number): PricePolicy {
+    const day = new Date(atMs).toISOString().slice(0, 10);
+    const list = this.byModel.get(model);
+    const p = list?.find((x) => x.effective <= day) ?? list?.at(-1);
+    if (!p) throw new UnknownPriceError(`no price for model "${model}"`);
+    return p;
+  }
+
+  cost(model: string, usage: TokenUsage, atMs: number, batch = false): PriceQuote {
+    const p = this.priceAt(model, atMs);
+    const raw =
+      usage.inputTokens * p.input +
+      usage.outputTokens * p.output +
+      usage.cacheWrite5mTokens * p.cacheWrite5m +
+      usage.cacheWrite1hTokens * p.cacheWrite1h +
+      usage.cacheReadTokens * p.cacheRead;
+    const factor = batch ? 1 - p.batchDiscount : 1;
+    return { version: `${p.model}@${p.effective}`, costMicros: Math.round(raw * factor) };
+  }
+
+  // Worst case for a call: every input token at the dearest input rate (a cache write
+  // costs more than plain input) and the whole max_tokens as output.
+  worstCaseMicros(model: string, inputTokens: number, maxOutputTokens: number, atMs: number): number {
+    const p = this.priceAt(model, atMs);
+    const inRate = Math.max(p.input, p.cacheWrite5m, p.cacheWrite1h);
+    return Math.ceil(inputTokens * inRate + maxOutputTokens * p.output);
+  }
+}
+
+export const usdFromMicros = (micros: number) => micros / 1e6;
+export const microsFromUsd = (usd: number) => Math.round(usd * 1e6);

@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore, type Store } from '../../src/platform/db/database.js';
+import { parsePolicy } from '../../src/platform/policy.js';
+import { BudgetRepository } from '../../src/features/usage/budget.repository.js';
+import { MeteringService, type MeteredCall } from '../../src/features/usage/metering.service.js';
+import { PriceBook } from '../../src/features/usage/price-book.js';
+import { UsageLedgerRepository } from '../../src/features/usage/usage-ledger.repository.js';
+import { openTestStore, STORE_KINDS, type TestStore } from '../helpers/databases.js';
+import { ManualClock } from '../helpers/test-app.js';
+
+const prices = new PriceBook(parsePolicy(undefined).prices);
+const call = (messageId: string, input: number, output: number): MeteredCall => ({
+  model: 'claude-haiku-4-5',
+  messageId,
+  latencyMs: 12,
+  outcome: 'ok',
+  usage: { inputTokens: input, outputTokens: output, cacheWrite5mTokens: 0, cacheWrite1hTokens: 0, cacheReadTokens: 0 },
+});
+
+describe.each(STORE_KINDS)('metering on %s', (kind) => {
+  let ts: TestStore;
+  const clock = new ManualClock();
+  let metering: MeteringService;
+  beforeAll(async () => {
+    ts = await openTestStore(kind);
+    metering = new MeteringService(ts.store.db, prices, clock);
+  });
+  afterAll(() => ts.cleanup());
+
+  it('settles a reservation to the exact cost, once', async () => {
+    const lines = [{ key: 'user:m1:2026-11', capMicros: 1_000_000 }];
+    const r = await metering.reserve({ userId: 'm1', feature: 'grading', model: 'claude-haiku-4-5', worstCaseMicros: 50_000, lines });
+    if (!r.ok) throw new Error('refused');
+    const summary = await metering.settle(r.reservation, [call('msg_a', 1000, 200), call('msg_b', 1100, 210)], 'llm');
+    expect(summary.costUsd).toBe((1000 + 1000 + 1100 + 1050) / 1e6);
+    await metering.settle(r.reservation, [call('msg_a', 1000, 200)], 'llm'); // a retried settle counts nothing
+    const budget = (await new BudgetRepository(ts.store.db).read(['user:m1:2026-11'])).get('user:m1:2026-11');
+    expect(budget).toEqual({ spent: 4150, reserved: 0 });
+    const rows = await new UsageLedgerRepository(ts.store.db).settledRows({ userId: 'm1' });
+    expect(rows.map((x) => [x.message_id, Number(x.cost_micros)]).sort()).toEqual([['msg_a', 2000], ['msg_b', 2150]]);
+    const daily = await ts.store.db.selectFrom('usage_daily').selectAll().where('user_id', '=', 'm1').execute();
+    expect(daily).toHaveLength(1);
+    expect(Number(daily[0]!.cost_micros)).toBe(4150);
+    expect(Number(daily[0]!.calls)).toBe(2);
+  });
+
+  it('reconciles a pending row left by a crash at its reserved amount', async () => {
+    const lines = [{ key: 'user:m2:2026-11', capMicros: 1_000_000 }];
+    const r = await metering.reserve({ userId: 'm2', feature: 'grading', model: 'claude-haiku-4-5', worstCaseMicros: 7_000, lines });
+    expect(r.ok).toBe(true);
+    clock.advance(10 * 60_000);
+    expect(await metering.reconcile(5 * 60_000)).toBe(1);
+    expect(await metering.reconcile(5 * 60_000)).toBe(0);
+    const budget = (await new BudgetRepository(ts.store.db).read(['user:m2:2026-11'])).get('user:m2:2026-11');
+    expect(budget).toEqual({ spent: 7000, reserved: 0 });
+  });
+});
+
+describe('budget under concurrency: 3 instances on one Postgres', () => {
+  let ts: TestStore;
+  const stores: Store[] = [];
+  beforeAll(async () => {
+    ts = await openTestStore('postgres');
+    for (let i = 0; i < 3; i++) stores.push(openStore(ts.url, { poolSize: 10 }));
+  });
+  afterAll(async () => {
+    await Promise.all(stores.map((s) => s.close()));
+    await ts.cleanup();
+  });
+
+  it('200 concurrent reservations against a budget that covers 20: exactly 20 pass, spend never exceeds the cap', async () => {
+    const clock = new ManualClock();
+    const instances = stores.map((s) => new MeteringService(s.db, prices, clock));
+    const cap = 20 * 10_000;
+    const lines = [{ key: 'global:2026-11-27', capMicros: cap }];
+    const results = await Promise.all(
+      Array.from({ length: 200 }, async (_, i) => {
+        const m = instances[i % 3]!;
+        const r = await m.reserve({ userId: `c${i}`, feature: 'grading', model: 'claude-haiku-4-5', worstCaseMicros: 10_000, lines });
+        if (!r.ok) return 'refused';
+        await m.settle(r.reservation, [call(`msg_c${i}`, 2000, 1600)], 'llm'); // 10,000 µ$: the worst case came true
+        return 'ok';
+      }),
+    );
+    expect(results.filter((r) => r === 'ok')).toHaveLength(20);
+    const budget = (await new BudgetRepository(ts.store.db).read(['global:2026-11-27'])).get('global:2026-11-27')!;
+    expect(budget.reserved).toBe(0);
+    expect(budget.spent).toBe(20 * 10_000);
+    expect(budget.spent).toBeLessThanOrEqual(cap);
+    const ledger = await new UsageLedgerRepository(ts.store.db).settledRows();
+    expect(ledger.filter((r) => r.outcome === 'ok')).toHaveLength(20);
+  });
+});
