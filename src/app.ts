@@ -1,20 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance } from 'fastify';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Container } from './container.js';
 import { installAuth } from './features/identity/auth.hook.js';
 import { billingWebhookRoutes } from './features/identity/billing-webhook.routes.js';
 import { identityRoutes } from './features/identity/identity.routes.js';
 import { healthRoutes } from './features/health/health.routes.js';
+import { flagsRoutes } from './features/flags/flags.routes.js';
+import { meExtras } from './features/premium/me-extras.js';
+import { premiumAdminRoutes } from './features/premium/premium-admin.routes.js';
+import { UsageAnalyticsRepository } from './features/usage/usage-analytics.repository.js';
+import { usageRoutes } from './features/usage/usage.routes.js';
 import { installErrorHandling } from './platform/http/error-handler.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 
 export async function buildApp(c: Container): Promise<FastifyInstance> {
-  const app = Fastify({
-    loggerInstance: c.logger,
+  const app: FastifyInstance = Fastify({
+    loggerInstance: c.logger as FastifyBaseLogger,
     bodyLimit: c.config.TUTORGATE_BODY_LIMIT,
     trustProxy: c.config.TUTORGATE_TRUST_PROXY ?? false,
     // A caller's request id is kept only when it is a plain token (no log injection).
@@ -29,7 +34,7 @@ export async function buildApp(c: Container): Promise<FastifyInstance> {
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 200 },
     disableRequestLogging: false,
-  }).withTypeProvider<ZodTypeProvider>();
+  });
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -59,7 +64,10 @@ export async function buildApp(c: Container): Promise<FastifyInstance> {
   installAuth(app, { authenticator: c.identity.authenticator });
 
   await app.register(healthRoutes(c.readiness, () => c.metrics.registry.metrics(), c.metrics.registry.contentType));
-  await app.register(identityRoutes(c.identity.service, {}));
+  await app.register(identityRoutes(c.identity.service, { remaining: meExtras(c) }));
+  await app.register(usageRoutes({ analytics: new UsageAnalyticsRepository(c.store.db), budgets: c.budgets, policy: c.policy, clock: c.clock }));
+  await app.register(premiumAdminRoutes({ budgets: c.budgets, identity: c.identity.service, cache: c.cache, policy: c.policy, clock: c.clock }));
+  await app.register(flagsRoutes(c.flags.service, c.flags.analytics));
   await app.register(billingWebhookRoutes({ db: c.store.db, clock: c.clock, secret: c.config.TUTORGATE_WEBHOOK_SECRET }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

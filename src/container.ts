@@ -5,11 +5,32 @@ import type { Config } from './platform/config.js';
 import type { Store } from './platform/db/database.js';
 import { createMetrics, type HttpMetrics } from './platform/metrics.js';
 import type { Policy } from './platform/policy.js';
+import { createAnthropicClient } from './llm/client/anthropic-client.js';
+import { loadApiKey } from './llm/client/key-source.js';
+import type { AnthropicClient } from './llm/client/types.js';
+import { createAlertSink, type AlertSink } from './features/alerts/alert-sink.js';
+import { createCacheManager, type CacheManager } from './features/cache/cache-manager.js';
+import { registerCacheMetrics } from './features/cache/cache-metrics.js';
+import { FlagAnalytics } from './features/flags/flag-analytics.js';
+import { FlagSnapshot } from './features/flags/flag-snapshot.js';
+import { createFlagSync, type FlagSync } from './features/flags/flag-sync.js';
+import { FlagsRepository } from './features/flags/flags.repository.js';
+import { FlagsService, policyFlagDefaults } from './features/flags/flags.service.js';
+import type { ReadinessCheck } from './features/health/health.routes.js';
 import { Authenticator } from './features/identity/authenticator.js';
 import { IdentityRepository } from './features/identity/identity.repository.js';
 import { IdentityService } from './features/identity/identity.service.js';
 import { createJwtVerifier } from './features/identity/jwt-verifier.js';
-import type { ReadinessCheck } from './features/health/health.routes.js';
+import { createMemoryRateLimiter } from './features/limits/memory-rate-limiter.js';
+import { createRedisRateLimiter } from './features/limits/redis-rate-limiter.js';
+import { createLimitAbuseDetector } from './features/limits/limit-abuse-detector.js';
+import { registerLimiterMetrics } from './features/limits/limiter-metrics.js';
+import type { RateLimiter } from './features/limits/limit-types.js';
+import { PremiumPipeline } from './features/premium/premium-pipeline.js';
+import { registerPremiumMetrics } from './features/premium/premium-metrics.js';
+import { BudgetRepository } from './features/usage/budget.repository.js';
+import { MeteringService } from './features/usage/metering.service.js';
+import { PriceBook } from './features/usage/price-book.js';
 
 export interface ContainerInput {
   config: Config;
@@ -19,6 +40,7 @@ export interface ContainerInput {
   clock: Clock;
   jwtSecret?: string; // when TUTORGATE_JWT_SECRET is unset, main passes the generated one
   redis?: Redis;
+  llm?: AnthropicClient; // tests may pass a client with their own settings
 }
 
 // Everything the app needs, built once from config, policy and the edges. main.ts and
@@ -26,13 +48,24 @@ export interface ContainerInput {
 export interface Container extends ContainerInput {
   metrics: HttpMetrics;
   identity: { repo: IdentityRepository; service: IdentityService; authenticator: Authenticator };
+  llm: AnthropicClient;
+  prices: PriceBook;
+  metering: MeteringService;
+  budgets: BudgetRepository;
+  limiter: RateLimiter;
+  cache: CacheManager;
+  flags: { snapshot: FlagSnapshot; service: FlagsService; sync: FlagSync; analytics: FlagAnalytics };
+  alerts: AlertSink;
+  pipeline: PremiumPipeline;
   readiness: ReadinessCheck[];
   close(): Promise<void>;
 }
 
 export async function createContainer(input: ContainerInput): Promise<Container> {
-  const { config, policy, store, clock } = input;
+  const { config, policy, store, clock, logger, redis } = input;
   const metrics = createMetrics();
+  const registry = metrics.registry;
+
   const repo = new IdentityRepository(store.db);
   const service = new IdentityService(repo, clock);
   const jwt = createJwtVerifier({
@@ -41,18 +74,117 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     ...(config.TUTORGATE_JWT_AUDIENCE ? { audience: config.TUTORGATE_JWT_AUDIENCE } : {}),
   });
   const authenticator = new Authenticator(repo, jwt, policy, clock, (id) => service.ensureUser(id));
+
+  const alerts = createAlertSink({ webhook: policy.alerts.webhook, logger });
+
+  const llm =
+    input.llm ??
+    createAnthropicClient({
+      apiKey: loadApiKey(config),
+      ...(config.ANTHROPIC_BASE_URL ? { baseURL: config.ANTHROPIC_BASE_URL } : {}),
+      models: { ...policy.models },
+      timeoutsMs: { grading: 20_000, learning_path: 30_000, ...policy.llm.timeoutMs },
+      retry: { maxRetries: policy.llm.maxRetries, maxTotalMs: policy.llm.maxRetryMs, baseDelayMs: 250 },
+      breaker: { failureThreshold: policy.llm.breakerFailures, openMs: policy.llm.breakerOpenMs, halfOpenProbes: 1 },
+      concurrency: { maxInFlight: policy.llm.maxInFlight, maxQueued: policy.llm.maxQueued, queueTimeoutMs: 5_000 },
+      logger,
+      now: () => clock.now(),
+    });
+
+  const prices = new PriceBook(policy.prices);
+  const budgets = new BudgetRepository(store.db);
+  const metering = new MeteringService(store.db, prices, clock, (e) =>
+    alerts.notify({
+      name: e.threshold === 1 ? 'budget-exhausted' : 'budget-80',
+      severity: e.threshold === 1 ? 'critical' : 'warning',
+      summary: `Budget ${e.key} is at ${Math.round((e.spentMicros / e.capMicros) * 100)} % (${(e.spentMicros / 1e6).toFixed(4)} of ${(e.capMicros / 1e6).toFixed(2)} USD).`,
+      details: { ...e },
+    }),
+  );
+
+  const limiter = redis ? createRedisRateLimiter(redis, { prefix: 'tg:rl' }) : createMemoryRateLimiter({ now: () => clock.now() });
+  const limiterMetrics = registerLimiterMetrics(registry);
+  const abuse = createLimitAbuseDetector({
+    threshold: 20,
+    windowSec: 300,
+    onAlert: (e) => alerts.notify({ name: 'rate-limit-abuse', severity: 'warning', summary: `Repeated rate limiting (${e.kind}).`, details: { ...e } }),
+  });
+
+  const cache = createCacheManager({
+    maxBytes: 64 * 1024 * 1024,
+    ...(redis ? { redis, prefix: 'tg:' } : {}),
+    metrics: registerCacheMetrics(registry),
+    now: () => clock.now(),
+    onError: (err, op) => logger.debug({ op, err: { message: (err as Error).message } }, 'cache degraded'),
+  });
+
+  const flagsRepo = new FlagsRepository(store.db);
+  const snapshot = new FlagSnapshot({ defaults: policyFlagDefaults(policy), overrides: await flagsRepo.list(), clock });
+  const sync = createFlagSync({
+    snapshot,
+    reload: () => flagsRepo.list(),
+    ...(redis ? { redis } : {}),
+    pollMs: 1000,
+    onError: (err, stage) => logger.debug({ stage, err: { message: (err as Error).message } }, 'flag sync degraded'),
+  });
+  await sync.start();
+  const flagAnalytics = new FlagAnalytics({ clock });
+  const flagsService = new FlagsService(flagsRepo, snapshot, sync, clock);
+
+  const pipeline = new PremiumPipeline({
+    policy,
+    clock,
+    flags: {
+      evaluate: (key, ctx, now) => {
+        const e = snapshot.evaluate(key, ctx, now);
+        if (e) flagAnalytics.record({ flag: key, variant: e.variant ?? (e.enabled ? 'on' : 'off'), exposed: e.enabled, reason: e.reason });
+        return e;
+      },
+    },
+    limiter,
+    cache,
+    llm,
+    metering,
+    prices,
+    overrides: async (userId) => {
+      const o = await budgets.getOverride(userId);
+      return o && { limits: o.limits, monthlyBudgetMicros: o.monthlyBudgetMicros };
+    },
+    metrics: registerPremiumMetrics(registry),
+    onLimitDecision: (p, feature, d) => {
+      limiterMetrics.record(p.tier, feature, d as Parameters<typeof limiterMetrics.record>[2]);
+      abuse.observe(p.tier, p.userId, d as Parameters<typeof abuse.observe>[2]);
+    },
+  });
+
   const readiness: ReadinessCheck[] = [
     { name: 'store', check: async () => (await store.ping(), { ok: true, detail: { dialect: store.dialect } }) },
+    {
+      name: 'anthropic',
+      optional: true, // without a key the service still answers, from rules
+      check: async () => ({ ok: llm.available(), detail: { key: llm.keyFingerprint() ?? 'not configured: premium features answer from rules', breaker: llm.breakerState() } }),
+    },
   ];
-  if (input.redis) {
-    const redis = input.redis;
-    readiness.push({ name: 'redis', check: async () => ({ ok: (await redis.ping()) === 'PONG' }) });
-  }
+  if (redis) readiness.push({ name: 'redis', check: async () => ({ ok: (await redis.ping()) === 'PONG' }) });
+
   return {
     ...input,
     metrics,
     identity: { repo, service, authenticator },
+    llm,
+    prices,
+    metering,
+    budgets,
+    limiter,
+    cache,
+    flags: { snapshot, service: flagsService, sync, analytics: flagAnalytics },
+    alerts,
+    pipeline,
     readiness,
-    async close() {},
+    async close() {
+      await sync.stop();
+      await cache.close();
+      await limiter.close?.();
+    },
   };
 }

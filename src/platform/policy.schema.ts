@@ -72,6 +72,17 @@ export const policySchema = z.strictObject({
   alerts: z
     .strictObject({ webhook: z.url().optional(), rules: z.array(alertRule).default([]) })
     .default({ rules: [] }),
+  llm: z
+    .strictObject({
+      timeoutMs: z.partialRecord(feature, z.int().min(100).max(600_000)).default({}),
+      maxRetries: z.int().min(0).max(10).default(2),
+      maxRetryMs: z.int().min(0).max(600_000).default(20_000),
+      maxInFlight: z.int().min(1).max(10_000).default(64),
+      maxQueued: z.int().min(0).max(100_000).default(256),
+      breakerFailures: z.int().min(1).max(1000).default(5),
+      breakerOpenMs: z.int().min(100).max(3_600_000).default(30_000),
+    })
+    .default({ timeoutMs: {}, maxRetries: 2, maxRetryMs: 20_000, maxInFlight: 64, maxQueued: 256, breakerFailures: 5, breakerOpenMs: 30_000 }),
   grading: z
     .strictObject({
       secondSampleBelowConfidence: z.number().min(0).max(1).default(0.6),

@@ -97,6 +97,23 @@ export interface UserOverridesTable {
   updated_at: number;
 }
 
+export interface FlagsTable {
+  key: string;
+  definition_json: string;
+  version: number;
+  updated_at: number;
+  updated_by: string;
+}
+
+export interface FlagAuditTable {
+  id: string;
+  flag_key: string;
+  actor: string;
+  at: number;
+  before_json: string | null;
+  after_json: string;
+}
+
 export interface DB {
   users: UsersTable;
   subscriptions: SubscriptionsTable;
@@ -107,6 +124,8 @@ export interface DB {
   budget_counters: BudgetCountersTable;
   notifications_sent: NotificationsSentTable;
   user_overrides: UserOverridesTable;
+  flags: FlagsTable;
+  flag_audit: FlagAuditTable;
 }
 
 export type { Generated };

@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001-identity.js';
 import * as m0002 from './0002-usage.js';
+import * as m0003 from './0003-flags.js';
 
 // Listed explicitly (not read from disk) so the same code runs from src/ under tsx
 // and from dist/. Expand/contract: a migration only adds; a later one removes what
@@ -8,4 +9,5 @@ import * as m0002 from './0002-usage.js';
 export const migrations: Record<string, Migration> = {
   '0001-identity': m0001,
   '0002-usage': m0002,
+  '0003-flags': m0003,
 };

@@ -1,0 +1,209 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { cacheKey } from './cache-key.js';
+import { createCacheManager, type CacheManager, type CreateCacheManagerOptions } from './cache-manager.js';
+import { connectRedis, deferred, deleteByPrefix, testPrefix, waitFor, whenSubscribed } from './cache-test-support.js';
+
+const prefix = testPrefix('cache-manager-redis');
+const key = (answer: string, rubric = 'r1'): string =>
+  cacheKey({ feature: 'grading', scope: 'shared', template: { id: 'grade', version: 1 }, model: 'm', inputs: { answer }, tags: [`rubric:${rubric}`] });
+const optsFor = (rubric = 'r1') => ({ ttlMs: 60_000, tags: [`rubric:${rubric}`, 'feature:grading'], feature: 'grading' });
+
+let admin: Redis;
+const opened: { cache: CacheManager; conns: Redis[] }[] = [];
+
+/** One "instance": its own command and subscriber connections, like a separate process. */
+async function instance(extra: Partial<CreateCacheManagerOptions> = {}): Promise<CacheManager> {
+  return (await instanceWithConnections(extra)).cache;
+}
+async function instanceWithConnections(extra: Partial<CreateCacheManagerOptions> = {}) {
+  const redis = await connectRedis();
+  const subscriber = await connectRedis();
+  // Generous command timeout: a loaded CI box must not trip the breaker and turn hits into misses.
+  const cache = createCacheManager({ redis, subscriber, prefix, redisTimeoutMs: 2_000, ...extra });
+  opened.push({ cache, conns: [redis, subscriber] });
+  await whenSubscribed(cache);
+  return { cache, redis, subscriber };
+}
+
+beforeAll(async () => {
+  admin = await connectRedis();
+});
+afterEach(async () => {
+  for (const { cache, conns } of opened.splice(0)) {
+    await cache.close();
+    for (const c of conns) c.disconnect();
+  }
+});
+afterAll(async () => {
+  await deleteByPrefix(admin, prefix);
+  admin.disconnect();
+});
+
+describe('CacheManager with Redis', () => {
+  it('a value computed on one instance is a hit on another', async () => {
+    const [a, b] = [await instance(), await instance()];
+    let computes = 0;
+    const compute = async () => ({ value: { score: 3 }, cacheable: true, meta: { costMicros: 900 } });
+    const counted = async () => (computes++, compute());
+    expect((await a.getOrCompute(key('x'), optsFor(), counted)).hit).toBe(false);
+    expect(await b.getOrCompute(key('x'), optsFor(), counted)).toEqual({ value: { score: 3 }, hit: true, meta: { costMicros: 900 } });
+    expect(computes).toBe(1);
+    expect(b.stats().entries).toBe(1); // filled b's memory tier
+  });
+
+  it('concurrent identical misses across two instances make one compute', async () => {
+    const [a, b] = [await instance(), await instance()];
+    const gate = deferred();
+    let computes = 0;
+    const compute = async () => {
+      computes++;
+      await gate.promise;
+      return { value: 'graded', cacheable: true };
+    };
+    const k = key('concurrent');
+    const first = a.getOrCompute(k, optsFor(), compute);
+    await waitFor(() => computes === 1, 'the first compute to start'); // instance a now holds the Redis lock
+    const rest = [
+      ...Array.from({ length: 10 }, () => b.getOrCompute(k, optsFor(), compute)),
+      ...Array.from({ length: 10 }, () => a.getOrCompute(k, optsFor(), compute)),
+    ];
+    await new Promise((r) => setTimeout(r, 50)); // let b reach the lock and start waiting (coverage, not an assertion)
+    gate.resolve();
+    const results = await Promise.all([first, ...rest]);
+    expect(computes).toBe(1);
+    expect(results.every((r) => r.value === 'graded')).toBe(true);
+    expect(results.filter((r) => !r.hit)).toHaveLength(1);
+    expect(await admin.exists(`${prefix}tg:cl:${k}`)).toBe(0); // lock released
+  });
+
+  it('if the lock holder died, a waiter computes once the lock expires', async () => {
+    const a = await instance({ lockTtlMs: 300 });
+    const k = key('orphaned-lock');
+    await admin.set(`${prefix}tg:cl:${k}`, 'dead-instance-token', 'PX', 300);
+    let computes = 0;
+    const r = await a.getOrCompute(k, optsFor(), async () => ({ value: ++computes, cacheable: true }));
+    expect(r).toEqual({ value: 1, hit: false });
+  });
+
+  it('a live but stuck holder is waited for only up to lockWaitMs', async () => {
+    const a = await instance({ lockWaitMs: 200 });
+    const k = key('stuck-lock');
+    await admin.set(`${prefix}tg:cl:${k}`, 'stuck-instance-token', 'PX', 60_000);
+    const r = await a.getOrCompute(k, optsFor(), async () => ({ value: 'computed anyway', cacheable: true }));
+    expect(r.value).toBe('computed anyway');
+  });
+
+  it('invalidateTags on one instance drops the other instance’s memory copy (pub/sub), so it recomputes', async () => {
+    const [a, b] = [await instance(), await instance()];
+    let computes = 0;
+    const compute = async () => ({ value: ++computes, cacheable: true });
+    await a.getOrCompute(key('p', 'inv1'), optsFor('inv1'), compute);
+    await a.getOrCompute(key('q', 'inv2'), optsFor('inv2'), compute);
+    expect((await b.getOrCompute(key('p', 'inv1'), optsFor('inv1'), compute)).hit).toBe(true);
+    expect((await b.getOrCompute(key('q', 'inv2'), optsFor('inv2'), compute)).hit).toBe(true);
+    expect(b.stats().entries).toBe(2);
+
+    expect(await a.invalidateTags(['rubric:inv1'])).toBe(1);
+    await waitFor(() => b.stats().entries === 1, 'b to drop the purged entry');
+
+    const again = await b.getOrCompute(key('p', 'inv1'), optsFor('inv1'), compute);
+    expect(again).toEqual({ value: 3, hit: false });
+    expect((await b.getOrCompute(key('q', 'inv2'), optsFor('inv2'), compute)).value).toBe(2); // other rubric untouched
+    expect(await admin.exists(`${prefix}tg:ct:rubric:inv1`)).toBe(1); // re-tagged by the recompute
+  });
+
+  it('losing the invalidation channel empties the memory tier and stops using it (Redis still serves)', async () => {
+    const a = await instance();
+    const { cache: b, subscriber } = await instanceWithConnections();
+    await a.getOrCompute(key('sub-loss'), optsFor(), async () => ({ value: 'v', cacheable: true }));
+    expect((await b.get(key('sub-loss')))?.value).toBe('v');
+    expect(b.stats().entries).toBe(1);
+    subscriber.disconnect(); // purges broadcast now could not reach b's memory
+    await waitFor(() => b.stats().entries === 0, 'b to empty its memory tier');
+    expect((await b.get(key('sub-loss')))?.value).toBe('v');
+    expect(b.stats().entries).toBe(0);
+  });
+
+  it('a corrupt or malformed Redis entry is a miss and is deleted', async () => {
+    const a = await instance();
+    for (const garbage of ['{not json', '{"f":1,"v":"nope","e":1,"t":[]}', '42']) {
+      const k = key(`corrupt ${garbage}`);
+      await admin.set(`${prefix}${k}`, garbage, 'PX', 60_000);
+      expect(await a.get(k)).toBeUndefined();
+      await waitFor(async () => (await admin.exists(`${prefix}${k}`)) === 0, 'the corrupt entry to be deleted');
+      const r = await a.getOrCompute(k, optsFor(), async () => ({ value: 'fresh', cacheable: true }));
+      expect(r).toEqual({ value: 'fresh', hit: false });
+      expect((await a.get(k))?.value).toBe('fresh');
+    }
+  });
+
+  it('sets a Redis TTL on entries and on tag sets', async () => {
+    const a = await instance();
+    const k = key('ttl');
+    await a.set(k, { value: 1, storedAt: 0 }, 5_000, ['rubric:ttl']);
+    const entryTtl = await admin.pttl(`${prefix}${k}`);
+    const tagTtl = await admin.pttl(`${prefix}tg:ct:rubric:ttl`);
+    expect(entryTtl).toBeGreaterThan(0);
+    expect(entryTtl).toBeLessThanOrEqual(5_000);
+    expect(tagTtl).toBeGreaterThanOrEqual(entryTtl - 50);
+  });
+});
+
+describe('CacheManager with Redis unreachable', () => {
+  const unreachable = (options: RedisOptions): Redis => {
+    const r = new Redis({ host: '127.0.0.1', port: 1, ...options });
+    r.on('error', () => {});
+    return r;
+  };
+
+  it('a black-holed Redis (connected, never answering) costs one bounded timeout, then is skipped', { timeout: 3_000 }, async () => {
+    const calls: string[] = [];
+    const never = (name: string) => () => {
+      calls.push(name);
+      return new Promise(() => {});
+    };
+    // Hand-written stand-ins: ioredis cannot be made to hang on demand against a shared Redis.
+    const redis = { status: 'ready', get: never('get'), set: never('set'), evalsha: never('evalsha'), del: never('del'), publish: never('publish') };
+    const subscriber = { status: 'ready', on: () => subscriber, off: () => subscriber, subscribe: never('subscribe'), unsubscribe: never('unsubscribe') };
+    const errors: string[] = [];
+    const cache = createCacheManager({
+      redis: redis as unknown as Redis,
+      subscriber: subscriber as unknown as Redis,
+      redisTimeoutMs: 50,
+      onError: (_e, op) => errors.push(op),
+    });
+    let computes = 0;
+    const compute = async () => ({ value: ++computes, cacheable: true });
+    expect(await cache.getOrCompute(key('blackhole'), optsFor(), compute)).toEqual({ value: 1, hit: false });
+    expect(errors).toEqual(['get']);
+    const redisCalls = calls.filter((c) => c !== 'subscribe').length;
+    expect(await cache.getOrCompute(key('blackhole'), optsFor(), compute)).toEqual({ value: 2, hit: false });
+    expect(calls.filter((c) => c !== 'subscribe').length).toBe(redisCalls); // breaker open: Redis not even asked
+    await cache.close();
+  });
+
+  const variants: [string, RedisOptions][] = [
+    ['recommended fail-fast options', { enableOfflineQueue: false, commandTimeout: 100, maxRetriesPerRequest: 0 }],
+    ['ioredis defaults (offline queue on)', {}],
+  ];
+  for (const [name, options] of variants) {
+    it(`serves every request without throwing or hanging (${name})`, { timeout: 3_000 }, async () => {
+      const redis = unreachable(options);
+      const cache = createCacheManager({ redis, prefix });
+      try {
+        let computes = 0;
+        const compute = async () => ({ value: ++computes, cacheable: true });
+        const results = await Promise.all(Array.from({ length: 5 }, () => cache.getOrCompute(key('down'), optsFor(), compute)));
+        expect(computes).toBe(1); // in-process single-flight still holds
+        expect(results.every((r) => r.value === 1)).toBe(true);
+        await cache.set(key('down2'), { value: 1, storedAt: 0 }, 60_000, ['t']);
+        expect(await cache.get(key('down2'))).toBeUndefined(); // no cache: Redis down and memory unverifiable
+        await expect(cache.invalidateTags(['rubric:r1'])).rejects.toThrow(/Redis/); // a purge must not silently not happen
+      } finally {
+        await cache.close();
+        redis.disconnect();
+      }
+    });
+  }
+});

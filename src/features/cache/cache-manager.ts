@@ -1,0 +1,398 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
+import type { CacheMetrics } from './cache-metrics.js';
+import { RedisCacheTier, withTimeout, type CacheEvent } from './redis-cache-tier.js';
+
+export interface CachedValue<T> {
+  value: T;
+  storedAt: number;
+  /** e.g. { costMicros, tokens } of the original call, so hits can be reported as savings. */
+  meta?: Record<string, unknown>;
+}
+
+export interface ComputeResult<T> {
+  value: T;
+  cacheable: boolean;
+  meta?: Record<string, unknown>;
+}
+
+export interface CacheManager {
+  get<T>(key: string): Promise<CachedValue<T> | undefined>;
+  set<T>(key: string, value: CachedValue<T>, ttlMs: number, tags: string[]): Promise<void>;
+  getOrCompute<T>(
+    key: string,
+    opts: { ttlMs: number; tags: string[]; feature: string },
+    compute: () => Promise<ComputeResult<T>>,
+  ): Promise<{ value: T; hit: boolean; meta?: Record<string, unknown> }>;
+  invalidateTags(tags: string[]): Promise<number>;
+  stats(): { hits: number; misses: number; evictions: number; entries: number; bytes: number };
+  close(): Promise<void>;
+}
+
+export interface CreateCacheManagerOptions {
+  /** Memory-tier budget in bytes (approximate: serialised entry + key + fixed overhead). Default 64 MiB. */
+  maxBytes?: number;
+  /** Command connection. Without it the cache is memory-only. */
+  redis?: Redis;
+  /** Pub/sub connection; must not be `redis`. Defaults to `redis.duplicate()`, which close() then disconnects. */
+  subscriber?: Redis;
+  /** Prepended to every Redis key and the pub/sub channel (isolation between deployments/tests). */
+  prefix?: string;
+  metrics?: CacheMetrics;
+  /** Wall clock for storedAt and expiry. */
+  now?: () => number;
+  /** Upper bound per Redis command, on top of the client's commandTimeout. Default 150 ms. */
+  redisTimeoutMs?: number;
+  /** Cross-instance compute lock TTL; the holder refreshes it every third of this while computing. Default 5 s. */
+  lockTtlMs?: number;
+  /** Longest a request waits for another instance's compute before computing itself. Default 30 s. */
+  lockWaitMs?: number;
+  /** Redis failures are swallowed (the cache degrades to a miss); this is where they can be logged. */
+  onError?: (err: unknown, op: string) => void;
+}
+
+interface MemoryEntry {
+  raw: string; // the same serialised envelope Redis holds: both tiers hand out fresh copies with the same JSON semantics
+  tags: readonly string[];
+  feature: string;
+  expiresAt: number;
+}
+
+interface Envelope {
+  f: 1;
+  v: CachedValue<unknown>;
+  e: number; // expiresAt (epoch ms)
+  t: string[];
+}
+
+interface LeadResult<T> {
+  value: T;
+  meta?: Record<string, unknown>;
+  hit: boolean; // served from a cache tier (another instance computed it)
+  cacheable: boolean;
+}
+
+const ENTRY_OVERHEAD_BYTES = 96;
+
+export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheManager {
+  const now = opts.now ?? Date.now;
+  const prefix = opts.prefix ?? '';
+  const metrics = opts.metrics;
+  const lockTtlMs = opts.lockTtlMs ?? 5_000;
+  const lockWaitMs = opts.lockWaitMs ?? 30_000;
+  const onError = opts.onError ?? (() => {});
+  const instanceId = randomUUID();
+  if (opts.redis && opts.subscriber === opts.redis) {
+    throw new Error('createCacheManager: subscriber must be a separate connection from redis');
+  }
+  const tier = opts.redis ? new RedisCacheTier(opts.redis, prefix, opts.redisTimeoutMs ?? 150, onError) : undefined;
+
+  let hits = 0;
+  let misses = 0;
+  let evictions = 0;
+  let closed = false;
+  // Bumped on every invalidation seen here; a compute or Redis read that straddles one is not written to
+  // memory or Redis, so a purge cannot be undone by a result that was computed from the old state.
+  let invalidationEpoch = 0;
+
+  const memory = new LRUCache<string, MemoryEntry>({
+    maxSize: opts.maxBytes ?? 64 * 1024 * 1024,
+    sizeCalculation: (e, key) => Buffer.byteLength(e.raw) + key.length + ENTRY_OVERHEAD_BYTES,
+    dispose: (e, _key, reason) => {
+      if (reason !== 'evict') return;
+      evictions++;
+      metrics?.evictions.inc({ feature: e.feature });
+    },
+  });
+
+  // With Redis, the memory tier is only trusted while the invalidation channel is live: otherwise
+  // a purge on another instance could never reach this memory and stale answers would be served.
+  let subscribed = false;
+  const memoryTrusted = (): boolean => !tier || subscribed;
+
+  const waiters = new Map<string, Set<() => void>>();
+  const inflight = new Map<string, Promise<LeadResult<unknown>>>();
+
+  const ownsSubscriber = Boolean(opts.redis && !opts.subscriber);
+  const sub = opts.subscriber ?? opts.redis?.duplicate();
+  const onMessage = (channel: string, message: string): void => {
+    if (!tier || channel !== tier.channel) return;
+    let event: CacheEvent;
+    try {
+      event = JSON.parse(message) as CacheEvent;
+    } catch {
+      return;
+    }
+    if (event.type === 'invalidate' && Array.isArray(event.tags)) {
+      invalidationEpoch++;
+      dropMemoryByTags(event.tags);
+    } else if (event.type === 'done' && typeof event.key === 'string') {
+      wake(event.key);
+    }
+  };
+  const onReady = (): void => {
+    if (!sub || !tier || closed) return;
+    sub.subscribe(tier.channel).then(
+      () => {
+        if (!closed) subscribed = true;
+      },
+      (err: unknown) => onError(err, 'subscribe'),
+    );
+  };
+  const onClose = (): void => {
+    // Messages sent while disconnected are lost, so whatever memory holds may be stale.
+    subscribed = false;
+    invalidationEpoch++;
+    memory.clear();
+  };
+  const onSubError = (err: unknown): void => onError(err, 'subscriber');
+  if (sub && tier) {
+    sub.on('message', onMessage);
+    sub.on('ready', onReady);
+    sub.on('close', onClose);
+    if (ownsSubscriber) sub.on('error', onSubError);
+    if (sub.status === 'ready') onReady();
+    else if (sub.status === 'wait') sub.connect().catch((err: unknown) => onError(err, 'subscriber-connect'));
+  }
+
+  function dropMemoryByTags(tags: readonly string[]): number {
+    const wanted = new Set(tags);
+    const doomed: string[] = [];
+    for (const [k, e] of memory.entries()) if (e.tags.some((t) => wanted.has(t))) doomed.push(k);
+    for (const k of doomed) memory.delete(k);
+    return doomed.length;
+  }
+
+  function wake(key: string): void {
+    const set = waiters.get(key);
+    if (!set) return;
+    waiters.delete(key);
+    for (const resolve of set) resolve();
+  }
+
+  /** Resolves when another instance announces it finished `key`, or after `ms` (the announcement is best-effort). */
+  function waitForDone(key: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      let set = waiters.get(key);
+      if (!set) waiters.set(key, (set = new Set()));
+      const done = (): void => {
+        clearTimeout(timer);
+        set.delete(done);
+        if (set.size === 0 && waiters.get(key) === set) waiters.delete(key); // no empty sets left behind per key
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      set.add(done);
+    });
+  }
+
+  function featureOf(key: string): string {
+    return key.startsWith('tg:c:') ? (key.split(':', 3)[2] ?? 'unknown') : 'unknown';
+  }
+
+  function decode(raw: string): Envelope | undefined {
+    try {
+      const e = JSON.parse(raw) as Partial<Envelope> | null;
+      if (!e || e.f !== 1 || typeof e.e !== 'number' || !Array.isArray(e.t)) return undefined;
+      if (!e.v || typeof e.v !== 'object' || typeof e.v.storedAt !== 'number') return undefined;
+      return e as Envelope;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async function lookup<T>(key: string, feature: string): Promise<CachedValue<T> | undefined> {
+    if (memoryTrusted()) {
+      const m = memory.get(key);
+      if (m) {
+        const env = m.expiresAt > now() ? decode(m.raw) : undefined;
+        if (env) return env.v as CachedValue<T>;
+        memory.delete(key);
+      }
+    }
+    if (!tier) return undefined;
+    const epoch = invalidationEpoch;
+    const raw = await tier.get(key);
+    if (raw == null) return undefined;
+    const env = decode(raw);
+    if (!env) {
+      void tier.del(key); // corrupt: a miss, and gone so the next compute can replace it
+      return undefined;
+    }
+    // Redis owns expiry; our clock only decides how long the memory copy may live.
+    if (memoryTrusted() && epoch === invalidationEpoch && env.e > now()) {
+      memory.set(key, { raw, tags: env.t, feature, expiresAt: env.e });
+    }
+    return env.v as CachedValue<T>;
+  }
+
+  async function store(key: string, value: CachedValue<unknown>, ttlMs: number, tags: string[], feature: string): Promise<void> {
+    if (!(ttlMs >= 1) || closed) return;
+    const ttl = Math.round(ttlMs);
+    const expiresAt = now() + ttl;
+    let raw: string;
+    try {
+      raw = JSON.stringify({ f: 1, v: value, e: expiresAt, t: tags } satisfies Envelope);
+    } catch (err) {
+      onError(err, 'serialise'); // e.g. a BigInt or a cycle in the value: just not cached
+      return;
+    }
+    if (memoryTrusted()) memory.set(key, { raw, tags: [...tags], feature, expiresAt });
+    if (tier) await tier.set(key, raw, ttl, tags);
+  }
+
+  function record(feature: string, hit: boolean, meta: Record<string, unknown> | undefined): void {
+    if (hit) hits++;
+    else misses++;
+    if (!metrics) return;
+    metrics.requests.inc({ feature, result: hit ? 'hit' : 'miss' });
+    if (!hit || !meta) return;
+    const tokens = meta.tokens;
+    const costMicros = meta.costMicros;
+    if (typeof tokens === 'number' && Number.isFinite(tokens) && tokens > 0) metrics.savedTokens.inc({ feature }, tokens);
+    if (typeof costMicros === 'number' && Number.isFinite(costMicros) && costMicros > 0) {
+      metrics.savedUsd.inc({ feature }, costMicros / 1e6);
+    }
+  }
+
+  async function computeAndStore<T>(
+    key: string,
+    opts: { ttlMs: number; tags: string[]; feature: string },
+    compute: () => Promise<ComputeResult<T>>,
+  ): Promise<LeadResult<T>> {
+    const epoch = invalidationEpoch;
+    const r = await compute();
+    if (r.cacheable && epoch === invalidationEpoch) {
+      const cached: CachedValue<T> = { value: r.value, storedAt: now() };
+      if (r.meta !== undefined) cached.meta = r.meta;
+      await store(key, cached, opts.ttlMs, opts.tags, opts.feature);
+    }
+    return { value: r.value, meta: r.meta, hit: false, cacheable: r.cacheable };
+  }
+
+  /** One caller per key per process gets here; it coordinates with other instances through a Redis lock. */
+  async function lead<T>(
+    key: string,
+    opts: { ttlMs: number; tags: string[]; feature: string },
+    compute: () => Promise<ComputeResult<T>>,
+  ): Promise<LeadResult<T>> {
+    if (!tier) return computeAndStore(key, opts, compute);
+    const token = randomUUID();
+    const deadline = performance.now() + lockWaitMs;
+    let delay = 10;
+    for (;;) {
+      const lock = await tier.acquireLock(key, token, lockTtlMs);
+      if (lock === 'unavailable') return computeAndStore(key, opts, compute);
+      if (lock === 'acquired') return computeUnderLock(key, token, opts, compute);
+      // Another instance is computing. Its lock expires if it dies, so this loop ends either with its
+      // value, with our own lock, or at the wait bound.
+      if (performance.now() >= deadline) return computeAndStore(key, opts, compute);
+      await waitForDone(key, Math.min(delay, Math.max(1, deadline - performance.now())));
+      delay = Math.min(delay * 2, 250);
+      const found = await lookup<T>(key, opts.feature);
+      if (found) return { value: found.value, meta: found.meta, hit: true, cacheable: true };
+    }
+  }
+
+  async function computeUnderLock<T>(
+    key: string,
+    token: string,
+    opts: { ttlMs: number; tags: string[]; feature: string },
+    compute: () => Promise<ComputeResult<T>>,
+  ): Promise<LeadResult<T>> {
+    const t = tier!;
+    const heartbeat = setInterval(() => void t.extendLock(key, token, lockTtlMs), Math.max(10, Math.floor(lockTtlMs / 3)));
+    heartbeat.unref();
+    try {
+      // The previous holder may have stored the value between our miss and our lock.
+      const found = await lookup<T>(key, opts.feature);
+      if (found) return { value: found.value, meta: found.meta, hit: true, cacheable: true };
+      return await computeAndStore(key, opts, compute);
+    } finally {
+      clearInterval(heartbeat);
+      await t.releaseLock(key, token);
+      void t.publish({ type: 'done', key, from: instanceId });
+    }
+  }
+
+  return {
+    async get<T>(key: string): Promise<CachedValue<T> | undefined> {
+      const feature = featureOf(key);
+      const found = closed ? undefined : await lookup<T>(key, feature);
+      record(feature, found !== undefined, found?.meta);
+      return found;
+    },
+
+    async set<T>(key: string, value: CachedValue<T>, ttlMs: number, tags: string[]): Promise<void> {
+      await store(key, value, ttlMs, tags, featureOf(key));
+    },
+
+    async getOrCompute<T>(
+      key: string,
+      opts: { ttlMs: number; tags: string[]; feature: string },
+      compute: () => Promise<ComputeResult<T>>,
+    ): Promise<{ value: T; hit: boolean; meta?: Record<string, unknown> }> {
+      const found = closed ? undefined : await lookup<T>(key, opts.feature);
+      if (found) {
+        record(opts.feature, true, found.meta);
+        return withMeta({ value: found.value, hit: true }, found.meta);
+      }
+      // Checked and set with no await in between, so exactly one concurrent caller leads.
+      let flight = inflight.get(key) as Promise<LeadResult<T>> | undefined;
+      const leader = !flight;
+      if (!flight) {
+        flight = lead(key, opts, compute);
+        inflight.set(key, flight);
+        const mine = flight;
+        void mine.then(
+          () => inflight.get(key) === mine && inflight.delete(key),
+          () => inflight.get(key) === mine && inflight.delete(key),
+        );
+      }
+      const r = await flight;
+      // A follower that shared a cacheable result was served without its own upstream call: a hit.
+      const hit = leader ? r.hit : r.hit || r.cacheable;
+      record(opts.feature, hit, r.meta);
+      return withMeta({ value: r.value, hit }, r.meta);
+    },
+
+    async invalidateTags(tags: string[]): Promise<number> {
+      invalidationEpoch++;
+      const dropped = dropMemoryByTags(tags);
+      if (!tier) return dropped;
+      const removed = await tier.purgeTags(tags);
+      if (!(await tier.publish({ type: 'invalidate', tags, from: instanceId }))) {
+        throw new Error('cache purge: Redis entries removed but the broadcast failed; retry so other instances drop their copies');
+      }
+      return removed;
+    },
+
+    stats() {
+      return { hits, misses, evictions, entries: memory.size, bytes: memory.calculatedSize };
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      subscribed = false;
+      for (const key of [...waiters.keys()]) wake(key);
+      if (sub && tier) {
+        sub.off('message', onMessage);
+        sub.off('ready', onReady);
+        sub.off('close', onClose);
+        if (ownsSubscriber) {
+          sub.disconnect(); // the error listener stays: a late socket error must not be an unhandled 'error' event
+        } else if (sub.status === 'ready') {
+          await withTimeout(sub.unsubscribe(tier.channel), 500, 'unsubscribe').catch((err: unknown) => onError(err, 'unsubscribe'));
+        }
+      }
+      memory.clear();
+    },
+  };
+}
+
+function withMeta<T>(r: { value: T; hit: boolean }, meta: Record<string, unknown> | undefined): { value: T; hit: boolean; meta?: Record<string, unknown> } {
+  return meta === undefined ? r : { ...r, meta };
+}

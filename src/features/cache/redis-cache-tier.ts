@@ -1,0 +1,155 @@
+import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Redis } from 'ioredis';
+
+// Key families live under their own short prefixes so a SCAN or a memory report can tell them apart,
+// and so they cannot collide with other features' tg:* keys.
+const TAG_SET = 'tg:ct:';
+const LOCK = 'tg:cl:';
+const CHANNEL = 'tg:cache:events';
+
+export type CacheEvent = { type: 'invalidate'; tags: string[]; from: string } | { type: 'done'; key: string; from: string };
+
+interface Script {
+  src: string;
+  sha: string;
+}
+const script = (src: string): Script => ({ src, sha: createHash('sha1').update(src).digest('hex') });
+
+// Entry and tag membership are written in one script so a purge can never see the entry without its tag.
+// PTTL is -1 for a fresh set without expiry, so the set always ends up living at least as long as its newest entry.
+const SET_WITH_TAGS = script(`
+local ttl = tonumber(ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+for i = 2, #KEYS do
+  redis.call('SADD', KEYS[i], KEYS[1])
+  if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+return 1`);
+
+// Members of a tag set may already have expired (DEL returns 0), so the count is of entries really removed.
+const PURGE_TAGS = script(`
+local n = 0
+for i = 1, #KEYS do
+  for _, k in ipairs(redis.call('SMEMBERS', KEYS[i])) do n = n + redis.call('DEL', k) end
+  redis.call('DEL', KEYS[i])
+end
+return n`);
+
+// Compare-and-act on the lock token, so a holder whose lock expired cannot release or extend a successor's lock.
+const RELEASE_LOCK = script(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`);
+const EXTEND_LOCK = script(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`);
+
+export type LockResult = 'acquired' | 'held' | 'unavailable';
+
+/**
+ * The Redis side of the cache. Every call is bounded by its own timeout on top of whatever the client
+ * is configured with, and read-path failures come back as "unavailable" rather than throwing: a cache
+ * that is down must look like an empty cache, never like an outage.
+ */
+export class RedisCacheTier {
+  readonly channel: string;
+  private connectRequested = false;
+  // After a timeout or connection error Redis is skipped for a moment, so a black-holed Redis costs
+  // one timeout per breakerMs instead of one per command on every request.
+  private skipUntil = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly timeoutMs: number,
+    private readonly onError: (err: unknown, op: string) => void,
+    private readonly breakerMs = 1_000,
+  ) {
+    this.channel = prefix + CHANNEL;
+  }
+
+  /** Only a ready connection is used: queued commands on a reconnecting client would just add latency. */
+  usable(): boolean {
+    const status = this.redis.status;
+    if (status === 'wait' && !this.connectRequested) {
+      // lazyConnect client nobody has connected yet: start it, use it once it is ready.
+      this.connectRequested = true;
+      this.redis.connect().catch((err: unknown) => this.onError(err, 'connect'));
+    }
+    return status === 'ready' && performance.now() >= this.skipUntil;
+  }
+
+  entryKey(key: string): string {
+    return this.prefix + key;
+  }
+  lockKey(key: string): string {
+    return this.prefix + LOCK + key;
+  }
+  tagKey(tag: string): string {
+    return this.prefix + TAG_SET + tag;
+  }
+
+  /** The raw entry, null when absent, undefined when Redis could not answer. */
+  async get(key: string): Promise<string | null | undefined> {
+    return this.attempt('get', () => this.redis.get(this.entryKey(key)));
+  }
+
+  async set(key: string, payload: string, ttlMs: number, tags: readonly string[]): Promise<boolean> {
+    const keys = [this.entryKey(key), ...tags.map((t) => this.tagKey(t))];
+    return (await this.attempt('set', () => this.run(SET_WITH_TAGS, keys, [payload, String(ttlMs)]))) !== undefined;
+  }
+
+  async del(key: string): Promise<void> {
+    await this.attempt('del', () => this.redis.del(this.entryKey(key)));
+  }
+
+  async acquireLock(key: string, token: string, ttlMs: number): Promise<LockResult> {
+    const r = await this.attempt('lock', () => this.redis.set(this.lockKey(key), token, 'PX', ttlMs, 'NX'));
+    return r === undefined ? 'unavailable' : r === 'OK' ? 'acquired' : 'held';
+  }
+
+  async extendLock(key: string, token: string, ttlMs: number): Promise<void> {
+    await this.attempt('extend-lock', () => this.run(EXTEND_LOCK, [this.lockKey(key)], [token, String(ttlMs)]));
+  }
+
+  async releaseLock(key: string, token: string): Promise<void> {
+    await this.attempt('release-lock', () => this.run(RELEASE_LOCK, [this.lockKey(key)], [token]));
+  }
+
+  async publish(event: CacheEvent): Promise<boolean> {
+    return (await this.attempt('publish', () => this.redis.publish(this.channel, JSON.stringify(event)))) !== undefined;
+  }
+
+  /** Unlike the read path this throws: a purge that silently did not happen must be retried by its caller. */
+  async purgeTags(tags: readonly string[]): Promise<number> {
+    if (!this.usable()) throw new Error('cache purge: Redis is not connected');
+    const n = await withTimeout(this.run(PURGE_TAGS, tags.map((t) => this.tagKey(t)), []), this.timeoutMs * 4, 'purge');
+    return Number(n);
+  }
+
+  private async attempt<T>(op: string, fn: () => Promise<T>): Promise<T | undefined> {
+    if (!this.usable()) return undefined;
+    try {
+      return await withTimeout(fn(), this.timeoutMs, op);
+    } catch (err) {
+      // A reply error (e.g. WRONGTYPE) is about one key; anything else means Redis itself is unwell.
+      if (!(err instanceof Error && err.name === 'ReplyError')) this.skipUntil = performance.now() + this.breakerMs;
+      this.onError(err, op);
+      return undefined;
+    }
+  }
+
+  private async run(s: Script, keys: string[], args: string[]): Promise<unknown> {
+    try {
+      return await this.redis.evalsha(s.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
+      return this.redis.eval(s.src, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+export function withTimeout<T>(p: Promise<T>, ms: number, op: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`redis ${op} timed out after ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}

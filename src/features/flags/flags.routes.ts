@@ -1,0 +1,42 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { flagRampStepSchema, flagRuleSchema, flagVariantSchema } from './flag-definition.schema.js';
+import type { FlagAnalytics } from './flag-analytics.js';
+import type { FlagsService } from './flags.service.js';
+import { principalOf } from '../identity/auth.hook.js';
+
+const key = z.strictObject({ key: z.string().regex(/^[a-z][a-z0-9_.-]{0,63}$/) });
+
+export function flagsRoutes(flags: FlagsService, analytics?: FlagAnalytics): FastifyPluginAsyncZod {
+  return async (app) => {
+    const admin = { auth: 'required', permission: 'flags:manage' } as const;
+    app.get('/v1/admin/flags', { config: admin, schema: { tags: ['flags'] } }, async () => ({ flags: flags.list() }));
+    app.get('/v1/admin/flags/:key', { config: admin, schema: { tags: ['flags'], params: key } }, async (request) => flags.get(request.params.key));
+    app.put(
+      '/v1/admin/flags/:key',
+      {
+        config: admin,
+        schema: {
+          tags: ['flags'],
+          summary: 'Change a flag (kill switch, rollout, targeting, variants, ramp); reaches every instance within a second',
+          params: key,
+          body: z.strictObject({
+            enabled: z.boolean().optional(),
+            rollout: z.number().min(0).max(100).optional(),
+            rules: z.array(flagRuleSchema).max(100).optional(),
+            variants: z.array(flagVariantSchema).max(50).optional(),
+            ramp: z.array(flagRampStepSchema).max(100).optional(),
+          }),
+        },
+      },
+      async (request) => flags.update(request.params.key, request.body as Parameters<FlagsService['update']>[1], principalOf(request).userId),
+    );
+    app.get('/v1/admin/flags/:key/audit', { config: admin, schema: { tags: ['flags'], params: key } }, async (request) => ({ entries: await flags.audit(request.params.key) }));
+    app.get(
+      '/v1/admin/flags/:key/evaluate',
+      { config: admin, schema: { tags: ['flags'], params: key, querystring: z.strictObject({ userId: z.string().min(1).max(200), tier: z.string().max(20).default('premium'), roles: z.string().max(100).default('learner') }) } },
+      async (request) => flags.evaluate(request.params.key, { userId: request.query.userId, tier: request.query.tier, roles: request.query.roles.split(',') }),
+    );
+    if (analytics) app.get('/v1/admin/flags-analytics', { config: admin, schema: { tags: ['flags'] } }, async () => analytics.snapshot());
+  };
+}

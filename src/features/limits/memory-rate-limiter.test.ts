@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { createMemoryRateLimiter } from './memory-rate-limiter.js';
+import { defineRateLimiterCases } from './rate-limiter.cases.js';
+
+defineRateLimiterCases('memory', {
+  // One process = one shared store; "instances" are just several callers of it.
+  async instances(n) {
+    const limiter = createMemoryRateLimiter();
+    return Array.from({ length: n }, () => limiter);
+  },
+});
+
+describe('memory rate limiter with an injected clock', () => {
+  it('opens a fresh window once the old one has passed', async () => {
+    let t = 1_000_000;
+    const limiter = createMemoryRateLimiter({ now: () => t });
+    const spec = { requestsPerMinute: 2 };
+    await limiter.hitRequest('k', spec);
+    t += 20_000;
+    await limiter.hitRequest('k', spec);
+    const refused = await limiter.hitRequest('k', spec);
+    expect(refused.retryAfterSec).toBe(40); // window opened at the first hit
+    t += 40_000;
+    expect((await limiter.hitRequest('k', spec)).allowed).toBe(true);
+  });
+
+  it('frees the slot of a holder that never releases once its lease lapses', async () => {
+    let t = 0;
+    const limiter = createMemoryRateLimiter({ now: () => t, slotLeaseSec: 30 });
+    expect((await limiter.acquireSlot('k', 1)).allowed).toBe(true);
+    t += 29_000;
+    expect((await limiter.acquireSlot('k', 1)).allowed).toBe(false);
+    t += 1_000;
+    expect((await limiter.acquireSlot('k', 1)).allowed).toBe(true);
+  });
+});

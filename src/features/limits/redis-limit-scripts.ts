@@ -1,0 +1,111 @@
+import type { Redis } from 'ioredis';
+
+// Each decision is one EVALSHA: Redis runs a script atomically, so "check every window,
+// then commit to all or none" cannot interleave with another instance's decision.
+// Windows open on the first hit and last windowMs (same as rate-limiter-flexible).
+
+/**
+ * KEYS: one counter per window. ARGV: cost, then quota_i, windowMs_i for each key.
+ * Returns {allowed, refusedIndex (1-based, 0 = none), used_1, pttl_1, used_2, pttl_2, ...}
+ * where used is after the decision.
+ */
+const HIT = `
+local cost = tonumber(ARGV[1])
+local n = #KEYS
+local allowed, refused = 1, 0
+local used, ttl, fresh = {}, {}, {}
+for i = 1, n do
+  local quota = tonumber(ARGV[2 * i])
+  local t = redis.call('PTTL', KEYS[i])
+  local u = 0
+  if t < 0 then
+    t = tonumber(ARGV[2 * i + 1]); fresh[i] = true
+  else
+    u = tonumber(redis.call('GET', KEYS[i]) or '0')
+  end
+  used[i] = u; ttl[i] = t
+  if allowed == 1 and u + cost > quota then allowed = 0; refused = i end
+end
+if allowed == 1 and cost > 0 then
+  for i = 1, n do
+    if fresh[i] then
+      redis.call('SET', KEYS[i], cost, 'PX', ARGV[2 * i + 1])
+      used[i] = cost
+    else
+      used[i] = redis.call('INCRBY', KEYS[i], cost)
+    end
+  end
+end
+local out = {allowed, refused}
+for i = 1, n do out[#out + 1] = used[i]; out[#out + 1] = ttl[i] end
+return out
+`;
+
+/** KEYS[1] counter. ARGV: delta, windowMs. Gives back (negative) or takes more (positive), never below 0. */
+const ADJUST = `
+local delta = tonumber(ARGV[1])
+if redis.call('PTTL', KEYS[1]) < 0 then
+  if delta > 0 then redis.call('SET', KEYS[1], delta, 'PX', ARGV[2]) end
+  return 0
+end
+local v = redis.call('INCRBY', KEYS[1], delta)
+if v < 0 then redis.call('SET', KEYS[1], 0, 'KEEPTTL'); v = 0 end
+return v
+`;
+
+// Slots are a sorted set of holder ids scored by lease expiry, so a crashed holder's slot
+// lapses on its own; Redis TIME is the clock so instances with skewed clocks agree.
+/** KEYS[1] slot zset. ARGV: limit, leaseMs, holderId. Returns 1 if acquired. */
+const ACQUIRE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`;
+
+/**
+ * KEYS: counters..., then the slot zset last if ARGV[1] == '1'.
+ * Returns {used_1, pttl_1, ..., liveSlotHolders?}. Read-only.
+ */
+const PEEK = `
+local hasSlot = ARGV[1] == '1'
+local n = #KEYS
+if hasSlot then n = n - 1 end
+local out = {}
+for i = 1, n do
+  local t = redis.call('PTTL', KEYS[i])
+  if t < 0 then
+    out[#out + 1] = 0; out[#out + 1] = 0
+  else
+    out[#out + 1] = tonumber(redis.call('GET', KEYS[i]) or '0'); out[#out + 1] = t
+  end
+end
+if hasSlot then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  out[#out + 1] = redis.call('ZCOUNT', KEYS[n + 1], '(' .. now, '+inf')
+end
+return out
+`;
+
+export interface LimitScripts {
+  tgLimitHit(numKeys: number, ...args: string[]): Promise<number[]>;
+  tgLimitAdjust(key: string, delta: string, windowMs: string): Promise<number>;
+  tgLimitAcquire(key: string, limit: string, leaseMs: string, holderId: string): Promise<number>;
+  tgLimitPeek(numKeys: number, ...args: string[]): Promise<number[]>;
+}
+
+/**
+ * Registers the scripts on the client (idempotent). ioredis sends EVALSHA and falls back to
+ * EVAL once on NOSCRIPT, so steady state is one round trip with no script body on the wire.
+ */
+export function defineLimitScripts(redis: Redis): Redis & LimitScripts {
+  redis.defineCommand('tgLimitHit', { lua: HIT });
+  redis.defineCommand('tgLimitAdjust', { lua: ADJUST, numberOfKeys: 1 });
+  redis.defineCommand('tgLimitAcquire', { lua: ACQUIRE, numberOfKeys: 1 });
+  redis.defineCommand('tgLimitPeek', { lua: PEEK });
+  return redis as Redis & LimitScripts;
+}

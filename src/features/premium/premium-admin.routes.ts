@@ -1,0 +1,61 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Clock } from '../../platform/clock.js';
+import { NotFoundError } from '../../platform/errors.js';
+import type { Policy } from '../../platform/policy.js';
+import type { CacheManager } from '../cache/cache-manager.js';
+import type { IdentityService } from '../identity/identity.service.js';
+import type { BudgetRepository } from '../usage/budget.repository.js';
+import { microsFromUsd } from '../usage/price-book.js';
+
+const userParams = z.strictObject({ id: z.string().regex(/^[A-Za-z0-9_.@-]{1,200}$/) });
+const limitOverride = z.strictObject({
+  requestsPerMinute: z.int().positive().max(1_000_000).optional(),
+  requestsPerHour: z.int().positive().max(10_000_000).optional(),
+  tokensPerDay: z.int().positive().max(1_000_000_000).optional(),
+  concurrent: z.int().positive().max(1000).optional(),
+});
+
+// Overrides are rows in the store, read on every premium request, so a change applies
+// on every instance at once, with no restart.
+export function premiumAdminRoutes(deps: { budgets: BudgetRepository; identity: IdentityService; cache: CacheManager; policy: Policy; clock: Clock }): FastifyPluginAsyncZod {
+  return async (app) => {
+    app.get('/v1/admin/rate-limits', { config: { auth: 'required', permission: 'limits:manage' }, schema: { tags: ['admin'], summary: 'Tier limits from the policy' } }, async () => ({ tiers: deps.policy.limits }));
+
+    app.put(
+      '/v1/admin/users/:id/limits',
+      { config: { auth: 'required', permission: 'limits:manage' }, schema: { tags: ['admin'], summary: "Override a user's limits (null clears)", params: userParams, body: limitOverride.nullable() } },
+      async (request) => {
+        await deps.identity.getUser(request.params.id);
+        await deps.budgets.putOverride(request.params.id, { limits: request.body }, deps.clock.now());
+        return { userId: request.params.id, limits: request.body };
+      },
+    );
+
+    app.put(
+      '/v1/admin/users/:id/budget',
+      { config: { auth: 'required', permission: 'limits:manage' }, schema: { tags: ['admin'], summary: "Override a user's monthly budget in USD (null clears)", params: userParams, body: z.strictObject({ monthlyUsd: z.number().min(0).max(1_000_000).nullable() }) } },
+      async (request) => {
+        await deps.identity.getUser(request.params.id);
+        const micros = request.body.monthlyUsd === null ? null : microsFromUsd(request.body.monthlyUsd);
+        await deps.budgets.putOverride(request.params.id, { monthlyBudgetMicros: micros }, deps.clock.now());
+        return { userId: request.params.id, monthlyUsd: request.body.monthlyUsd };
+      },
+    );
+
+    app.get('/v1/admin/users/:id/overrides', { config: { auth: 'required', permission: 'limits:manage' }, schema: { tags: ['admin'], params: userParams } }, async (request) => {
+      const o = await deps.budgets.getOverride(request.params.id);
+      if (!o) throw new NotFoundError('Override');
+      return { userId: request.params.id, limits: o.limits, monthlyUsd: o.monthlyBudgetMicros === null ? null : o.monthlyBudgetMicros / 1e6 };
+    });
+
+    app.post(
+      '/v1/admin/cache/invalidate',
+      {
+        config: { auth: 'required', permission: 'cache:manage' },
+        schema: { tags: ['admin'], summary: 'Purge cached answers by tag (e.g. rubric:ID, feature:grading, catalog:VERSION) on every instance', body: z.strictObject({ tags: z.array(z.string().regex(/^[a-z_]+:[A-Za-z0-9_.@:-]{1,200}$/)).min(1).max(100) }) },
+      },
+      async (request) => ({ purged: await deps.cache.invalidateTags(request.body.tags) }),
+    );
+  };
+}

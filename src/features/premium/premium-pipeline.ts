@@ -1,0 +1,188 @@
+import type { Clock } from '../../platform/clock.js';
+import { parseDuration } from '../../platform/duration.js';
+import { BudgetExhaustedError, RateLimitedError } from '../../platform/errors.js';
+import type { Policy } from '../../platform/policy.js';
+import type { AnthropicClient, LlmCallRecord } from '../../llm/client/types.js';
+import { isLlmError } from '../../llm/client/llm-error.js';
+import type { CacheManager } from '../cache/cache-manager.js';
+import { cacheKey } from '../cache/cache-key.js';
+import type { FlagSnapshot } from '../flags/flag-snapshot.js';
+import { LimiterUnavailableError, type LimitSpec, type RateLimiter } from '../limits/limit-types.js';
+import type { Principal } from '../identity/identity.types.js';
+import { budgetLines, secondsUntilReset } from '../usage/budget-policy.js';
+import type { MeteringService, UsageSummary } from '../usage/metering.service.js';
+import { ZERO_SUMMARY } from '../usage/metering.service.js';
+import type { PriceBook } from '../usage/price-book.js';
+import { limitSpecFor } from './limit-spec.js';
+import type { PremiumMetrics } from './premium-metrics.js';
+import type { FallbackReason, PremiumOutcome, PremiumTask } from './premium.types.js';
+
+export interface UserOverrides {
+  limits: Partial<LimitSpec> | null;
+  monthlyBudgetMicros: number | null;
+}
+
+export interface PremiumPipelineDeps {
+  policy: Policy;
+  clock: Clock;
+  flags: Pick<FlagSnapshot, 'evaluate'>;
+  limiter: RateLimiter;
+  cache?: CacheManager | undefined;
+  llm: Pick<AnthropicClient, 'structured' | 'available' | 'modelFor' | 'breakerState'>;
+  metering: Pick<MeteringService, 'reserve' | 'settle'>;
+  prices: Pick<PriceBook, 'worstCaseMicros'>;
+  overrides: (userId: string) => Promise<UserOverrides | undefined>;
+  metrics?: PremiumMetrics;
+  onLimitDecision?: (p: Principal, feature: string, decision: { allowed: boolean; violated?: string }) => void;
+}
+
+// A rules answer when it is not the LLM's turn; carries why, for the response and metrics.
+class Fallback extends Error {
+  constructor(
+    readonly reason: FallbackReason,
+    readonly notice?: string,
+  ) {
+    super(reason);
+  }
+}
+
+// Conservative (over-)estimate of input tokens without an upstream round trip: real
+// tokenizers average about 4 characters a token on English; 3 leaves headroom.
+export function estimateInputTokens(parts: string[]): number {
+  return Math.ceil(parts.reduce((n, p) => n + p.length, 0) / 3) + 16;
+}
+
+// The one premium path: limit → entitle → flag → cache → (limits on tokens and
+// concurrency → reserve budget → call → validate → settle) → respond, with the rules
+// answer whenever the LLM may not or cannot answer.
+export class PremiumPipeline {
+  constructor(private readonly d: PremiumPipelineDeps) {}
+
+  async run<T>(task: PremiumTask<T>): Promise<PremiumOutcome<T>> {
+    const p = task.principal;
+    const override = await this.d.overrides(p.userId);
+    const spec = limitSpecFor(this.d.policy, p.tier, task.feature, override?.limits);
+    const limitKey = `${p.tier}:${task.feature}:${p.userId}`;
+    const decision = await this.d.limiter.hitRequest(limitKey, spec);
+    this.d.onLimitDecision?.(p, task.feature, decision);
+    if (!decision.allowed) throw new RateLimitedError(decision.violated ?? 'requests', decision.retryAfterSec, decision.headers);
+    const headers = decision.headers;
+
+    const outcome = await this.answer(task, spec, limitKey, override).catch(async (err: unknown) => {
+      if (!(err instanceof Fallback)) throw err;
+      const value = await task.rules();
+      // Rules answers report zero usage (CONTRACT.md); what a failed call spent is in the ledger.
+      return { value, source: 'rules' as const, usage: ZERO_SUMMARY, fallbackReason: err.reason, notices: err.notice ? [err.notice] : [] };
+    });
+    this.d.metrics?.outcome(task.feature, outcome.source, outcome.fallbackReason);
+    return { ...outcome, headers };
+  }
+
+  private async answer<T>(task: PremiumTask<T>, spec: LimitSpec, limitKey: string, override: UserOverrides | undefined): Promise<Omit<PremiumOutcome<T>, 'headers'>> {
+    const p = task.principal;
+    if (!p.entitlements.includes(task.feature)) throw new Fallback('not_entitled');
+    const flag = this.d.flags.evaluate(task.feature, { userId: p.userId, tier: p.tier, roles: p.roles });
+    if (!flag?.enabled) throw new Fallback('flag_off');
+    const variant = flag.variant;
+
+    const model = this.d.llm.modelFor(task.feature);
+    const cachePolicy = this.d.policy.cache[task.feature];
+    if (!this.d.cache || !task.cache || !cachePolicy) {
+      const r = await this.callLlm(task, spec, limitKey, override, model);
+      return { ...r, notices: [], ...(variant ? { flagVariant: variant } : {}) };
+    }
+    const key = cacheKey({
+      feature: task.feature,
+      scope: task.cache.scope,
+      ...(task.cache.scope === 'user' ? { userId: p.userId } : {}),
+      template: task.llm.template,
+      model,
+      inputs: task.cache.inputs,
+      tags: task.cache.tags,
+    });
+    let computed: Awaited<ReturnType<PremiumPipeline['callLlm']>> | undefined;
+    const got = await this.d.cache.getOrCompute<T>(key, { ttlMs: parseDuration(cachePolicy.ttl) ?? 3_600_000, tags: task.cache.tags, feature: task.feature }, async () => {
+      computed = await this.callLlm(task, spec, limitKey, override, model);
+      const tokens = computed.usage.inputTokens + computed.usage.outputTokens + computed.usage.cacheReadTokens + computed.usage.cacheWriteTokens;
+      return { value: computed.value as T, cacheable: true, meta: { costMicros: Math.round(computed.usage.costUsd * 1e6), tokens } };
+    });
+    // Whoever did not make the call (a hit, or a follower of a single-flight) pays nothing.
+    if (computed) return { value: got.value, source: 'llm', usage: computed.usage, model, notices: [], ...(variant ? { flagVariant: variant } : {}) };
+    return { value: got.value, source: 'cache', usage: ZERO_SUMMARY, notices: [], ...(variant ? { flagVariant: variant } : {}) };
+  }
+
+  private async callLlm<T>(task: PremiumTask<T>, spec: LimitSpec, limitKey: string, override: UserOverrides | undefined, model: string): Promise<{ value: T; source: 'llm'; usage: UsageSummary; model: string }> {
+    const p = task.principal;
+    if (!this.d.llm.available()) throw new Fallback(this.d.llm.breakerState() === 'open' ? 'circuit_open' : 'no_api_key');
+    const now = this.d.clock.now();
+    const maxCalls = task.llm.maxCalls ?? 2;
+    const inputEstimate = estimateInputTokens([...task.llm.system.map((s) => s.text), task.llm.user, JSON.stringify(task.llm.schema)]);
+    const tokenEstimate = (inputEstimate + task.llm.maxTokens) * maxCalls;
+
+    let slot: { allowed: boolean; release(): Promise<void> } | undefined;
+    let tokens: Awaited<ReturnType<RateLimiter['reserveTokens']>> | undefined;
+    try {
+      if (spec.concurrent !== undefined) {
+        slot = await this.d.limiter.acquireSlot(limitKey, spec.concurrent);
+        if (!slot.allowed) throw new RateLimitedError('concurrent', 1);
+      }
+      if (spec.tokensPerDay !== undefined) {
+        tokens = await this.d.limiter.reserveTokens(limitKey, spec, tokenEstimate);
+        if (!tokens.allowed) throw new RateLimitedError('tokensPerDay', tokens.retryAfterSec);
+      }
+    } catch (err) {
+      await slot?.release().catch(() => {});
+      // Premium LLM calls fail closed: no limiter, no upstream spend.
+      if (err instanceof LimiterUnavailableError) throw new Fallback('limiter_unavailable');
+      throw err;
+    }
+
+    try {
+      const lines = budgetLines(this.d.policy, { userId: p.userId, tier: p.tier, feature: task.feature, userMonthlyOverrideMicros: override?.monthlyBudgetMicros ?? null }, now);
+      const worst = this.d.prices.worstCaseMicros(model, inputEstimate, task.llm.maxTokens, now) * maxCalls;
+      const reserved = await this.d.metering.reserve({ userId: p.userId, feature: task.feature, model, worstCaseMicros: worst, lines });
+      if (!reserved.ok) {
+        await tokens?.release();
+        if (this.d.policy.budgets.onExhausted === 'reject') throw new BudgetExhaustedError(budgetName(reserved.refusedKey), secondsUntilReset(reserved.refusedKey, now));
+        throw new Fallback('budget_exhausted', `The ${budgetName(reserved.refusedKey)} budget is spent; this answer comes from the rules engine.`);
+      }
+
+      const calls: LlmCallRecord[] = [];
+      const once = async (): Promise<T> => {
+        try {
+          const r = await this.d.llm.structured({ feature: task.feature, system: task.llm.system, user: task.llm.user, schema: task.llm.schema, parse: task.llm.parse, maxTokens: task.llm.maxTokens, ...(task.llm.stream ? { stream: true } : {}) });
+          calls.push(...r.calls);
+          return r.value;
+        } catch (err) {
+          if (isLlmError(err)) calls.push(...err.calls);
+          throw err;
+        }
+      };
+      let value: T;
+      try {
+        value = await once();
+        if (task.refine) value = await task.refine(value, once);
+      } catch (err) {
+        await this.d.metering.settle(reserved.reservation, calls, 'rules', lines);
+        await tokens?.settle(tokensOf(calls));
+        if (isLlmError(err)) throw new Fallback(err.code === 'upstream_invalid_output' ? 'invalid_output' : err.code === 'circuit_open' ? 'circuit_open' : 'upstream_failure');
+        throw err;
+      }
+      const usage = await this.d.metering.settle(reserved.reservation, calls, 'llm', lines);
+      await tokens?.settle(tokensOf(calls));
+      return { value, source: 'llm', usage, model };
+    } finally {
+      await slot?.release().catch(() => {});
+    }
+  }
+}
+
+function tokensOf(calls: LlmCallRecord[]): number {
+  return calls.reduce((n, c) => n + c.usage.inputTokens + c.usage.outputTokens + c.usage.cacheReadTokens + c.usage.cacheWrite5mTokens + c.usage.cacheWrite1hTokens, 0);
+}
+
+function budgetName(key: string): string {
+  if (key.startsWith('user:')) return 'monthly user';
+  if (key.startsWith('feature:')) return `daily ${key.split(':')[1]} feature`;
+  return 'daily global';
+}

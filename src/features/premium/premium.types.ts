@@ -1,0 +1,51 @@
+import type { Feature } from '../../platform/policy.schema.js';
+import type { ParseOutcome, SystemBlock } from '../../llm/client/types.js';
+import type { Principal } from '../identity/identity.types.js';
+import type { UsageSummary } from '../usage/metering.service.js';
+
+export type Source = 'llm' | 'cache' | 'rules';
+
+export type FallbackReason =
+  | 'not_entitled'
+  | 'flag_off'
+  | 'no_api_key'
+  | 'circuit_open'
+  | 'budget_exhausted'
+  | 'limiter_unavailable'
+  | 'upstream_failure'
+  | 'invalid_output';
+
+export interface PremiumTask<T> {
+  feature: Feature;
+  principal: Principal;
+  // The deterministic answer every request can fall back to.
+  rules: () => T | Promise<T>;
+  // Without it the result is never cached.
+  cache?: { scope: 'shared' | 'user'; inputs: unknown; tags: string[] };
+  llm: {
+    template: { id: string; version: number };
+    system: SystemBlock[];
+    user: string;
+    schema: Record<string, unknown>;
+    parse: (raw: unknown) => ParseOutcome<T>;
+    maxTokens: number;
+    stream?: boolean;
+    // Upper bound of upstream calls this task may make (a repair doubles a call);
+    // the budget reservation covers all of them.
+    maxCalls?: number;
+  };
+  // A second look at an LLM answer (e.g. an independent second sample for a
+  // low-confidence grade); `again` makes one more structured call of the same request.
+  refine?: (first: T, again: () => Promise<T>) => Promise<T>;
+}
+
+export interface PremiumOutcome<T> {
+  value: T;
+  source: Source;
+  usage: UsageSummary;
+  fallbackReason?: FallbackReason;
+  notices: string[];
+  headers: Record<string, string>;
+  model?: string;
+  flagVariant?: string;
+}

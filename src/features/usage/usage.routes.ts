@@ -1,0 +1,77 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Clock } from '../../platform/clock.js';
+import { isoDay } from '../../platform/clock.js';
+import type { Policy } from '../../platform/policy.js';
+import { FEATURES } from '../../platform/policy.schema.js';
+import { principalOf } from '../identity/auth.hook.js';
+import type { BudgetRepository } from './budget.repository.js';
+import { budgetLines } from './budget-policy.js';
+import { GROUP_COLUMNS, toCsv, type GroupColumn, type UsageAnalyticsRepository } from './usage-analytics.repository.js';
+
+const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD');
+const range = { from: day.optional(), to: day.optional() };
+
+function resolveRange(clock: Clock, q: { from?: string | undefined; to?: string | undefined }, days = 30) {
+  const to = q.to ?? isoDay(clock.now());
+  const from = q.from ?? isoDay(Date.parse(to) - (days - 1) * 86_400_000);
+  return { from, to };
+}
+
+export function usageRoutes(deps: { analytics: UsageAnalyticsRepository; budgets: BudgetRepository; policy: Policy; clock: Clock }): FastifyPluginAsyncZod {
+  return async (app) => {
+    app.get('/v1/usage/me', { config: { auth: 'required' }, schema: { tags: ['usage'], summary: "The caller's tokens and cost by feature and day", querystring: z.strictObject(range) } }, async (request) => {
+      const p = principalOf(request);
+      const { from, to } = resolveRange(deps.clock, request.query);
+      const [byFeatureDay, totals] = await Promise.all([
+        deps.analytics.grouped({ groupBy: ['feature', 'day'], from, to, userId: p.userId }),
+        deps.analytics.grouped({ groupBy: [], from, to, userId: p.userId }),
+      ]);
+      return { userId: p.userId, from, to, totals: totals[0], byFeatureDay };
+    });
+
+    app.get(
+      '/v1/admin/usage',
+      {
+        config: { auth: 'required', permission: 'usage:read-any', allowSession: true },
+        schema: {
+          tags: ['usage'],
+          summary: 'Usage analytics grouped by user, feature, model and day; CSV with format=csv',
+          querystring: z.strictObject({
+            groupBy: z
+              .string()
+              .default('feature,day')
+              .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+              .pipe(z.array(z.enum(GROUP_COLUMNS)).max(4)),
+            ...range,
+            top: z.coerce.number().int().min(1).max(1000).optional(),
+            format: z.enum(['json', 'csv']).default('json'),
+          }),
+        },
+      },
+      async (request, reply) => {
+        const { from, to } = resolveRange(deps.clock, request.query);
+        const groupBy = [...new Set(request.query.groupBy)] as GroupColumn[];
+        const rows = await deps.analytics.grouped({ groupBy, from, to, ...(request.query.top ? { limit: request.query.top, orderByCost: true } : {}) });
+        if (request.query.format === 'csv') return reply.type('text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="usage.csv"').send(toCsv(rows, groupBy));
+        const [totals, topUsers] = await Promise.all([
+          deps.analytics.grouped({ groupBy: [], from, to }),
+          deps.analytics.grouped({ groupBy: ['user'], from, to, limit: 10, orderByCost: true }),
+        ]);
+        return { from, to, groupBy, rows, totals: totals[0], topUsers, budgets: await burn(deps) };
+      },
+    );
+  };
+}
+
+// Spend against the service-wide budgets right now.
+async function burn(deps: { budgets: BudgetRepository; policy: Policy; clock: Clock }) {
+  const now = deps.clock.now();
+  const lines = FEATURES.flatMap((feature) => budgetLines(deps.policy, { userId: '-', tier: 'free', feature }, now)).filter((l) => !l.key.startsWith('user:'));
+  const unique = [...new Map(lines.map((l) => [l.key, l])).values()];
+  const state = await deps.budgets.read(unique.map((l) => l.key));
+  return unique.map((l) => {
+    const s = state.get(l.key) ?? { spent: 0, reserved: 0 };
+    return { budget: l.key, capUsd: l.capMicros / 1e6, spentUsd: s.spent / 1e6, reservedUsd: s.reserved / 1e6, used: l.capMicros ? s.spent / l.capMicros : 0 };
+  });
+}

@@ -1,0 +1,469 @@
+// The client against the Messages API simulator, over a real socket, with the real SDK.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startSimulator, type Simulator } from '../simulator/index.js';
+import { createAnthropicClient } from './anthropic-client.js';
+import { LlmError } from './llm-error.js';
+import type { AnthropicClientConfig, LlmCallRecord, StructuredRequest } from './types.js';
+
+const KEY = 'sk-ant-api03-SIMTESTKEY-aaaabbbbccccddddeeeeffff-9f2c';
+
+interface Verdict {
+  score: number;
+  feedback: string;
+}
+
+const schema = {
+  type: 'object',
+  properties: { score: { type: 'integer', minimum: 0, maximum: 10 }, feedback: { type: 'string' } },
+  required: ['score', 'feedback'],
+  additionalProperties: false,
+};
+
+function parseVerdict(raw: unknown): { ok: true; value: Verdict } | { ok: false; problems: string[] } {
+  const problems: string[] = [];
+  const o = raw as Partial<Verdict> | null;
+  if (typeof o !== 'object' || o === null) return { ok: false, problems: ['answer is not an object'] };
+  if (!Number.isInteger(o.score) || o.score! < 0 || o.score! > 10) problems.push('score must be an integer 0..10');
+  if (typeof o.feedback !== 'string' || o.feedback.length === 0) problems.push('feedback must be a non-empty string');
+  return problems.length ? { ok: false, problems } : { ok: true, value: o as Verdict };
+}
+
+function request(over: Partial<StructuredRequest<Verdict>> = {}): StructuredRequest<Verdict> {
+  return {
+    feature: 'grading',
+    system: [{ text: 'You grade short answers. '.repeat(300), cache: '5m' }, { text: 'Answer as JSON.' }],
+    user: 'Question: what is 2+2? Answer: 4',
+    schema,
+    parse: parseVerdict,
+    maxTokens: 400,
+    ...over,
+  };
+}
+
+let sim: Simulator;
+let logs: Array<[string, object, string | undefined]>;
+let records: LlmCallRecord[];
+let waits: number[];
+let clock: number;
+
+function client(over: Partial<AnthropicClientConfig> = {}) {
+  return createAnthropicClient({
+    apiKey: KEY,
+    baseURL: sim.url,
+    models: { default: 'claude-haiku-5-5', grading: 'claude-sonnet-5-5' },
+    timeoutsMs: { default: 5_000 },
+    retry: { maxRetries: 3, maxTotalMs: 60_000, baseDelayMs: 200 },
+    breaker: { failureThreshold: 3, openMs: 10_000, halfOpenProbes: 1 },
+    concurrency: { maxInFlight: 8, maxQueued: 8, queueTimeoutMs: 2_000 },
+    onCall: (r) => records.push(r),
+    logger: {
+      warn: (o, m) => logs.push(['warn', o, m]),
+      error: (o, m) => logs.push(['error', o, m]),
+    },
+    // Waits are recorded, not slept: assertions about backoff need no wall-clock timing.
+    sleep: async (ms) => {
+      waits.push(ms);
+    },
+    ...over,
+  });
+}
+
+async function failure(p: Promise<unknown>): Promise<LlmError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(LlmError);
+    return e as LlmError;
+  }
+  throw new Error('expected the call to fail');
+}
+
+beforeAll(async () => {
+  sim = await startSimulator({ apiKey: KEY, latencyMs: 0 });
+});
+afterAll(async () => {
+  await sim.close();
+});
+beforeEach(() => {
+  sim.reset();
+  logs = [];
+  records = [];
+  waits = [];
+  clock = 1_000_000;
+});
+
+describe('structured calls', () => {
+  it('returns the parsed value and a call record whose usage equals what the upstream charged', async () => {
+    sim.script.enqueue({ json: { score: 9, feedback: 'Correct.' } });
+    const res = await client().structured(request());
+    expect(res.value).toEqual({ score: 9, feedback: 'Correct.' });
+    expect(res.model).toBe('claude-sonnet-5-5');
+    expect(res.calls).toHaveLength(1);
+    const [rec] = res.calls;
+    const [charge] = sim.charges;
+    expect(rec).toMatchObject({ feature: 'grading', model: 'claude-sonnet-5-5', outcome: 'ok', attempts: 1, retries: 0, messageId: charge!.id, requestId: charge!.requestId });
+    expect(rec!.usage.inputTokens).toBe(charge!.inputTokens);
+    expect(rec!.usage.outputTokens).toBe(charge!.outputTokens);
+    expect(rec!.usage.cacheWrite5mTokens + rec!.usage.cacheWrite1hTokens).toBe(charge!.cacheCreationInputTokens);
+    expect(rec!.usage.cacheReadTokens).toBe(charge!.cacheReadInputTokens);
+    expect(records).toEqual(res.calls);
+
+    // What went over the wire: structured outputs, a cache breakpoint on the static prefix, no sampling knobs.
+    const body = sim.requests.find((r) => r.path === '/v1/messages')!.body as Record<string, any>;
+    expect(body.output_config).toEqual({ format: { type: 'json_schema', schema } });
+    expect(body.system[0].cache_control).toEqual({ type: 'ephemeral', ttl: '5m' });
+    expect(body.system[1].cache_control).toBeUndefined();
+    expect(body).not.toHaveProperty('temperature');
+    expect(body).not.toHaveProperty('tool_choice');
+  });
+
+  it('a repeated static prefix is read from the prompt cache, and the record says so', async () => {
+    const c = client();
+    await c.structured(request());
+    const second = await c.structured(request({ user: 'Question: capital of France? Answer: Paris' }));
+    expect(sim.charges[1]!.cacheReadInputTokens).toBeGreaterThan(0);
+    expect(second.calls[0]!.usage.cacheReadTokens).toBe(sim.charges[1]!.cacheReadInputTokens);
+  });
+
+  it('a streamed call takes its usage from the final cumulative message_delta, equal to the charge', async () => {
+    sim.script.enqueue({ json: { score: 3, feedback: 'Partly right.' } });
+    const res = await client().structured(request({ stream: true }));
+    expect(res.value).toEqual({ score: 3, feedback: 'Partly right.' });
+    expect(sim.stats().streamed).toBe(1);
+    const [charge] = sim.charges;
+    expect(res.calls[0]).toMatchObject({ outcome: 'ok', streamed: true, requestId: charge!.requestId, messageId: charge!.id });
+    expect(res.calls[0]!.usage).toMatchObject({ inputTokens: charge!.inputTokens, outputTokens: charge!.outputTokens, cacheReadTokens: charge!.cacheReadInputTokens });
+  });
+
+  it('repairs one invalid answer by sending the problems back, and records both calls', async () => {
+    sim.script.enqueue({ text: '{"score": 42, "feedback": ""}' });
+    sim.script.enqueue({ json: { score: 7, feedback: 'Fixed.' } });
+    const res = await client().structured(request());
+    expect(res.value).toEqual({ score: 7, feedback: 'Fixed.' });
+    expect(res.calls.map((c) => c.outcome)).toEqual(['upstream_invalid_output', 'ok']);
+    expect(res.calls[1]!.repair).toBe(true);
+    expect(sim.charges).toHaveLength(2);
+    const repairBody = sim.requests.filter((r) => r.path === '/v1/messages')[1]!.body as { messages: Array<{ role: string; content: string }> };
+    expect(repairBody.messages.map((m) => m.role)).toEqual(['user', 'assistant', 'user']);
+    expect(repairBody.messages[1]!.content).toBe('{"score": 42, "feedback": ""}');
+    expect(repairBody.messages[2]!.content).toContain('score must be an integer 0..10');
+  });
+
+  it('repairs an answer that is not JSON at all', async () => {
+    sim.script.enqueue({ text: 'Sure! The score is 7.' });
+    sim.script.enqueue({ json: { score: 7, feedback: 'ok' } });
+    const res = await client().structured(request());
+    expect(res.value.score).toBe(7);
+    const repairBody = sim.requests.filter((r) => r.path === '/v1/messages')[1]!.body as { messages: Array<{ content: string }> };
+    expect(repairBody.messages[2]!.content).toContain('not valid JSON');
+  });
+
+  it('gives up with upstream_invalid_output after one failed repair, and still reports both calls for metering', async () => {
+    sim.script.enqueue({ text: 'not json' });
+    sim.script.enqueue({ text: '{"score": -1, "feedback": "x"}' });
+    const err = await failure(client().structured(request()));
+    expect(err.code).toBe('upstream_invalid_output');
+    expect(err.problems).toEqual(['score must be an integer 0..10']);
+    expect(err.calls).toHaveLength(2);
+    expect(err.calls.reduce((n, c) => n + c.usage.outputTokens, 0)).toBe(sim.charges.reduce((n, c) => n + c.outputTokens, 0));
+    expect(sim.stats().messages).toBe(2);
+  });
+
+  it('a refusal is its own outcome and is not repaired', async () => {
+    sim.script.enqueue({ text: '', stopReason: 'refusal' });
+    const err = await failure(client().structured(request()));
+    expect(err.code).toBe('upstream_refused');
+    expect(err.calls).toHaveLength(1);
+    expect(err.calls[0]!.usage.inputTokens).toBe(sim.charges[0]!.inputTokens);
+    expect(sim.stats().messages).toBe(1);
+  });
+
+  it('max_tokens is upstream_truncated and is not repaired', async () => {
+    sim.script.enqueue({ text: '{"score": 5, "feedb', stopReason: 'max_tokens' });
+    const err = await failure(client().structured(request()));
+    expect(err.code).toBe('upstream_truncated');
+    expect(err.calls[0]).toMatchObject({ outcome: 'upstream_truncated', stopReason: 'max_tokens' });
+    expect(sim.stats().messages).toBe(1);
+  });
+});
+
+describe('retries', () => {
+  it('retries two 529s and succeeds: one result, one record with retries === 2', async () => {
+    sim.faults.next({ kind: 'status', status: 529 }, 2);
+    sim.script.enqueue({ json: { score: 1, feedback: 'ok' } });
+    const res = await client().structured(request());
+    expect(res.calls).toHaveLength(1);
+    expect(res.calls[0]).toMatchObject({ outcome: 'ok', attempts: 3, retries: 2 });
+    expect(waits).toHaveLength(2);
+    // Exponential backoff with jitter in [50%, 100%] of 200 ms, then of 400 ms.
+    expect(waits[0]).toBeGreaterThanOrEqual(100);
+    expect(waits[0]).toBeLessThanOrEqual(200);
+    expect(waits[1]).toBeGreaterThanOrEqual(200);
+    expect(waits[1]).toBeLessThanOrEqual(400);
+  });
+
+  it('honours retry-after-ms on a 429', async () => {
+    sim.faults.next({ kind: 'status', status: 429, retryAfterMs: 1234 });
+    const res = await client().structured(request());
+    expect(res.calls[0]!.retries).toBe(1);
+    expect(waits).toEqual([1234]);
+  });
+
+  it('honours retry-after in seconds', async () => {
+    sim.faults.next({ kind: 'status', status: 429, retryAfterSec: 2 });
+    await client().structured(request());
+    expect(waits).toEqual([2000]);
+  });
+
+  it('gives up at once when the server asks for a wait beyond the total budget', async () => {
+    sim.faults.next({ kind: 'status', status: 429, retryAfterSec: 120 });
+    const err = await failure(client({ retry: { maxRetries: 3, maxTotalMs: 10_000, baseDelayMs: 200 } }).structured(request()));
+    expect(err.code).toBe('upstream_rate_limited');
+    expect(err.status).toBe(429);
+    expect(err.retryable).toBe(true);
+    expect(waits).toEqual([]);
+    expect(sim.stats().messages).toBe(1);
+  });
+
+  it('stops after maxRetries with the last error, all attempts in one record', async () => {
+    sim.faults.next({ kind: 'status', status: 500 }, 10);
+    const err = await failure(client({ retry: { maxRetries: 2, maxTotalMs: 60_000, baseDelayMs: 10 }, breaker: { failureThreshold: 100, openMs: 1000, halfOpenProbes: 1 } }).structured(request()));
+    expect(err.code).toBe('upstream_unavailable');
+    expect(err.attempts).toBe(3);
+    expect(err.requestId).toMatch(/\S/);
+    expect(err.calls).toEqual([expect.objectContaining({ outcome: 'upstream_unavailable', attempts: 3, retries: 2 })]);
+    expect(sim.stats().messages).toBe(3);
+  });
+
+  it('never retries a 400', async () => {
+    sim.faults.next({ kind: 'status', status: 400, message: 'messages: bad' });
+    const err = await failure(client().structured(request()));
+    expect(err.code).toBe('upstream_rejected');
+    expect(err.retryable).toBe(false);
+    expect(sim.stats().messages).toBe(1);
+    expect(client().breakerState()).toBe('closed');
+  });
+
+  it('retries a reset connection and a malformed body', async () => {
+    sim.faults.next({ kind: 'reset' });
+    sim.faults.next({ kind: 'malformed' });
+    const res = await client().structured(request());
+    expect(res.calls[0]).toMatchObject({ outcome: 'ok', attempts: 3 });
+  });
+
+  it('retries a stream that broke off or carried an error event', async () => {
+    sim.faults.next({ kind: 'truncated-stream' });
+    sim.faults.next({ kind: 'stream-error' });
+    const res = await client().structured(request({ stream: true }));
+    expect(res.calls[0]).toMatchObject({ outcome: 'ok', attempts: 3, streamed: true });
+    expect(res.calls[0]!.usage.outputTokens).toBe(sim.charges.at(-1)!.outputTokens);
+  });
+
+  it('a hung upstream fails with upstream_timeout within the feature timeout', async () => {
+    sim.faults.next({ kind: 'hang' }, 5);
+    const c = client({ timeoutsMs: { grading: 300 }, retry: { maxRetries: 0, maxTotalMs: 5_000, baseDelayMs: 10 } });
+    const started = Date.now();
+    const err = await failure(c.structured(request()));
+    expect(err.code).toBe('upstream_timeout');
+    expect(err.retryable).toBe(true);
+    // Generous bound: proves the 300 ms deadline fired, not the 30 s default or the SDK's 10 min.
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  it('a hung stream also times out', async () => {
+    sim.faults.next({ kind: 'hang' }, 5);
+    const c = client({ timeoutsMs: { grading: 300 }, retry: { maxRetries: 0, maxTotalMs: 5_000, baseDelayMs: 10 } });
+    const err = await failure(c.structured(request({ stream: true })));
+    expect(err.code).toBe('upstream_timeout');
+  });
+
+  it('the caller aborting stops the call without retries', async () => {
+    sim.faults.next({ kind: 'hang' }, 5);
+    const ctl = new AbortController();
+    const p = client().structured(request({ signal: ctl.signal }));
+    setTimeout(() => ctl.abort(), 50);
+    const err = await failure(p);
+    expect(err.code).toBe('upstream_timeout');
+    expect(err.retryable).toBe(false);
+    expect(err.attempts).toBe(1);
+  });
+});
+
+describe('circuit breaker', () => {
+  it('opens after N consecutive failures, then fails fast without calling upstream, then a good probe closes it', async () => {
+    const c = client({
+      now: () => clock,
+      retry: { maxRetries: 0, maxTotalMs: 60_000, baseDelayMs: 10 },
+      breaker: { failureThreshold: 3, openMs: 10_000, halfOpenProbes: 1 },
+    });
+    sim.faults.next({ kind: 'status', status: 529 }, 3);
+    for (let i = 0; i < 3; i++) expect((await failure(c.structured(request()))).code).toBe('upstream_unavailable');
+    expect(c.breakerState()).toBe('open');
+    expect(c.available()).toBe(false);
+    expect(logs.some(([, o]) => (o as { event?: string }).event === 'llm_breaker_open')).toBe(true);
+
+    const before = sim.stats().messages;
+    const err = await failure(c.structured(request()));
+    expect(err.code).toBe('circuit_open');
+    expect(err.calls).toEqual([expect.objectContaining({ outcome: 'circuit_open', attempts: 0 })]);
+    expect(sim.stats().messages).toBe(before);
+
+    clock += 10_000;
+    expect(c.breakerState()).toBe('half_open');
+    const res = await c.structured(request());
+    expect(res.calls[0]!.outcome).toBe('ok');
+    expect(c.breakerState()).toBe('closed');
+    expect(sim.stats().messages).toBe(before + 1);
+  });
+
+  it('a failed probe opens it again for another openMs', async () => {
+    const c = client({ now: () => clock, retry: { maxRetries: 0, maxTotalMs: 60_000, baseDelayMs: 10 }, breaker: { failureThreshold: 2, openMs: 5_000, halfOpenProbes: 1 } });
+    sim.faults.next({ kind: 'status', status: 503 as 500 }, 3);
+    await failure(c.structured(request()));
+    await failure(c.structured(request()));
+    expect(c.breakerState()).toBe('open');
+    clock += 5_000;
+    expect((await failure(c.structured(request()))).code).toBe('upstream_unavailable');
+    expect(c.breakerState()).toBe('open');
+    clock += 4_999;
+    expect(c.breakerState()).toBe('open');
+  });
+
+  it('invalid output from a healthy upstream does not count toward opening it', async () => {
+    const c = client({ breaker: { failureThreshold: 2, openMs: 5_000, halfOpenProbes: 1 } });
+    for (let i = 0; i < 4; i++) sim.script.enqueue({ text: 'nope' });
+    await failure(c.structured(request()));
+    await failure(c.structured(request()));
+    expect(c.breakerState()).toBe('closed');
+  });
+
+  it('401 opens it at once with an alert that names the key only by fingerprint', async () => {
+    const wrongKey = 'sk-ant-api03-WRONGKEY-zzzzyyyyxxxxwwwwvvvv-1234';
+    const c = client({ apiKey: wrongKey });
+    const err = await failure(c.structured(request()));
+    expect(err.code).toBe('upstream_rejected');
+    expect(err.status).toBe(401);
+    expect(c.breakerState()).toBe('open');
+    expect(sim.stats().messages).toBe(0); // auth is checked before the handler counts a message
+    const alert = logs.find(([level, o]) => level === 'error' && (o as { alert?: boolean }).alert === true);
+    expect(alert).toBeDefined();
+    expect((alert![1] as { key: string }).key).toBe(c.keyFingerprint());
+    for (const text of [err.message, JSON.stringify(err), JSON.stringify(logs)]) {
+      expect(text).not.toContain(wrongKey);
+      expect(text).not.toContain('WRONGKEY');
+    }
+    expect((await failure(c.structured(request()))).code).toBe('circuit_open');
+
+    // Rotation to the right key closes it without waiting out openMs.
+    c.setApiKey(KEY);
+    expect(c.breakerState()).toBe('closed');
+    expect((await c.structured(request())).calls[0]!.outcome).toBe('ok');
+  });
+});
+
+describe('local concurrency cap', () => {
+  it('with maxInFlight 2 and maxQueued 1, the 4th concurrent call fails fast with overloaded_locally', async () => {
+    const c = client({ concurrency: { maxInFlight: 2, maxQueued: 1, queueTimeoutMs: 5_000 } });
+    for (let i = 0; i < 3; i++) sim.script.enqueue({ json: { score: i, feedback: 'ok' }, latencyMs: 200 });
+    const running = [c.structured(request()), c.structured(request()), c.structured(request())];
+    const err = await failure(c.structured(request()));
+    expect(err.code).toBe('overloaded_locally');
+    expect(err.retryable).toBe(true);
+    const settled = await Promise.all(running);
+    expect(settled.map((r) => r.calls[0]!.outcome)).toEqual(['ok', 'ok', 'ok']);
+    expect(sim.stats().messages).toBe(3);
+  });
+
+  it('a queued call gives up after queueTimeoutMs', async () => {
+    const c = client({ concurrency: { maxInFlight: 1, maxQueued: 1, queueTimeoutMs: 50 } });
+    sim.script.enqueue({ json: { score: 1, feedback: 'ok' }, latencyMs: 500 });
+    const first = c.structured(request());
+    const err = await failure(c.structured(request()));
+    expect(err.code).toBe('overloaded_locally');
+    await first;
+  });
+});
+
+describe('keys, tokens and batches', () => {
+  it('no key: fails with no_api_key and reports unavailable', async () => {
+    const c = client({ apiKey: null });
+    expect(c.available()).toBe(false);
+    expect(c.keyFingerprint()).toBeNull();
+    expect((await failure(c.structured(request()))).code).toBe('no_api_key');
+    expect(sim.requests).toHaveLength(0);
+  });
+
+  it('the key never appears in errors, their JSON or the logs across every failure kind', async () => {
+    const c = client({ retry: { maxRetries: 1, maxTotalMs: 60_000, baseDelayMs: 1 }, breaker: { failureThreshold: 100, openMs: 1000, halfOpenProbes: 1 } });
+    const errors: LlmError[] = [];
+    for (const f of [
+      { kind: 'status', status: 400, message: `bad key ${KEY}` },
+      { kind: 'status', status: 429 },
+      { kind: 'status', status: 500, message: `Authorization: Bearer ${KEY}` },
+      { kind: 'reset' },
+      { kind: 'malformed' },
+    ] as const) {
+      // As many faults as the call makes attempts, so each call meets only its own fault.
+      sim.faults.next(f, f.kind === 'status' && f.status === 400 ? 1 : 2);
+      errors.push(await failure(c.structured(request())));
+    }
+    sim.script.enqueue({ text: `echo ${KEY}` });
+    sim.script.enqueue({ text: `echo ${KEY}` });
+    errors.push(await failure(c.structured(request())));
+    expect(errors.map((e) => e.code)).toEqual(['upstream_rejected', 'upstream_rate_limited', 'upstream_unavailable', 'upstream_unavailable', 'upstream_invalid_output', 'upstream_invalid_output']);
+    expect(errors.at(-1)!.problems![0]).toContain('not valid JSON');
+    const everything = JSON.stringify([errors, errors.map((e) => e.message), errors.map((e) => e.stack), logs, records]);
+    expect(everything).not.toContain(KEY);
+    expect(everything).not.toContain('SIMTESTKEY');
+  });
+
+  it('fingerprints the key without revealing it', () => {
+    const fp = client().keyFingerprint()!;
+    expect(fp).toMatch(/^sk-ant-…9f2c \(sha256:[0-9a-f]{8}\)$/);
+  });
+
+  it('counts tokens through the endpoint and falls back to chars/4 when it fails', async () => {
+    const c = client();
+    const sys = [{ text: 'a'.repeat(400) }];
+    const n = await c.countTokens('grading', sys, 'b'.repeat(40), schema);
+    expect(n).toBeGreaterThan(0);
+    expect(sim.stats().countTokens).toBe(1);
+
+    const down = client({ baseURL: 'http://127.0.0.1:9' });
+    expect(await down.countTokens('grading', sys, 'b'.repeat(40))).toBe(110);
+  });
+
+  it('runs a batch: create, poll, read results with usage equal to the charges', async () => {
+    const c = client();
+    const id = await c.batches.create([
+      { customId: 'a', feature: 'grading', system: [{ text: 'Grade.' }], user: 'Answer: 4', schema, maxTokens: 200 },
+      { customId: 'b', feature: 'grading', system: [{ text: 'Grade.' }], user: 'Answer: 5', schema, maxTokens: 200 },
+    ]);
+    let status = await c.batches.retrieve(id);
+    for (let i = 0; i < 100 && status.status !== 'ended'; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      status = await c.batches.retrieve(id);
+    }
+    expect(status.status).toBe('ended');
+    expect(status.counts.succeeded).toBe(2);
+    const results = [];
+    for await (const r of c.batches.results(id)) results.push(r);
+    expect(results.map((r) => r.customId).sort()).toEqual(['a', 'b']);
+    for (const r of results) {
+      expect(r.ok).toBe(true);
+      expect(parseVerdict(r.raw).ok).toBe(true);
+      const charge = sim.charges.find((ch) => ch.id === r.messageId)!;
+      expect(charge.batch).toBe(true);
+      expect(r.usage!.inputTokens).toBe(charge.inputTokens);
+      expect(r.usage!.outputTokens).toBe(charge.outputTokens);
+    }
+  });
+
+  it('cancels a batch', async () => {
+    const c = client();
+    const id = await c.batches.create([{ customId: 'a', feature: 'grading', system: [{ text: 'Grade.' }], user: 'x', schema, maxTokens: 200 }]);
+    await c.batches.cancel(id);
+    const s = await c.batches.retrieve(id);
+    expect(['canceling', 'ended']).toContain(s.status);
+  });
+});

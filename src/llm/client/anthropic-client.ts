@@ -1,0 +1,449 @@
+// The one way premium features reach the model: structured JSON answers, validated and repaired
+// once, with our own retries (so every attempt is recorded and total time is capped), a circuit
+// breaker, a local concurrency cap, and a call record per upstream call for metering.
+import Anthropic from '@anthropic-ai/sdk';
+import type { Message, MessageCreateParamsNonStreaming, MessageParam } from '@anthropic-ai/sdk/resources/messages';
+import { CircuitBreaker } from './circuit-breaker.js';
+import { ConcurrencyGate, GateRejected } from './concurrency-gate.js';
+import { fingerprint, scrubSecrets } from './key-source.js';
+import { LlmError, type LlmErrorCode } from './llm-error.js';
+import { mapSdkError, type MappedError } from './map-sdk-error.js';
+import { answerText, messageParams, parseJsonAnswer, repairTurns, systemParam } from './message-params.js';
+import type {
+  AnthropicClient,
+  AnthropicClientConfig,
+  BatchItem,
+  BatchResultItem,
+  BatchStatus,
+  LlmCallRecord,
+  StructuredRequest,
+  StructuredResult,
+  SystemBlock,
+} from './types.js';
+import { emptyUsage, toLlmUsage } from './usage.js';
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const MAX_BACKOFF_MS = 20_000;
+// count_tokens only sharpens an estimate we already have, so it must never hold a request long.
+const COUNT_TOKENS_TIMEOUT_MS = 5_000;
+
+type AttemptResult = { ok: true; message: Message; requestId?: string } | { ok: false; mapped: MappedError };
+
+interface CallContext {
+  feature: string;
+  model: string;
+  calls: LlmCallRecord[];
+  signal?: AbortSignal | undefined;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClient {
+  const now = cfg.now ?? Date.now;
+  const sleep = cfg.sleep ?? defaultSleep;
+  const logger = cfg.logger;
+
+  let apiKey: string | null = null;
+  let sdk: Anthropic | null = null;
+  // Keys replaced by rotation are still scrubbed: in-flight errors may carry the old one.
+  const retiredKeys: string[] = [];
+
+  const scrub = (text: string) => scrubSecrets(text, [apiKey, ...retiredKeys]);
+  const keyFingerprint = () => (apiKey ? fingerprint(apiKey) : null);
+
+  const breaker = new CircuitBreaker(cfg.breaker, now, (reason) => {
+    logger?.warn({ event: 'llm_breaker_open', reason: scrub(reason), openMs: cfg.breaker.openMs }, 'LLM circuit breaker opened');
+  });
+  const gate = new ConcurrencyGate(cfg.concurrency);
+
+  function setApiKey(key: string | null): void {
+    const next = key?.trim() || null;
+    if (next === apiKey) return;
+    if (apiKey) {
+      retiredKeys.unshift(apiKey);
+      retiredKeys.length = Math.min(retiredKeys.length, 3);
+    }
+    apiKey = next;
+    sdk = next
+      ? new Anthropic({
+          apiKey: next,
+          ...(cfg.baseURL !== undefined ? { baseURL: cfg.baseURL } : {}),
+          // Retries are ours: each attempt is recorded, the total is capped, the breaker sees each failure.
+          maxRetries: 0,
+          timeout: DEFAULT_TIMEOUT_MS,
+          // The SDK's own logging could print request details; ours is scrubbed and structured.
+          logLevel: 'off',
+          ...(cfg.fetch ? { fetch: cfg.fetch } : {}),
+        })
+      : null;
+    // A new key is the usual fix for a 401/403 trip; give it a chance at once.
+    breaker.reset();
+  }
+  setApiKey(cfg.apiKey);
+
+  function modelFor(feature: string): string {
+    const model = cfg.models[feature] ?? cfg.models['default'];
+    // A missing model is a deployment bug, not an upstream condition: fail loudly, not into a fallback.
+    if (!model) throw new Error(`no model configured for LLM feature "${feature}"`);
+    return model;
+  }
+
+  function timeoutFor(feature: string): number {
+    return cfg.timeoutsMs[feature] ?? cfg.timeoutsMs['default'] ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  function emit(ctx: CallContext, rec: LlmCallRecord): void {
+    ctx.calls.push(rec);
+    try {
+      cfg.onCall?.(rec);
+    } catch (e) {
+      // Metering bugs must not turn a good answer into a failure.
+      logger?.error({ event: 'llm_on_call_failed', err: scrub(String(e)) }, 'onCall hook threw');
+    }
+  }
+
+  function localRefusal(ctx: CallContext, code: LlmErrorCode, message: string, retryable: boolean): LlmError {
+    emit(ctx, { feature: ctx.feature, model: ctx.model, attempts: 0, retries: 0, latencyMs: 0, usage: emptyUsage(), outcome: code });
+    return new LlmError(code, message, { retryable, attempts: 0, calls: ctx.calls });
+  }
+
+  async function attemptOnce(client: Anthropic, params: MessageCreateParamsNonStreaming, streamed: boolean, timeoutMs: number, signal?: AbortSignal): Promise<AttemptResult> {
+    // The SDK's timeout covers only the wait for headers; this deadline also covers reading the
+    // body or the stream, which is where a hung upstream usually stalls.
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), timeoutMs);
+    const onAbort = () => ctl.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let stream: ReturnType<Anthropic['messages']['stream']> | undefined;
+    try {
+      let message: unknown;
+      let requestId: string | null | undefined;
+      const opts = { timeout: timeoutMs, maxRetries: 0, signal: ctl.signal };
+      if (streamed) {
+        stream = client.messages.stream(params, opts);
+        message = await stream.finalMessage();
+        requestId = stream.request_id;
+      } else {
+        const m = await client.messages.create(params, opts);
+        message = m;
+        requestId = m._request_id;
+      }
+      if (!isMessage(message)) {
+        return { ok: false, mapped: { code: 'upstream_invalid_output', retryable: true, upstreamFailure: true, authFailure: false, message: 'upstream returned a body that is not a message', ...(requestId ? { requestId } : {}) } };
+      }
+      return { ok: true, message, ...(requestId ? { requestId } : {}) };
+    } catch (e) {
+      const mapped = mapSdkError(e, now());
+      // A stream that broke after it connected knows its request id even though the error does not.
+      if (!mapped.requestId && stream?.request_id) mapped.requestId = stream.request_id;
+      return { ok: false, mapped };
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  function backoff(attempt: number, retryAfterMs: number | undefined): number {
+    if (retryAfterMs !== undefined) return retryAfterMs;
+    const exp = Math.min(MAX_BACKOFF_MS, cfg.retry.baseDelayMs * 2 ** (attempt - 1));
+    // Jitter spreads retries of many requests that failed together.
+    return Math.round(exp * (0.5 + Math.random() * 0.5));
+  }
+
+  async function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<boolean> {
+    if (!signal) {
+      await sleep(ms);
+      return true;
+    }
+    if (signal.aborted) return false;
+    let onAbort!: () => void;
+    const aborted = new Promise<false>((resolve) => {
+      onAbort = () => resolve(false);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([sleep(ms).then(() => true as const), aborted]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** One logical upstream call with its retries. Success returns the record un-emitted (the caller sets its outcome). */
+  async function callUpstream(ctx: CallContext, params: MessageCreateParamsNonStreaming, streamed: boolean, repair: boolean): Promise<{ message: Message; record: LlmCallRecord }> {
+    const start = now();
+    const timeoutMs = timeoutFor(ctx.feature);
+    let attempts = 0;
+    let last: MappedError | undefined;
+    const fail = (m: MappedError, retryable: boolean): LlmError => {
+      const rec: LlmCallRecord = {
+        feature: ctx.feature,
+        model: ctx.model,
+        attempts,
+        retries: Math.max(0, attempts - 1),
+        latencyMs: now() - start,
+        usage: emptyUsage(),
+        outcome: m.code,
+        ...(m.requestId ? { requestId: m.requestId } : {}),
+        ...(streamed ? { streamed } : {}),
+        ...(repair ? { repair } : {}),
+      };
+      emit(ctx, rec);
+      return new LlmError(m.code, `${ctx.feature}: ${scrub(m.message)}`, {
+        ...(m.status !== undefined ? { status: m.status } : {}),
+        ...(m.requestId ? { requestId: m.requestId } : {}),
+        retryable,
+        attempts,
+        calls: ctx.calls,
+      });
+    };
+
+    for (;;) {
+      const client = sdk;
+      if (!client) throw fail({ code: 'no_api_key', retryable: false, upstreamFailure: false, authFailure: false, message: 'no Anthropic API key configured' }, false);
+      const permit = breaker.acquire();
+      if (!permit) {
+        // Opened while we were backing off: report what actually went wrong upstream.
+        if (last) throw fail(last, true);
+        throw fail({ code: 'circuit_open', retryable: true, upstreamFailure: false, authFailure: false, message: 'LLM circuit breaker is open' }, true);
+      }
+      attempts++;
+      const left = cfg.retry.maxTotalMs - (now() - start);
+      const attemptTimeout = attempts === 1 ? timeoutMs : Math.max(1, Math.min(timeoutMs, left));
+      const r = await attemptOnce(client, params, streamed, attemptTimeout, ctx.signal);
+      if (r.ok) {
+        permit.success();
+        const record: LlmCallRecord = {
+          feature: ctx.feature,
+          model: ctx.model,
+          messageId: r.message.id,
+          attempts,
+          retries: attempts - 1,
+          latencyMs: now() - start,
+          usage: toLlmUsage(r.message.usage),
+          outcome: 'ok',
+          ...(r.requestId ? { requestId: r.requestId } : {}),
+          ...(r.message.stop_reason ? { stopReason: r.message.stop_reason } : {}),
+          ...(streamed ? { streamed } : {}),
+          ...(repair ? { repair } : {}),
+        };
+        return { message: r.message, record };
+      }
+      const m = r.mapped;
+      if (ctx.signal?.aborted) {
+        permit.release();
+        throw fail({ ...m, code: 'upstream_timeout', message: 'aborted by the caller' }, false);
+      }
+      if (m.authFailure) {
+        permit.release();
+        breaker.trip(`upstream answered ${m.status} to our API key`);
+        // Alert-level: every LLM feature is down until the key is fixed. Fingerprint only, never the key.
+        logger?.error(
+          { alert: true, event: 'llm_auth_failed', status: m.status, requestId: m.requestId, key: keyFingerprint(), feature: ctx.feature },
+          'Anthropic rejected the API key; LLM calls are failing fast until the key is rotated or the breaker half-opens',
+        );
+      } else if (m.upstreamFailure) permit.failure();
+      else permit.success();
+      last = m;
+      if (!m.retryable || attempts > cfg.retry.maxRetries) throw fail(m, m.retryable);
+      const delay = backoff(attempts, m.retryAfterMs);
+      // Waiting past the budget only to fail later would waste the caller's time: fail now.
+      if (now() - start + delay > cfg.retry.maxTotalMs) throw fail(m, m.retryable);
+      if (!(await sleepUnlessAborted(delay, ctx.signal))) throw fail({ ...m, code: 'upstream_timeout', message: 'aborted by the caller' }, false);
+    }
+  }
+
+  type Verdict<T> =
+    | { kind: 'value'; value: T }
+    | { kind: 'invalid'; text: string; problems: string[] }
+    | { kind: 'refused' }
+    | { kind: 'truncated' };
+
+  function judge<T>(message: Message, parse: StructuredRequest<T>['parse']): Verdict<T> {
+    if (message.stop_reason === 'refusal') return { kind: 'refused' };
+    if (message.stop_reason === 'max_tokens' || message.stop_reason === 'model_context_window_exceeded') return { kind: 'truncated' };
+    const text = answerText(message.content);
+    const json = parseJsonAnswer(text);
+    if (!json.ok) return { kind: 'invalid', text, problems: [json.problem] };
+    let outcome;
+    try {
+      outcome = parse(json.value);
+    } catch (e) {
+      return { kind: 'invalid', text, problems: [`validation failed: ${(e as Error).message}`] };
+    }
+    if (outcome.ok) return { kind: 'value', value: outcome.value };
+    return { kind: 'invalid', text, problems: outcome.problems.length ? outcome.problems : ['the answer failed validation'] };
+  }
+
+  async function structured<T>(req: StructuredRequest<T>): Promise<StructuredResult<T>> {
+    const model = modelFor(req.feature);
+    const ctx: CallContext = { feature: req.feature, model, calls: [], signal: req.signal };
+    if (!sdk) throw localRefusal(ctx, 'no_api_key', `${req.feature}: no Anthropic API key configured`, false);
+    // Fail fast without queueing: a queued call would only learn the same thing later.
+    if (breaker.state() === 'open') throw localRefusal(ctx, 'circuit_open', `${req.feature}: LLM circuit breaker is open`, true);
+    let release: () => void;
+    try {
+      release = await gate.acquire(req.signal);
+    } catch (e) {
+      const why = e instanceof GateRejected ? e.reason : 'rejected';
+      throw localRefusal(ctx, 'overloaded_locally', `${req.feature}: too many LLM calls in flight (${why})`, true);
+    }
+    try {
+      const messages: MessageParam[] = [{ role: 'user', content: req.user }];
+      const streamed = req.stream === true;
+      for (let round = 0; round < 2; round++) {
+        const repair = round === 1;
+        const params = messageParams({ model, system: req.system, messages, schema: req.schema, maxTokens: req.maxTokens });
+        const { message, record } = await callUpstream(ctx, params, streamed, repair);
+        const verdict = judge(message, req.parse);
+        const rid = record.requestId ? { requestId: record.requestId } : {};
+        if (verdict.kind === 'value') {
+          emit(ctx, record);
+          return { value: verdict.value, calls: ctx.calls, model };
+        }
+        if (verdict.kind === 'refused') {
+          emit(ctx, { ...record, outcome: 'upstream_refused' });
+          throw new LlmError('upstream_refused', `${req.feature}: the model declined to answer`, { ...rid, attempts: record.attempts, calls: ctx.calls });
+        }
+        if (verdict.kind === 'truncated') {
+          emit(ctx, { ...record, outcome: 'upstream_truncated' });
+          throw new LlmError('upstream_truncated', `${req.feature}: the answer hit max_tokens (${req.maxTokens}) before it was complete`, { ...rid, attempts: record.attempts, calls: ctx.calls });
+        }
+        emit(ctx, { ...record, outcome: 'upstream_invalid_output' });
+        if (repair) {
+          const problems = verdict.problems.map(scrub);
+          throw new LlmError('upstream_invalid_output', `${req.feature}: the answer was still invalid after one repair: ${problems.slice(0, 3).join('; ')}`, {
+            ...rid,
+            attempts: record.attempts,
+            calls: ctx.calls,
+            problems,
+          });
+        }
+        messages.push(...repairTurns(verdict.text, verdict.problems));
+      }
+      throw new Error('unreachable');
+    } finally {
+      release();
+    }
+  }
+
+  async function countTokens(feature: string, system: SystemBlock[], user: string, schema?: Record<string, unknown>): Promise<number> {
+    const model = modelFor(feature);
+    const chars = system.reduce((n, b) => n + b.text.length, 0) + user.length + (schema ? JSON.stringify(schema).length : 0);
+    // About 4 characters per token for English prose; good enough for budgets and routing.
+    const estimate = Math.ceil(chars / 4);
+    const client = sdk;
+    if (!client || breaker.state() === 'open') return estimate;
+    try {
+      const r = await client.messages.countTokens(
+        {
+          model,
+          system: systemParam(system),
+          messages: [{ role: 'user', content: user }],
+          ...(schema ? { output_config: { format: { type: 'json_schema' as const, schema } } } : {}),
+        },
+        { timeout: Math.min(timeoutFor(feature), COUNT_TOKENS_TIMEOUT_MS), maxRetries: 0 },
+      );
+      if (typeof r?.input_tokens === 'number' && Number.isFinite(r.input_tokens)) return r.input_tokens;
+      return estimate;
+    } catch (e) {
+      const m = mapSdkError(e, now());
+      logger?.warn({ event: 'llm_count_tokens_failed', feature, code: m.code, status: m.status, requestId: m.requestId }, 'count_tokens failed; using the local estimate');
+      return estimate;
+    }
+  }
+
+  // Batch calls go out once, without our retry loop: creating a batch is not idempotent (a retry
+  // after a lost response would pay twice), and batch jobs already retry on their own schedule.
+  async function admin<T>(op: string, fn: (client: Anthropic) => Promise<T>): Promise<T> {
+    const client = sdk;
+    if (!client) throw new LlmError('no_api_key', `batches.${op}: no Anthropic API key configured`);
+    if (breaker.state() === 'open') throw new LlmError('circuit_open', `batches.${op}: LLM circuit breaker is open`, { retryable: true });
+    try {
+      return await fn(client);
+    } catch (e) {
+      if (e instanceof LlmError) throw e;
+      const m = mapSdkError(e, now());
+      if (m.authFailure) {
+        breaker.trip(`upstream answered ${m.status} to our API key`);
+        logger?.error({ alert: true, event: 'llm_auth_failed', status: m.status, requestId: m.requestId, key: keyFingerprint() }, 'Anthropic rejected the API key');
+      }
+      throw new LlmError(m.code, `batches.${op}: ${scrub(m.message)}`, {
+        ...(m.status !== undefined ? { status: m.status } : {}),
+        ...(m.requestId ? { requestId: m.requestId } : {}),
+        retryable: m.retryable,
+        attempts: 1,
+      });
+    }
+  }
+
+  const batches: AnthropicClient['batches'] = {
+    async create(items: BatchItem[]): Promise<string> {
+      const requests = items.map((it) => ({
+        custom_id: it.customId,
+        params: messageParams({ model: modelFor(it.feature), system: it.system, messages: [{ role: 'user', content: it.user }], schema: it.schema, maxTokens: it.maxTokens }),
+      }));
+      const batch = await admin('create', (c) => c.messages.batches.create({ requests }, { maxRetries: 0 }));
+      return batch.id;
+    },
+    async retrieve(id: string): Promise<BatchStatus> {
+      const b = await admin('retrieve', (c) => c.messages.batches.retrieve(id, {}, { maxRetries: 0 }));
+      return {
+        id: b.id,
+        status: b.processing_status,
+        counts: {
+          processing: b.request_counts.processing,
+          succeeded: b.request_counts.succeeded,
+          errored: b.request_counts.errored,
+          canceled: b.request_counts.canceled,
+          expired: b.request_counts.expired,
+        },
+        createdAt: b.created_at,
+        endedAt: b.ended_at,
+        expiresAt: b.expires_at,
+      };
+    },
+    results(id: string): AsyncIterable<BatchResultItem> {
+      return {
+        async *[Symbol.asyncIterator]() {
+          const decoder = await admin('results', (c) => c.messages.batches.results(id, {}, { maxRetries: 0 }));
+          for await (const line of decoder) yield toBatchResult(line);
+        },
+      };
+    },
+    async cancel(id: string): Promise<void> {
+      await admin('cancel', (c) => c.messages.batches.cancel(id, {}, { maxRetries: 0 }));
+    },
+  };
+
+  return {
+    structured,
+    countTokens,
+    modelFor,
+    available: () => sdk !== null && breaker.state() !== 'open',
+    breakerState: () => breaker.state(),
+    keyFingerprint,
+    setApiKey,
+    batches,
+  };
+}
+
+function toBatchResult(line: { custom_id: string; result: { type: string; message?: Message; error?: { error?: { type?: string } } } }): BatchResultItem {
+  const base = { customId: line.custom_id };
+  const r = line.result;
+  if (r.type !== 'succeeded' || !r.message) {
+    const error = r.type === 'errored' ? `errored:${r.error?.error?.type ?? 'unknown'}` : r.type;
+    return { ...base, ok: false, error };
+  }
+  const m = r.message;
+  const common = { messageId: m.id, model: m.model, usage: toLlmUsage(m.usage), ...(m.stop_reason ? { stopReason: m.stop_reason } : {}) };
+  if (m.stop_reason === 'refusal' || m.stop_reason === 'max_tokens') return { ...base, ...common, ok: false, error: m.stop_reason };
+  const json = parseJsonAnswer(answerText(m.content));
+  if (!json.ok) return { ...base, ...common, ok: false, error: 'invalid_json' };
+  return { ...base, ...common, ok: true, raw: json.value };
+}
+
+function isMessage(v: unknown): v is Message {
+  if (typeof v !== 'object' || v === null) return false;
+  const m = v as Partial<Message>;
+  return Array.isArray(m.content) && typeof m.usage === 'object' && m.usage !== null;
+}

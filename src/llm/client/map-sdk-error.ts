@@ -1,0 +1,85 @@
+// Turns whatever the SDK (or fetch under it) threw into our error vocabulary. The SDK's class
+// hierarchy changes between releases, so this keys on status and a few stable class names.
+import {
+  APIConnectionError,
+  APIConnectionTimeoutError,
+  APIError,
+  APIUserAbortError,
+} from '@anthropic-ai/sdk';
+import type { LlmErrorCode } from './llm-error.js';
+
+export interface MappedError {
+  code: LlmErrorCode;
+  status?: number;
+  requestId?: string;
+  retryable: boolean;
+  /** Counts toward opening the breaker. */
+  upstreamFailure: boolean;
+  /** 401/403: the key is bad, open the breaker at once. */
+  authFailure: boolean;
+  /** Server-requested wait, from retry-after-ms or retry-after. */
+  retryAfterMs?: number;
+  message: string;
+}
+
+export function mapSdkError(err: unknown, nowMs: number): MappedError {
+  if (err instanceof APIUserAbortError) {
+    // Our own per-attempt deadline and the caller's signal both surface as an abort;
+    // the caller distinguishes them (it knows which one fired).
+    return { code: 'upstream_timeout', retryable: true, upstreamFailure: true, authFailure: false, message: 'request aborted' };
+  }
+  if (err instanceof APIConnectionTimeoutError) {
+    return { code: 'upstream_timeout', retryable: true, upstreamFailure: true, authFailure: false, message: 'upstream request timed out' };
+  }
+  if (err instanceof APIConnectionError) {
+    return { code: 'upstream_unavailable', retryable: true, upstreamFailure: true, authFailure: false, message: `upstream connection failed: ${err.message}` };
+  }
+  if (err instanceof APIError) {
+    const requestId = err.requestID ?? undefined;
+    const base = { requestId, message: err.message } as const;
+    const status = err.status;
+    if (status === undefined) {
+      // An `event: error` inside an SSE stream: no status, only the error type.
+      const type = err.type ?? '';
+      if (type === 'rate_limit_error') return { ...base, code: 'upstream_rate_limited', retryable: true, upstreamFailure: true, authFailure: false };
+      if (type === 'invalid_request_error') return { ...base, code: 'upstream_rejected', retryable: false, upstreamFailure: false, authFailure: false };
+      return { ...base, code: 'upstream_unavailable', retryable: true, upstreamFailure: true, authFailure: false };
+    }
+    const retryAfterMs = parseRetryAfter(err.headers, nowMs);
+    const withWait = retryAfterMs === undefined ? {} : { retryAfterMs };
+    if (status === 429) return { ...base, ...withWait, status, code: 'upstream_rate_limited', retryable: true, upstreamFailure: true, authFailure: false };
+    if (status === 408) return { ...base, ...withWait, status, code: 'upstream_timeout', retryable: true, upstreamFailure: true, authFailure: false };
+    if (status >= 500) return { ...base, ...withWait, status, code: 'upstream_unavailable', retryable: true, upstreamFailure: true, authFailure: false };
+    // Every other 4xx (400/401/403/404/413 above all) fails the same way however often it is sent.
+    const auth = status === 401 || status === 403;
+    return { ...base, status, code: 'upstream_rejected', retryable: false, upstreamFailure: false, authFailure: auth };
+  }
+  if (err instanceof SyntaxError) {
+    // A 200 whose body is not JSON (a proxy's HTML page, a cut-off body): worth one more try.
+    return { code: 'upstream_invalid_output', retryable: true, upstreamFailure: true, authFailure: false, message: 'upstream returned an unparsable body' };
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  // The SDK's MessageStream reports a stream cut before message_stop as a plain AnthropicError.
+  if (/stream ended|without sending any chunks|Unexpected event order|terminated/i.test(message)) {
+    return { code: 'upstream_unavailable', retryable: true, upstreamFailure: true, authFailure: false, message: `upstream stream broke: ${message}` };
+  }
+  return { code: 'upstream_unavailable', retryable: true, upstreamFailure: true, authFailure: false, message };
+}
+
+/** retry-after-ms (Anthropic's precise header) wins over retry-after (seconds or an HTTP date). */
+export function parseRetryAfter(headers: Headers | undefined, nowMs: number): number | undefined {
+  if (!headers) return undefined;
+  const ms = headers.get('retry-after-ms');
+  if (ms !== null && ms.trim() !== '') {
+    const v = Number(ms);
+    if (Number.isFinite(v) && v >= 0) return v;
+  }
+  const ra = headers.get('retry-after');
+  if (ra !== null && ra.trim() !== '') {
+    const sec = Number(ra);
+    if (Number.isFinite(sec) && sec >= 0) return sec * 1000;
+    const at = Date.parse(ra);
+    if (Number.isFinite(at)) return Math.max(0, at - nowMs);
+  }
+  return undefined;
+}

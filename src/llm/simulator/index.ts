@@ -1,0 +1,18 @@
+export { startSimulator } from './server.js';
+export { runSimulatorCli } from './cli.js';
+export { generateFromSchema } from './structured-output.js';
+export type {
+  ChargeRecord,
+  Fault,
+  FaultControl,
+  RecordedRequest,
+  ScriptControl,
+  ScriptedResponse,
+  ScriptMatcher,
+  Simulator,
+  SimulatorOptions,
+  SimulatorStats,
+  SimStopReason,
+  StatusFaultCode,
+  UsageOverride,
+} from './types.js';

@@ -1,0 +1,104 @@
+import { hashText, newMessageId, seedFrom } from './ids.js';
+import type { PromptCache } from './prompt-cache.js';
+import { generateFromSchema } from './structured-output.js';
+import type { ChargeRecord, JsonObject, ScriptedResponse, SimStopReason } from './types.js';
+import { CHARS_PER_TOKEN, lastUserText, outputSchemaOf, outputTokensFor, requestSegments } from './usage.js';
+
+export const SIM_PREFIX = '[simulated]';
+
+export interface BuiltMessage {
+  message: JsonObject;
+  text: string;
+  charge: ChargeRecord;
+}
+
+export interface BuildOptions {
+  cache: PromptCache;
+  now: () => number;
+  requestId: string;
+  batch: boolean;
+}
+
+function defaultText(body: JsonObject): string {
+  const words = lastUserText(body).split(/\s+/).filter(Boolean);
+  const gist = words.slice(0, 12).join(' ') + (words.length > 12 ? ' …' : '');
+  return `${SIM_PREFIX} Reply to "${gist}" (${words.length} words in the last user turn).`;
+}
+
+function answerText(body: JsonObject, scripted: ScriptedResponse | undefined, schema: JsonObject | undefined): string {
+  if (scripted?.json !== undefined) return JSON.stringify(scripted.json);
+  if (scripted?.text !== undefined) {
+    if (schema || scripted.raw || scripted.text.startsWith(SIM_PREFIX)) return scripted.text;
+    return `${SIM_PREFIX} ${scripted.text}`;
+  }
+  if (schema) {
+    const seed = seedFrom(hashText(JSON.stringify([body.model, body.system ?? null, body.messages, schema])));
+    return JSON.stringify(generateFromSchema(schema, seed, lastUserText(body)));
+  }
+  return defaultText(body);
+}
+
+export function buildMessage(body: JsonObject, scripted: ScriptedResponse | undefined, opts: BuildOptions): BuiltMessage {
+  const model = String(body.model);
+  const maxTokens = typeof body.max_tokens === 'number' ? body.max_tokens : 0;
+  const cacheUsage = opts.cache.account(model, requestSegments(body));
+  const schema = outputSchemaOf(body);
+
+  let text = answerText(body, scripted, schema);
+  let outputTokens = outputTokensFor(text);
+  let stopReason: SimStopReason = 'end_turn';
+  if (outputTokens > maxTokens) {
+    text = text.slice(0, maxTokens * CHARS_PER_TOKEN);
+    outputTokens = maxTokens;
+    stopReason = 'max_tokens';
+  }
+  if (scripted?.stopReason) stopReason = scripted.stopReason;
+  const stopSequences = Array.isArray(body.stop_sequences) ? (body.stop_sequences as string[]) : [];
+
+  const o = scripted?.usage ?? {};
+  const inputTokens = o.input_tokens ?? cacheUsage.inputTokens;
+  outputTokens = o.output_tokens ?? outputTokens;
+  const creation = o.cache_creation_input_tokens ?? cacheUsage.cacheCreationInputTokens;
+  const read = o.cache_read_input_tokens ?? cacheUsage.cacheReadInputTokens;
+  const id = newMessageId();
+
+  const message: JsonObject = {
+    id,
+    type: 'message',
+    role: 'assistant',
+    model,
+    content: maxTokens === 0 && text === '' ? [] : [{ type: 'text', text, citations: null }],
+    stop_reason: stopReason,
+    stop_sequence: stopReason === 'stop_sequence' ? (stopSequences[0] ?? '\n\nHuman:') : null,
+    stop_details: stopReason === 'refusal' ? { type: 'refusal', category: null, explanation: null } : null,
+    container: null,
+    diagnostics: null,
+    usage: {
+      input_tokens: inputTokens,
+      output_tokens: outputTokens,
+      cache_creation_input_tokens: creation,
+      cache_read_input_tokens: read,
+      cache_creation: {
+        ephemeral_5m_input_tokens: o.cache_creation_input_tokens !== undefined ? creation : cacheUsage.creation5m,
+        ephemeral_1h_input_tokens: o.cache_creation_input_tokens !== undefined ? 0 : cacheUsage.creation1h,
+      },
+      inference_geo: null,
+      output_tokens_details: null,
+      server_tool_use: null,
+      service_tier: opts.batch ? 'batch' : 'standard',
+      speed: null,
+    },
+  };
+  const charge: ChargeRecord = {
+    id,
+    requestId: opts.requestId,
+    model,
+    inputTokens,
+    outputTokens,
+    cacheCreationInputTokens: creation,
+    cacheReadInputTokens: read,
+    batch: opts.batch,
+    at: opts.now(),
+  };
+  return { message, text, charge };
+}

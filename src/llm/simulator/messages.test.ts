@@ -1,0 +1,171 @@
+import Anthropic, { APIError } from '@anthropic-ai/sdk';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startSimulator, type Simulator } from './index.js';
+
+const MODEL = 'claude-sonnet-5-5';
+let sim: Simulator;
+let client: Anthropic;
+
+beforeAll(async () => {
+  sim = await startSimulator();
+  client = new Anthropic({ apiKey: 'sk-ant-test-messages', baseURL: sim.url, maxRetries: 0 });
+});
+afterAll(() => sim.close());
+beforeEach(() => sim.reset());
+
+const ask = (content: string, extra: Record<string, unknown> = {}) =>
+  client.messages.create({ model: MODEL, max_tokens: 200, messages: [{ role: 'user', content }], ...extra });
+
+describe('POST /v1/messages via the real SDK', () => {
+  it('answers with a deterministic simulated message and bills it by the documented formula', async () => {
+    const prompt = 'Explain photosynthesis in one sentence.';
+    const { data: msg, response } = await ask(prompt).withResponse();
+    expect(msg.id).toMatch(/^msg_sim_/);
+    expect(msg.model).toBe(MODEL);
+    expect(msg.stop_reason).toBe('end_turn');
+    const text = msg.content[0]?.type === 'text' ? msg.content[0].text : '';
+    expect(text.startsWith('[simulated]')).toBe(true);
+    expect(msg.usage.input_tokens).toBe(Math.ceil(prompt.length / 4));
+    expect(msg.usage.output_tokens).toBe(Math.ceil(text.length / 4));
+    expect(response.headers.get('x-simulated')).toBe('true');
+    expect(response.headers.get('request-id')).toMatch(/^req_sim_/);
+    expect(response.headers.get('anthropic-ratelimit-requests-limit')).toBeTruthy();
+    expect(sim.charges).toEqual([
+      expect.objectContaining({ id: msg.id, requestId: response.headers.get('request-id'), model: MODEL, batch: false, inputTokens: msg.usage.input_tokens, outputTokens: msg.usage.output_tokens }),
+    ]);
+    const again = await ask(prompt);
+    expect(again.content).toEqual(msg.content);
+  });
+
+  it('streams the event sequence the SDK accumulates into the same usage as the charge', async () => {
+    const stream = client.messages.stream({ model: MODEL, max_tokens: 300, messages: [{ role: 'user', content: 'Stream a longer answer please, with details '.repeat(5) }] });
+    const types: string[] = [];
+    stream.on('streamEvent', (e) => types.push(e.type));
+    const final = await stream.finalMessage();
+    expect(types[0]).toBe('message_start');
+    expect(types.slice(-2)).toEqual(['message_delta', 'message_stop']);
+    expect(types.filter((t) => t === 'content_block_delta').length).toBeGreaterThan(1);
+    const charge = sim.charges[0]!;
+    expect(final.id).toBe(charge.id);
+    expect(final.usage.input_tokens).toBe(charge.inputTokens);
+    expect(final.usage.output_tokens).toBe(charge.outputTokens);
+    expect(final.usage.cache_read_input_tokens).toBe(charge.cacheReadInputTokens);
+    expect(final.stop_reason).toBe('end_turn');
+    expect(sim.stats().streamed).toBe(1);
+  });
+
+  it('count_tokens agrees with the input tokens a message is billed', async () => {
+    const params = { model: MODEL, system: 'You are a tutor.', messages: [{ role: 'user' as const, content: 'What is 2+2? '.repeat(10) }] };
+    const counted = await client.messages.countTokens(params);
+    const msg = await client.messages.create({ ...params, max_tokens: 50 });
+    expect(counted.input_tokens).toBe(Math.ceil(('You are a tutor.'.length + 'What is 2+2? '.repeat(10).length) / 4));
+    expect(msg.usage.input_tokens).toBe(counted.input_tokens);
+    expect(sim.charges).toHaveLength(1);
+  });
+
+  it('caps output at max_tokens and reports stop_reason max_tokens', async () => {
+    sim.script.enqueue({ text: 'word '.repeat(200) });
+    const msg = await client.messages.create({ model: MODEL, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
+    expect(msg.stop_reason).toBe('max_tokens');
+    expect(msg.usage.output_tokens).toBe(5);
+    expect(msg.content[0]?.type === 'text' && msg.content[0].text.length).toBe(20);
+  });
+
+  it('serves the scripted queue first-in first-out, then `when` rules, then the default', async () => {
+    sim.script.when('algebra', { text: 'rule answer', stopReason: 'refusal' });
+    sim.script.when((b) => (b.metadata as { user_id?: string } | undefined)?.user_id === 'u7', { text: 'predicate answer', raw: true });
+    sim.script.enqueue({ text: 'first' });
+    sim.script.enqueue({ json: { ok: true }, usage: { output_tokens: 99 } });
+    const texts: string[] = [];
+    const collect = (m: Anthropic.Message) => texts.push(m.content[0]?.type === 'text' ? m.content[0].text : '');
+    collect(await ask('algebra question'));
+    const second = await ask('algebra question');
+    collect(second);
+    const ruled = await ask('an algebra question');
+    collect(ruled);
+    collect(await ask('anything', { metadata: { user_id: 'u7' } }));
+    collect(await ask('geometry'));
+    expect(texts.slice(0, 4)).toEqual(['[simulated] first', '{"ok":true}', '[simulated] rule answer', 'predicate answer']);
+    expect(texts[4]).toMatch(/^\[simulated\] Reply to "geometry"/);
+    expect(second.usage.output_tokens).toBe(99);
+    expect(sim.charges[1]!.outputTokens).toBe(99);
+    expect(ruled.stop_reason).toBe('refusal');
+    expect(sim.script.pending).toBe(0);
+  });
+
+  it('records every request with its parsed body but without credentials', async () => {
+    await ask('record me');
+    const rec = sim.requests.find((r) => r.path === '/v1/messages')!;
+    expect(rec.method).toBe('POST');
+    expect((rec.body as { messages: unknown[] }).messages).toEqual([{ role: 'user', content: 'record me' }]);
+    expect(rec.headers['anthropic-version']).toBe('2026-10-21');
+    expect(rec.headers.authorization).toBeUndefined();
+    expect(JSON.stringify(rec)).not.toContain('sk-ant-test-messages');
+  });
+
+  it.each([
+    ['temperature', { temperature: 0.2 }],
+    ['top_p', { top_p: 0.9 }],
+    ['top_k', { top_k: 5 }],
+  ])('rejects the sampling parameter %s with 400 invalid_request_error', async (_name, extra) => {
+    const err = await ask('hi', extra).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Anthropic.BadRequestError);
+    expect((err as APIError).type).toBe('invalid_request_error');
+    expect(sim.charges).toHaveLength(0);
+  });
+
+  it('rejects malformed requests and bad credentials with the API error shape', async () => {
+    const post = (body: string, headers: Record<string, string> = { authorization: 'Bearer k' }) =>
+      fetch(`${sim.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    const missingMax = await post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }] }));
+    expect(missingMax.status).toBe(400);
+    const bodyJson = (await missingMax.json()) as { type: string; error: { type: string }; request_id: string };
+    expect(bodyJson.type).toBe('error');
+    expect(bodyJson.error.type).toBe('invalid_request_error');
+    expect(bodyJson.request_id).toBe(missingMax.headers.get('request-id'));
+    expect((await post('{not json')).status).toBe(400);
+    expect((await post(JSON.stringify({ model: MODEL, max_tokens: -1, messages: [{ role: 'user', content: 'x' }] }))).status).toBe(400);
+    expect((await post(JSON.stringify([1, 2]))).status).toBe(400);
+    const noAuth = await post('{}', {});
+    expect(noAuth.status).toBe(401);
+    expect(((await noAuth.json()) as { error: { type: string } }).error.type).toBe('authentication_error');
+    const huge = await post('"' + 'x'.repeat(32 * 1024 * 1024 + 10) + '"');
+    expect(huge.status).toBe(413);
+    expect((await fetch(`${sim.url}/v1/nope`, { headers: { authorization: 'Bearer k' } })).status).toBe(404);
+    expect((await fetch(`${sim.url}/`)).status).toBe(200);
+  });
+
+  it('enforces the configured api key', async () => {
+    const locked = await startSimulator({ apiKey: 'sk-ant-right' });
+    try {
+      const wrong = new Anthropic({ apiKey: 'sk-ant-wrong', baseURL: locked.url, maxRetries: 0 });
+      const err = await wrong.messages.create({ model: MODEL, max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Anthropic.AuthenticationError);
+      const right = new Anthropic({ apiKey: 'sk-ant-right', baseURL: locked.url, maxRetries: 0 });
+      await expect(right.messages.create({ model: MODEL, max_tokens: 5, messages: [{ role: 'user', content: 'x' }] })).resolves.toBeTruthy();
+      const viaXApiKey = await fetch(`${locked.url}/v1/messages/count_tokens`, {
+        method: 'POST',
+        headers: { 'x-api-key': 'sk-ant-right', 'content-type': 'application/json' },
+        body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'abcd' }] }),
+      });
+      expect(await viaXApiKey.json()).toEqual({ input_tokens: 1 });
+    } finally {
+      await locked.close();
+    }
+  });
+
+  it('survives hostile bodies and keeps serving', async () => {
+    const hostile = [
+      '{"model":{},"messages":"x","max_tokens":1}',
+      '{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[null,{"type":5}]}]}',
+      '{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"text","text":"x","cache_control":"zzz"}]}]}',
+      '{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x"}],"output_config":{"format":{"type":"json_schema","schema":{"$ref":"#/$defs/a","$defs":{"a":{"$ref":"#/$defs/a"}}}}}}',
+      '{"__proto__":{"x":1},"model":"m","max_tokens":1e400,"messages":[]}',
+    ];
+    for (const body of hostile) {
+      const r = await fetch(`${sim.url}/v1/messages`, { method: 'POST', headers: { authorization: 'Bearer k' }, body });
+      expect([200, 400]).toContain(r.status);
+    }
+    await expect(ask('still alive?')).resolves.toBeTruthy();
+  });
+});

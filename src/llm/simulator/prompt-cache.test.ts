@@ -1,0 +1,93 @@
+import Anthropic from '@anthropic-ai/sdk';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startSimulator, type Simulator } from './index.js';
+
+const MODEL = 'claude-sonnet-5-5';
+const RUBRIC = 'Rubric: award points for accuracy and clarity. '.repeat(100); // 4900 chars = 1225 tokens
+let clock = 1_000_000;
+let sim: Simulator;
+let client: Anthropic;
+
+beforeAll(async () => {
+  sim = await startSimulator({ now: () => clock });
+  client = new Anthropic({ apiKey: 'sk-ant-test-cache', baseURL: sim.url, maxRetries: 0 });
+});
+afterAll(() => sim.close());
+beforeEach(() => sim.reset());
+
+const ask = (question: string, ttl?: '5m' | '1h', system = RUBRIC) =>
+  client.messages.create({
+    model: MODEL,
+    max_tokens: 100,
+    system: [{ type: 'text', text: system, cache_control: ttl ? { type: 'ephemeral', ttl } : { type: 'ephemeral' } }],
+    messages: [{ role: 'user', content: question }],
+  });
+
+describe('prompt caching', () => {
+  it('writes the prefix on first use and reads it on the next, keeping the total constant', async () => {
+    const first = await ask('Question one?');
+    const second = await ask('A different question?');
+    const prefix = Math.ceil(RUBRIC.length / 4);
+    expect(first.usage.cache_creation_input_tokens).toBe(prefix);
+    expect(first.usage.cache_read_input_tokens).toBe(0);
+    expect(second.usage.cache_creation_input_tokens).toBe(0);
+    expect(second.usage.cache_read_input_tokens).toBe(prefix);
+    const counted = await client.messages.countTokens({ model: MODEL, system: RUBRIC, messages: [{ role: 'user', content: 'A different question?' }] });
+    const u = second.usage;
+    expect(u.input_tokens + (u.cache_read_input_tokens ?? 0) + (u.cache_creation_input_tokens ?? 0)).toBe(counted.input_tokens);
+    expect(sim.charges.map((c) => [c.cacheCreationInputTokens, c.cacheReadInputTokens])).toEqual([[prefix, 0], [0, prefix]]);
+  });
+
+  it('keys the cache on model and exact prefix content', async () => {
+    await ask('q');
+    const otherPrefix = await ask('q', undefined, RUBRIC + '!');
+    expect(otherPrefix.usage.cache_read_input_tokens).toBe(0);
+    const otherModel = await client.messages.create({
+      model: 'claude-haiku-5-5',
+      max_tokens: 10,
+      system: [{ type: 'text', text: RUBRIC, cache_control: { type: 'ephemeral' } }],
+      messages: [{ role: 'user', content: 'q' }],
+    });
+    expect(otherModel.usage.cache_read_input_tokens).toBe(0);
+  });
+
+  it('expires entries after their TTL, and a hit refreshes the TTL', async () => {
+    await ask('q');
+    clock += 4 * 60_000;
+    expect((await ask('q')).usage.cache_read_input_tokens).toBeGreaterThan(0);
+    clock += 4 * 60_000; // 8 min after the write but 4 after the refreshing hit
+    expect((await ask('q')).usage.cache_read_input_tokens).toBeGreaterThan(0);
+    clock += 5 * 60_000 + 1;
+    const expired = await ask('q');
+    expect(expired.usage.cache_read_input_tokens).toBe(0);
+    expect(expired.usage.cache_creation_input_tokens).toBeGreaterThan(0);
+  });
+
+  it('honours the 1h TTL and reports it in cache_creation', async () => {
+    const first = await ask('q', '1h');
+    expect(first.usage.cache_creation?.ephemeral_1h_input_tokens).toBe(first.usage.cache_creation_input_tokens);
+    clock += 30 * 60_000;
+    expect((await ask('q', '1h')).usage.cache_read_input_tokens).toBeGreaterThan(0);
+  });
+
+  it('does not cache prefixes below the minimum cacheable length', async () => {
+    await ask('q', undefined, 'short system prompt');
+    const again = await ask('q', undefined, 'short system prompt');
+    expect(again.usage.cache_creation_input_tokens).toBe(0);
+    expect(again.usage.cache_read_input_tokens).toBe(0);
+  });
+
+  it('reset() forgets cached prefixes', async () => {
+    await ask('q');
+    sim.reset();
+    expect((await ask('q')).usage.cache_read_input_tokens).toBe(0);
+  });
+
+  it('top-level cache_control caches up to the last block', async () => {
+    const body = { model: MODEL, max_tokens: 10, cache_control: { type: 'ephemeral' as const }, system: RUBRIC, messages: [{ role: 'user' as const, content: 'same question' }] };
+    const first = await client.messages.create(body);
+    const second = await client.messages.create(body);
+    expect(first.usage.input_tokens).toBe(0);
+    expect(second.usage.cache_read_input_tokens).toBe(first.usage.cache_creation_input_tokens);
+  });
+});

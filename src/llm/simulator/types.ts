@@ -1,0 +1,115 @@
+export type JsonObject = Record<string, unknown>;
+
+export type StatusFaultCode = 400 | 401 | 403 | 404 | 413 | 429 | 500 | 504 | 529;
+
+export type Fault =
+  | { kind: 'status'; status: StatusFaultCode; retryAfterSec?: number; retryAfterMs?: number; message?: string }
+  | { kind: 'hang' }
+  | { kind: 'reset' }
+  | { kind: 'malformed' }
+  | { kind: 'truncated-stream' }
+  | { kind: 'stream-error' };
+
+export type SimStopReason = 'end_turn' | 'max_tokens' | 'refusal' | 'stop_sequence';
+
+export interface UsageOverride {
+  input_tokens?: number;
+  output_tokens?: number;
+  cache_creation_input_tokens?: number;
+  cache_read_input_tokens?: number;
+}
+
+export interface ScriptedResponse {
+  /** Raw answer text; for structured-output requests this is the JSON text verbatim (may be invalid on purpose). */
+  text?: string;
+  /** Serialized as the answer text. */
+  json?: unknown;
+  /** Plain-text answers get a "[simulated] " prefix unless this is set. */
+  raw?: boolean;
+  stopReason?: SimStopReason;
+  usage?: UsageOverride;
+  latencyMs?: number;
+  fault?: Fault;
+}
+
+export type ScriptMatcher = string | ((body: JsonObject) => boolean);
+
+export interface ScriptControl {
+  enqueue(resp: ScriptedResponse): void;
+  when(match: ScriptMatcher, resp: ScriptedResponse): void;
+  clear(): void;
+  /** Scripted responses still waiting in the FIFO queue. */
+  readonly pending: number;
+}
+
+export interface FaultControl {
+  next(fault: Fault, times?: number): void;
+  rate(fault: Fault, probability: number): void;
+  clear(): void;
+}
+
+export interface ChargeRecord {
+  id: string;
+  requestId: string;
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+  cacheCreationInputTokens: number;
+  cacheReadInputTokens: number;
+  batch: boolean;
+  at: number;
+}
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  /** Lower-cased names; `authorization` and `x-api-key` are removed. */
+  headers: Record<string, string>;
+  /** Parsed JSON body, the raw text when it was not JSON, or undefined when empty. */
+  body: unknown;
+  at: number;
+}
+
+export interface SimulatorStats {
+  /** POST /v1/messages calls that passed authentication, whatever their outcome. */
+  messages: number;
+  byModel: Record<string, number>;
+  streamed: number;
+  /** Calls answered with an injected fault. */
+  faulted: number;
+  /** Calls rejected as invalid (400) or too large (413). */
+  invalid: number;
+  countTokens: number;
+  batchesCreated: number;
+  batchRequests: number;
+  charged: number;
+}
+
+export interface SimulatorOptions {
+  port?: number;
+  host?: string;
+  latencyMs?: number | { min: number; max: number };
+  /** When set, any other bearer token / x-api-key gets 401. */
+  apiKey?: string;
+  /** Clock for prompt-cache TTLs, timestamps and charge records. */
+  now?: () => number;
+  /** Prefixes shorter than this are never cached, like the real API's per-model minimum. Default 1024. */
+  minCacheableTokens?: number;
+  /** Delay before a created batch is processed. Default 50 ms. */
+  batchDelayMs?: number;
+  /** Oldest recorded requests are dropped beyond this, so long benchmarks do not exhaust memory. Default 100000. */
+  maxRecordedRequests?: number;
+}
+
+export interface Simulator {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+  script: ScriptControl;
+  faults: FaultControl;
+  charges: ChargeRecord[];
+  requests: RecordedRequest[];
+  stats(): SimulatorStats;
+  reset(): void;
+}

@@ -1,0 +1,66 @@
+import type { JsonObject } from './types.js';
+
+const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+// The current API rejects sampling parameters outright; clients must not send them.
+const REJECTED_PARAMS = ['temperature', 'top_p', 'top_k'] as const;
+
+function contentError(content: unknown, where: string): string | undefined {
+  if (typeof content === 'string') return undefined;
+  if (!Array.isArray(content)) return `${where}: Input should be a valid string or list of content blocks`;
+  for (let i = 0; i < content.length; i++) {
+    const block: unknown = content[i];
+    if (!isObject(block) || typeof block.type !== 'string') return `${where}.${i}: Input should be a content block with a type`;
+    if (block.type === 'text' && typeof block.text !== 'string') return `${where}.${i}.text: Field required`;
+    const cc = block.cache_control;
+    if (cc != null && (!isObject(cc) || cc.type !== 'ephemeral' || (cc.ttl !== undefined && cc.ttl !== '5m' && cc.ttl !== '1h'))) {
+      return `${where}.${i}.cache_control: Input should be {type: 'ephemeral', ttl?: '5m' | '1h'}`;
+    }
+  }
+  return undefined;
+}
+
+/** Returns the 400 message, or undefined when the request is acceptable. */
+export function validateMessageRequest(body: unknown, kind: 'create' | 'count_tokens'): string | undefined {
+  if (!isObject(body)) return 'Request body must be a JSON object';
+  if (typeof body.model !== 'string' || body.model.length === 0) return 'model: Field required';
+  if (!Array.isArray(body.messages)) return 'messages: Field required';
+  if (body.messages.length === 0) return 'messages: at least one message is required';
+  for (let i = 0; i < body.messages.length; i++) {
+    const m: unknown = body.messages[i];
+    if (!isObject(m)) return `messages.${i}: Input should be an object`;
+    if (m.role !== 'user' && m.role !== 'assistant' && m.role !== 'system') {
+      return `messages.${i}.role: Input should be 'user', 'assistant' or 'system'`;
+    }
+    const err = contentError(m.content, `messages.${i}.content`);
+    if (err) return err;
+  }
+  if (body.system !== undefined) {
+    const err = contentError(body.system, 'system');
+    if (err) return err;
+  }
+  if (body.tools !== undefined && !Array.isArray(body.tools)) return 'tools: Input should be a valid list';
+  const config = body.output_config;
+  if (config !== undefined && config !== null) {
+    if (!isObject(config)) return 'output_config: Input should be an object';
+    const format = config.format;
+    if (format != null && (!isObject(format) || format.type !== 'json_schema' || !isObject(format.schema))) {
+      return "output_config.format: Input should be {type: 'json_schema', schema: object}";
+    }
+  }
+  if (kind === 'count_tokens') return undefined;
+
+  const max = body.max_tokens;
+  if (max === undefined) return 'max_tokens: Field required';
+  // 0 is legal: it pre-warms the prompt cache without generating anything.
+  if (typeof max !== 'number' || !Number.isInteger(max) || max < 0) return 'max_tokens: Input should be a non-negative integer';
+  for (const p of REJECTED_PARAMS) {
+    if (body[p] !== undefined) return `${p}: Extra inputs are not permitted; sampling parameters are not supported`;
+  }
+  if (body.stream !== undefined && typeof body.stream !== 'boolean') return 'stream: Input should be a valid boolean';
+  const stops = body.stop_sequences;
+  if (stops !== undefined && (!Array.isArray(stops) || stops.some((s) => typeof s !== 'string'))) {
+    return 'stop_sequences: Input should be a list of strings';
+  }
+  return undefined;
+}
