@@ -5,13 +5,15 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Container } from './container.js';
 import { installAuth } from './features/identity/auth.hook.js';
+import { sessionUserResolver } from './features/dashboard/admin-session.js';
+import { dashboardRoutes } from './features/dashboard/dashboard.routes.js';
 import { billingWebhookRoutes } from './features/identity/billing-webhook.routes.js';
 import { identityRoutes } from './features/identity/identity.routes.js';
 import { healthRoutes } from './features/health/health.routes.js';
 import { flagsRoutes } from './features/flags/flags.routes.js';
 import { meExtras } from './features/premium/me-extras.js';
 import { premiumAdminRoutes } from './features/premium/premium-admin.routes.js';
-import { UsageAnalyticsRepository } from './features/usage/usage-analytics.repository.js';
+import { learningPathRoutes } from './features/learning-path/learning-path.routes.js';
 import { usageRoutes } from './features/usage/usage.routes.js';
 import { installErrorHandling } from './platform/http/error-handler.js';
 
@@ -61,13 +63,15 @@ export async function buildApp(c: Container): Promise<FastifyInstance> {
     );
   });
 
-  installAuth(app, { authenticator: c.identity.authenticator });
+  installAuth(app, { authenticator: c.identity.authenticator, sessionUser: sessionUserResolver(c) });
 
   await app.register(healthRoutes(c.readiness, () => c.metrics.registry.metrics(), c.metrics.registry.contentType));
   await app.register(identityRoutes(c.identity.service, { remaining: meExtras(c) }));
-  await app.register(usageRoutes({ analytics: new UsageAnalyticsRepository(c.store.db), budgets: c.budgets, policy: c.policy, clock: c.clock }));
+  await app.register(usageRoutes({ analytics: c.usageAnalytics, budgets: c.budgets, policy: c.policy, clock: c.clock }));
   await app.register(premiumAdminRoutes({ budgets: c.budgets, identity: c.identity.service, cache: c.cache, policy: c.policy, clock: c.clock }));
   await app.register(flagsRoutes(c.flags.service, c.flags.analytics));
+  await app.register(learningPathRoutes({ service: c.learning.service, catalogs: c.learning.catalogs, experiments: c.learning.experiments }));
+  await app.register(dashboardRoutes(c));
   await app.register(billingWebhookRoutes({ db: c.store.db, clock: c.clock, secret: c.config.TUTORGATE_WEBHOOK_SECRET }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

@@ -10,7 +10,6 @@ import { systemClock } from './platform/clock.js';
 import { IdentityRepository } from './features/identity/identity.repository.js';
 import { IdentityService } from './features/identity/identity.service.js';
 import { signDevToken } from './features/identity/jwt-verifier.js';
-import { serve } from './main.js';
 import { registerExtraCommands } from './cli-extra.js';
 
 const config = (): Config => parseConfig(process.env);
@@ -33,7 +32,10 @@ const positiveInt = (v: string) => {
 
 const program = new Command('tutorgate').description('Premium-intelligence service for learning apps').showHelpAfterError();
 
-program.command('serve').description('serve the HTTP API').action(() => serve(config()));
+program
+  .command('serve')
+  .description('serve the HTTP API')
+  .action(async () => (await import('./main.js')).serve(config()));
 
 program
   .command('migrate')

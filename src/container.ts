@@ -28,6 +28,12 @@ import { registerLimiterMetrics } from './features/limits/limiter-metrics.js';
 import type { RateLimiter } from './features/limits/limit-types.js';
 import { PremiumPipeline } from './features/premium/premium-pipeline.js';
 import { registerPremiumMetrics } from './features/premium/premium-metrics.js';
+import { CatalogProvider } from './features/learning-path/catalog-provider.js';
+import { ExperimentAnalysisService } from './features/learning-path/experiment-analysis.service.js';
+import { LearnerModel } from './features/learning-path/learner-model.js';
+import { LearningPathService } from './features/learning-path/learning-path.service.js';
+import { LearningRepository } from './features/learning-path/learning.repository.js';
+import { UsageAnalyticsRepository } from './features/usage/usage-analytics.repository.js';
 import { BudgetRepository } from './features/usage/budget.repository.js';
 import { MeteringService } from './features/usage/metering.service.js';
 import { PriceBook } from './features/usage/price-book.js';
@@ -57,6 +63,8 @@ export interface Container extends ContainerInput {
   flags: { snapshot: FlagSnapshot; service: FlagsService; sync: FlagSync; analytics: FlagAnalytics };
   alerts: AlertSink;
   pipeline: PremiumPipeline;
+  usageAnalytics: UsageAnalyticsRepository;
+  learning: { repo: LearningRepository; catalogs: CatalogProvider; learners: LearnerModel; service: LearningPathService; experiments: ExperimentAnalysisService };
   readiness: ReadinessCheck[];
   close(): Promise<void>;
 }
@@ -157,6 +165,18 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     },
   });
 
+  const usageAnalytics = new UsageAnalyticsRepository(store.db);
+  const learningRepo = new LearningRepository(store.db);
+  const catalogs = new CatalogProvider(learningRepo, clock);
+  const learners = new LearnerModel(learningRepo, clock);
+  const learning = {
+    repo: learningRepo,
+    catalogs,
+    learners,
+    service: new LearningPathService(learningRepo, catalogs, learners, pipeline, clock),
+    experiments: new ExperimentAnalysisService(learningRepo, usageAnalytics, clock),
+  };
+
   const readiness: ReadinessCheck[] = [
     { name: 'store', check: async () => (await store.ping(), { ok: true, detail: { dialect: store.dialect } }) },
     {
@@ -180,6 +200,8 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     flags: { snapshot, service: flagsService, sync, analytics: flagAnalytics },
     alerts,
     pipeline,
+    usageAnalytics,
+    learning,
     readiness,
     async close() {
       await sync.stop();

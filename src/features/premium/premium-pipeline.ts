@@ -41,6 +41,7 @@ class Fallback extends Error {
   constructor(
     readonly reason: FallbackReason,
     readonly notice?: string,
+    readonly variant?: string,
   ) {
     super(reason);
   }
@@ -72,7 +73,7 @@ export class PremiumPipeline {
       if (!(err instanceof Fallback)) throw err;
       const value = await task.rules();
       // Rules answers report zero usage (CONTRACT.md); what a failed call spent is in the ledger.
-      return { value, source: 'rules' as const, usage: ZERO_SUMMARY, fallbackReason: err.reason, notices: err.notice ? [err.notice] : [] };
+      return { value, source: 'rules' as const, usage: ZERO_SUMMARY, fallbackReason: err.reason, notices: err.notice ? [err.notice] : [], ...(err.variant ? { flagVariant: err.variant } : {}) };
     });
     this.d.metrics?.outcome(task.feature, outcome.source, outcome.fallbackReason);
     return { ...outcome, headers };
@@ -84,6 +85,8 @@ export class PremiumPipeline {
     const flag = this.d.flags.evaluate(task.feature, { userId: p.userId, tier: p.tier, roles: p.roles });
     if (!flag?.enabled) throw new Fallback('flag_off');
     const variant = flag.variant;
+    // In an experiment on a premium feature, the `control` arm gets the rules answer.
+    if (variant === 'control') throw new Fallback('experiment_control', undefined, variant);
 
     const model = this.d.llm.modelFor(task.feature);
     const cachePolicy = this.d.policy.cache[task.feature];

@@ -8,6 +8,7 @@ export type Source = 'llm' | 'cache' | 'rules';
 export type FallbackReason =
   | 'not_entitled'
   | 'flag_off'
+  | 'experiment_control'
   | 'no_api_key'
   | 'circuit_open'
   | 'budget_exhausted'

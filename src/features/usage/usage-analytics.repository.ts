@@ -55,6 +55,19 @@ export class UsageAnalyticsRepository {
       return out;
     });
   }
+
+  // The read interface other features use for cost (e.g. the cost-per-learner guardrail of experiments).
+  async costByUser(feature: string, since: number): Promise<Map<string, number>> {
+    const rows = await this.db
+      .selectFrom('usage_ledger')
+      .select(['user_id', sql<number>`sum(cost_micros)`.as('cost')])
+      .where('feature', '=', feature)
+      .where('status', '=', 'settled')
+      .where('created_at', '>=', since)
+      .groupBy('user_id')
+      .execute();
+    return new Map(rows.map((r) => [r.user_id, Number(r.cost)]));
+  }
 }
 
 export function toCsv(rows: UsageRow[], groupBy: GroupColumn[]): string {

@@ -114,6 +114,54 @@ export interface FlagAuditTable {
   after_json: string;
 }
 
+export interface CatalogsTable {
+  version: string;
+  catalog_json: string;
+  active: number;
+  created_at: number;
+}
+
+export interface ProgressEventsTable {
+  user_id: string;
+  event_id: string; // the client's id: a resent batch is recorded once
+  item_id: string;
+  correct: number;
+  at: number;
+  received_at: number;
+}
+
+export interface LearnerStatesTable {
+  user_id: string;
+  state_json: string;
+  last_event_at: number;
+  events: number;
+  updated_at: number;
+}
+
+export interface KtParamsTable {
+  id: string;
+  params_json: string;
+  fitted_at: number;
+}
+
+export interface RecommendationsTable {
+  id: string;
+  user_id: string;
+  experiment: string | null;
+  variant: string | null;
+  source: string;
+  item_ids: string; // JSON array
+  at: number;
+}
+
+export interface ExperimentExposuresTable {
+  experiment: string;
+  user_id: string;
+  variant: string;
+  first_at: number;
+  exposures: number;
+}
+
 export interface DB {
   users: UsersTable;
   subscriptions: SubscriptionsTable;
@@ -126,6 +174,12 @@ export interface DB {
   user_overrides: UserOverridesTable;
   flags: FlagsTable;
   flag_audit: FlagAuditTable;
+  catalogs: CatalogsTable;
+  progress_events: ProgressEventsTable;
+  learner_states: LearnerStatesTable;
+  kt_params: KtParamsTable;
+  recommendations: RecommendationsTable;
+  experiment_exposures: ExperimentExposuresTable;
 }
 
 export type { Generated };

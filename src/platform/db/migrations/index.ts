@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import * as m0001 from './0001-identity.js';
 import * as m0002 from './0002-usage.js';
 import * as m0003 from './0003-flags.js';
+import * as m0004 from './0004-learning.js';
 
 // Listed explicitly (not read from disk) so the same code runs from src/ under tsx
 // and from dist/. Expand/contract: a migration only adds; a later one removes what
@@ -10,4 +11,5 @@ export const migrations: Record<string, Migration> = {
   '0001-identity': m0001,
   '0002-usage': m0002,
   '0003-flags': m0003,
+  '0004-learning': m0004,
 };

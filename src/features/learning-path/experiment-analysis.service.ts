@@ -1,0 +1,61 @@
+import type { Clock } from '../../platform/clock.js';
+import type { UsageAnalyticsRepository } from '../usage/usage-analytics.repository.js';
+import { analyzeExperiment, type ExperimentAnalysis } from './ab-analysis.js';
+import type { LearningRepository } from './learning.repository.js';
+
+export interface ExperimentReport {
+  experiment: string;
+  windowDays: number;
+  learners: Record<string, { exposed: number; withOutcome: number; costPerLearnerUsd: number }>;
+  // Outcome: each learner's success rate on recommended items attempted after exposure.
+  analysis: ExperimentAnalysis | null;
+}
+
+export class ExperimentAnalysisService {
+  constructor(
+    private readonly repo: Pick<LearningRepository, 'exposures' | 'recommendationsFor' | 'eventsSince'>,
+    private readonly usage: Pick<UsageAnalyticsRepository, 'costByUser'>,
+    private readonly clock: Clock,
+  ) {}
+
+  async report(experiment: string, windowDays = 30): Promise<ExperimentReport> {
+    const since = this.clock.now() - windowDays * 86_400_000;
+    const [exposures, recs, events, cost] = await Promise.all([
+      this.repo.exposures(experiment),
+      this.repo.recommendationsFor(experiment),
+      this.repo.eventsSince(since),
+      this.usage.costByUser(experiment, since),
+    ]);
+    const recommended = new Map<string, Map<string, number>>(); // user → item → first time recommended
+    for (const r of recs) {
+      const m = recommended.get(r.userId) ?? new Map<string, number>();
+      for (const id of r.itemIds) if (!m.has(id) || m.get(id)! > r.at) m.set(id, r.at);
+      recommended.set(r.userId, m);
+    }
+    const tally = new Map<string, { n: number; ok: number }>();
+    for (const e of events) {
+      const at = recommended.get(e.user_id)?.get(e.item_id);
+      if (at === undefined || Number(e.at) < at) continue;
+      const t = tally.get(e.user_id) ?? { n: 0, ok: 0 };
+      t.n++;
+      t.ok += e.correct;
+      tally.set(e.user_id, t);
+    }
+    const learners: ExperimentReport['learners'] = {};
+    const outcomes: { variant: string; value: number }[] = [];
+    for (const x of exposures) {
+      const l = (learners[x.variant] ??= { exposed: 0, withOutcome: 0, costPerLearnerUsd: 0 });
+      l.exposed++;
+      l.costPerLearnerUsd += (cost.get(x.userId) ?? 0) / 1e6;
+      const t = tally.get(x.userId);
+      if (t && t.n > 0) {
+        l.withOutcome++;
+        outcomes.push({ variant: x.variant, value: t.ok / t.n });
+      }
+    }
+    for (const l of Object.values(learners)) l.costPerLearnerUsd = l.exposed ? l.costPerLearnerUsd / l.exposed : 0;
+    const variants = new Set(outcomes.map((o) => o.variant));
+    const analysis = variants.size >= 2 ? analyzeExperiment(outcomes, variants.has('control') ? { control: 'control' } : {}) : null;
+    return { experiment, windowDays, learners, analysis };
+  }
+}

@@ -1,0 +1,79 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { ConflictError, ValidationError } from '../../platform/errors.js';
+import { principalOf } from '../identity/auth.hook.js';
+import { itemKindSchema } from './catalog.schema.js';
+import { CatalogError } from './catalog.js';
+import { CatalogVersionConflict, type CatalogProvider } from './catalog-provider.js';
+import type { ExperimentAnalysisService } from './experiment-analysis.service.js';
+import type { LearningPathService } from './learning-path.service.js';
+
+const event = z.strictObject({
+  eventId: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/).optional(),
+  itemId: z.string().min(1).max(200),
+  correct: z.boolean(),
+  at: z.iso.datetime({ offset: true }).optional(),
+});
+
+export function learningPathRoutes(deps: { service: LearningPathService; catalogs: CatalogProvider; experiments: ExperimentAnalysisService }): FastifyPluginAsyncZod {
+  return async (app) => {
+    app.post(
+      '/v1/progress/events',
+      { config: { auth: 'required' }, schema: { tags: ['learning'], summary: 'Record attempts (one, or a batch of up to 500); idempotent by eventId', body: z.union([z.strictObject({ events: z.array(event).max(500) }), event]) } },
+      async (request, reply) => {
+        const events = 'events' in request.body ? request.body.events : [request.body];
+        return reply.status(202).send(await deps.service.recordEvents(principalOf(request), events));
+      },
+    );
+
+    app.get('/v1/learners/me/mastery', { config: { auth: 'required' }, schema: { tags: ['learning'], summary: 'Per-skill mastery estimates from knowledge tracing' } }, async (request) =>
+      deps.service.mastery(principalOf(request)),
+    );
+
+    app.post(
+      '/v1/learning-paths',
+      {
+        config: { auth: 'required' },
+        schema: {
+          tags: ['learning'],
+          summary: 'Next items for the caller, with rationale; premium users get an LLM-personalised order',
+          body: z.strictObject({ count: z.int().min(1).max(20).default(5), goal: z.string().max(200).optional(), preferredKinds: z.array(itemKindSchema).max(3).optional() }).default({ count: 5 }),
+        },
+      },
+      async (request, reply) => {
+        const body = request.body ?? { count: 5 };
+        const r = await deps.service.path(principalOf(request), body);
+        reply.headers(r.headers);
+        return {
+          items: r.value.items,
+          rationale: r.value.rationale,
+          source: r.source,
+          usage: r.usage,
+          catalogVersion: r.catalogVersion,
+          experiment: r.flagVariant ? { key: 'learning_path', variant: r.flagVariant } : null,
+          ...(r.fallbackReason ? { fallbackReason: r.fallbackReason } : {}),
+          ...(r.notices.length ? { notices: r.notices } : {}),
+        };
+      },
+    );
+
+    app.get('/v1/catalog', { config: { auth: 'required' }, schema: { tags: ['learning'], summary: 'The active catalog' } }, async () => (await deps.catalogs.get()).catalog);
+
+    app.put('/v1/admin/catalog', { config: { auth: 'required', permission: 'catalog:manage' }, schema: { tags: ['learning'], summary: 'Import a catalog version (validated: references, prerequisite cycles)' } }, async (request) => {
+      try {
+        const c = await deps.catalogs.import(request.body);
+        return { version: c.version, skills: c.skills.length, items: c.items.length };
+      } catch (err) {
+        if (err instanceof CatalogError) throw new ValidationError(`Invalid catalog: ${err.problems.join('; ')}`.slice(0, 2000), err.problems.map((m) => ({ path: m.split(':')[0] ?? '', message: m })));
+        if (err instanceof CatalogVersionConflict) throw new ConflictError(err.message);
+        throw err;
+      }
+    });
+
+    app.get(
+      '/v1/admin/experiments/:key/analysis',
+      { config: { auth: 'required', permission: 'experiments:manage', allowSession: true }, schema: { tags: ['learning'], params: z.strictObject({ key: z.string().regex(/^[a-z][a-z0-9_.-]{0,63}$/) }), querystring: z.strictObject({ days: z.coerce.number().int().min(1).max(365).default(30) }) } },
+      async (request) => deps.experiments.report(request.params.key, request.query.days),
+    );
+  };
+}

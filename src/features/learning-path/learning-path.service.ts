@@ -1,0 +1,167 @@
+import type { Clock } from '../../platform/clock.js';
+import { ValidationError } from '../../platform/errors.js';
+import { newId } from '../../platform/ids.js';
+import type { Principal } from '../identity/identity.types.js';
+import type { PremiumPipeline } from '../premium/premium-pipeline.js';
+import type { PremiumOutcome } from '../premium/premium.types.js';
+import type { ItemKind } from './catalog.schema.js';
+import type { CatalogProvider } from './catalog-provider.js';
+import type { LearnerModel, LearnerSnapshot } from './learner-model.js';
+import { skillIndex } from './learner-model.js';
+import type { LearningRepository } from './learning.repository.js';
+import { buildPathPrompt, validatePathOutput, type PathCandidate } from './path-prompt.js';
+import { DEFAULT_RECOMMENDER_OPTIONS, recommend } from './rules-recommender.js';
+
+export interface ProgressEventInput {
+  eventId?: string | undefined;
+  itemId: string;
+  correct: boolean;
+  at?: string | undefined; // ISO time; defaults to now
+}
+
+export interface PathRequest {
+  count: number;
+  goal?: string | undefined;
+  preferredKinds?: ItemKind[] | undefined;
+}
+
+export interface PathItem {
+  itemId: string;
+  title: string;
+  kind: ItemKind;
+  skills: string[];
+  minutes: number;
+  reasons: string[];
+}
+
+export interface LearningPath {
+  items: PathItem[];
+  rationale: string;
+}
+
+const CANDIDATE_FACTOR = 3; // the LLM chooses among 3× as many rules-approved candidates as it returns
+
+export class LearningPathService {
+  constructor(
+    private readonly repo: Pick<LearningRepository, 'insertEvents' | 'insertRecommendation' | 'recordExposure' | 'eventsFor'>,
+    private readonly catalogs: CatalogProvider,
+    private readonly learners: LearnerModel,
+    private readonly pipeline: Pick<PremiumPipeline, 'run'>,
+    private readonly clock: Clock,
+  ) {}
+
+  async recordEvents(p: Principal, events: ProgressEventInput[]): Promise<{ accepted: number; duplicates: number; events: number }> {
+    const { catalog } = await this.catalogs.get();
+    const known = new Set(catalog.items.map((i) => i.id));
+    const errors = events.flatMap((e, i) => (known.has(e.itemId) ? [] : [{ path: `events.${i}.itemId`, message: `unknown item "${e.itemId}"` }]));
+    if (errors.length) throw new ValidationError(`Unknown items: ${errors.map((e) => e.path).join(', ')}`, errors);
+    const now = this.clock.now();
+    const rows = events.map((e) => ({
+      user_id: p.userId,
+      // Without a client id the event cannot be deduplicated on resend; give it a fresh one.
+      event_id: e.eventId ?? newId('ev'),
+      item_id: e.itemId,
+      correct: e.correct ? 1 : 0,
+      at: e.at ? Date.parse(e.at) : now,
+      received_at: now,
+    }));
+    const fresh = await this.repo.insertEvents(rows);
+    const snap = fresh.length ? await this.learners.apply(p.userId, fresh, catalog) : await this.learners.snapshot(p.userId);
+    return { accepted: fresh.length, duplicates: rows.length - fresh.length, events: snap.events };
+  }
+
+  async mastery(p: Principal): Promise<{ catalogVersion: string; events: number; skills: { skillId: string; name: string; mastery: number; mastered: boolean }[] }> {
+    const { catalog } = await this.catalogs.get();
+    const snap = await this.learners.snapshot(p.userId);
+    const kt = await this.learners.kt();
+    return {
+      catalogVersion: catalog.version,
+      events: snap.events,
+      skills: catalog.skills.map((s) => {
+        const m = round3(kt.mastery(snap.state, s.id));
+        return { skillId: s.id, name: s.name, mastery: m, mastered: m >= DEFAULT_RECOMMENDER_OPTIONS.masteryThreshold };
+      }),
+    };
+  }
+
+  async path(p: Principal, req: PathRequest): Promise<PremiumOutcome<LearningPath> & { catalogVersion: string }> {
+    const { catalog, prepared } = await this.catalogs.get();
+    if (req.goal !== undefined && !catalog.skills.some((s) => s.id === req.goal)) {
+      throw new ValidationError(`Unknown goal skill "${req.goal}".`, [{ path: 'goal', message: 'not a skill of the catalog' }]);
+    }
+    const snap = await this.learners.snapshot(p.userId);
+    const kt = await this.learners.kt();
+    const skillsOf = skillIndex(catalog);
+    const masteryOf = (s: string) => kt.mastery(snap.state, s);
+    const history = await this.history(p.userId, snap);
+    const now = this.clock.now();
+    const rules = recommend({
+      catalog: prepared,
+      mastery: masteryOf,
+      pSuccess: (item) => kt.predict(snap.state, item.id, skillsOf(item.id)),
+      history,
+      goal: req.goal,
+      count: req.count * CANDIDATE_FACTOR,
+      preferredKinds: req.preferredKinds,
+      tier: p.tier,
+      now,
+    });
+    const byId = new Map(catalog.items.map((i) => [i.id, i]));
+    const toItem = (id: string, reasons: string[]): PathItem => {
+      const it = byId.get(id)!;
+      return { itemId: id, title: it.title, kind: it.kind, skills: [...it.skills], minutes: it.minutes, reasons };
+    };
+    const reasonsOf = new Map(rules.items.map((r) => [r.itemId, r.reasons]));
+    const rulesPath: LearningPath = { items: rules.items.slice(0, req.count).map((r) => toItem(r.itemId, r.reasons)), rationale: rules.rationale };
+    const candidates: PathCandidate[] = rules.items.map((r) => {
+      const it = byId.get(r.itemId)!;
+      return { itemId: r.itemId, title: it.title, kind: it.kind, skills: it.skills, score: r.score, reasons: r.reasons };
+    });
+    const mastered = (s: string) => masteryOf(s) >= DEFAULT_RECOMMENDER_OPTIONS.masteryThreshold;
+    const prompt = buildPathPrompt({ learnerSummary: summarize(catalog.skills, masteryOf, snap, history), candidates, count: req.count, goal: req.goal });
+
+    const outcome = await this.pipeline.run<LearningPath>({
+      feature: 'learning_path',
+      principal: p,
+      rules: () => rulesPath,
+      cache: {
+        scope: 'user',
+        inputs: { catalog: catalog.version, events: snap.events, lastEventAt: snap.lastEventAt, count: req.count, goal: req.goal ?? null, kinds: req.preferredKinds ?? null },
+        tags: ['feature:learning_path', `catalog:${catalog.version}`, `user:${p.userId}`],
+      },
+      llm: {
+        template: { id: prompt.templateId, version: prompt.templateVersion },
+        system: [{ text: prompt.system, cache: '5m' }],
+        user: prompt.user,
+        schema: prompt.outputSchema,
+        maxTokens: 600,
+        parse: (raw) => {
+          // Whatever the model says, only rules-approved candidates with met prerequisites pass.
+          const v = validatePathOutput(raw, { candidates, catalog, mastered, count: req.count });
+          return v.ok ? { ok: true, value: { items: v.itemIds.map((id) => toItem(id, reasonsOf.get(id) ?? [])), rationale: v.rationale } } : v;
+        },
+      },
+    });
+    const experiment = outcome.flagVariant ? 'learning_path' : null;
+    await this.repo.insertRecommendation({ id: newId('rec'), userId: p.userId, experiment, variant: outcome.flagVariant ?? null, source: outcome.source, itemIds: outcome.value.items.map((i) => i.itemId), at: now });
+    if (experiment && outcome.flagVariant) await this.repo.recordExposure(experiment, p.userId, outcome.flagVariant, now);
+    return { ...outcome, catalogVersion: catalog.version };
+  }
+
+  private async history(userId: string, snap: LearnerSnapshot) {
+    if (snap.events === 0) return [];
+    // Only the recent past matters for recency penalties and review; bound the read.
+    const since = this.clock.now() - 60 * 86_400_000;
+    const rows = await this.repo.eventsFor(userId, since);
+    return rows.map((e) => ({ itemId: e.item_id, at: Number(e.at), correct: e.correct === 1 }));
+  }
+}
+
+function summarize(skills: { id: string; name: string }[], mastery: (s: string) => number, snap: LearnerSnapshot, history: { correct: boolean }[]): string {
+  const recent = history.slice(-20);
+  const acc = recent.length ? Math.round((100 * recent.filter((h) => h.correct).length) / recent.length) : null;
+  const lines = skills.map((s) => `${s.name}: ${Math.round(mastery(s.id) * 100)}%`);
+  return [`Attempts so far: ${snap.events}${acc === null ? '' : `; recent accuracy ${acc}%`}.`, 'Estimated mastery per skill:', ...lines].join('\n');
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;

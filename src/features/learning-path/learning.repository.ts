@@ -1,0 +1,111 @@
+import { sql } from 'kysely';
+import type { Db } from '../../platform/db/database.js';
+import type { ProgressEventsTable } from '../../platform/db/schema.js';
+
+export type ProgressEventRow = ProgressEventsTable;
+
+export class LearningRepository {
+  constructor(private readonly db: Db) {}
+
+  async activeCatalogJson(): Promise<{ version: string; json: string } | undefined> {
+    const r = await this.db.selectFrom('catalogs').select(['version', 'catalog_json']).where('active', '=', 1).executeTakeFirst();
+    return r && { version: r.version, json: r.catalog_json };
+  }
+
+  async activeCatalogVersion(): Promise<string | undefined> {
+    return (await this.db.selectFrom('catalogs').select('version').where('active', '=', 1).executeTakeFirst())?.version;
+  }
+
+  // Versions are immutable: importing an existing version with other content is refused by the caller.
+  async putCatalog(version: string, json: string, now: number): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('catalogs').values({ version, catalog_json: json, active: 0, created_at: now }).onConflict((oc) => oc.column('version').doNothing()).execute();
+      await trx.updateTable('catalogs').set({ active: 0 }).where('active', '=', 1).execute();
+      await trx.updateTable('catalogs').set({ active: 1 }).where('version', '=', version).execute();
+    });
+  }
+
+  async catalogJson(version: string): Promise<string | undefined> {
+    return (await this.db.selectFrom('catalogs').select('catalog_json').where('version', '=', version).executeTakeFirst())?.catalog_json;
+  }
+
+  // Idempotent by the client's event id: returns the events that were new.
+  async insertEvents(rows: ProgressEventRow[]): Promise<ProgressEventRow[]> {
+    const fresh: ProgressEventRow[] = [];
+    await this.db.transaction().execute(async (trx) => {
+      for (const r of rows) {
+        const res = await trx.insertInto('progress_events').values(r).onConflict((oc) => oc.columns(['user_id', 'event_id']).doNothing()).executeTakeFirst();
+        if (Number(res.numInsertedOrUpdatedRows ?? 0) > 0) fresh.push(r);
+      }
+    });
+    return fresh;
+  }
+
+  async eventsFor(userId: string, since?: number): Promise<ProgressEventRow[]> {
+    let q = this.db.selectFrom('progress_events').selectAll().where('user_id', '=', userId);
+    if (since !== undefined) q = q.where('at', '>=', since);
+    return q.orderBy('at').orderBy('received_at').orderBy('event_id').execute();
+  }
+
+  async getState(userId: string): Promise<{ json: string; lastEventAt: number; events: number } | undefined> {
+    const r = await this.db.selectFrom('learner_states').selectAll().where('user_id', '=', userId).executeTakeFirst();
+    return r && { json: r.state_json, lastEventAt: Number(r.last_event_at), events: Number(r.events) };
+  }
+
+  // Compare-and-set on the number of events applied: a concurrent writer makes this
+  // return false, and the caller rebuilds the state from the events themselves.
+  async putState(userId: string, json: string, lastEventAt: number, events: number, now: number, expectedEvents?: number): Promise<boolean> {
+    const row = { user_id: userId, state_json: json, last_event_at: lastEventAt, events, updated_at: now };
+    const res = await this.db
+      .insertInto('learner_states')
+      .values(row)
+      .onConflict((oc) => {
+        const upd = oc.column('user_id').doUpdateSet(row);
+        return expectedEvents === undefined ? upd : upd.where('learner_states.events', '=', expectedEvents);
+      })
+      .executeTakeFirst();
+    return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
+  }
+
+  async ktParamsJson(): Promise<string | undefined> {
+    return (await this.db.selectFrom('kt_params').select('params_json').where('id', '=', 'current').executeTakeFirst())?.params_json;
+  }
+
+  async putKtParams(json: string, now: number): Promise<void> {
+    const row = { id: 'current', params_json: json, fitted_at: now };
+    await this.db.insertInto('kt_params').values(row).onConflict((oc) => oc.column('id').doUpdateSet(row)).execute();
+  }
+
+  async allEvents(): Promise<ProgressEventRow[]> {
+    return this.db.selectFrom('progress_events').selectAll().orderBy('user_id').orderBy('at').orderBy('event_id').execute();
+  }
+
+  async insertRecommendation(r: { id: string; userId: string; experiment: string | null; variant: string | null; source: string; itemIds: string[]; at: number }): Promise<void> {
+    await this.db
+      .insertInto('recommendations')
+      .values({ id: r.id, user_id: r.userId, experiment: r.experiment, variant: r.variant, source: r.source, item_ids: JSON.stringify(r.itemIds), at: r.at })
+      .execute();
+  }
+
+  async recordExposure(experiment: string, userId: string, variant: string, at: number): Promise<void> {
+    await this.db
+      .insertInto('experiment_exposures')
+      .values({ experiment, user_id: userId, variant, first_at: at, exposures: 1 })
+      .onConflict((oc) => oc.columns(['experiment', 'user_id']).doUpdateSet({ exposures: sql`experiment_exposures.exposures + 1` }))
+      .execute();
+  }
+
+  async exposures(experiment: string): Promise<{ userId: string; variant: string; firstAt: number }[]> {
+    const rows = await this.db.selectFrom('experiment_exposures').selectAll().where('experiment', '=', experiment).execute();
+    return rows.map((r) => ({ userId: r.user_id, variant: r.variant, firstAt: Number(r.first_at) }));
+  }
+
+  async recommendationsFor(experiment: string): Promise<{ userId: string; itemIds: string[]; at: number }[]> {
+    const rows = await this.db.selectFrom('recommendations').select(['user_id', 'item_ids', 'at']).where('experiment', '=', experiment).execute();
+    return rows.map((r) => ({ userId: r.user_id, itemIds: JSON.parse(r.item_ids) as string[], at: Number(r.at) }));
+  }
+
+  async eventsSince(since: number): Promise<ProgressEventRow[]> {
+    return this.db.selectFrom('progress_events').selectAll().where('at', '>=', since).execute();
+  }
+}

@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { demoCatalog } from '../../src/features/learning-path/catalog-provider.js';
+import { bearer } from '../helpers/test-app.js';
+import { createSimulatedApp } from '../helpers/simulated-app.js';
+
+type App = Awaited<ReturnType<typeof createSimulatedApp>>;
+
+describe('learning paths over HTTP', () => {
+  let t: App;
+  let premium: string;
+  let free: string;
+  const catalog = demoCatalog();
+  const skillsOf = new Map(catalog.items.map((i) => [i.id, i.skills]));
+  const prereqs = new Map(catalog.skills.map((s) => [s.id, s.prerequisites]));
+
+  beforeAll(async () => {
+    t = await createSimulatedApp();
+    premium = await t.premium('lp-premium');
+    free = await t.free('lp-free');
+  });
+  afterAll(() => t.close());
+  beforeEach(() => t.sim.reset());
+
+  const post = (url: string, key: string, payload: unknown) => t.app.inject({ method: 'POST', url, headers: bearer(key), payload: payload as object });
+
+  it('records progress idempotently and in any order, and mastery moves with it', async () => {
+    const first = catalog.items[0]!;
+    const before = (await t.app.inject({ method: 'GET', url: '/v1/learners/me/mastery', headers: bearer(premium) })).json();
+    const skill = first.skills[0]!;
+    const m0 = before.skills.find((s: { skillId: string }) => s.skillId === skill).mastery;
+    const events = [3, 1, 2].map((i) => ({ eventId: `e${i}`, itemId: first.id, correct: true, at: new Date(Date.UTC(2026, 10, 20, 10, i)).toISOString() }));
+    expect((await post('/v1/progress/events', premium, { events })).json()).toMatchObject({ accepted: 3, duplicates: 0, events: 3 });
+    expect((await post('/v1/progress/events', premium, { events })).json()).toMatchObject({ accepted: 0, duplicates: 3, events: 3 });
+    // an older event arriving late is replayed in time order
+    const late = await post('/v1/progress/events', premium, { eventId: 'e0', itemId: first.id, correct: true, at: new Date(Date.UTC(2026, 10, 20, 9)).toISOString() });
+    expect(late.json()).toMatchObject({ accepted: 1, events: 4 });
+    const after = (await t.app.inject({ method: 'GET', url: '/v1/learners/me/mastery', headers: bearer(premium) })).json();
+    expect(after.skills.find((s: { skillId: string }) => s.skillId === skill).mastery).toBeGreaterThan(m0);
+  });
+
+  it('refuses unknown items and bad bodies with 4xx naming the field', async () => {
+    const r = await post('/v1/progress/events', premium, { events: [{ itemId: 'no-such-item', correct: true }] });
+    expect(r.statusCode).toBe(422);
+    expect(r.json().detail).toMatch(/events\.0\.itemId/);
+    const bad = await post('/v1/progress/events', premium, { events: [{ itemId: 'x', correct: 'yes' }] });
+    expect(bad.statusCode).toBe(422);
+  });
+
+  it('gives premium users an LLM path made only of valid candidates, free users the rules path', async () => {
+    const p = await post('/v1/learning-paths', premium, {});
+    expect(p.statusCode).toBe(200);
+    const body = p.json();
+    expect(body.source).toBe('llm');
+    // at most the requested count: fewer when fewer items are open to this learner
+    expect(body.items.length).toBeGreaterThan(0);
+    expect(body.items.length).toBeLessThanOrEqual(5);
+    expect(body.usage.inputTokens).toBeGreaterThan(0);
+    expect(body.rationale.length).toBeGreaterThan(0);
+    expect(p.headers['ratelimit-policy']).toBeDefined();
+    const f = await post('/v1/learning-paths', free, { count: 3 });
+    expect(f.json()).toMatchObject({ source: 'rules', fallbackReason: 'not_entitled', usage: { costUsd: 0 } });
+    expect(f.json().items).toHaveLength(3);
+  });
+
+  it('never serves an item outside the catalog or with unmet prerequisites, whatever the model says', async () => {
+    const all = catalog.items.map((i) => i.id);
+    const answers = [
+      { itemIds: ['not-in-catalog', ...all.slice(0, 4)], rationale: 'x' },
+      { itemIds: all.slice(-5), rationale: 'advanced first' }, // late items need prerequisites the learner lacks
+      { itemIds: [all[0], all[0], all[0], all[0], all[0]], rationale: 'dupes' },
+    ];
+    for (const json of answers) {
+      t.sim.script.enqueue({ json });
+      t.sim.script.enqueue({ json }); // the repair says the same: the rules path must stand
+      const r = (await post('/v1/learning-paths', await t.premium(), { count: 5 })).json();
+      expect(r.source).toBe('rules');
+      expect(r.fallbackReason).toBe('invalid_output');
+      for (const item of r.items) expect(skillsOf.has(item.itemId)).toBe(true);
+      expect(new Set(r.items.map((i: { itemId: string }) => i.itemId)).size).toBe(r.items.length);
+      // a new learner has mastered nothing, so only items of skills without prerequisites are open
+      for (const item of r.items) for (const s of skillsOf.get(item.itemId)!) expect(prereqs.get(s)).toEqual([]);
+    }
+  });
+
+  it('serves the same learner from cache until their progress changes, and never another learner', async () => {
+    const a = await t.premium();
+    const b = await t.premium();
+    expect((await post('/v1/learning-paths', a, { count: 4 })).json().source).toBe('llm');
+    expect((await post('/v1/learning-paths', a, { count: 4 })).json().source).toBe('cache');
+    expect((await post('/v1/learning-paths', b, { count: 4 })).json().source).toBe('llm');
+    await post('/v1/progress/events', a, { itemId: catalog.items[0]!.id, correct: false });
+    expect((await post('/v1/learning-paths', a, { count: 4 })).json().source).toBe('llm');
+  });
+
+  it('refuses an unknown goal', async () => {
+    const r = await post('/v1/learning-paths', premium, { goal: 'astrophysics' });
+    expect(r.statusCode).toBe(422);
+    expect(r.json().detail).toMatch(/goal/);
+  });
+});
