@@ -13,6 +13,7 @@ import { healthRoutes } from './features/health/health.routes.js';
 import { flagsRoutes } from './features/flags/flags.routes.js';
 import { meExtras } from './features/premium/me-extras.js';
 import { premiumAdminRoutes } from './features/premium/premium-admin.routes.js';
+import { gradingRoutes } from './features/grading/grading.routes.js';
 import { learningPathRoutes } from './features/learning-path/learning-path.routes.js';
 import { usageRoutes } from './features/usage/usage.routes.js';
 import { installErrorHandling } from './platform/http/error-handler.js';
@@ -70,6 +71,7 @@ export async function buildApp(c: Container): Promise<FastifyInstance> {
   await app.register(usageRoutes({ analytics: c.usageAnalytics, budgets: c.budgets, policy: c.policy, clock: c.clock }));
   await app.register(premiumAdminRoutes({ budgets: c.budgets, identity: c.identity.service, cache: c.cache, policy: c.policy, clock: c.clock }));
   await app.register(flagsRoutes(c.flags.service, c.flags.analytics));
+  await app.register(gradingRoutes({ service: c.grading.service, calibration: c.grading.calibration }));
   await app.register(learningPathRoutes({ service: c.learning.service, catalogs: c.learning.catalogs, experiments: c.learning.experiments }));
   await app.register(dashboardRoutes(c));
   await app.register(billingWebhookRoutes({ db: c.store.db, clock: c.clock, secret: c.config.TUTORGATE_WEBHOOK_SECRET }));

@@ -28,6 +28,10 @@ import { registerLimiterMetrics } from './features/limits/limiter-metrics.js';
 import type { RateLimiter } from './features/limits/limit-types.js';
 import { PremiumPipeline } from './features/premium/premium-pipeline.js';
 import { registerPremiumMetrics } from './features/premium/premium-metrics.js';
+import { GradingCalibrationService } from './features/grading/grading-calibration.service.js';
+import { GradingRepository } from './features/grading/grading.repository.js';
+import { GradingService } from './features/grading/grading.service.js';
+import { installDemoRubrics } from './features/grading/demo-rubrics.js';
 import { CatalogProvider } from './features/learning-path/catalog-provider.js';
 import { ExperimentAnalysisService } from './features/learning-path/experiment-analysis.service.js';
 import { LearnerModel } from './features/learning-path/learner-model.js';
@@ -64,6 +68,7 @@ export interface Container extends ContainerInput {
   alerts: AlertSink;
   pipeline: PremiumPipeline;
   usageAnalytics: UsageAnalyticsRepository;
+  grading: { repo: GradingRepository; service: GradingService; calibration: GradingCalibrationService };
   learning: { repo: LearningRepository; catalogs: CatalogProvider; learners: LearnerModel; service: LearningPathService; experiments: ExperimentAnalysisService };
   readiness: ReadinessCheck[];
   close(): Promise<void>;
@@ -165,6 +170,15 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     },
   });
 
+  const gradingRepo = new GradingRepository(store.db);
+  await installDemoRubrics(gradingRepo, clock.now());
+  const gradingService = new GradingService(gradingRepo, pipeline, policy, clock);
+  const grading = {
+    repo: gradingRepo,
+    service: gradingService,
+    calibration: new GradingCalibrationService(gradingService, gradingRepo, llm.modelFor('grading'), clock, registry),
+  };
+
   const usageAnalytics = new UsageAnalyticsRepository(store.db);
   const learningRepo = new LearningRepository(store.db);
   const catalogs = new CatalogProvider(learningRepo, clock);
@@ -201,6 +215,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     alerts,
     pipeline,
     usageAnalytics,
+    grading,
     learning,
     readiness,
     async close() {

@@ -162,6 +162,45 @@ export interface ExperimentExposuresTable {
   exposures: number;
 }
 
+export interface RubricsTable {
+  id: string;
+  version: number;
+  owner_id: string | null;
+  definition_json: string;
+  created_at: number;
+}
+
+export interface EvaluationsTable {
+  id: string;
+  user_id: string;
+  rubric_id: string;
+  rubric_version: number;
+  rubric_json: string | null;
+  question: string;
+  answer: string;
+  result_json: string;
+  source: string;
+  confidence: number;
+  review_status: 'none' | 'pending' | 'resolved';
+  review_reasons: string | null;
+  override_json: string | null;
+  reviewed_by: string | null;
+  reviewed_at: number | null;
+  created_at: number;
+}
+
+export interface CalibrationRunsTable {
+  id: string;
+  rubric_id: string;
+  rubric_version: number;
+  model: string;
+  template_version: number;
+  n: number;
+  kappa: number;
+  exact: number;
+  at: number;
+}
+
 export interface DB {
   users: UsersTable;
   subscriptions: SubscriptionsTable;
@@ -180,6 +219,9 @@ export interface DB {
   kt_params: KtParamsTable;
   recommendations: RecommendationsTable;
   experiment_exposures: ExperimentExposuresTable;
+  rubrics: RubricsTable;
+  evaluations: EvaluationsTable;
+  calibration_runs: CalibrationRunsTable;
 }
 
 export type { Generated };

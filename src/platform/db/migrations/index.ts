@@ -3,6 +3,7 @@ import * as m0001 from './0001-identity.js';
 import * as m0002 from './0002-usage.js';
 import * as m0003 from './0003-flags.js';
 import * as m0004 from './0004-learning.js';
+import * as m0005 from './0005-grading.js';
 
 // Listed explicitly (not read from disk) so the same code runs from src/ under tsx
 // and from dist/. Expand/contract: a migration only adds; a later one removes what
@@ -12,4 +13,5 @@ export const migrations: Record<string, Migration> = {
   '0002-usage': m0002,
   '0003-flags': m0003,
   '0004-learning': m0004,
+  '0005-grading': m0005,
 };

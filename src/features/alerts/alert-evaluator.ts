@@ -1,0 +1,133 @@
+import type { Clock } from '../../platform/clock.js';
+import { parseDuration } from '../../platform/duration.js';
+import type { ParsedPolicy } from '../../platform/policy.schema.js';
+import type { AlertEvent, AlertSink } from './alert-sink.js';
+
+export type AlertRule = ParsedPolicy['alerts']['rules'][number];
+export type AlertMetric = AlertRule['metric'];
+
+// undefined means "no data" (no traffic in the window, gauge not exported): a rule on it
+// does not fire, and an alert already firing resolves, as in Prometheus.
+export interface AlertMetricSource {
+  costUsdPerHour(): Promise<number>;
+  errorRatio(): Promise<number | undefined>;
+  p95LatencyMs(): Promise<number | undefined>;
+  budgetUsedRatio(): Promise<number | undefined>;
+  breakerOpen(): Promise<number | undefined>;
+  calibrationKappa(): Promise<number | undefined>;
+}
+
+/** Calls fn every ms until the returned cancel is called; injectable so tests drive ticks. */
+export type Ticker = (ms: number, fn: () => void) => () => void;
+
+const intervalTicker: Ticker = (ms, fn) => {
+  const t = setInterval(fn, ms);
+  t.unref(); // alerting must never keep a stopping process alive
+  return () => clearInterval(t);
+};
+
+export interface AlertEvaluatorDeps {
+  rules: readonly AlertRule[];
+  source: AlertMetricSource;
+  sink: Pick<AlertSink, 'deliver'>;
+  clock: Clock;
+  onError?: (err: unknown, metric: AlertMetric) => void;
+}
+
+interface RuleState {
+  firing: boolean;
+  // When the last firing message was accepted; undefined while the alert has not been
+  // announced yet (e.g. the webhook was down), so the next tick tries again.
+  sentAt?: number;
+  since?: number;
+}
+
+const FORMAT: Record<AlertMetric, (v: number) => string> = {
+  costUsdPerHour: (v) => `${v.toFixed(2)} USD/h`,
+  errorRatio: (v) => `${(v * 100).toFixed(1)} %`,
+  p95LatencyMs: (v) => `${Math.round(v)} ms`,
+  budgetUsedRatio: (v) => `${(v * 100).toFixed(1)} %`,
+  breakerOpen: (v) => (v >= 1 ? 'open' : 'closed'),
+  calibrationKappa: (v) => v.toFixed(2),
+};
+
+export function createAlertEvaluator(deps: AlertEvaluatorDeps): { evaluate(): Promise<void> } {
+  const states = new Map<string, RuleState>();
+  const cooldownMs = (r: AlertRule) => parseDuration(r.cooldown) ?? 3_600_000; // the schema has validated it
+
+  const breached = (r: AlertRule, v: number | undefined) =>
+    v !== undefined && !Number.isNaN(v) && ((r.above !== undefined && v > r.above) || (r.below !== undefined && v < r.below));
+
+  const describe = (r: AlertRule, v: number) => {
+    if (r.metric === 'breakerOpen') return 'the upstream circuit breaker is open';
+    const limit = r.above !== undefined && v > r.above ? `above ${FORMAT[r.metric](r.above)}` : `below ${FORMAT[r.metric](r.below ?? 0)}`;
+    return `${r.metric} is ${FORMAT[r.metric](v)} (${limit})`;
+  };
+
+  return {
+    async evaluate() {
+      const now = deps.clock.now();
+      // Several rules may watch one metric (a warning and a critical threshold): read it once.
+      const reads = new Map<AlertMetric, Promise<{ ok: true; value: number | undefined } | { ok: false }>>();
+      const read = (m: AlertMetric) => {
+        let p = reads.get(m);
+        if (!p) {
+          p = deps.source[m]().then(
+            (value) => ({ ok: true as const, value }),
+            (err: unknown) => (deps.onError?.(err, m), { ok: false as const }),
+          );
+          reads.set(m, p);
+        }
+        return p;
+      };
+
+      for (const rule of deps.rules) {
+        const r = await read(rule.metric);
+        // An unreadable metric says nothing about the condition: keep the state as it is
+        // rather than announce a recovery nobody observed.
+        if (!r.ok) continue;
+        const st = states.get(rule.name) ?? { firing: false };
+        states.set(rule.name, st);
+        const details = { metric: rule.metric, value: r.value ?? null, above: rule.above ?? null, below: rule.below ?? null };
+
+        if (breached(rule, r.value)) {
+          if (!st.firing) Object.assign(st, { firing: true, sentAt: undefined, since: now });
+          // Deduplication and cooldown: a firing alert is repeated only once its cooldown
+          // has passed since the last message that got through.
+          if (st.sentAt !== undefined && now - st.sentAt < cooldownMs(rule)) continue;
+          const event: AlertEvent = {
+            name: rule.name,
+            severity: 'warning',
+            status: 'firing',
+            summary: `${describe(rule, r.value!)}${st.sentAt !== undefined ? ', still firing' : ''}.`,
+            details: { ...details, since: new Date(st.since!).toISOString() },
+          };
+          if (await deps.sink.deliver(event)) st.sentAt = now;
+        } else if (st.firing) {
+          // Nobody heard it fire, so there is nothing to resolve.
+          if (st.sentAt === undefined || (await deps.sink.deliver({ name: rule.name, severity: 'info', status: 'resolved', summary: `${rule.metric} is back to ${r.value === undefined ? 'no data' : FORMAT[rule.metric](r.value)}.`, details }))) {
+            states.set(rule.name, { firing: false });
+          }
+        }
+      }
+    },
+  };
+}
+
+export function startAlertEvaluator(deps: AlertEvaluatorDeps & { intervalMs: number; ticker?: Ticker }): { stop(): Promise<void> } {
+  const evaluator = createAlertEvaluator(deps);
+  let running: Promise<void> | undefined;
+  const cancel = (deps.ticker ?? intervalTicker)(deps.intervalMs, () => {
+    // A slow tick (SQL, webhook timeouts) must not overlap the next one and double-send.
+    if (running) return;
+    running = evaluator.evaluate().finally(() => {
+      running = undefined;
+    });
+  });
+  return {
+    async stop() {
+      cancel();
+      await running;
+    },
+  };
+}

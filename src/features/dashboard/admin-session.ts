@@ -1,0 +1,90 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import { jwtVerify, SignJWT } from 'jose';
+import type { Container } from '../../container.js';
+import type { Clock } from '../../platform/clock.js';
+import { parseCookieHeader } from './cookie-header.js';
+
+export const SESSION_COOKIE = 'tg_session';
+export const SESSION_TTL_SEC = 8 * 3600;
+const SESSION_TYP = 'admin-session';
+const KEY_LABEL = 'tutorgate-admin-session';
+const MAX_TOKEN_CHARS = 4096;
+
+// The dashboard's cookie session: a short HS256 JWT whose only claims are the admin's
+// user id, typ and the times. It names who signed in, not what they may do; the auth
+// hook re-reads the user's roles on every request, so demoting or disabling an admin
+// takes effect at once.
+//
+// The key is an HMAC of the API JWT secret with a fixed label, never the secret itself:
+// a session cookie is then not a valid API bearer token, and an API JWT placed in the
+// cookie is not a session.
+export class AdminSessions {
+  constructor(
+    private readonly key: Uint8Array,
+    private readonly clock: Clock,
+  ) {}
+
+  async issue(userId: string): Promise<{ token: string; expiresAt: number }> {
+    const iat = Math.floor(this.clock.now() / 1000);
+    const exp = iat + SESSION_TTL_SEC;
+    const token = await new SignJWT({ typ: SESSION_TYP })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject(userId)
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .sign(this.key);
+    return { token, expiresAt: exp * 1000 };
+  }
+
+  // The user id, or undefined for anything that is not a live session of ours.
+  async verify(token: string): Promise<string | undefined> {
+    if (!token || token.length > MAX_TOKEN_CHARS) return undefined;
+    try {
+      const { payload } = await jwtVerify(token, this.key, {
+        algorithms: ['HS256'],
+        requiredClaims: ['exp', 'iat', 'sub'],
+        currentDate: new Date(this.clock.now()),
+        clockTolerance: 5,
+      });
+      if (payload.typ !== SESSION_TYP || typeof payload.sub !== 'string' || !payload.sub) return undefined;
+      // Only sessions we could have issued: a longer life means a forged or foreign token.
+      if (payload.exp! - payload.iat! > SESSION_TTL_SEC) return undefined;
+      return payload.sub;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+export function deriveSessionKey(secret: string): Uint8Array {
+  return new Uint8Array(createHmac('sha256', secret).update(KEY_LABEL).digest());
+}
+
+type SessionDeps = Pick<Container, 'jwtSecret' | 'config' | 'clock'>;
+const byContainer = new WeakMap<SessionDeps, AdminSessions>();
+
+// One AdminSessions per container, shared by the routes that issue the cookie and the
+// auth hook that reads it (they must agree on the key, including the random fallback).
+export function adminSessionsFor(c: SessionDeps): AdminSessions {
+  let s = byContainer.get(c);
+  if (!s) {
+    const secret = c.jwtSecret ?? c.config.TUTORGATE_JWT_SECRET;
+    // With a JWKS there is no shared secret: sessions then use a per-process key, so
+    // they end on restart and do not span instances (admins sign in again).
+    const key = secret ? deriveSessionKey(secret) : new Uint8Array(randomBytes(32));
+    s = new AdminSessions(key, c.clock);
+    byContainer.set(c, s);
+  }
+  return s;
+}
+
+// For installAuth's `sessionUser`. The hook consults it only on routes that set
+// `allowSession: true` and only when no Authorization header is sent.
+export function sessionUserResolver(c: SessionDeps): (request: FastifyRequest) => Promise<string | undefined> {
+  const sessions = adminSessionsFor(c);
+  return async (request) => {
+    const token = parseCookieHeader(request.headers.cookie).get(SESSION_COOKIE);
+    return token ? sessions.verify(token) : undefined;
+  };
+}

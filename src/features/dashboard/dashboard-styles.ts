@@ -1,0 +1,90 @@
+// Dashboard styles, served as /admin/app.css (the CSP allows no inline styles).
+// System fonts only: the page must render with no network beyond this origin.
+export const DASHBOARD_STYLES = `
+:root {
+  --bg: #f5f7fa; --card: #ffffff; --ink: #1c2330; --muted: #667085; --line: #e4e7ec;
+  --accent: #3b5bdb; --ok: #2b8a3e; --warn: #e67700; --bad: #c92a2a;
+  font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "DejaVu Sans", Arial, sans-serif;
+  font-size: 14px; color: var(--ink); background: var(--bg);
+}
+* { box-sizing: border-box; }
+body { margin: 0; }
+[hidden] { display: none !important; }
+.muted { color: var(--muted); }
+code { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospace; font-size: 0.92em; }
+
+.topbar { display: flex; align-items: center; justify-content: space-between; padding: 12px 24px; background: #111827; color: #f9fafb; }
+.brand { display: flex; align-items: center; gap: 10px; font-weight: 600; font-size: 16px; }
+.brand .muted { color: #9ca3af; font-weight: 400; font-size: 13px; }
+.logo { display: inline-grid; place-items: center; width: 28px; height: 28px; border-radius: 7px; background: var(--accent); font-size: 13px; letter-spacing: 0.5px; }
+.who { display: flex; align-items: center; gap: 8px; }
+.who .muted { color: #9ca3af; }
+
+main { max-width: 1280px; margin: 0 auto; padding: 20px 24px 8px; }
+footer { max-width: 1280px; margin: 0 auto; padding: 8px 24px 24px; font-size: 12px; }
+
+.card { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 16px 18px; box-shadow: 0 1px 2px rgba(16, 24, 40, 0.04); min-width: 0; }
+.card h2 { margin: 0 0 12px; font-size: 13px; font-weight: 600; text-transform: uppercase; letter-spacing: 0.04em; color: var(--muted); }
+h1 { font-size: 20px; margin: 0 0 8px; }
+
+.grid { display: grid; gap: 16px; margin-bottom: 16px; }
+.grid.charts, .grid.two { grid-template-columns: repeat(2, minmax(0, 1fr)); }
+.grid.three { grid-template-columns: repeat(3, minmax(0, 1fr)); }
+@media (max-width: 900px) { .grid.charts, .grid.two, .grid.three { grid-template-columns: 1fr; } }
+
+button, .button { font: inherit; border: 1px solid var(--accent); background: var(--accent); color: #fff; border-radius: 7px; padding: 7px 14px; cursor: pointer; text-decoration: none; display: inline-block; }
+button:hover, .button:hover { filter: brightness(1.08); }
+.ghost { background: transparent; color: inherit; border-color: currentColor; }
+.toolbar .ghost { color: var(--accent); }
+input { font: inherit; padding: 7px 9px; border: 1px solid var(--line); border-radius: 7px; background: #fff; color: var(--ink); }
+input:focus { outline: 2px solid rgba(59, 91, 219, 0.35); border-color: var(--accent); }
+
+.signin { max-width: 460px; margin: 48px auto; }
+.signin form { display: grid; gap: 8px; margin-top: 16px; }
+.signin label { font-weight: 600; }
+.error { color: var(--bad); margin: 4px 0 0; }
+
+.toolbar { display: flex; flex-wrap: wrap; align-items: center; gap: 12px; margin-bottom: 16px; }
+.toolbar label { display: flex; align-items: center; gap: 6px; color: var(--muted); }
+.toolbar #status { flex: 1; }
+
+.kpis { display: grid; grid-template-columns: repeat(6, minmax(0, 1fr)); gap: 12px; margin-bottom: 16px; }
+@media (max-width: 1100px) { .kpis { grid-template-columns: repeat(3, minmax(0, 1fr)); } }
+.kpi { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 14px 16px; display: flex; flex-direction: column; gap: 6px; min-width: 0; }
+.kpi-label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: 0.04em; }
+.kpi-value { font-size: 22px; font-weight: 650; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
+
+.chart svg { display: block; width: 100%; height: auto; }
+.chart .axis { font-size: 10px; fill: var(--muted); }
+.chart .grid-line { stroke: var(--line); stroke-width: 1; }
+.chart .empty { font-size: 13px; fill: var(--muted); }
+.legend { display: flex; flex-wrap: wrap; gap: 6px 14px; margin-top: 8px; font-size: 12px; color: var(--muted); }
+.legend span { display: inline-flex; align-items: center; gap: 6px; overflow-wrap: anywhere; }
+.swatch { width: 10px; height: 10px; border-radius: 2px; display: inline-block; flex: none; }
+
+.table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; table-layout: auto; }
+.table th, .table td { text-align: left; padding: 7px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+.table th { font-size: 12px; color: var(--muted); font-weight: 600; }
+.table td { overflow-wrap: break-word; }
+.table td.user { overflow-wrap: anywhere; min-width: 8em; } /* ids can be one long word */
+.table .num { text-align: right; white-space: nowrap; }
+.table.compact th, .table.compact td { padding: 5px 6px; }
+.table tr:last-child td { border-bottom: 0; }
+.table .empty-row td { color: var(--muted); text-align: center; }
+
+.budget { margin-bottom: 14px; }
+.budget-head { display: flex; justify-content: space-between; gap: 8px; margin-bottom: 5px; font-size: 13px; }
+.budget-head .muted { font-variant-numeric: tabular-nums; white-space: nowrap; }
+.bar { height: 10px; background: #eef1f6; border-radius: 5px; overflow: hidden; }
+.bar-fill { height: 100%; width: 0; background: var(--ok); border-radius: 5px; }
+.bar-fill.warn { background: var(--warn); }
+.bar-fill.bad { background: var(--bad); }
+
+.stats { display: grid; grid-template-columns: auto 1fr; gap: 6px 14px; margin: 0; }
+.stats dt { color: var(--muted); }
+.stats dd { margin: 0; text-align: right; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
+.badge { display: inline-block; padding: 2px 9px; border-radius: 999px; font-size: 12px; font-weight: 600; background: #eef1f6; color: var(--ink); }
+.badge.ok { background: #e6f4ea; color: var(--ok); }
+.badge.warn { background: #fff4e0; color: var(--warn); }
+.badge.bad { background: #fdecec; color: var(--bad); }
+`;

@@ -1,0 +1,106 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Container } from '../../container.js';
+import { ForbiddenError, UnauthorizedError } from '../../platform/errors.js';
+import { principalOf } from '../identity/auth.hook.js';
+import { hasPermission } from '../identity/access.js';
+import { AuthenticationFailed } from '../identity/authenticator.js';
+import { adminSessionsFor, SESSION_COOKIE, SESSION_TTL_SEC } from './admin-session.js';
+import { serializeSessionCookie } from './cookie-header.js';
+import { DASHBOARD_HTML } from './dashboard-page.js';
+import { DASHBOARD_SCRIPT } from './dashboard-script.js';
+import { DASHBOARD_STYLES } from './dashboard-styles.js';
+import { opsRoutes } from './ops.routes.js';
+
+// Everything the page loads comes from this origin, and nothing inline runs, so an
+// injected string cannot become script even if it reached the DOM as markup.
+const CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+function sendAsset(reply: FastifyReply, type: string, body: string): FastifyReply {
+  return reply
+    .type(type)
+    .header('content-security-policy', CSP)
+    .header('x-content-type-options', 'nosniff')
+    .header('x-frame-options', 'DENY')
+    .header('referrer-policy', 'no-referrer')
+    .header('cache-control', 'no-cache')
+    .send(body);
+}
+
+// Sign-in and sign-out change state, so a request another site started must not do
+// either. Browsers say where a request came from in Sec-Fetch-Site; without it (curl,
+// tests) the JSON-only body still keeps plain HTML forms out.
+function refuseCrossSite(request: FastifyRequest): void {
+  const site = request.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') throw new ForbiddenError('Sign-in and sign-out are accepted only from the dashboard itself.');
+}
+
+// The admin dashboard at /admin: a static shell, its script and styles, and the cookie
+// session they run on.
+//
+// CSRF: the cookie is SameSite=Strict, and only GET routes set `allowSession: true`
+// (usage, ops, this session check). Every state-changing route still needs an
+// Authorization header, which a browser never adds on its own, so a forged request
+// carrying the cookie can change nothing. Keep new write routes off `allowSession`.
+export function dashboardRoutes(c: Container): FastifyPluginAsyncZod {
+  const sessions = adminSessionsFor(c);
+  return async (app) => {
+    app.get('/admin', { schema: { hide: true } }, async (_request, reply) => sendAsset(reply, 'text/html; charset=utf-8', DASHBOARD_HTML));
+    app.get('/admin/app.js', { schema: { hide: true } }, async (_request, reply) => sendAsset(reply, 'text/javascript; charset=utf-8', DASHBOARD_SCRIPT));
+    app.get('/admin/app.css', { schema: { hide: true } }, async (_request, reply) => sendAsset(reply, 'text/css; charset=utf-8', DASHBOARD_STYLES));
+
+    app.post(
+      '/admin/session',
+      { schema: { tags: ['dashboard'], summary: 'Exchange an admin API key or JWT for a dashboard session cookie', body: z.strictObject({ token: z.string().min(1).max(4096) }) } },
+      async (request, reply) => {
+        refuseCrossSite(request);
+        let principal;
+        try {
+          principal = await c.identity.authenticator.authenticate(`Bearer ${request.body.token.trim()}`);
+        } catch (err) {
+          if (!(err instanceof AuthenticationFailed)) throw err;
+          request.log.info({ reason: err.reason }, 'dashboard sign-in refused');
+          throw new UnauthorizedError('That API key or token is not valid.');
+        }
+        if (!hasPermission(principal.roles, 'usage:read-any')) throw new ForbiddenError('The dashboard is for administrators; this key lacks the "usage:read-any" permission.');
+        const session = await sessions.issue(principal.userId);
+        request.log.info({ userId: principal.userId, via: principal.via }, 'dashboard sign-in');
+        return reply
+          .header('set-cookie', serializeSessionCookie(SESSION_COOKIE, session.token, { maxAgeSec: SESSION_TTL_SEC, secure: request.protocol === 'https' }))
+          .header('cache-control', 'no-store')
+          .send({ userId: principal.userId, expiresAt: new Date(session.expiresAt).toISOString() });
+      },
+    );
+
+    app.post('/admin/logout', { schema: { tags: ['dashboard'], summary: 'Clear the dashboard session cookie' } }, async (request, reply) => {
+      refuseCrossSite(request);
+      return reply
+        .header('set-cookie', serializeSessionCookie(SESSION_COOKIE, '', { maxAgeSec: 0, secure: request.protocol === 'https' }))
+        .header('cache-control', 'no-store')
+        .status(204)
+        .send();
+    });
+
+    app.get(
+      '/admin/session',
+      { config: { auth: 'required', permission: 'usage:read-any', allowSession: true }, schema: { tags: ['dashboard'], summary: 'Who the dashboard is signed in as' } },
+      async (request, reply) => {
+        const p = principalOf(request);
+        return reply.header('cache-control', 'no-store').send({ userId: p.userId, via: p.via });
+      },
+    );
+
+    await app.register(opsRoutes({ cache: c.cache, flags: c.flags.service, flagAnalytics: c.flags.analytics, llm: c.llm, policy: c.policy }));
+  };
+}

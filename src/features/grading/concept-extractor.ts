@@ -1,0 +1,176 @@
+import { porterStem } from './porter-stemmer.js';
+
+// Function words carry no science content. Comparatives, directions and on/off
+// are deliberately NOT here: "the bulb stays on" vs "goes off", "more" vs "less"
+// are exactly what short science answers hinge on.
+const STOP_WORDS = new Set(
+  (
+    'a an the and or but if then than so as of at by for with about against between into through ' +
+    'during before after above below to from in over under again further once here there when where ' +
+    'why how all any both each few other some such only own too very s t can will just should now ' +
+    'i me my myself we our ours you your he him his she her it its itself they them their theirs ' +
+    'what which who whom this that these those am is are was were be been being have has had having ' +
+    'do does did doing would could might must shall may also because since while until ' +
+    'get gets got thing things think answer question also yes really like well lot'
+  ).split(/\s+/),
+);
+
+const NEGATORS = new Set(['not', 'no', 'never', 'none', 'nothing', 'nobody', 'neither', 'nor', 'cannot', 'without', "n't"]);
+// "dont", "isnt"... typed without the apostrophe are very common in student answers.
+const APOSTROPHELESS_NEGATIONS = /^(do|does|did|is|are|was|were|has|have|had|wo|ca|could|would|should|ai)nt$/;
+// Negation scope ends at a clause boundary, so "not A but B" keeps B positive.
+const SCOPE_BREAKERS = new Set(['but', 'however', 'although', 'though', 'yet', 'because', 'so', 'and', 'while', 'whereas', 'instead']);
+const NEGATION_WINDOW = 3;
+
+// Maps a word (or its stem) to a canonical concept. Small on purpose: it covers
+// paraphrases that recur in school science answers, not general English.
+const SYNONYM_GROUPS: ReadonlyArray<readonly string[]> = [
+  ['big', 'large', 'bigger', 'larger', 'huge', 'greater', 'great'],
+  ['small', 'little', 'tiny', 'smaller'],
+  ['fast', 'quick', 'quickly', 'rapid', 'rapidly', 'faster', 'quicker', 'speedy'],
+  ['slow', 'slowly', 'slower'],
+  ['increase', 'rise', 'raise', 'grow', 'gain', 'higher', 'more', 'go_up'],
+  ['decrease', 'drop', 'fall', 'reduce', 'lower', 'less', 'fewer', 'lesser', 'shrink', 'decline', 'go_down'],
+  ['same', 'equal', 'identical', 'constant', 'unchanged'],
+  ['different', 'differ', 'difference', 'vary', 'various', 'distinct'],
+  ['connect', 'connected', 'attach', 'attached', 'join', 'joined', 'link', 'linked', 'wire', 'wired', 'hook'],
+  ['separate', 'separated', 'seperate', 'seperated', 'split', 'apart', 'disconnected', 'gap'],
+  ['light', 'lit', 'glow', 'shine', 'illuminate', 'bright'],
+  ['heat', 'hot', 'warm', 'warmer', 'hotter', 'temperature'],
+  ['cold', 'cool', 'cooler', 'colder', 'chill'],
+  ['make', 'create', 'produce', 'form', 'generate', 'cause'],
+  ['use', 'utilize', 'utilise', 'consume'],
+  ['show', 'indicate', 'demonstrate', 'display', 'reveal'],
+  ['test', 'experiment', 'trial', 'investigation', 'investigate'],
+  ['move', 'motion', 'travel', 'go', 'goes', 'went'],
+  ['stop', 'halt', 'cease', 'end'],
+  ['start', 'begin', 'commence'],
+  ['water', 'h2o'],
+  ['dissolve', 'dissolves', 'soluble'],
+  ['evaporate', 'evaporation', 'vaporize', 'vapor', 'vapour'],
+  ['weight', 'mass', 'heavy', 'heavier'],
+  ['measure', 'measurement', 'record', 'determine'],
+  ['right', 'correct'],
+  ['wrong', 'incorrect'],
+  ['battery', 'cell'],
+  ['bulb', 'lamp', 'lightbulb'],
+  ['switch', 'toggle'],
+  ['close', 'closed', 'complete', 'completed'],
+  ['open', 'opened', 'incomplete', 'broken', 'break'],
+  ['path', 'pathway', 'route', 'loop'],
+  ['plant', 'plants'],
+  ['sun', 'sunlight', 'solar'],
+  ['earth', 'ground', 'soil'],
+];
+
+const SYNONYMS: Map<string, string> = (() => {
+  const m = new Map<string, string>();
+  for (const group of SYNONYM_GROUPS) {
+    const canonical = porterStem(group[0]!.replace('_', ''));
+    for (const w of group) {
+      m.set(w, canonical);
+      m.set(porterStem(w), canonical);
+    }
+  }
+  return m;
+})();
+
+const NUMBER_WORDS: Record<string, string> = {
+  zero: '0', one: '1', two: '2', three: '3', four: '4', five: '5', six: '6', seven: '7', eight: '8', nine: '9', ten: '10',
+};
+
+export interface ConceptToken {
+  /** Canonical concept key: synonym-mapped Porter stem. */
+  concept: string;
+  /** The word as written (lowercased), for explanations. */
+  surface: string;
+  /** Position in the token stream, for evidence extraction. */
+  index: number;
+  negated: boolean;
+}
+
+/** Lowercase, NFKC-normalised word tokens; keeps "n't" as its own token for negation scope. */
+export function tokenize(text: string): string[] {
+  const t = text.normalize('NFKC').toLowerCase().replace(/[\u2018\u2019\u02bc`]/g, "'");
+  const out: string[] = [];
+  for (const m of t.matchAll(/[a-z0-9]+(?:'[a-z]+)?|[.,;:!?()]/g)) {
+    const w = m[0];
+    if (w.endsWith("n't")) {
+      const head = w.slice(0, -3);
+      if (head) out.push(head === 'ca' ? 'can' : head === 'wo' ? 'will' : head);
+      out.push("n't");
+    } else if (w.includes("'")) {
+      out.push(w.slice(0, w.indexOf("'")));
+    } else out.push(w);
+  }
+  return out;
+}
+
+export function canonicalConcept(word: string): string {
+  const w = NUMBER_WORDS[word] ?? word;
+  return SYNONYMS.get(w) ?? SYNONYMS.get(porterStem(w)) ?? porterStem(w);
+}
+
+const isNegator = (w: string): boolean => NEGATORS.has(w) || APOSTROPHELESS_NEGATIONS.test(w);
+
+/**
+ * Content concepts of a text with their polarity. A concept within
+ * NEGATION_WINDOW content-bearing tokens after a negator (and before a clause
+ * break) is negated, so "the water did not evaporate" yields evaporate⁻.
+ */
+export function extractConcepts(text: string): ConceptToken[] {
+  const tokens = tokenize(text);
+  const out: ConceptToken[] = [];
+  let negLeft = 0;
+  for (let i = 0; i < tokens.length; i++) {
+    const w = tokens[i]!;
+    if (/^[.,;:!?()]$/.test(w) || SCOPE_BREAKERS.has(w)) {
+      negLeft = 0;
+      continue;
+    }
+    if (isNegator(w)) {
+      negLeft = NEGATION_WINDOW;
+      continue;
+    }
+    // "go up"/"go down" are the everyday forms of increase/decrease.
+    if ((w === 'up' || w === 'down') && i > 0 && /^(go|goes|went|gone|going|gets?|got)$/.test(tokens[i - 1]!)) {
+      const prev = out[out.length - 1];
+      const concept = canonicalConcept(w === 'up' ? 'increase' : 'decrease');
+      if (prev && prev.index === i - 1) out.pop();
+      out.push({ concept, surface: `${tokens[i - 1]} ${w}`, index: i, negated: negLeft > 0 });
+      if (negLeft > 0) negLeft--;
+      continue;
+    }
+    if (STOP_WORDS.has(w)) continue;
+    const concept = canonicalConcept(w);
+    if (!concept) continue;
+    out.push({ concept, surface: w, index: i, negated: negLeft > 0 });
+    if (negLeft > 0) negLeft--;
+  }
+  return out;
+}
+
+/** Edit distance ≤ limit (with transposition), early-exit; for typo-tolerant concept matching. */
+export function withinEditDistance(a: string, b: string, limit: number): boolean {
+  if (Math.abs(a.length - b.length) > limit) return false;
+  if (a === b) return true;
+  const n = a.length;
+  const m = b.length;
+  let prev2: number[] = [];
+  let prev: number[] = Array.from({ length: m + 1 }, (_, j) => j);
+  for (let i = 1; i <= n; i++) {
+    const cur: number[] = [i];
+    let rowMin = i;
+    for (let j = 1; j <= m; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, prev2[j - 2]! + 1);
+      cur.push(v);
+      if (v < rowMin) rowMin = v;
+    }
+    if (rowMin > limit) return false;
+    prev2 = prev;
+    prev = cur;
+  }
+  return prev[m]! <= limit;
+}

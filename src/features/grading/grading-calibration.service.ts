@@ -1,0 +1,59 @@
+import { Gauge, type Registry } from 'prom-client';
+import type { Clock } from '../../platform/clock.js';
+import { newId } from '../../platform/ids.js';
+import type { Principal } from '../identity/identity.types.js';
+import type { GradingService } from './grading.service.js';
+import type { GradingRepository } from './grading.repository.js';
+import { exactAgreement, quadraticWeightedKappa } from './grade-agreement.js';
+import { GRADING_TEMPLATE_VERSION } from './grading-prompt.js';
+import { scoreFromLevels } from './rubric.schema.js';
+
+// Calibration calls are metered like any other, under this system principal.
+export const CALIBRATION_PRINCIPAL: Principal = { userId: 'system:calibration', roles: ['admin'], tier: 'premium', entitlements: ['grading'], via: 'api_key' };
+
+export interface CalibrationResult {
+  rubricId: string;
+  rubricVersion: number;
+  n: number;
+  kappa: number;
+  exact: number;
+  llmGraded: number;
+}
+
+// Re-grades answers with a known grade (the rubric's anchors and instructors'
+// overrides) and tracks agreement, so drift shows when a model or template changes.
+export class GradingCalibrationService {
+  private readonly gauge: Gauge<'rubric'>;
+
+  constructor(
+    private readonly grading: Pick<GradingService, 'evaluate' | 'rubric'>,
+    private readonly repo: Pick<GradingRepository, 'overridesFor' | 'insertCalibration'>,
+    private readonly model: string,
+    private readonly clock: Clock,
+    registry: Registry,
+  ) {
+    this.gauge = new Gauge({ name: 'tutorgate_grading_calibration_kappa', help: 'Quadratic weighted kappa of LLM grades against known grades, per rubric (last calibration run).', labelNames: ['rubric'] as const, registers: [registry] });
+  }
+
+  async calibrate(rubricId: string): Promise<CalibrationResult> {
+    const rubric = await this.grading.rubric(rubricId);
+    const known = [
+      ...rubric.anchors.map((a) => ({ answer: a.answer, levels: a.levels })),
+      ...(await this.repo.overridesFor(rubric.id, rubric.version)).map((o) => ({ answer: o.answer, levels: o.override.levels })),
+    ];
+    const pairs: [number, number][] = [];
+    let llmGraded = 0;
+    for (const k of known) {
+      const expected = Math.round(scoreFromLevels(rubric, Object.entries(k.levels).map(([criterionId, levelId]) => ({ criterionId, levelId }))));
+      const e = await this.grading.evaluate(CALIBRATION_PRINCIPAL, { rubricId: rubric.id, question: rubric.question ?? rubric.title, answer: k.answer });
+      if (e.source !== 'rules') llmGraded++;
+      pairs.push([expected, Math.round(e.score)]);
+    }
+    const max = Math.round(rubric.criteria.reduce((s, c) => s + Math.max(...c.levels.map((l) => l.points)) * (c.weight ?? 1), 0));
+    const kappa = pairs.length ? quadraticWeightedKappa(pairs, 0, Math.max(1, max)) : Number.NaN;
+    const exact = pairs.length ? exactAgreement(pairs) : Number.NaN;
+    await this.repo.insertCalibration({ id: newId('cal'), rubricId: rubric.id, rubricVersion: rubric.version, model: this.model, templateVersion: GRADING_TEMPLATE_VERSION, n: pairs.length, kappa, exact, at: this.clock.now() });
+    if (Number.isFinite(kappa)) this.gauge.set({ rubric: rubric.id }, kappa);
+    return { rubricId: rubric.id, rubricVersion: rubric.version, n: pairs.length, kappa, exact, llmGraded };
+  }
+}

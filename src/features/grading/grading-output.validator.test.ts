@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { buildGradingPrompt } from './grading-prompt.js';
+import { validateGradingOutput } from './grading-output.validator.js';
+import { loadRubricsYaml } from './rubric.schema.js';
+
+const [rubric] = loadRubricsYaml(`
+id: circuit
+version: 3
+title: Series circuit
+criteria:
+  - id: prediction
+    name: Prediction
+    description: ''
+    levels: [{ id: correct, points: 1, descriptor: goes out }, { id: incorrect, points: 0, descriptor: stays lit }]
+  - id: explanation
+    name: Explanation
+    description: ''
+    weight: 2
+    levels: [{ id: full, points: 2, descriptor: path broken }, { id: partial, points: 1, descriptor: vague }, { id: none, points: 0, descriptor: nothing }]
+referenceAnswers:
+  - The other two bulbs go out because the broken bulb opens the only path so no current can flow.
+anchors:
+  - { answer: They go out, levels: { prediction: correct, explanation: none } }
+`);
+const r = rubric!;
+const answer = 'The other bulbs  go OUT because the circuit is broken.';
+
+const good = () => ({
+  criteria: [
+    { criterionId: 'explanation', levelId: 'partial', evidence: ['the circuit is broken'], justification: 'Broken circuit but no current.' },
+    { criterionId: 'prediction', levelId: 'correct', evidence: ['"the other bulbs go out"'], justification: 'Correct prediction.' },
+  ],
+  feedback: { strengths: ['Right prediction.'], improve: ['Say what happens to the current.'], nextStep: 'Explain the role of current.' },
+  confidence: 0.8,
+});
+
+describe('validateGradingOutput', () => {
+  it('accepts a valid output and computes the score from levels, in rubric order', () => {
+    const res = validateGradingOutput(good(), { rubric: r, answer, revealGuard: true });
+    expect(res.ok).toBe(true);
+    if (!res.ok) return;
+    expect(res.grade.score).toBe(1 + 1 * 2);
+    expect(res.grade.maxScore).toBe(1 + 2 * 2);
+    expect(res.grade.criteria.map((c) => [c.criterionId, c.points])).toEqual([
+      ['prediction', 1],
+      ['explanation', 1],
+    ]);
+  });
+
+  it('never takes a score from the model', () => {
+    const res = validateGradingOutput({ ...good(), score: 5 }, { rubric: r, answer, revealGuard: false });
+    expect(res.ok).toBe(false);
+  });
+
+  it.each([
+    ['missing criterion', (o: ReturnType<typeof good>) => void o.criteria.pop(), 'not graded'],
+    ['duplicate criterion', (o: ReturnType<typeof good>) => void o.criteria.push({ ...o.criteria[0]! }), 'graded 2 times'],
+    ['level of another criterion', (o: ReturnType<typeof good>) => void (o.criteria[1]!.levelId = 'full'), 'not a level of criterion'],
+    ['unknown criterion', (o: ReturnType<typeof good>) => void (o.criteria[0]!.criterionId = 'style'), 'unknown criterion'],
+    ['invented quote', (o: ReturnType<typeof good>) => void (o.criteria[0]!.evidence = ['no current flows']), 'does not occur'],
+    ['empty feedback', (o: ReturnType<typeof good>) => void (o.feedback = { strengths: [], improve: [], nextStep: ' ' }), 'feedback'],
+    ['confidence out of range', (o: ReturnType<typeof good>) => void (o.confidence = 1.5), 'confidence'],
+  ])('rejects %s', (_name, mutate, problem) => {
+    const o = good();
+    mutate(o);
+    const res = validateGradingOutput(o, { rubric: r, answer, revealGuard: false });
+    expect(res.ok).toBe(false);
+    if (!res.ok) expect(res.problems.join('\n')).toContain(problem);
+  });
+
+  it('rejects feedback that quotes the reference answer, only when guarded', () => {
+    const o = good();
+    o.feedback.improve = ['The expected answer: the broken bulb opens the only path so no current can flow.'];
+    const guarded = validateGradingOutput(o, { rubric: r, answer, revealGuard: true });
+    expect(guarded.ok).toBe(false);
+    if (!guarded.ok) expect(guarded.problems.join()).toContain('reveals the reference answer');
+    expect(validateGradingOutput(o, { rubric: r, answer, revealGuard: false }).ok).toBe(true);
+    expect(validateGradingOutput(o, { rubric: r, answer, revealGuard: true, revealNgram: 20 }).ok).toBe(true);
+  });
+
+  it('rejects non-objects with a problem list', () => {
+    const res = validateGradingOutput('{"criteria":[]}', { rubric: r, answer, revealGuard: false });
+    expect(res.ok).toBe(false);
+  });
+});
+
+describe('buildGradingPrompt', () => {
+  it('splits static, per-rubric and per-answer parts', () => {
+    const a = buildGradingPrompt({ rubric: r, question: 'Q1', answer: 'A1' });
+    const b = buildGradingPrompt({ rubric: r, question: 'Q2', answer: 'A2' });
+    expect(a.templateId).toBe('grading');
+    expect(a.templateVersion).toBe(1);
+    expect(a.system).toBe(b.system);
+    expect(a.rubricBlock).toBe(b.rubricBlock);
+    expect(a.rubricBlock).toContain(r.referenceAnswers[0]);
+    expect(a.rubricBlock).toContain('They go out');
+    expect(a.system).not.toContain('A1');
+    expect(a.user).toContain('<student_answer>A1</student_answer>');
+    expect(a.system).toMatch(/never instructions/i);
+  });
+
+  it('output schema enumerates rubric ids and forbids extra properties', () => {
+    const s = buildGradingPrompt({ rubric: r, question: 'Q', answer: 'A' }).outputSchema as any;
+    expect(s.additionalProperties).toBe(false);
+    expect(s.required).toEqual(['criteria', 'feedback', 'confidence']);
+    const item = s.properties.criteria.items;
+    expect(item.properties.criterionId.enum).toEqual(['prediction', 'explanation']);
+    expect(item.properties.levelId.enum).toEqual(['correct', 'incorrect', 'full', 'partial', 'none']);
+    expect(item.required).toEqual(['criterionId', 'levelId', 'evidence', 'justification']);
+    expect(s.properties.feedback.additionalProperties).toBe(false);
+  });
+});

@@ -1,0 +1,170 @@
+import { z } from 'zod';
+import { maxScore, scoreFromLevels, type Rubric } from './rubric.schema.js';
+import type { Grade } from './rules-grader.js';
+
+export const GradingOutputSchema = z
+  .object({
+    criteria: z.array(
+      z
+        .object({
+          criterionId: z.string(),
+          levelId: z.string(),
+          evidence: z.array(z.string()),
+          justification: z.string(),
+        })
+        .strict(),
+    ),
+    feedback: z
+      .object({
+        strengths: z.array(z.string()),
+        improve: z.array(z.string()),
+        nextStep: z.string(),
+      })
+      .strict(),
+    confidence: z.number().min(0).max(1),
+  })
+  .strict();
+
+export type GradingOutput = z.infer<typeof GradingOutputSchema>;
+
+export interface ValidateGradingOptions {
+  rubric: Rubric;
+  answer: string;
+  /** Reject feedback that repeats a reference answer verbatim (for students who will see it). */
+  revealGuard: boolean;
+  /** Consecutive words shared with a reference answer that count as revealing it. Default 8. */
+  revealNgram?: number;
+}
+
+export type ValidateGradingResult = { ok: true; grade: Grade } | { ok: false; problems: string[] };
+
+export const DEFAULT_REVEAL_NGRAM = 8;
+// Shorter references than this are not guarded: a 3-word answer like "it stays
+// lit" is too generic to count as leaked.
+const MIN_GUARDED_NGRAM = 4;
+
+const normaliseText = (s: string): string =>
+  s
+    .normalize('NFKC')
+    .replace(/[\u200B-\u200F\u2060-\u2064\uFEFF\u00AD]/g, '')
+    .replace(/[\u2018\u2019]/g, "'")
+    .replace(/[\u201C\u201D]/g, '"')
+    .toLowerCase()
+    .replace(/\s+/g, ' ')
+    .trim();
+
+const words = (s: string): string[] => normaliseText(s).match(/[\p{L}\p{N}]+(?:'[\p{L}]+)?/gu) ?? [];
+
+/** Does the quote occur in the answer, up to whitespace, case and surrounding quote marks? "…" may join fragments. */
+export function quoteOccursIn(quote: string, answer: string): boolean {
+  const hay = normaliseText(answer);
+  const parts = normaliseText(quote)
+    .replace(/^["'`]+|["'`]+$/g, '')
+    .split(/\s*(?:\.\.\.|…)\s*/)
+    .map((p) => p.replace(/^[\s"'`]+|[\s"'`]+$/g, ''))
+    .filter(Boolean);
+  if (parts.length === 0) return false;
+  let from = 0;
+  for (const p of parts) {
+    const at = hay.indexOf(p, from);
+    if (at < 0) return false;
+    from = at + p.length;
+  }
+  return true;
+}
+
+/** The first run of >= n consecutive words that `text` shares with `reference`, if any. */
+export function sharedNgram(text: string, reference: string, n: number): string | undefined {
+  const ref = words(reference);
+  const eff = Math.min(n, ref.length);
+  if (eff < MIN_GUARDED_NGRAM) return undefined;
+  const grams = new Set<string>();
+  for (let i = 0; i + eff <= ref.length; i++) grams.add(ref.slice(i, i + eff).join(' '));
+  const t = words(text);
+  for (let i = 0; i + eff <= t.length; i++) {
+    const g = t.slice(i, i + eff).join(' ');
+    if (grams.has(g)) return g;
+  }
+  return undefined;
+}
+
+/**
+ * Checks an LLM grading output against the rubric and the answer. The score
+ * is always recomputed from the chosen levels: a model-supplied score would be
+ * rejected by the strict schema, and is never trusted anyway.
+ */
+export function validateGradingOutput(raw: unknown, opts: ValidateGradingOptions): ValidateGradingResult {
+  const { rubric, answer } = opts;
+  const parsed = GradingOutputSchema.safeParse(raw);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      problems: parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`),
+    };
+  }
+  const out = parsed.data;
+  const problems: string[] = [];
+
+  const seen = new Map<string, number>();
+  out.criteria.forEach((c, i) => {
+    const criterion = rubric.criteria.find((x) => x.id === c.criterionId);
+    if (!criterion) {
+      problems.push(`criteria.${i}.criterionId: unknown criterion "${c.criterionId}"`);
+      return;
+    }
+    seen.set(c.criterionId, (seen.get(c.criterionId) ?? 0) + 1);
+    if (!criterion.levels.some((l) => l.id === c.levelId)) {
+      problems.push(`criteria.${i}.levelId: "${c.levelId}" is not a level of criterion "${c.criterionId}"`);
+    }
+    c.evidence.forEach((q, j) => {
+      if (!quoteOccursIn(q, answer)) problems.push(`criteria.${i}.evidence.${j}: quote does not occur in the answer`);
+    });
+    if (!c.justification.trim()) problems.push(`criteria.${i}.justification: empty`);
+  });
+  for (const c of rubric.criteria) {
+    const n = seen.get(c.id) ?? 0;
+    if (n === 0) problems.push(`criteria: criterion "${c.id}" not graded`);
+    else if (n > 1) problems.push(`criteria: criterion "${c.id}" graded ${n} times`);
+  }
+
+  const fb = out.feedback;
+  if (!fb.nextStep.trim()) problems.push('feedback.nextStep: empty');
+  if (!fb.strengths.some((s) => s.trim()) && !fb.improve.some((s) => s.trim())) {
+    problems.push('feedback: neither strengths nor improve has any content');
+  }
+  if (opts.revealGuard) {
+    const n = opts.revealNgram ?? DEFAULT_REVEAL_NGRAM;
+    const texts: Array<[string, string]> = [
+      ...fb.strengths.map((s, i): [string, string] => [`feedback.strengths.${i}`, s]),
+      ...fb.improve.map((s, i): [string, string] => [`feedback.improve.${i}`, s]),
+      ['feedback.nextStep', fb.nextStep],
+    ];
+    for (const [path, text] of texts) {
+      for (const ref of rubric.referenceAnswers) {
+        if (sharedNgram(text, ref, n) !== undefined) {
+          problems.push(`${path}: reveals the reference answer verbatim`);
+          break;
+        }
+      }
+    }
+  }
+
+  if (problems.length) return { ok: false, problems };
+
+  // Rubric order, so equal grades compare equal regardless of the model's order.
+  const criteria = rubric.criteria.map((criterion) => {
+    const c = out.criteria.find((x) => x.criterionId === criterion.id)!;
+    const level = criterion.levels.find((l) => l.id === c.levelId)!;
+    return { criterionId: c.criterionId, levelId: c.levelId, points: level.points, evidence: c.evidence, justification: c.justification };
+  });
+  return {
+    ok: true,
+    grade: {
+      score: scoreFromLevels(rubric, criteria),
+      maxScore: maxScore(rubric),
+      criteria,
+      feedback: { strengths: fb.strengths, improve: fb.improve, nextStep: fb.nextStep },
+      confidence: out.confidence,
+    },
+  };
+}

@@ -1,0 +1,92 @@
+import { sql } from 'kysely';
+import type { Db } from '../../platform/db/database.js';
+import type { EvaluationsTable } from '../../platform/db/schema.js';
+import type { Rubric } from './rubric.schema.js';
+
+export type EvaluationRow = EvaluationsTable;
+
+export interface StoredRubric {
+  rubric: Rubric;
+  ownerId: string | null;
+}
+
+export class GradingRepository {
+  constructor(private readonly db: Db) {}
+
+  // Rubric versions are immutable: a change is a new version, so grades and cache keys
+  // made with the old version stay meaningful.
+  async insertRubric(rubric: Rubric, ownerId: string | null, now: number): Promise<boolean> {
+    const res = await this.db
+      .insertInto('rubrics')
+      .values({ id: rubric.id, version: rubric.version, owner_id: ownerId, definition_json: JSON.stringify(rubric), created_at: now })
+      .onConflict((oc) => oc.columns(['id', 'version']).doNothing())
+      .executeTakeFirst();
+    return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
+  }
+
+  async latestRubric(id: string): Promise<StoredRubric | undefined> {
+    const r = await this.db.selectFrom('rubrics').selectAll().where('id', '=', id).orderBy('version', 'desc').limit(1).executeTakeFirst();
+    return r && { rubric: JSON.parse(r.definition_json) as Rubric, ownerId: r.owner_id };
+  }
+
+  async rubricVersion(id: string, version: number): Promise<StoredRubric | undefined> {
+    const r = await this.db.selectFrom('rubrics').selectAll().where('id', '=', id).where('version', '=', version).executeTakeFirst();
+    return r && { rubric: JSON.parse(r.definition_json) as Rubric, ownerId: r.owner_id };
+  }
+
+  // The newest version of every rubric.
+  async listLatest(): Promise<StoredRubric[]> {
+    const rows = await this.db
+      .selectFrom('rubrics as r')
+      .selectAll('r')
+      .where(({ eb, selectFrom }) => eb('r.version', '=', selectFrom('rubrics as r2').select(sql<number>`max(r2.version)`.as('v')).whereRef('r2.id', '=', 'r.id')))
+      .orderBy('r.id')
+      .execute();
+    return rows.map((r) => ({ rubric: JSON.parse(r.definition_json) as Rubric, ownerId: r.owner_id }));
+  }
+
+  async insertEvaluation(row: EvaluationRow): Promise<void> {
+    await this.db.insertInto('evaluations').values(row).execute();
+  }
+
+  async evaluation(id: string): Promise<EvaluationRow | undefined> {
+    return this.db.selectFrom('evaluations').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async reviewQueue(limit: number): Promise<EvaluationRow[]> {
+    return this.db.selectFrom('evaluations').selectAll().where('review_status', '=', 'pending').orderBy('created_at').limit(limit).execute();
+  }
+
+  async resolveReview(id: string, overrideJson: string, reviewer: string, now: number): Promise<boolean> {
+    const res = await this.db
+      .updateTable('evaluations')
+      .set({ review_status: 'resolved', override_json: overrideJson, reviewed_by: reviewer, reviewed_at: now })
+      .where('id', '=', id)
+      .where('review_status', '=', 'pending')
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
+  }
+
+  // Instructor overrides feed calibration: they are graded answers with a known grade.
+  async overridesFor(rubricId: string, version: number): Promise<{ answer: string; override: { levels: Record<string, string> } }[]> {
+    const rows = await this.db
+      .selectFrom('evaluations')
+      .select(['answer', 'override_json'])
+      .where('rubric_id', '=', rubricId)
+      .where('rubric_version', '=', version)
+      .where('review_status', '=', 'resolved')
+      .execute();
+    return rows.filter((r) => r.override_json).map((r) => ({ answer: r.answer, override: JSON.parse(r.override_json!) as { levels: Record<string, string> } }));
+  }
+
+  async insertCalibration(r: { id: string; rubricId: string; rubricVersion: number; model: string; templateVersion: number; n: number; kappa: number; exact: number; at: number }): Promise<void> {
+    await this.db
+      .insertInto('calibration_runs')
+      .values({ id: r.id, rubric_id: r.rubricId, rubric_version: r.rubricVersion, model: r.model, template_version: r.templateVersion, n: r.n, kappa: r.kappa, exact: r.exact, at: r.at })
+      .execute();
+  }
+
+  async calibrations(rubricId: string, limit = 20) {
+    return this.db.selectFrom('calibration_runs').selectAll().where('rubric_id', '=', rubricId).orderBy('at', 'desc').limit(limit).execute();
+  }
+}

@@ -1,0 +1,83 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { ValidationError } from '../../platform/errors.js';
+import { principalOf } from '../identity/auth.hook.js';
+import type { GradingCalibrationService } from './grading-calibration.service.js';
+import type { GradingService } from './grading.service.js';
+import { loadRubricsYaml, RubricImportError } from './rubric.schema.js';
+
+const text = (max: number) => z.string().min(1).max(max);
+const rubricId = z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/);
+
+export function gradingRoutes(deps: { service: GradingService; calibration: GradingCalibrationService }): FastifyPluginAsyncZod {
+  return async (app) => {
+    // YAML import of rubrics (instructors author them as files).
+    app.addContentTypeParser(['application/yaml', 'text/yaml'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+    app.post(
+      '/v1/grading/evaluations',
+      {
+        config: { auth: 'required', feature: 'grading' },
+        schema: {
+          tags: ['grading'],
+          summary: 'Grade one free-form answer against a rubric (stored, by id, or the default rubric against a reference answer)',
+          body: z.strictObject({
+            rubricId: rubricId.optional(),
+            rubric: z.record(z.string(), z.unknown()).optional(),
+            question: text(4000),
+            referenceAnswer: text(8000).optional(),
+            answer: text(8000),
+          }),
+        },
+      },
+      async (request, reply) => {
+        const { headers, ...evaluation } = await deps.service.evaluate(principalOf(request), request.body as Parameters<GradingService['evaluate']>[1]);
+        reply.headers(headers);
+        return reply.status(200).send(evaluation);
+      },
+    );
+
+    app.get('/v1/grading/evaluations/:id', { config: { auth: 'required' }, schema: { tags: ['grading'], params: z.strictObject({ id: z.string().max(100) }) } }, async (request) =>
+      deps.service.get(principalOf(request), request.params.id),
+    );
+
+    app.get('/v1/grading/rubrics', { config: { auth: 'required', permission: 'rubrics:read' }, schema: { tags: ['grading'], summary: 'Rubrics the caller may use (demo rubrics ship)' } }, async () => ({ rubrics: await deps.service.rubrics() }));
+
+    app.get('/v1/grading/rubrics/:id', { config: { auth: 'required', permission: 'rubrics:read' }, schema: { tags: ['grading'], params: z.strictObject({ id: rubricId }) } }, async (request) => deps.service.rubric(request.params.id));
+
+    app.post('/v1/grading/rubrics', { config: { auth: 'required', permission: 'rubrics:manage' }, schema: { tags: ['grading'], summary: 'Publish a rubric or a new version (JSON, or YAML with content-type application/yaml)' } }, async (request, reply) => {
+      const p = principalOf(request);
+      let inputs: unknown[];
+      if (typeof request.body === 'string') {
+        try {
+          inputs = loadRubricsYaml(request.body);
+        } catch (err) {
+          if (err instanceof RubricImportError) throw new ValidationError(`Invalid rubric YAML: ${err.problems.join('; ')}`.slice(0, 2000), err.problems.map((m) => ({ path: m.split(':')[0] ?? '', message: m })));
+          throw err;
+        }
+      } else {
+        inputs = [request.body];
+      }
+      const published = [];
+      for (const input of inputs) published.push(await deps.service.publishRubric(p, input as never));
+      return reply.status(201).send({ rubrics: published.map((r) => ({ id: r.id, version: r.version })) });
+    });
+
+    app.get('/v1/grading/reviews', { config: { auth: 'required', permission: 'reviews:manage' }, schema: { tags: ['grading'], summary: 'Grades flagged for review', querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50) }) } }, async (request) => ({
+      reviews: await deps.service.reviewQueue(request.query.limit),
+    }));
+
+    app.post(
+      '/v1/grading/reviews/:id/resolve',
+      {
+        config: { auth: 'required', permission: 'reviews:manage' },
+        schema: { tags: ['grading'], summary: 'Resolve a flagged grade with an override (feeds calibration)', params: z.strictObject({ id: z.string().max(100) }), body: z.strictObject({ levels: z.record(z.string().max(100), z.string().max(100)), note: z.string().max(2000).optional() }) },
+      },
+      async (request) => deps.service.resolveReview(principalOf(request), request.params.id, request.body),
+    );
+
+    app.post('/v1/admin/grading/calibrate', { config: { auth: 'required', permission: 'rubrics:manage' }, schema: { tags: ['grading'], summary: 'Re-grade anchors and overrides; report agreement (QWK, exact)', body: z.strictObject({ rubricId }) } }, async (request) =>
+      deps.calibration.calibrate(request.body.rubricId),
+    );
+  };
+}

@@ -1,0 +1,226 @@
+import type { Clock } from '../../platform/clock.js';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../platform/errors.js';
+import { newId } from '../../platform/ids.js';
+import type { Policy } from '../../platform/policy.js';
+import type { Principal } from '../identity/identity.types.js';
+import type { PremiumPipeline } from '../premium/premium-pipeline.js';
+import type { Source } from '../premium/premium.types.js';
+import type { UsageSummary } from '../usage/metering.service.js';
+import { gradesDisagree } from './grade-agreement.js';
+import { buildGradingPrompt } from './grading-prompt.js';
+import { validateGradingOutput } from './grading-output.validator.js';
+import type { GradingRepository } from './grading.repository.js';
+import { detectInjection } from './injection-detector.js';
+import { rulesGrade, type Grade } from './rules-grader.js';
+import { RubricSchema, defaultRubric, scoreFromLevels, type Rubric, type RubricInput } from './rubric.schema.js';
+
+export interface EvaluationRequest {
+  rubricId?: string | undefined;
+  rubric?: RubricInput | undefined;
+  question: string;
+  referenceAnswer?: string | undefined;
+  answer: string;
+}
+
+export interface GradedAnswer extends Grade {
+  reviewReasons: string[];
+}
+
+export interface Evaluation {
+  id: string;
+  rubric: { id: string; version: number };
+  score: number;
+  maxScore: number;
+  criteria: Grade['criteria'];
+  feedback: Grade['feedback'];
+  confidence: number;
+  reviewStatus: 'none' | 'pending' | 'resolved';
+  reviewReasons: string[];
+  injection: { flagged: boolean; signals: string[] };
+  source: Source;
+  usage: UsageSummary;
+  fallbackReason?: string;
+  notices?: string[];
+  createdAt: string;
+}
+
+// A rules grade this far from the LLM's (as a share of the maximum) is worth a human look.
+const RULES_DISAGREEMENT = 0.5;
+
+export class GradingService {
+  constructor(
+    private readonly repo: GradingRepository,
+    private readonly pipeline: Pick<PremiumPipeline, 'run'>,
+    private readonly policy: Policy,
+    private readonly clock: Clock,
+  ) {}
+
+  async evaluate(p: Principal, req: EvaluationRequest): Promise<Evaluation & { headers: Record<string, string> }> {
+    const rubric = await this.resolveRubric(req);
+    const injection = detectInjection(req.answer);
+    const rules = rulesGrade({ rubric, question: req.question, answer: req.answer });
+    const cfg = this.policy.grading;
+    const prompt = buildGradingPrompt({ rubric, question: req.question, answer: req.answer });
+    const rulesAnswer: GradedAnswer = { ...toGrade(rules), reviewReasons: [] };
+
+    const outcome = await this.pipeline.run<GradedAnswer>({
+      feature: 'grading',
+      principal: p,
+      rules: () => rulesAnswer,
+      cache: {
+        scope: 'shared',
+        // Everything that decides the grade; the rubric version is in it, so a new version never serves an old grade.
+        inputs: { rubric: rubric.id, version: rubric.version, inline: req.rubric ? rubric : null, question: req.question, answer: req.answer },
+        tags: ['feature:grading', `rubric:${rubric.id}`],
+      },
+      llm: {
+        template: { id: prompt.templateId, version: prompt.templateVersion },
+        system: [
+          { text: prompt.system, cache: '1h' },
+          { text: prompt.rubricBlock, cache: '5m' },
+        ],
+        user: prompt.user,
+        schema: prompt.outputSchema,
+        maxTokens: cfg.maxTokens,
+        maxCalls: 4, // a sample and its repair, twice when a second opinion is needed
+        parse: (raw) => {
+          const v = validateGradingOutput(raw, { rubric, answer: req.answer, revealGuard: cfg.revealGuard });
+          return v.ok ? { ok: true, value: { ...v.grade, reviewReasons: [] } } : v;
+        },
+      },
+      refine: async (first, again) => {
+        const reasons: string[] = [];
+        if (first.confidence < cfg.secondSampleBelowConfidence) {
+          const second = await again();
+          if (gradesDisagree(first, second, cfg.disagreementThreshold)) reasons.push('samples_disagree');
+        }
+        if (gradesDisagree(first, rules, RULES_DISAGREEMENT)) reasons.push('rules_disagree');
+        return { ...first, reviewReasons: reasons };
+      },
+    });
+
+    const grade = outcome.value;
+    const reviewReasons = [...grade.reviewReasons, ...(injection.flagged ? ['possible_prompt_injection'] : [])];
+    const now = this.clock.now();
+    const evaluation: Evaluation = {
+      id: newId('eval'),
+      rubric: { id: rubric.id, version: rubric.version },
+      score: grade.score,
+      maxScore: grade.maxScore,
+      criteria: grade.criteria,
+      feedback: grade.feedback,
+      confidence: grade.confidence,
+      reviewStatus: reviewReasons.length ? 'pending' : 'none',
+      reviewReasons,
+      injection,
+      source: outcome.source,
+      usage: outcome.usage,
+      ...(outcome.fallbackReason ? { fallbackReason: outcome.fallbackReason } : {}),
+      ...(outcome.notices.length ? { notices: outcome.notices } : {}),
+      createdAt: new Date(now).toISOString(),
+    };
+    await this.repo.insertEvaluation({
+      id: evaluation.id,
+      user_id: p.userId,
+      rubric_id: rubric.id,
+      rubric_version: rubric.version,
+      rubric_json: req.rubricId ? null : JSON.stringify(rubric),
+      question: req.question,
+      answer: req.answer,
+      result_json: JSON.stringify(evaluation),
+      source: outcome.source,
+      confidence: grade.confidence,
+      review_status: evaluation.reviewStatus === 'pending' ? 'pending' : 'none',
+      review_reasons: reviewReasons.length ? reviewReasons.join(',') : null,
+      override_json: null,
+      reviewed_by: null,
+      reviewed_at: null,
+      created_at: now,
+    });
+    return { ...evaluation, headers: outcome.headers };
+  }
+
+  // The owner sees their own evaluations; instructors and admins see all. Anyone else
+  // gets 404, never 403: the id's existence is not disclosed.
+  async get(p: Principal, id: string): Promise<Evaluation> {
+    const row = await this.repo.evaluation(id);
+    const staff = p.roles.includes('instructor') || p.roles.includes('admin');
+    if (!row || (row.user_id !== p.userId && !staff)) throw new NotFoundError('Evaluation');
+    return withReview(row);
+  }
+
+  async rubrics(): Promise<{ id: string; version: number; title: string; question?: string | undefined; criteria: number; maxScore: number }[]> {
+    return (await this.repo.listLatest()).map(({ rubric }) => ({
+      id: rubric.id,
+      version: rubric.version,
+      title: rubric.title,
+      question: rubric.question,
+      criteria: rubric.criteria.length,
+      maxScore: rubric.criteria.reduce((s, c) => s + Math.max(...c.levels.map((l) => l.points)) * (c.weight ?? 1), 0),
+    }));
+  }
+
+  async rubric(id: string): Promise<Rubric> {
+    const r = await this.repo.latestRubric(id);
+    if (!r) throw new NotFoundError('Rubric');
+    return r.rubric;
+  }
+
+  // A new rubric, or a new version of one the caller owns (admins may version any).
+  async publishRubric(p: Principal, input: RubricInput): Promise<Rubric> {
+    const rubric = parseRubric(input, 'rubric');
+    const latest = await this.repo.latestRubric(rubric.id);
+    if (latest && latest.ownerId !== p.userId && !p.roles.includes('admin')) throw new ForbiddenError('Only the owner of a rubric may publish new versions.');
+    if (latest && rubric.version <= latest.rubric.version) throw new ConflictError(`Rubric ${rubric.id} is at version ${latest.rubric.version}; publish version ${latest.rubric.version + 1} or later.`);
+    await this.repo.insertRubric(rubric, p.userId, this.clock.now());
+    return rubric;
+  }
+
+  async reviewQueue(limit = 50): Promise<Evaluation[]> {
+    return (await this.repo.reviewQueue(limit)).map(withReview);
+  }
+
+  async resolveReview(p: Principal, id: string, override: { levels: Record<string, string>; note?: string | undefined }): Promise<Evaluation> {
+    const row = await this.repo.evaluation(id);
+    if (!row) throw new NotFoundError('Evaluation');
+    const rubric = row.rubric_json ? (JSON.parse(row.rubric_json) as Rubric) : (await this.repo.rubricVersion(row.rubric_id, row.rubric_version))?.rubric;
+    if (!rubric) throw new NotFoundError('Rubric');
+    let score: number;
+    try {
+      score = scoreFromLevels(rubric, rubric.criteria.map((c) => ({ criterionId: c.id, levelId: override.levels[c.id] ?? '' })));
+    } catch (err) {
+      throw new ValidationError(`levels: ${(err as Error).message}`, [{ path: 'levels', message: (err as Error).message }]);
+    }
+    if (!(await this.repo.resolveReview(id, JSON.stringify({ ...override, score }), p.userId, this.clock.now()))) throw new ConflictError('This evaluation is not awaiting review.');
+    return this.get(p, id);
+  }
+
+  private async resolveRubric(req: EvaluationRequest): Promise<Rubric> {
+    if (req.rubricId) return this.rubric(req.rubricId);
+    if (req.rubric) return parseRubric(req.rubric, 'rubric');
+    if (!req.referenceAnswer) {
+      throw new ValidationError('Give a rubricId, a rubric, or a referenceAnswer for the default rubric.', [{ path: 'referenceAnswer', message: 'required without rubricId or rubric' }]);
+    }
+    return defaultRubric(req.question, req.referenceAnswer);
+  }
+}
+
+export function parseRubric(input: unknown, path: string): Rubric {
+  const parsed = RubricSchema.safeParse(input);
+  if (!parsed.success) {
+    const errors = parsed.error.issues.map((i) => ({ path: [path, ...i.path.map(String)].join('.'), message: i.message }));
+    throw new ValidationError(`Invalid rubric: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`.slice(0, 2000), errors);
+  }
+  return parsed.data;
+}
+
+function toGrade(g: Grade): Grade {
+  return { score: g.score, maxScore: g.maxScore, criteria: g.criteria, feedback: g.feedback, confidence: g.confidence };
+}
+
+function withReview(row: { result_json: string; review_status: string; override_json: string | null; reviewed_by: string | null }): Evaluation {
+  const e = JSON.parse(row.result_json) as Evaluation;
+  const override = row.override_json ? (JSON.parse(row.override_json) as { score: number }) : undefined;
+  return { ...e, reviewStatus: row.review_status as Evaluation['reviewStatus'], ...(override ? { score: override.score, override } : {}) };
+}
+

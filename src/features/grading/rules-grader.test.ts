@@ -1,0 +1,106 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { extractConcepts } from './concept-extractor.js';
+import { defaultRubric, loadRubricsYaml, maxScore } from './rubric.schema.js';
+import { rulesGrade } from './rules-grader.js';
+import { sharedNgram } from './grading-output.validator.js';
+
+const question = 'A puddle is left in the sun. What happens to the water?';
+const reference = 'The water evaporates because the sun heats it and it turns into water vapour.';
+const rubric = defaultRubric(question, reference);
+const grade = (answer: string) => rulesGrade({ rubric, question, answer, referenceAnswers: [reference] });
+
+describe('concept extraction', () => {
+  it('marks concepts under a negation as negated, until a clause break', () => {
+    const c = extractConcepts("The water didn't evaporate but it got colder");
+    expect(c.find((x) => x.concept === 'evapor')?.negated).toBe(true);
+    expect(c.find((x) => x.concept === 'water')?.negated).toBe(false);
+    expect(c.find((x) => x.surface === 'colder')?.negated).toBe(false);
+  });
+});
+
+describe('rulesGrade', () => {
+  it('full marks for a paraphrase of the reference', () => {
+    const g = grade('The heat from the sun makes the water evaporate into vapor.');
+    expect(g.score).toBe(g.maxScore);
+    expect(g.criteria[0]!.evidence.length).toBeGreaterThan(0);
+  });
+
+  it('a negated statement does not match the positive concept', () => {
+    const pos = grade('The water evaporates.');
+    const neg = grade('The water did not evaporate.');
+    expect(neg.matchedConcepts).not.toContain('evapor');
+    expect(neg.missingConcepts).toContain('evapor');
+    expect(neg.coverage).toBeLessThan(pos.coverage);
+    expect(neg.score).toBeLessThan(pos.score);
+  });
+
+  it('repeating the question earns less than adding the missing science', () => {
+    const parrot = grade('The puddle is left in the sun and the water is in the sun.');
+    const science = grade('It evaporates and turns into vapour.');
+    expect(parrot.coverage).toBeLessThan(science.coverage);
+  });
+
+  it('tolerates a typo in a long word', () => {
+    expect(grade('the water evaparates').matchedConcepts).toContain('evapor');
+  });
+
+  it('an unrelated answer scores zero with useful feedback', () => {
+    const g = grade('I like pizza.');
+    expect(g.score).toBe(0);
+    expect(g.feedback.improve.length).toBeGreaterThan(0);
+    expect(g.feedback.nextStep).not.toBe('');
+  });
+
+  it('is deterministic and internally consistent for any input', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200 }), (answer) => {
+        const a = grade(answer);
+        const b = grade(answer);
+        expect(a).toEqual(b);
+        expect(a.maxScore).toBe(maxScore(rubric));
+        expect(a.score).toBe(a.criteria.reduce((s, c) => s + c.points, 0));
+        expect(a.coverage).toBeGreaterThanOrEqual(0);
+        expect(a.coverage).toBeLessThanOrEqual(1);
+        expect(a.confidence).toBeGreaterThan(0);
+        expect(a.confidence).toBeLessThanOrEqual(1);
+        for (const e of a.criteria.flatMap((c) => c.evidence)) expect(answer).toContain(e);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('feedback never repeats the reference answer verbatim', () => {
+    for (const answer of ['', 'water', reference, 'The water did not evaporate', 'the sun heats the puddle']) {
+      const g = grade(answer);
+      for (const text of [...g.feedback.strengths, ...g.feedback.improve, g.feedback.nextStep]) {
+        expect(sharedNgram(text, reference, 5)).toBeUndefined();
+      }
+    }
+  });
+
+  it('grades each criterion of a multi-criterion demo rubric on its own content', () => {
+    const [demo] = loadRubricsYaml(readFileSync(join(import.meta.dirname, 'demo-rubrics', 'evaporation.yaml'), 'utf8'));
+    const g = rulesGrade({ rubric: demo!, answer: 'The sun heats the water and gives it energy so it evaporates into water vapour.' });
+    expect(g.criteria.map((c) => c.criterionId)).toEqual(['process', 'cause']);
+    expect(g.score).toBe(g.maxScore);
+    const weak = rulesGrade({ rubric: demo!, answer: 'It soaked into the ground.' });
+    expect(weak.score).toBeLessThan(g.score);
+  });
+
+  it('uses graded anchors: an answer like a correct anchor is pulled up', () => {
+    const withAnchors = {
+      ...rubric,
+      anchors: [
+        { answer: 'it dries up into the air', levels: { correctness: 'correct' } },
+        { answer: 'it dries up into the air as a gas', levels: { correctness: 'correct' } },
+        { answer: 'it soaks into the ground', levels: { correctness: 'incorrect' } },
+      ],
+    };
+    const plain = grade('it dries up into the air');
+    const anchored = rulesGrade({ rubric: withAnchors, question, answer: 'it dries up into the air', referenceAnswers: [reference] });
+    expect(anchored.similarity).toBeGreaterThan(plain.similarity);
+  });
+});

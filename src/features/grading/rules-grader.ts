@@ -1,0 +1,422 @@
+import { canonicalConcept, extractConcepts, withinEditDistance, type ConceptToken } from './concept-extractor.js';
+import { criterionMaxPoints, maxScore, scoreFromLevels, type Rubric, type RubricCriterion } from './rubric.schema.js';
+
+export interface GradeFeedback {
+  strengths: string[];
+  improve: string[];
+  nextStep: string;
+}
+
+export interface CriterionGrade {
+  criterionId: string;
+  levelId: string;
+  points: number;
+  evidence: string[];
+  justification: string;
+}
+
+/** Shared by the rules grader and the validated LLM output, so callers can swap one for the other. */
+export interface Grade {
+  score: number;
+  maxScore: number;
+  criteria: CriterionGrade[];
+  feedback: GradeFeedback;
+  confidence: number;
+}
+
+export interface RulesGrade extends Grade {
+  /** Weighted share of the best-matching reference answer's concepts found (with the right polarity), 0..1. */
+  coverage: number;
+  /** What the levels were chosen from: coverage refined by descriptors and blended with the anchor vote (mean over criteria), 0..1. */
+  similarity: number;
+  matchedConcepts: string[];
+  missingConcepts: string[];
+}
+
+/**
+ * The handful of global knobs the evaluation may fit. Defaults were chosen on
+ * Beetle questions only (see eval-grading.ts) and are reported on SciEntsBank.
+ */
+export interface RulesGraderParams {
+  /** Weight of a reference concept that the question already contains: repeating the question proves little. */
+  questionWeight: number;
+  /** Share of the similarity that rewards answers whose own content is all on-reference (precision). */
+  precisionWeight: number;
+  /** Subtracted per unit of contradicted (opposite polarity) reference weight. */
+  contradictionPenalty: number;
+  /** Similarity at or above which the top level (and the 2-way "correct") is awarded. */
+  threshold: number;
+  /** Below this similarity the bottom level is awarded; in between, intermediate levels. */
+  lowThreshold: number;
+  /** Share of the similarity taken from the graded anchor answers (nearest-neighbour vote) when the rubric has anchors. */
+  anchorWeight: number;
+  /** How many most similar anchors vote. */
+  anchorK: number;
+}
+
+export const DEFAULT_RULES_PARAMS: Readonly<RulesGraderParams> = Object.freeze({
+  questionWeight: 0.6,
+  precisionWeight: 0.3,
+  contradictionPenalty: 1,
+  threshold: 0.6,
+  lowThreshold: 0.3,
+  anchorWeight: 0.7,
+  anchorK: 5,
+});
+
+export interface RulesGradeInput {
+  rubric: Rubric;
+  question?: string;
+  answer: string;
+  /** Defaults to the rubric's reference answers. */
+  referenceAnswers?: readonly string[];
+  params?: Partial<RulesGraderParams>;
+}
+
+interface RefConcept {
+  concept: string;
+  negated: boolean;
+  surface: string;
+  weight: number;
+}
+
+interface Match {
+  similarity: number;
+  matched: RefConcept[];
+  missing: RefConcept[];
+  contradicted: RefConcept[];
+  matchedAnswerIdx: Set<number>;
+}
+
+// Rubric boilerplate ("mentions", "correctly", "key idea") must not count as
+// subject concepts when a criterion's descriptors are mined for content.
+const GENERIC_RUBRIC_CONCEPTS = new Set(
+  (
+    'mention mentions mentioned explain explains explanation state states stated describe describes identify identifies ' +
+    'answer answers student response includes include including correct correctly incorrect incorrectly partially partial ' +
+    'key idea ideas reference present missing wrong contradict contradicted contradicts complete incomplete level point points ' +
+    'clearly clear accurate accurately vague imprecise off topic shows show gives give provides provide some none ' +
+    'least two three full fully relevant irrelevant nothing say says names name link links linking gives without ' +
+    'such wrong'
+  )
+    .split(/\s+/)
+    .map(canonicalConcept),
+);
+
+// Reference answers, questions, descriptors and anchors repeat across every
+// answer to the same question; caching their analysis makes batch grading cheap.
+const conceptCache = new Map<string, ConceptToken[]>();
+function conceptsOf(text: string): ConceptToken[] {
+  let c = conceptCache.get(text);
+  if (!c) {
+    if (conceptCache.size > 50_000) conceptCache.clear();
+    c = extractConcepts(text);
+    conceptCache.set(text, c);
+  }
+  return c;
+}
+
+const conceptKey = (c: { concept: string; negated: boolean }) => (c.negated ? `¬${c.concept}` : c.concept);
+
+function dedupeConcepts(tokens: ConceptToken[], questionConcepts: Set<string>, qWeight: number): RefConcept[] {
+  const seen = new Map<string, RefConcept>();
+  for (const t of tokens) {
+    const k = conceptKey(t);
+    if (!seen.has(k)) {
+      seen.set(k, { concept: t.concept, negated: t.negated, surface: t.surface, weight: questionConcepts.has(t.concept) ? qWeight : 1 });
+    }
+  }
+  return [...seen.values()];
+}
+
+// Typos ("seperated", "conected") are frequent in student answers; allow one
+// edit for longer stems, never for short ones where a single edit changes meaning.
+const sameConcept = (a: string, b: string): boolean =>
+  a === b || (a.length >= 5 && b.length >= 5 && !/\d/.test(a + b) && withinEditDistance(a, b, a.length >= 8 ? 2 : 1));
+
+function matchAgainst(ref: RefConcept[], answer: ConceptToken[], questionConcepts: Set<string>, p: RulesGraderParams): Match {
+  const matched: RefConcept[] = [];
+  const missing: RefConcept[] = [];
+  const contradicted: RefConcept[] = [];
+  const matchedAnswerIdx = new Set<number>();
+  let total = 0;
+  let got = 0;
+  let bad = 0;
+  for (const rc of ref) {
+    total += rc.weight;
+    const same = answer.filter((a) => sameConcept(a.concept, rc.concept));
+    const agreeing = same.filter((a) => a.negated === rc.negated);
+    if (agreeing.length) {
+      got += rc.weight;
+      matched.push(rc);
+      for (const a of agreeing) matchedAnswerIdx.add(a.index);
+    } else {
+      missing.push(rc);
+      if (same.length) {
+        contradicted.push(rc);
+        bad += rc.weight;
+      }
+    }
+  }
+  const recall = total > 0 ? got / total : 0;
+  // Precision over the answer's own content that the question did not supply.
+  const own = answer.filter((a) => !questionConcepts.has(a.concept));
+  const ownHit = own.filter((a) => matchedAnswerIdx.has(a.index)).length;
+  const precision = own.length ? ownHit / own.length : 0;
+  const raw = (1 - p.precisionWeight) * recall + p.precisionWeight * precision - p.contradictionPenalty * (total > 0 ? bad / total : 0);
+  return { similarity: Math.max(0, Math.min(1, raw)), matched, missing, contradicted, matchedAnswerIdx };
+}
+
+// Where a question's anchor-learnt cutoff is moved to. A constant (not the
+// threshold) so that fitting the threshold does not move the similarities.
+const CALIBRATED_CUTOFF = 0.5;
+
+const clamp01 = (x: number): number => Math.max(0, Math.min(1, x));
+
+const EMPTY_MATCH: Match = { similarity: 0, matched: [], missing: [], contradicted: [], matchedAnswerIdx: new Set() };
+
+function referenceMatch(answer: ConceptToken[], references: readonly string[], questionConcepts: Set<string>, p: RulesGraderParams): Match {
+  let best: Match | undefined;
+  for (const ref of references) {
+    const m = matchAgainst(dedupeConcepts(conceptsOf(ref), questionConcepts, p.questionWeight), answer, questionConcepts, p);
+    if (!best || m.similarity > best.similarity) best = m;
+  }
+  return best ?? EMPTY_MATCH;
+}
+
+// Per rubric object: batch grading reuses one rubric for many answers.
+const cutoffCache = new WeakMap<Rubric, Map<string, number | undefined>>();
+
+/**
+ * The reference-coverage value that best separates this rubric's top-level
+ * anchors from the rest, or undefined without both kinds of anchor.
+ */
+function anchorCutoff(
+  rubric: Rubric,
+  criterion: RubricCriterion,
+  references: readonly string[],
+  questionConcepts: Set<string>,
+  p: RulesGraderParams,
+): number | undefined {
+  if (!rubric.anchors.length || p.anchorWeight <= 0) return undefined;
+  const key = `${criterion.id}\u0000${p.questionWeight}\u0000${p.precisionWeight}\u0000${p.contradictionPenalty}\u0000${[...questionConcepts].join(' ')}\u0000${references.join('\u0001')}`;
+  let perRubric = cutoffCache.get(rubric);
+  if (!perRubric) cutoffCache.set(rubric, (perRubric = new Map()));
+  if (perRubric.has(key)) return perRubric.get(key);
+  const max = criterionMaxPoints(criterion);
+  const points: Array<{ sim: number; top: boolean }> = [];
+  for (const a of rubric.anchors) {
+    const level = criterion.levels.find((l) => l.id === a.levels[criterion.id]);
+    if (level) points.push({ sim: referenceMatch(conceptsOf(a.answer), references, questionConcepts, p).similarity, top: level.points >= max });
+  }
+  let cutoff: number | undefined;
+  if (points.some((x) => x.top) && points.some((x) => !x.top)) {
+    const values = [...new Set(points.map((x) => x.sim))].sort((a, b) => a - b);
+    const candidates = [values[0]! - 1e-6, ...values.slice(1).map((v, i) => (v + values[i]!) / 2), values[values.length - 1]! + 1e-6];
+    const accuracy = candidates.map((c) => points.filter((x) => (x.sim >= c) === x.top).length);
+    const top = Math.max(...accuracy);
+    const tied = candidates.filter((_, i) => accuracy[i] === top);
+    // Middle of the equally good range: the widest margin on both sides.
+    cutoff = (tied[0]! + tied[tied.length - 1]!) / 2;
+  }
+  perRubric.set(key, cutoff);
+  return cutoff;
+}
+
+/** Weighted concept-set F1 between two texts, polarity-aware; question words count less. */
+function conceptF1(a: ConceptToken[], b: ConceptToken[], questionConcepts: Set<string>, qWeight: number): number {
+  const weigh = (ts: ConceptToken[]) => {
+    const m = new Map<string, number>();
+    for (const t of ts) m.set(conceptKey(t), questionConcepts.has(t.concept) ? qWeight : 1);
+    return m;
+  };
+  const wa = weigh(a);
+  const wb = weigh(b);
+  let inter = 0;
+  let sa = 0;
+  let sb = 0;
+  for (const [k, w] of wa) {
+    sa += w;
+    if (wb.has(k)) inter += w;
+  }
+  for (const w of wb.values()) sb += w;
+  return sa + sb > 0 ? (2 * inter) / (sa + sb) : 0;
+}
+
+/**
+ * Nearest-neighbour vote over the rubric's graded anchor answers: the level
+ * fraction of the most similar anchors, weighted by similarity. Undefined when
+ * no anchor grades this criterion or none shares a concept with the answer.
+ */
+function anchorVote(
+  rubric: Rubric,
+  criterion: RubricCriterion,
+  answer: ConceptToken[],
+  questionConcepts: Set<string>,
+  p: RulesGraderParams,
+): number | undefined {
+  if (!rubric.anchors.length || p.anchorWeight <= 0) return undefined;
+  const max = criterionMaxPoints(criterion);
+  const scored: Array<{ sim: number; frac: number }> = [];
+  for (const anchor of rubric.anchors) {
+    const levelId = anchor.levels[criterion.id];
+    const level = criterion.levels.find((l) => l.id === levelId);
+    if (!level) continue;
+    const sim = conceptF1(answer, conceptsOf(anchor.answer), questionConcepts, p.questionWeight);
+    if (sim > 0) scored.push({ sim, frac: max > 0 ? level.points / max : 0 });
+  }
+  if (!scored.length) return undefined;
+  scored.sort((x, y) => y.sim - x.sim);
+  const top = scored.slice(0, Math.max(1, p.anchorK));
+  const total = top.reduce((s, x) => s + x.sim, 0);
+  return top.reduce((s, x) => s + x.sim * x.frac, 0) / total;
+}
+
+function pickLevel(criterion: RubricCriterion, similarity: number, p: RulesGraderParams) {
+  const levels = [...criterion.levels].sort((a, b) => b.points - a.points);
+  const top = levels[0]!;
+  const bottom = levels[levels.length - 1]!;
+  if (similarity >= p.threshold) return top;
+  const middle = levels.slice(1, -1);
+  if (similarity < p.lowThreshold || middle.length === 0) return bottom;
+  // Spread intermediate levels evenly over [lowThreshold, threshold).
+  const pos = (similarity - p.lowThreshold) / (p.threshold - p.lowThreshold);
+  const i = Math.min(middle.length - 1, Math.floor((1 - pos) * middle.length));
+  return middle[i]!;
+}
+
+function evidenceSentences(answer: string, matchedAnswerIdx: Set<number>, answerTokens: ConceptToken[]): string[] {
+  if (matchedAnswerIdx.size === 0) return [];
+  const matchedSurfaces = answerTokens.filter((t) => matchedAnswerIdx.has(t.index)).map((t) => t.surface);
+  const sentences = answer.split(/(?<=[.!?;])\s+/).map((s) => s.trim()).filter(Boolean);
+  const out: string[] = [];
+  for (const s of sentences) {
+    const low = s.toLowerCase();
+    if (matchedSurfaces.some((w) => low.includes(w.split(' ')[0]!))) out.push(s.length > 200 ? s.slice(0, 200) : s);
+    if (out.length >= 3) break;
+  }
+  return out;
+}
+
+const quoteList = (xs: string[]): string => xs.map((x) => `"${x}"`).join(', ');
+
+function unique<T>(xs: T[]): T[] {
+  return [...new Set(xs)];
+}
+
+/**
+ * Deterministic, explainable grade from concept coverage of the best-matching
+ * reference answer. Used as the free tier and as the fallback whenever the LLM
+ * path fails validation.
+ */
+export function rulesGrade(input: RulesGradeInput): RulesGrade {
+  const p: RulesGraderParams = { ...DEFAULT_RULES_PARAMS, ...input.params };
+  const { rubric, answer } = input;
+  const question = input.question ?? rubric.question ?? '';
+  const references = (input.referenceAnswers ?? rubric.referenceAnswers).filter((r) => r.trim());
+  const questionConcepts = new Set(conceptsOf(question).map((c) => c.concept));
+  const answerTokens = extractConcepts(answer);
+
+  const best = referenceMatch(answerTokens, references, questionConcepts, p);
+
+  const multi = rubric.criteria.length > 1;
+  const similarities: number[] = [];
+  const criteria: CriterionGrade[] = rubric.criteria.map((criterion) => {
+    const topLevel = [...criterion.levels].sort((a, b) => b.points - a.points)[0]!;
+    const specific = dedupeConcepts(
+      conceptsOf(topLevel.descriptor).filter((c) => !GENERIC_RUBRIC_CONCEPTS.has(c.concept)),
+      questionConcepts,
+      p.questionWeight,
+    );
+    const cutoff = anchorCutoff(rubric, criterion, references, questionConcepts, p);
+    // Shift so this question's own cutoff (learnt from its graded anchors) lands
+    // on the global threshold: reference answers differ a lot in length and
+    // wording, so a raw coverage threshold transfers poorly between questions.
+    const refSimilarity = cutoff === undefined ? best.similarity : clamp01(best.similarity - cutoff + CALIBRATED_CUTOFF);
+    let similarity = refSimilarity;
+    let idx = best.matchedAnswerIdx;
+    let matchedHere = best.matched;
+    let missingHere = best.missing;
+    if (specific.length >= 2) {
+      const m = matchAgainst(specific, answerTokens, questionConcepts, { ...p, precisionWeight: 0 });
+      // Descriptors list alternatives ("vapour or gas"), so full marks must not
+      // need every word of them: three quarters of the weight counts as complete.
+      m.similarity = Math.min(1, m.similarity / 0.75);
+      // With several criteria each one judges its own content; with a single
+      // criterion the descriptor only refines the reference-answer coverage.
+      similarity = multi ? m.similarity : (refSimilarity + m.similarity) / 2;
+      if (multi) {
+        idx = m.matchedAnswerIdx;
+        matchedHere = m.matched;
+        missingHere = m.missing;
+      }
+    }
+    const vote = anchorVote(rubric, criterion, answerTokens, questionConcepts, p);
+    if (vote !== undefined) similarity = (1 - p.anchorWeight) * similarity + p.anchorWeight * vote;
+    similarities.push(similarity);
+    const level = pickLevel(criterion, similarity, p);
+    const found = unique(matchedHere.map((c) => c.surface));
+    const lacking = unique(missingHere.filter((c) => c.weight >= 1).map((c) => c.surface));
+    const justification =
+      `${Math.round(similarity * 100)}% concept match → "${level.id}" (${level.points}/${criterionMaxPoints(criterion)}). ` +
+      (found.length ? `Found: ${found.slice(0, 6).join(', ')}. ` : 'No key concepts found. ') +
+      (lacking.length ? `Not found: ${lacking.length} key concept(s).` : '');
+    return {
+      criterionId: criterion.id,
+      levelId: level.id,
+      points: level.points,
+      evidence: evidenceSentences(answer, idx, answerTokens),
+      justification: justification.trim(),
+    };
+  });
+
+  const score = scoreFromLevels(rubric, criteria);
+  const max = maxScore(rubric);
+  const matchedConcepts = unique(best.matched.map((c) => conceptKey(c)));
+  const missingConcepts = unique(best.missing.map((c) => conceptKey(c)));
+
+  const feedback = buildFeedback(best, answerTokens, score >= max && max > 0);
+  // Near the threshold the call could go either way; contradictions and very
+  // short answers make the concept count a weaker signal still.
+  const similarity = similarities.reduce((a, b) => a + b, 0) / similarities.length;
+  const margin = Math.abs(similarity - p.threshold);
+  let confidence = 0.5 + Math.min(0.45, margin * 1.2);
+  if (best.contradicted.length) confidence -= 0.1;
+  if (answerTokens.length < 3) confidence -= 0.1;
+  confidence = Math.round(Math.max(0.05, Math.min(0.95, confidence)) * 100) / 100;
+
+  return {
+    score,
+    maxScore: max,
+    criteria,
+    feedback,
+    confidence,
+    coverage: Math.round(best.similarity * 1000) / 1000,
+    similarity: Math.round(similarity * 1000) / 1000,
+    matchedConcepts,
+    missingConcepts,
+  };
+}
+
+// Feedback names the student's own words for strengths and at most a few single
+// missing keywords as hints: never a phrase lifted from the reference answer.
+function buildFeedback(best: Match, answerTokens: ConceptToken[], full: boolean): GradeFeedback {
+  const ownWords = unique(answerTokens.filter((t) => best.matchedAnswerIdx.has(t.index)).map((t) => t.surface)).slice(0, 4);
+  const missing = unique(best.missing.filter((c) => c.weight >= 1 && !best.contradicted.includes(c)).map((c) => c.surface)).slice(0, 3);
+  const contradicted = unique(best.contradicted.map((c) => c.surface)).slice(0, 2);
+  const strengths: string[] = [];
+  const improve: string[] = [];
+  if (ownWords.length) strengths.push(`You used relevant ideas: ${quoteList(ownWords)}.`);
+  if (full) strengths.push('Your answer covers the key points expected for this question.');
+  for (const c of contradicted) improve.push(`Check what you said about "${c}": it points the opposite way from the expected reasoning.`);
+  if (!full && missing.length) improve.push(`Your answer does not yet address ${missing.length === 1 ? 'the idea of' : 'the ideas of'} ${quoteList(missing)}.`);
+  if (!full && !ownWords.length) improve.push('Your answer does not yet connect to the key ideas of the question.');
+  const nextStep = full
+    ? 'Try explaining the reason behind your answer in one more sentence, using a scientific term.'
+    : contradicted.length
+      ? `Reread the question and decide whether "${contradicted[0]}" really applies here, then explain why.`
+      : missing.length
+        ? `Explain how "${missing[0]}" relates to the question in your own words.`
+        : 'State the key idea more precisely and explain why it answers the question.';
+  return { strengths, improve, nextStep };
+}

@@ -1,0 +1,167 @@
+import { SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminSessionsFor, deriveSessionKey, SESSION_TTL_SEC } from '../../src/features/dashboard/admin-session.js';
+import { bearer, createTestApp, TEST_JWT_SECRET, type TestApp } from '../helpers/test-app.js';
+
+const COOKIE = /^tg_session=([^;]+);/;
+
+describe('dashboard session over HTTP', () => {
+  let t: TestApp;
+  let adminKey: string;
+  let learnerKey: string;
+  beforeAll(async () => {
+    t = await createTestApp();
+    adminKey = await t.premium('ada-admin', ['admin']);
+    learnerKey = await t.premium('lea-learner');
+  });
+  afterAll(() => t.close());
+
+  const signIn = (token: string, headers: Record<string, string> = {}) => t.app.inject({ method: 'POST', url: '/admin/session', payload: { token }, headers });
+  const cookieFrom = (setCookie: unknown) => {
+    const m = COOKIE.exec(String(setCookie));
+    if (!m) throw new Error(`no session cookie in ${String(setCookie)}`);
+    return m[1]!;
+  };
+  const get = (url: string, session: string, headers: Record<string, string> = {}) => t.app.inject({ method: 'GET', url, headers: { cookie: `tg_session=${session}`, ...headers } });
+
+  it('serves the page shell without auth, under a CSP that allows no inline script', async () => {
+    const page = await t.app.inject({ method: 'GET', url: '/admin' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    expect(page.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(page.headers['content-security-policy']).toContain("script-src 'self'");
+    expect(page.body).toContain('<script type="module" src="/admin/app.js"></script>');
+    expect(page.body.match(/<script/g)).toHaveLength(1); // the one external module, nothing inline
+    const js = await t.app.inject({ method: 'GET', url: '/admin/app.js' });
+    expect(js.headers['content-type']).toMatch(/^text\/javascript/);
+    expect(js.body).not.toMatch(/innerHTML|insertAdjacentHTML|outerHTML|document\.write/);
+  });
+
+  it('signs an admin in with an API key or a JWT, and the cookie then reads the admin APIs', async () => {
+    for (const token of [adminKey, await t.jwt('ada-admin')]) {
+      const r = await signIn(`  ${token}\n`); // pasted with stray whitespace
+      expect(r.statusCode).toBe(200);
+      expect(r.json()).toMatchObject({ userId: 'ada-admin' });
+      const setCookie = String(r.headers['set-cookie']);
+      expect(setCookie).toMatch(/; HttpOnly/);
+      expect(setCookie).toMatch(/; SameSite=Strict/);
+      expect(setCookie).toMatch(/; Path=\//);
+      expect(setCookie).toContain(`Max-Age=${SESSION_TTL_SEC}`);
+      expect(setCookie).not.toMatch(/Secure/); // plain http here
+      const session = cookieFrom(setCookie);
+      expect((await get('/admin/session', session)).json()).toEqual({ userId: 'ada-admin', via: 'session' });
+      expect((await get('/v1/admin/usage?groupBy=feature', session)).statusCode).toBe(200);
+    }
+  });
+
+  it('answers /v1/admin/ops with cache, flags, breaker and limits, without per-minute series', async () => {
+    t.container.flags.analytics.record({ flag: 'premium.grading', variant: 'on', reason: 'DEFAULT', exposed: true });
+    const session = cookieFrom((await signIn(adminKey)).headers['set-cookie']);
+    const r = await get('/v1/admin/ops', session);
+    expect(r.statusCode).toBe(200);
+    const body = r.json();
+    expect(body.cache).toEqual(t.container.cache.stats());
+    expect(body.llm).toEqual({ breaker: t.container.llm.breakerState(), key: t.container.llm.keyFingerprint() });
+    expect(body.limits).toEqual(JSON.parse(JSON.stringify(t.container.policy.limits)));
+    expect(body.flags.map((f: { key: string }) => f.key)).toEqual(t.container.flags.service.list().map((f) => f.key));
+    expect(body.flagAnalytics.flags['premium.grading']).toMatchObject({ evaluations: 1, exposures: 1 });
+    expect(body.flagAnalytics.flags['premium.grading'].minutes).toBeUndefined();
+    const learner = await t.app.inject({ method: 'GET', url: '/v1/admin/ops', headers: bearer(learnerKey) });
+    expect(learner.statusCode).toBe(403);
+  });
+
+  it('refuses learners and bad tokens at sign-in with problem+json and no cookie', async () => {
+    const learner = await signIn(learnerKey);
+    expect(learner.statusCode).toBe(403);
+    expect(learner.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(learner.headers['set-cookie']).toBeUndefined();
+    for (const token of ['tg_' + 'x'.repeat(43), 'not.a.jwt', 'has spaces inside']) {
+      const bad = await signIn(token);
+      expect(bad.statusCode).toBe(401);
+      expect(bad.json()).toMatchObject({ code: 'unauthorized' });
+      expect(bad.headers['set-cookie']).toBeUndefined();
+    }
+  });
+
+  it('refuses sign-in and sign-out started by another site', async () => {
+    expect((await signIn(adminKey, { 'sec-fetch-site': 'cross-site' })).statusCode).toBe(403);
+    expect((await signIn(adminKey, { 'sec-fetch-site': 'same-site' })).statusCode).toBe(403);
+    expect((await t.app.inject({ method: 'POST', url: '/admin/logout', headers: { 'sec-fetch-site': 'cross-site' } })).statusCode).toBe(403);
+    expect((await signIn(adminKey, { 'sec-fetch-site': 'same-origin' })).statusCode).toBe(200);
+  });
+
+  it('re-checks the role on every request: a session cookie for a non-admin reads nothing', async () => {
+    const { token } = await adminSessionsFor(t.container).issue('lea-learner');
+    expect((await get('/v1/admin/usage', token)).statusCode).toBe(403);
+    expect((await get('/v1/admin/ops', token)).statusCode).toBe(403);
+  });
+
+  it('refuses tampered, foreign and expired cookies', async () => {
+    const session = cookieFrom((await signIn(adminKey)).headers['set-cookie']);
+    const [h, p, s] = session.split('.') as [string, string, string];
+    const flipped = `${h}.${p}.${s.slice(0, -2)}${s.at(-2) === 'A' ? 'B' : 'A'}${s.at(-1)}`;
+    const otherSub = `${h}.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), sub: 'someone-else' })).toString('base64url')}.${s}`;
+    const key = deriveSessionKey(TEST_JWT_SECRET);
+    const nowSec = Math.floor(t.clock.now() / 1000);
+    const forged = [
+      flipped,
+      otherSub,
+      await t.jwt('ada-admin'), // an API JWT is not a session
+      await new SignJWT({ typ: 'something-else' }).setProtectedHeader({ alg: 'HS256' }).setSubject('ada-admin').setIssuedAt(nowSec).setExpirationTime(nowSec + 60).sign(key),
+      await new SignJWT({ typ: 'admin-session' }).setProtectedHeader({ alg: 'HS256' }).setSubject('ada-admin').setIssuedAt(nowSec).setExpirationTime(nowSec + 30 * 86_400).sign(key), // outlives any session we issue
+      'garbage',
+    ];
+    for (const cookie of forged) {
+      const r = await get('/v1/admin/usage', cookie);
+      expect(r.statusCode, cookie).toBe(401);
+      expect(r.headers['content-type']).toMatch(/^application\/problem\+json/);
+    }
+    const saved = t.clock.ms;
+    try {
+      t.clock.advance(SESSION_TTL_SEC * 1000 + 60_000);
+      expect((await get('/v1/admin/usage', session)).statusCode).toBe(401);
+    } finally {
+      t.clock.ms = saved;
+    }
+    expect((await get('/v1/admin/usage', session)).statusCode).toBe(200);
+  });
+
+  it('never accepts a session token as a Bearer JWT', async () => {
+    const session = cookieFrom((await signIn(adminKey)).headers['set-cookie']);
+    expect((await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(session) })).statusCode).toBe(401);
+    expect((await t.app.inject({ method: 'GET', url: '/v1/admin/usage', headers: bearer(session) })).statusCode).toBe(401);
+  });
+
+  it('does not accept the cookie on state-changing admin routes (CSRF) or on routes without allowSession', async () => {
+    const session = cookieFrom((await signIn(adminKey)).headers['set-cookie']);
+    const create = (headers: Record<string, string>, id: string) => t.app.inject({ method: 'POST', url: '/v1/admin/users', payload: { id, roles: ['learner'] }, headers });
+    expect((await create({ cookie: `tg_session=${session}` }, 'via-cookie')).statusCode).toBe(401);
+    expect((await t.app.inject({ method: 'PUT', url: '/v1/admin/users/lea-learner/budget', payload: { monthlyUsd: 0 }, headers: { cookie: `tg_session=${session}` } })).statusCode).toBe(401);
+    expect((await get('/v1/admin/flags', session)).statusCode).toBe(401); // a GET that did not opt in
+    expect((await create(bearer(adminKey), 'via-bearer')).statusCode).toBe(201); // the route itself works with a key
+  });
+
+  it('logout clears the cookie', async () => {
+    const r = await t.app.inject({ method: 'POST', url: '/admin/logout' });
+    expect(r.statusCode).toBe(204);
+    const setCookie = String(r.headers['set-cookie']);
+    expect(setCookie).toMatch(/^tg_session=; /);
+    expect(setCookie).toContain('Max-Age=0');
+    expect(setCookie).toContain('HttpOnly');
+  });
+});
+
+describe('dashboard session behind a TLS-terminating proxy', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp({ env: { TUTORGATE_TRUST_PROXY: '127.0.0.1' } });
+  });
+  afterAll(() => t.close());
+
+  it('marks the cookie Secure when the request came over https', async () => {
+    const key = await t.premium('ada', ['admin']);
+    const r = await t.app.inject({ method: 'POST', url: '/admin/session', payload: { token: key }, headers: { 'x-forwarded-proto': 'https' } });
+    expect(r.statusCode).toBe(200);
+    expect(String(r.headers['set-cookie'])).toMatch(/; Secure$/);
+  });
+});

@@ -1,0 +1,196 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MeteredCall } from '../../src/features/usage/metering.service.js';
+import { bearer, createTestApp, type TestApp } from '../helpers/test-app.js';
+
+// Drives the real page in Debian's Chromium against a real listening server. CI
+// installs /usr/bin/chromium; without it this must fail, not skip, or a broken
+// dashboard would pass unseen.
+const CHROMIUM = '/usr/bin/chromium';
+const EVIL_USER = '<img src=x onerror="window.__xss=1">';
+const DAY = 86_400_000;
+
+interface UsageTotals {
+  calls: number;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  costUsd: number;
+}
+
+const usd = (n: number) => {
+  const digits = Math.abs(n) >= 100 ? 2 : 4;
+  return '$' + n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+};
+
+describe('admin dashboard in a browser', () => {
+  let t: TestApp;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let base: string;
+  let adminKey: string;
+  let learnerKey: string;
+  const browserErrors: string[] = [];
+
+  const seed = async (userId: string, feature: 'grading' | 'learning_path', daysAgo: number, input: number, output: number, cacheRead = 0, cacheWrite = 0) => {
+    const model = feature === 'grading' ? 'claude-haiku-4-5' : 'claude-sonnet-4-6';
+    const now = t.clock.ms;
+    t.clock.ms = now - daysAgo * DAY;
+    try {
+      const r = await t.container.metering.reserve({ userId, feature, model, worstCaseMicros: 5_000_000, lines: [] });
+      if (!r.ok) throw new Error('reservation refused');
+      const call: MeteredCall = { model, latencyMs: 800, outcome: 'ok', usage: { inputTokens: input, outputTokens: output, cacheReadTokens: cacheRead, cacheWrite5mTokens: cacheWrite, cacheWrite1hTokens: 0 } };
+      await t.container.metering.settle(r.reservation, [call], 'llm');
+    } finally {
+      t.clock.ms = now;
+    }
+  };
+
+  const apiUsage = async (query: string) => {
+    const r = await t.app.inject({ method: 'GET', url: `/v1/admin/usage?${query}`, headers: bearer(adminKey) });
+    expect(r.statusCode).toBe(200);
+    return r.json() as { from: string; to: string; totals: UsageTotals; topUsers: { user: string; costUsd: number }[] };
+  };
+
+  const expectTotalsShown = async (totals: UsageTotals) => {
+    const cost = page.getByTestId('total-cost');
+    expect(Number(await cost.getAttribute('data-value'))).toBe(totals.costUsd);
+    expect(await cost.textContent()).toBe(usd(totals.costUsd));
+    expect(await cost.getAttribute('title')).toBe('$' + totals.costUsd.toFixed(6));
+    const figures: [string, number][] = [
+      ['total-calls', totals.calls],
+      ['total-input-tokens', totals.inputTokens],
+      ['total-output-tokens', totals.outputTokens],
+      ['total-cache-read-tokens', totals.cacheReadTokens],
+      ['total-cache-write-tokens', totals.cacheWriteTokens],
+    ];
+    for (const [id, value] of figures) {
+      expect((await page.getByTestId(id).textContent())?.replaceAll(',', ''), id).toBe(String(value));
+    }
+  };
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`Chromium is missing at ${CHROMIUM}; install it (apt-get install chromium) to run the dashboard browser test.`);
+    t = await createTestApp();
+    adminKey = await t.premium('ops-admin', ['admin']);
+    learnerKey = await t.premium('lea-learner');
+    // A week of traffic: three learners (one with a hostile id), both features, with prompt caching.
+    for (let d = 0; d < 7; d++) {
+      await seed('ana', 'grading', d, 12_000 + d * 1_000, 2_400, 8_000, 1_000);
+      if (d % 2 === 0) await seed('ben', 'learning_path', d, 30_000, 6_000 + d * 500);
+      if (d % 3 === 0) await seed(EVIL_USER, 'grading', d, 4_321, 987);
+    }
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      timeout: 120_000,
+    });
+    context = await browser.newContext({ viewport: { width: 1440, height: 1000 }, locale: 'en-US' });
+    context.setDefaultTimeout(30_000);
+    page = await context.newPage();
+    // CSP violations and script errors show up here; expected 401/403 fetches are filtered.
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) browserErrors.push(m.text());
+    });
+    page.on('pageerror', (e) => browserErrors.push(String(e)));
+  }, 240_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+  }, 60_000);
+
+  const sessionCookie = async () => (await context.cookies(base)).find((c) => c.name === 'tg_session');
+
+  it('shows the sign-in form and refuses a learner key', { timeout: 120_000 }, async () => {
+    const res = await page.goto(`${base}/admin`);
+    expect(res?.headers()['content-security-policy']).toContain("default-src 'self'");
+    await page.getByTestId('token-input').waitFor({ state: 'visible' });
+    await page.getByTestId('token-input').fill(learnerKey);
+    await page.getByTestId('signin-submit').click();
+    await expect.poll(() => page.getByTestId('signin-error').textContent(), { timeout: 30_000 }).toMatch(/administrators/);
+    expect(await page.locator('#dashboard').isHidden()).toBe(true);
+    expect(await sessionCookie()).toBeUndefined();
+  });
+
+  it('signs the admin in and shows exactly the totals the API reports', { timeout: 120_000 }, async () => {
+    await page.getByTestId('token-input').fill(adminKey);
+    await page.getByTestId('signin-submit').click();
+    await page.locator('#dashboard[data-range]').waitFor({ state: 'attached', timeout: 60_000 });
+    const api = await apiUsage('groupBy=day,feature');
+    expect(api.totals.calls).toBe(7 + 4 + 3);
+    expect(await page.locator('#dashboard').getAttribute('data-range')).toBe(`${api.from}..${api.to}`);
+    expect(await page.getByTestId('range-from').inputValue()).toBe(api.from);
+    await expectTotalsShown(api.totals);
+    expect(await page.getByTestId('signed-in-user').textContent()).toBe('ops-admin');
+  });
+
+  it('keeps the session in an httpOnly, SameSite=Strict cookie that scripts cannot read', async () => {
+    const cookie = await sessionCookie();
+    expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/', secure: false });
+    expect(await page.evaluate(() => document.cookie)).not.toContain('tg_session');
+  });
+
+  it('shows a hostile user id as text, injecting no element', async () => {
+    const api = await apiUsage('groupBy=user&top=10');
+    const shown = await page.getByTestId('top-user-id').allTextContents();
+    expect(shown).toEqual(api.topUsers.map((u) => u.user));
+    expect(shown).toContain(EVIL_USER);
+    expect(await page.locator('img').count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+  });
+
+  it('draws the charts, budgets, cache, breaker and flags', async () => {
+    expect(await page.locator('[data-testid="chart-cost-feature"] svg rect').count()).toBeGreaterThanOrEqual(7);
+    expect(await page.locator('[data-testid="chart-cost-feature"] .legend').textContent()).toMatch(/grading.*learning_path/);
+    expect(await page.locator('[data-testid="chart-tokens-model"] .legend').textContent()).toMatch(/claude-haiku-4-5.*claude-sonnet-4-6/);
+    const { budgets } = (await t.app.inject({ method: 'GET', url: '/v1/admin/usage', headers: bearer(adminKey) })).json() as { budgets: { budget: string }[] };
+    expect(await page.locator('[data-testid="budgets"] .budget').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.budget))).toEqual(budgets.map((b) => b.budget));
+    const ops = (await t.app.inject({ method: 'GET', url: '/v1/admin/ops', headers: bearer(adminKey) })).json();
+    expect(await page.getByTestId('breaker-state').textContent()).toBe(ops.llm.breaker.replace('_', '-'));
+    expect(await page.getByTestId('cache-hits').textContent()).toBe(String(ops.cache.hits));
+    expect(await page.getByTestId('cache-entries').textContent()).toBe(String(ops.cache.entries));
+    expect(await page.locator('[data-testid="flags"] tbody tr').count()).toBe(Math.max(1, ops.flags.length));
+    mkdirSync('test-artifacts', { recursive: true });
+    await page.screenshot({ path: 'test-artifacts/dashboard.png', fullPage: true });
+  });
+
+  it('narrows to a date range and exports that range as CSV with the session', { timeout: 120_000 }, async () => {
+    const api = await apiUsage('groupBy=day,feature');
+    const day = new Date(Date.parse(api.to) - 2 * DAY).toISOString().slice(0, 10);
+    await page.getByTestId('range-from').fill(day);
+    await page.getByTestId('range-to').fill(day);
+    await page.getByTestId('range-apply').click();
+    await page.locator(`#dashboard[data-range="${day}..${day}"]`).waitFor({ state: 'attached', timeout: 60_000 });
+    const narrowed = await apiUsage(`groupBy=day,feature&from=${day}&to=${day}`);
+    expect(narrowed.totals.calls).toBe(2); // ana and ben two days back
+    await expectTotalsShown(narrowed.totals);
+
+    const href = await page.getByTestId('csv-export').getAttribute('href');
+    expect(href).toBe(`/v1/admin/usage?groupBy=user,feature,model,day&format=csv&from=${day}&to=${day}`);
+    const csv = await context.request.get(base + href); // the browser context's cookie jar
+    expect(csv.status()).toBe(200);
+    expect(csv.headers()['content-type']).toMatch(/^text\/csv/);
+    expect((await csv.text()).trim().split('\n')).toHaveLength(1 + 2);
+  });
+
+  it('signs out: the cookie is gone and a reload shows the sign-in form', { timeout: 120_000 }, async () => {
+    await page.getByTestId('logout').click();
+    await page.getByTestId('token-input').waitFor({ state: 'visible' });
+    expect(await sessionCookie()).toBeUndefined();
+    await page.reload();
+    await page.getByTestId('token-input').waitFor({ state: 'visible' });
+    expect(await page.locator('#dashboard').isHidden()).toBe(true);
+    expect((await context.request.get(`${base}/v1/admin/usage`)).status()).toBe(401);
+  });
+
+  it('logged no script errors or CSP violations', () => {
+    expect(browserErrors).toEqual([]);
+  });
+});
