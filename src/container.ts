@@ -41,6 +41,8 @@ import { UsageAnalyticsRepository } from './features/usage/usage-analytics.repos
 import { BudgetRepository } from './features/usage/budget.repository.js';
 import { MeteringService } from './features/usage/metering.service.js';
 import { PriceBook } from './features/usage/price-book.js';
+import { registerLlmMetrics } from './features/observability/llm-metrics.js';
+import { createBudgetUsageReader } from './features/observability/budget-usage.reader.js';
 
 export interface ContainerInput {
   config: Config;
@@ -89,6 +91,8 @@ export async function createContainer(input: ContainerInput): Promise<Container>
   const authenticator = new Authenticator(repo, jwt, policy, clock, (id) => service.ensureUser(id));
 
   const alerts = createAlertSink({ webhook: policy.alerts.webhook, logger });
+  const prices = new PriceBook(policy.prices);
+  const llmMetrics = registerLlmMetrics(registry, prices, () => clock.now());
 
   const llm =
     input.llm ??
@@ -101,10 +105,10 @@ export async function createContainer(input: ContainerInput): Promise<Container>
       breaker: { failureThreshold: policy.llm.breakerFailures, openMs: policy.llm.breakerOpenMs, halfOpenProbes: 1 },
       concurrency: { maxInFlight: policy.llm.maxInFlight, maxQueued: policy.llm.maxQueued, queueTimeoutMs: 5_000 },
       logger,
+      onCall: llmMetrics.onCall,
       now: () => clock.now(),
     });
 
-  const prices = new PriceBook(policy.prices);
   const budgets = new BudgetRepository(store.db);
   const metering = new MeteringService(store.db, prices, clock, (e) =>
     alerts.notify({
@@ -129,6 +133,12 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     metrics: registerCacheMetrics(registry),
     now: () => clock.now(),
     onError: (err, op) => logger.debug({ op, err: { message: (err as Error).message } }, 'cache degraded'),
+  });
+
+  llmMetrics.collectState({
+    breakerState: () => llm.breakerState(),
+    cacheStats: () => cache.stats(),
+    budgets: createBudgetUsageReader({ budgets, policy, clock }),
   });
 
   const flagsRepo = new FlagsRepository(store.db);

@@ -1,18 +1,26 @@
 import { Redis } from 'ioredis';
 import { buildApp } from './app.js';
 import { createContainer, type Container } from './container.js';
+import { startAlertEvaluator } from './features/alerts/alert-evaluator.js';
+import { createAlertMetricSource } from './features/alerts/alert-metrics.source.js';
+import { loadApiKey } from './llm/client/key-source.js';
 import { systemClock } from './platform/clock.js';
 import type { Config } from './platform/config.js';
 import { openStore, type Store } from './platform/db/database.js';
 import { migrateUp } from './platform/db/migrator.js';
+import { parseDuration } from './platform/duration.js';
 import { resolveJwtSecret } from './platform/jwt-secret.js';
 import { createLogger, type Logger } from './platform/logger.js';
 import { loadPolicy } from './platform/policy.js';
 
+// A pending ledger row older than this belongs to a process that died mid-call
+// (no upstream call lasts this long: the client caps the total retry time).
+const RECONCILE_AFTER_MS = 10 * 60_000;
+
 // Options every Redis client of ours needs: a dead Redis must fail fast, never queue
 // commands forever or hang a request.
 export function openRedis(url: string, logger?: Logger): Redis {
-  const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 500, connectTimeout: 2000, lazyConnect: false });
+  const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 500, connectTimeout: 2000 });
   redis.on('error', (err: Error) => logger?.warn({ err: { message: err.message } }, 'redis error'));
   return redis;
 }
@@ -22,6 +30,7 @@ export interface Runtime {
   store: Store;
   container: Container;
   logger: Logger;
+  stop(): Promise<void>;
 }
 
 export async function startRuntime(config: Config): Promise<Runtime> {
@@ -30,15 +39,64 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   const store = openStore(config.DATABASE_URL);
   await migrateUp(store.db);
   const redis = config.REDIS_URL ? openRedis(config.REDIS_URL, logger) : undefined;
+  if (redis) await new Promise<void>((resolve) => (redis.status === 'ready' ? resolve() : redis.once('ready', () => resolve())));
   const jwtSecret = resolveJwtSecret(config);
   const container = await createContainer({ config, policy, store, logger, clock: systemClock, ...(jwtSecret ? { jwtSecret } : {}), ...(redis ? { redis } : {}) });
-  return { config, store, container, logger };
+  return {
+    config,
+    store,
+    container,
+    logger,
+    async stop() {
+      await container.close();
+      redis?.disconnect();
+      await store.close();
+    },
+  };
 }
 
 export async function serve(config: Config): Promise<void> {
-  const { store, container, logger } = await startRuntime(config);
+  const rt = await startRuntime(config);
+  const { store, container, logger } = rt;
+  const reconciled = await container.metering.reconcile(RECONCILE_AFTER_MS);
+  if (reconciled) logger.warn({ reconciled }, 'settled usage left pending by a crashed process at its reserved amount');
   const app = await buildApp(container);
   await app.listen({ port: config.PORT, host: config.HOST });
+
+  const evaluator =
+    container.policy.alerts.rules.length > 0 && config.TUTORGATE_ALERT_EVALUATOR === 'on'
+      ? startAlertEvaluator({
+          rules: container.policy.alerts.rules,
+          source: createAlertMetricSource({ db: store.db, registry: container.metrics.registry, clock: container.clock }),
+          sink: container.alerts,
+          clock: container.clock,
+          intervalMs: 30_000,
+          onError: (err, metric) => logger.warn({ metric, err: { message: (err as Error).message } }, 'alert metric unavailable'),
+        })
+      : undefined;
+
+  const calibrateEvery = container.policy.grading.calibrationEvery ? parseDuration(container.policy.grading.calibrationEvery) : undefined;
+  const calibration = calibrateEvery
+    ? setInterval(() => {
+        void (async () => {
+          for (const r of await container.grading.service.rubrics()) {
+            const result = await container.grading.calibration.calibrate(r.id);
+            logger.info({ calibration: result }, 'grading calibration run');
+          }
+        })().catch((err: unknown) => logger.warn({ err: { message: (err as Error).message } }, 'calibration run failed'));
+      }, calibrateEvery)
+    : undefined;
+  calibration?.unref();
+
+  // Key rotation without a restart: rewrite ANTHROPIC_API_KEY_FILE, then send SIGHUP.
+  process.on('SIGHUP', () => {
+    try {
+      container.llm.setApiKey(loadApiKey(config));
+      logger.info({ key: container.llm.keyFingerprint() }, 'anthropic key reloaded');
+    } catch (err) {
+      logger.error({ err: { message: (err as Error).message } }, 'key reload failed; keeping the current key');
+    }
+  });
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -51,10 +109,10 @@ export async function serve(config: Config): Promise<void> {
     }, config.TUTORGATE_SHUTDOWN_TIMEOUT_MS);
     force.unref();
     try {
+      clearInterval(calibration);
       await app.close(); // stops accepting, waits for in-flight requests
-      await container.close();
-      container.redis?.disconnect();
-      await store.close();
+      await evaluator?.stop();
+      await rt.stop();
       logger.info('stopped');
       process.exit(0);
     } catch (err) {

@@ -10,6 +10,8 @@ export interface HttpMetrics {
 export function createMetrics(): HttpMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tutorgate_' });
+  // prom-client exports these sums as gauges named *_total, which promtool rejects; the per-type gauges remain.
+  for (const n of ['active_handles_total', 'active_requests_total', 'active_resources_total']) registry.removeSingleMetric(`tutorgate_nodejs_${n}`);
   const httpDuration = new Histogram({
     name: 'tutorgate_http_request_duration_seconds',
     help: 'HTTP request duration in seconds, by route template and status.',

@@ -89,6 +89,7 @@ export const policySchema = z.strictObject({
       disagreementThreshold: z.number().min(0).max(1).default(0.25),
       revealGuard: z.boolean().default(true),
       maxTokens: z.int().positive().default(1024),
+      calibrationEvery: duration.optional(), // re-grade every rubric's anchors on this schedule
     })
     .default({ secondSampleBelowConfidence: 0.6, disagreementThreshold: 0.25, revealGuard: true, maxTokens: 1024 }),
 });

@@ -52,6 +52,10 @@ export class UsageLedgerRepository {
     return this.db.selectFrom('usage_ledger').selectAll().where('status', '=', 'pending').where('created_at', '<', ms).execute();
   }
 
+  async hasMessage(messageId: string): Promise<boolean> {
+    return (await this.db.selectFrom('usage_ledger').select('id').where('message_id', '=', messageId).executeTakeFirst()) !== undefined;
+  }
+
   async byId(id: string): Promise<LedgerRow | undefined> {
     return this.db.selectFrom('usage_ledger').selectAll().where('id', '=', id).executeTakeFirst();
   }

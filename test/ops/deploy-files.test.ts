@@ -1,0 +1,46 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { loadPolicy } from '../../src/platform/policy.js';
+
+// No Docker engine in development or unit CI: these checks keep the deployment files
+// consistent with the code and with each other by reading them.
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const read = (p: string) => readFileSync(root + p, 'utf8');
+
+describe('deploy files', () => {
+  it.each(['deploy/policy.example.yaml', 'deploy/policy.small-school.yaml'])('%s is a policy the service accepts', (file) => {
+    const policy = loadPolicy(root + file);
+    expect(policy.alerts.rules.length).toBeGreaterThan(0);
+  });
+
+  it('the example policy documents every section of the policy schema', async () => {
+    const { policySchema } = await import('../../src/platform/policy.schema.js');
+    const example = parse(read('deploy/policy.example.yaml')) as Record<string, unknown>;
+    expect(Object.keys(example).sort()).toEqual(Object.keys(policySchema.shape).sort());
+  });
+
+  it('Prometheus scrapes every app instance of the compose file', () => {
+    const compose = parse(read('deploy/compose.yaml'), { merge: true }) as { services: Record<string, { command?: string[]; environment?: Record<string, string> }> };
+    const apps = Object.entries(compose.services)
+      .filter(([, s]) => s.environment?.DATABASE_URL !== undefined)
+      .map(([name]) => `${name}:3000`);
+    const prom = parse(read('deploy/prometheus/prometheus.yml')) as { scrape_configs: { static_configs: { targets: string[] }[] }[] };
+    const targets = prom.scrape_configs.flatMap((s) => s.static_configs.flatMap((c) => c.targets));
+    expect(apps).toHaveLength(2);
+    expect(targets.sort()).toEqual(apps.sort());
+    // Exactly one instance runs the built-in evaluator, so each alert is sent once.
+    expect(Object.values(compose.services).filter((s) => s.environment?.TUTORGATE_ALERT_EVALUATOR === 'on')).toHaveLength(1);
+  });
+
+  it('everything the Dockerfile copies from the context exists and is not excluded by .dockerignore', () => {
+    const sources = [...read('Dockerfile').matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1]!.split(/\s+/));
+    const ignored = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    expect(sources).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'src', 'bin']));
+    for (const s of sources) {
+      expect(existsSync(root + s), s).toBe(true);
+      expect(ignored, s).not.toContain(s);
+    }
+  });
+});
