@@ -135,6 +135,7 @@ export class LearningPathService {
         user: prompt.user,
         schema: prompt.outputSchema,
         maxTokens: 600,
+        stream: true, // usage then comes from the cumulative message_delta counts
         parse: (raw) => {
           // Whatever the model says, only rules-approved candidates with met prerequisites pass.
           const v = validatePathOutput(raw, { candidates, catalog, mastered, count: req.count });

@@ -1,0 +1,90 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openRedis } from '../../src/main.js';
+import { openTestStore, REDIS_TEST_URL, type TestStore } from '../helpers/databases.js';
+import { bearer } from '../helpers/test-app.js';
+import { createSimulatedApp } from '../helpers/simulated-app.js';
+
+type App = Awaited<ReturnType<typeof createSimulatedApp>>;
+
+const ready = (r: Redis) => new Promise<void>((res) => (r.status === 'ready' ? res() : r.once('ready', () => res())));
+
+describe('two instances on one Postgres and one Redis', () => {
+  let store: TestStore;
+  const redis: Redis[] = [];
+  let a: App;
+  let b: App;
+  const run = randomUUID().slice(0, 8); // Redis outlives test runs: keep this run's keys apart
+
+  beforeAll(async () => {
+    store = await openTestStore('postgres');
+    for (let i = 0; i < 2; i++) {
+      const r = openRedis(REDIS_TEST_URL);
+      await ready(r);
+      redis.push(r);
+    }
+    const policy = { limits: { premium: { requestsPerMinute: 5, requestsPerHour: 1000, tokensPerDay: 10_000_000, concurrent: 20 } } };
+    a = await createSimulatedApp({ store, redis: redis[0]!, policy });
+    b = await createSimulatedApp({ store, redis: redis[1]!, policy });
+    for (const t of [a, b]) {
+      t.sim.script.when('<student_answer>', {
+        json: { criteria: [{ criterionId: 'correctness', levelId: 'correct', evidence: [], justification: 'ok' }], feedback: { strengths: ['ok'], improve: ['more'], nextStep: 'next' }, confidence: 0.95 },
+      });
+    }
+  });
+  afterAll(async () => {
+    await a.close();
+    await b.close();
+    for (const r of redis) r.disconnect();
+    await store.cleanup();
+  });
+
+  const grade = (t: App, key: string, answer: string) =>
+    t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(key), payload: { question: 'Why?', referenceAnswer: 'Because the water evaporates.', answer } });
+
+  it('shares rate limits: a user limited to 5 a minute gets 5 in total across instances', async () => {
+    const key = await a.premium(`mi-limit-${run}`);
+    const codes = await Promise.all(Array.from({ length: 10 }, (_, i) => grade(i % 2 ? a : b, key, `answer ${run} ${i}`).then((r) => r.statusCode)));
+    expect(codes.filter((c) => c === 200)).toHaveLength(5);
+    expect(codes.filter((c) => c === 429)).toHaveLength(5);
+  });
+
+  it('shares the response cache: a grade made on one instance is a hit on the other', async () => {
+    const key = await a.premium(`mi-cache-${run}`);
+    expect((await grade(a, key, `shared cache ${run}`)).json().source).toBe('llm');
+    const before = b.sim.stats().messages;
+    const onB = (await grade(b, key, `shared cache ${run}`)).json();
+    expect(onB).toMatchObject({ source: 'cache', usage: { costUsd: 0 } });
+    expect(b.sim.stats().messages).toBe(before);
+  });
+
+  it('shares flags: a kill switch on one instance reaches the other within a second', async () => {
+    const admin = await a.premium(`mi-admin-${run}`, ['admin']);
+    const key = await a.premium(`mi-flag-${run}`);
+    await a.app.inject({ method: 'PUT', url: '/v1/admin/flags/grading', headers: bearer(admin), payload: { enabled: false } });
+    const deadline = Date.now() + 1000;
+    let seen = b.container.flags.snapshot.get('grading')?.enabled;
+    while (seen !== false && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      seen = b.container.flags.snapshot.get('grading')?.enabled;
+    }
+    expect(seen).toBe(false);
+    expect((await grade(b, key, `flag ${run}`)).json().fallbackReason).toBe('flag_off');
+    await a.app.inject({ method: 'PUT', url: '/v1/admin/flags/grading', headers: bearer(admin), payload: { enabled: true } });
+    const back = Date.now() + 1000;
+    while (b.container.flags.snapshot.get('grading')?.enabled !== true && Date.now() < back) await new Promise((r) => setTimeout(r, 20));
+    expect(b.container.flags.snapshot.get('grading')?.enabled).toBe(true);
+  });
+
+  it('shares budgets and the ledger: both instances settle into the same counters', async () => {
+    const key = await a.premium(`mi-budget-${run}`);
+    expect((await grade(a, key, `budget one ${run}`)).json().source).toBe('llm');
+    const second = (await grade(b, key, `budget two ${run}`)).json();
+    expect(second.source, JSON.stringify(second)).toBe('llm');
+    const usage = (await b.app.inject({ method: 'GET', url: '/v1/usage/me', headers: bearer(key) })).json();
+    expect(usage.totals.calls).toBe(2);
+    const me = (await a.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(key) })).json();
+    expect(me.budget.spentUsd).toBeCloseTo(usage.totals.costUsd, 6);
+  });
+});
