@@ -1,0 +1,67 @@
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gradeBatch, type GradeBatchDeps } from '../../src/features/grading/grade-batch.js';
+import { UsageLedgerRepository } from '../../src/features/usage/usage-ledger.repository.js';
+import { createSimulatedApp } from '../helpers/simulated-app.js';
+
+type App = Awaited<ReturnType<typeof createSimulatedApp>>;
+
+describe('grade-batch through the Message Batches API', () => {
+  let t: App;
+  const dir = mkdtempSync(join(tmpdir(), 'tg-batch-'));
+  beforeAll(async () => {
+    t = await createSimulatedApp();
+  });
+  afterAll(() => t.close());
+
+  const deps = (over: Partial<GradeBatchDeps> = {}): GradeBatchDeps => ({
+    llm: t.container.llm,
+    metering: t.container.metering,
+    ledger: new UsageLedgerRepository(t.store.db),
+    progress: () => {},
+    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+    pollMs: 20,
+    userId: 'teacher-batch',
+    maxTokens: 1024,
+    ...over,
+  });
+
+  it('grades a CSV class set at batch prices, with the ledger equal to what the simulator charged', async () => {
+    const file = join(dir, 'class.csv');
+    writeFileSync(file, 'id,answer\ns1,"The sun heats the water, so it evaporates into vapour."\ns2,It soaked into the ground.\ns3,"It dried up, because it was hot."\n');
+    const rubric = await t.container.grading.service.rubric('demo-evaporation');
+    const out = join(dir, 'class.graded.csv');
+    const seen: number[] = [];
+    const r = await gradeBatch(file, rubric, out, deps({ progress: (done) => seen.push(done) }));
+    expect(r.rows.map((x) => x.id)).toEqual(['s1', 's2', 's3']);
+    expect(readFileSync(out, 'utf8').split('\n')[0]).toBe('id,score,maxScore,source,confidence,levels,problem');
+    expect(seen.at(-1)).toBe(3);
+    const charges = t.sim.charges.filter((c) => c.batch);
+    expect(charges).toHaveLength(3);
+    const rows = (await new UsageLedgerRepository(t.store.db).settledRows({ userId: 'teacher-batch' })).filter((x) => x.batch === 1);
+    expect(rows.map((x) => x.message_id).sort()).toEqual(charges.map((c) => c.id).sort());
+    for (const row of rows) {
+      const full = t.container.prices.cost(row.model, { inputTokens: row.input_tokens, outputTokens: row.output_tokens, cacheWrite5mTokens: row.cache_write_5m_tokens, cacheWrite1hTokens: row.cache_write_1h_tokens, cacheReadTokens: row.cache_read_tokens }, Number(row.created_at)).costMicros;
+      expect(Math.abs(Number(row.cost_micros) - full / 2)).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('resumes an interrupted run on the same batch and meters nothing twice', async () => {
+    const file = join(dir, 'resume.jsonl');
+    writeFileSync(file, ['{"id":"r1","answer":"Evaporation into the air."}', '{"id":"r2","answer":"The sun made it go."}'].join('\n'));
+    const rubric = await t.container.grading.service.rubric('demo-evaporation');
+    const before = t.sim.stats().batchesCreated;
+    await expect(
+      gradeBatch(file, rubric, join(dir, 'resume.out.jsonl'), deps({ progress: () => { throw new Error('interrupted'); } })),
+    ).rejects.toThrow('interrupted');
+    expect(existsSync(`${file}.batch-state.json`)).toBe(true);
+    const r = await gradeBatch(file, rubric, join(dir, 'resume.out.jsonl'), deps());
+    expect(r.resumed).toBe(true);
+    expect(t.sim.stats().batchesCreated).toBe(before + 1);
+    expect(readFileSync(join(dir, 'resume.out.jsonl'), 'utf8').trim().split('\n')).toHaveLength(2);
+    const ids = (await new UsageLedgerRepository(t.store.db).settledRows({ userId: 'teacher-batch' })).map((x) => x.message_id);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});
