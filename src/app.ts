@@ -64,7 +64,7 @@ export async function buildApp(c: Container): Promise<FastifyInstance> {
     );
   });
 
-  installAuth(app, { authenticator: c.identity.authenticator, sessionUser: sessionUserResolver(c) });
+  installAuth(app, { authenticator: c.identity.authenticator, sessionUser: sessionUserResolver(c), failureGate: c.authFailures });
 
   await app.register(healthRoutes(c.readiness, () => c.metrics.registry.metrics(), c.metrics.registry.contentType));
   await app.register(identityRoutes(c.identity.service, { remaining: meExtras(c) }));

@@ -24,6 +24,7 @@ import { createJwtVerifier } from './features/identity/jwt-verifier.js';
 import { createMemoryRateLimiter } from './features/limits/memory-rate-limiter.js';
 import { createRedisRateLimiter } from './features/limits/redis-rate-limiter.js';
 import { createLimitAbuseDetector } from './features/limits/limit-abuse-detector.js';
+import { createAuthFailureLimiter, type AuthFailureLimiter } from './features/limits/auth-failure-limiter.js';
 import { registerLimiterMetrics } from './features/limits/limiter-metrics.js';
 import type { RateLimiter } from './features/limits/limit-types.js';
 import { PremiumPipeline } from './features/premium/premium-pipeline.js';
@@ -65,6 +66,7 @@ export interface Container extends ContainerInput {
   metering: MeteringService;
   budgets: BudgetRepository;
   limiter: RateLimiter;
+  authFailures: AuthFailureLimiter;
   cache: CacheManager;
   flags: { snapshot: FlagSnapshot; service: FlagsService; sync: FlagSync; analytics: FlagAnalytics };
   alerts: AlertSink;
@@ -120,6 +122,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
   );
 
   const limiter = redis ? createRedisRateLimiter(redis, { prefix: 'tg:rl' }) : createMemoryRateLimiter({ now: () => clock.now() });
+  const authFailures = createAuthFailureLimiter({ ...(redis ? { redis, prefix: 'tg:af' } : {}), failuresPerMinute: config.TUTORGATE_AUTH_FAILURES_PER_MINUTE, blockSec: 60 });
   const limiterMetrics = registerLimiterMetrics(registry);
   const abuse = createLimitAbuseDetector({
     threshold: 20,
@@ -220,6 +223,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     metering,
     budgets,
     limiter,
+    authFailures,
     cache,
     flags: { snapshot, service: flagsService, sync, analytics: flagAnalytics },
     alerts,

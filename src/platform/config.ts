@@ -27,6 +27,7 @@ const envSchema = z.object({
   TUTORGATE_TRUST_PROXY: csv.optional(),
   TUTORGATE_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   TUTORGATE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  TUTORGATE_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(30),
   TUTORGATE_ALERT_EVALUATOR: z.enum(['on', 'off']).default('on'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

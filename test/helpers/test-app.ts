@@ -66,6 +66,8 @@ export async function createTestApp(opts: {
     TUTORGATE_JWT_SECRET: TEST_JWT_SECRET,
     TUTORGATE_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
     LOG_LEVEL: 'info',
+    // Most suites send many bad credentials from one address on purpose; the gate has its own test.
+    TUTORGATE_AUTH_FAILURES_PER_MINUTE: '100000',
     ...opts.env,
   });
   const logs = new LogCapture();

@@ -100,3 +100,23 @@ describe('authentication and access over HTTP', () => {
     expect((await t.app.inject({ method: 'POST', url: '/v1/admin/users/nobody/subscription', headers: bearer(admin), payload: { action: 'cancel' } })).statusCode).toBe(404);
   });
 });
+
+describe('pre-auth limit on credential failures', () => {
+  it('answers 429 to an address that keeps failing, even with a valid key, and leaves other routes alone', async () => {
+    const t = await createTestApp({ env: { TUTORGATE_AUTH_FAILURES_PER_MINUTE: '5' } });
+    try {
+      const good = await t.premium();
+      const codes: number[] = [];
+      for (let i = 0; i < 6; i++) codes.push((await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(`tg_guess${i}`) })).statusCode);
+      expect(codes.slice(0, 4)).toEqual([401, 401, 401, 401]);
+      expect(codes.at(-1)).toBe(429);
+      const blocked = await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(good) });
+      expect(blocked.statusCode).toBe(429);
+      expect(blocked.headers['retry-after']).toBeDefined();
+      expect((await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(good), remoteAddress: '10.9.8.7' })).statusCode).toBe(200);
+      expect((await t.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -147,7 +147,14 @@ export function loadRubricsYaml(text: string): Rubric[] {
     const docPrefix = docs.length > 1 ? `document[${d}]` : '';
     for (const e of doc.errors) problems.push(`${docPrefix || 'yaml'}: ${e.message.split('\n')[0]}`);
     if (doc.errors.length) return;
-    const value: unknown = doc.toJS();
+    let value: unknown;
+    try {
+      // The yaml library refuses alias bombs ("billion laughs") here; that is bad input, not a crash.
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      problems.push(`${docPrefix || 'yaml'}: ${(err as Error).message.split('\n')[0]}`);
+      return;
+    }
     if (value == null) return;
     const join = (p: string) => (docPrefix ? `${docPrefix}.${p}` : p);
     if (Array.isArray(value)) value.forEach((v, i) => items.push({ value: v, prefix: docPrefix ? `${docPrefix}[${i}]` : `[${i}]` }));

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ForbiddenError, PremiumRequiredError, UnauthorizedError } from '../../platform/errors.js';
+import { ForbiddenError, PremiumRequiredError, RateLimitedError, UnauthorizedError } from '../../platform/errors.js';
 import type { Feature } from '../../platform/policy.schema.js';
 import { hasPermission, type Permission } from './access.js';
 import { AuthenticationFailed, type Authenticator } from './authenticator.js';
@@ -21,7 +21,12 @@ declare module 'fastify' {
 export interface AuthHookDeps {
   authenticator: Pick<Authenticator, 'authenticate' | 'principalFor'>;
   sessionUser?: (request: FastifyRequest) => Promise<string | undefined>;
-  onAuthFailure?: (request: FastifyRequest, reason: string) => Promise<void>;
+  // Pre-auth limit on credential failures per client IP (request.ip honours only the
+  // configured trusted proxies' X-Forwarded-For), so keys cannot be guessed at speed.
+  failureGate?: {
+    check(ip: string): Promise<{ allowed: boolean; retryAfterSec: number }>;
+    recordFailure(ip: string): Promise<{ allowed: boolean; retryAfterSec: number }>;
+  };
 }
 
 export function principalOf(request: FastifyRequest): Principal {
@@ -34,6 +39,10 @@ export function installAuth(app: FastifyInstance, deps: AuthHookDeps): void {
   app.addHook('onRequest', async (request) => {
     const cfg = request.routeOptions.config;
     if (cfg.auth !== 'required') return;
+    if (deps.failureGate) {
+      const gate = await deps.failureGate.check(request.ip);
+      if (!gate.allowed) throw new RateLimitedError('authFailuresPerMinute', gate.retryAfterSec);
+    }
     request.principal = await resolve(request, deps, cfg.allowSession === true);
     const p = request.principal;
     if (cfg.permission && !hasPermission(p.roles, cfg.permission)) throw new ForbiddenError(`This needs the "${cfg.permission}" permission.`);
@@ -51,8 +60,9 @@ async function resolve(request: FastifyRequest, deps: AuthHookDeps, allowSession
     return await deps.authenticator.authenticate(header);
   } catch (err) {
     if (!(err instanceof AuthenticationFailed)) throw err;
-    await deps.onAuthFailure?.(request, err.reason);
     request.log.info({ reason: err.reason }, 'authentication failed');
+    const gate = await deps.failureGate?.recordFailure(request.ip);
+    if (gate && !gate.allowed) throw new RateLimitedError('authFailuresPerMinute', gate.retryAfterSec);
     throw new UnauthorizedError();
   }
 }

@@ -21,7 +21,8 @@ export function billingWebhookRoutes(deps: { db: Db; clock: Clock; secret: strin
       }
       let json: unknown;
       try {
-        json = JSON.parse(raw.toString('utf8'));
+        // Fatal decoding: the event applied must be exactly the bytes that were signed.
+        json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
       } catch {
         throw new BadRequestError('The body is not valid JSON.', 'invalid_json');
       }

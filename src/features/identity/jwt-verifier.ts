@@ -37,7 +37,8 @@ export function createJwtVerifier(opts: JwtOptions): JwtVerifier {
           ...(opts.audience ? { audience: opts.audience } : {}),
           clockTolerance: 5,
         });
-        if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new InvalidTokenError('token has no subject');
+        // The same id shape the admin API accepts, so every provisioned user can be managed.
+        if (typeof payload.sub !== 'string' || !/^[A-Za-z0-9_.@-]{1,200}$/.test(payload.sub)) throw new InvalidTokenError('token has no usable subject');
         return { sub: payload.sub };
       } catch (err) {
         if (err instanceof InvalidTokenError) throw err;
