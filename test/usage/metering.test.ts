@@ -44,6 +44,25 @@ describe.each(STORE_KINDS)('metering on %s', (kind) => {
     expect(Number(daily[0]!.calls)).toBe(2);
   });
 
+  it('notifies once per period at 80 % and at 100 % of a budget', async () => {
+    const events: { key: string; threshold: number }[] = [];
+    const m = new MeteringService(ts.store.db, prices, clock, (e) => events.push({ key: e.key, threshold: e.threshold }));
+    const lines = [{ key: 'user:m3:2026-11', capMicros: 10_000 }];
+    const spend = async (id: string, input: number) => {
+      const r = await m.reserve({ userId: 'm3', feature: 'grading', model: 'claude-haiku-4-5', worstCaseMicros: 1, lines });
+      if (!r.ok) throw new Error('refused');
+      await m.settle(r.reservation, [call(id, input, 0)], 'llm', lines);
+    };
+    await spend('msg_t1', 7_000);
+    expect(events).toEqual([]);
+    await spend('msg_t2', 1_500); // 85 %
+    await spend('msg_t3', 100);
+    expect(events).toEqual([{ key: 'user:m3:2026-11', threshold: 0.8 }]);
+    await spend('msg_t4', 1_500); // 101 %: the estimate was low; the next call is refused
+    await expect(spend('msg_t5', 1)).rejects.toThrow('refused');
+    expect(events).toEqual([{ key: 'user:m3:2026-11', threshold: 0.8 }, { key: 'user:m3:2026-11', threshold: 1 }]);
+  });
+
   it('reconciles a pending row left by a crash at its reserved amount', async () => {
     const lines = [{ key: 'user:m2:2026-11', capMicros: 1_000_000 }];
     const r = await metering.reserve({ userId: 'm2', feature: 'grading', model: 'claude-haiku-4-5', worstCaseMicros: 7_000, lines });

@@ -1,0 +1,60 @@
+import { expect } from 'vitest';
+import type { Db } from '../../src/platform/db/database.js';
+import type { ChargeRecord } from '../../src/llm/simulator/types.js';
+
+// The budget counters a settled row counts against under the built-in budgets
+// (per user monthly, per feature daily, global daily). Settling clears budget_keys, so
+// they are derived from the row as budgetLines() derives them at reservation time.
+export function budgetKeysOf(row: { user_id: string; feature: string; day: string }): string[] {
+  return [`user:${row.user_id}:${row.day.slice(0, 7)}`, `feature:${row.feature}:${row.day}`, `global:${row.day}`];
+}
+
+export interface LedgerSnapshot {
+  rows: { id: string; message_id: string | null; status: string; outcome: string; cost_micros: number; reserved_micros: number; user_id: string; feature: string; day: string }[];
+  counters: { key: string; spent_micros: number; reserved_micros: number }[];
+}
+
+export async function readLedger(db: Db): Promise<LedgerSnapshot> {
+  const rows = (await db.selectFrom('usage_ledger').select(['id', 'message_id', 'status', 'outcome', 'cost_micros', 'reserved_micros', 'user_id', 'feature', 'day']).execute()).map((r) => ({
+    ...r,
+    cost_micros: Number(r.cost_micros),
+    reserved_micros: Number(r.reserved_micros),
+  }));
+  const counters = (await db.selectFrom('budget_counters').select(['key', 'spent_micros', 'reserved_micros']).execute()).map((c) => ({
+    key: c.key,
+    spent_micros: Number(c.spent_micros),
+    reserved_micros: Number(c.reserved_micros),
+  }));
+  return { rows, counters };
+}
+
+/** Every budget counter holds no reservation and has spent exactly what the settled rows on its key cost. */
+export function expectCountersMatchLedger(s: LedgerSnapshot): void {
+  const expected = new Map<string, number>();
+  for (const r of s.rows.filter((x) => x.status === 'settled')) {
+    for (const key of budgetKeysOf(r)) expected.set(key, (expected.get(key) ?? 0) + r.cost_micros);
+  }
+  for (const c of s.counters) {
+    expect(c.reserved_micros, `reserved_micros of ${c.key}`).toBe(0);
+    expect(c.spent_micros, `spent_micros of ${c.key}`).toBe(expected.get(c.key) ?? 0);
+  }
+  for (const [key, spent] of expected) {
+    if (spent > 0) expect(s.counters.some((c) => c.key === key), `a counter for ${key}`).toBe(true);
+  }
+}
+
+/**
+ * After any mix of upstream successes and failures (no crash): one settled row per billed
+ * upstream message and no other billed row, nothing pending, nothing counted twice.
+ */
+export async function expectLedgerMatchesCharges(db: Db, charges: ChargeRecord[]): Promise<LedgerSnapshot> {
+  const s = await readLedger(db);
+  expect(s.rows.filter((r) => r.status !== 'settled')).toEqual([]);
+  const ids = s.rows.filter((r) => r.message_id !== null).map((r) => r.message_id!);
+  expect(new Set(ids).size, 'message ids are unique in the ledger').toBe(ids.length);
+  expect([...ids].sort()).toEqual(charges.map((c) => c.id).sort());
+  // A row without a message id is a call that never got a billed answer: it costs nothing.
+  for (const r of s.rows.filter((x) => x.message_id === null)) expect(r.cost_micros, `row ${r.id} (${r.outcome})`).toBe(0);
+  expectCountersMatchLedger(s);
+  return s;
+}

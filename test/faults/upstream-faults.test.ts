@@ -1,0 +1,178 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Fault } from '../../src/llm/simulator/types.js';
+import { bearer } from '../helpers/test-app.js';
+import { createSimulatedApp } from '../helpers/simulated-app.js';
+import { expectLedgerMatchesCharges } from './ledger-invariants.js';
+
+// Every way the upstream can fail, through the real SDK over a real socket to the
+// simulator: the learner still gets a 200 with the rules answer, and the money is right
+// afterwards (one settled row per billed message, no pending rows, no held reservations).
+
+type App = Awaited<ReturnType<typeof createSimulatedApp>>;
+
+const GRADE = {
+  criteria: [{ criterionId: 'correctness', levelId: 'correct', evidence: [], justification: 'Names evaporation.' }],
+  feedback: { strengths: ['Clear.'], improve: ['Say where the vapour goes.'], nextStep: 'Explain the role of heat.' },
+  confidence: 0.9,
+};
+const HIGH_LIMITS = { premium: { requestsPerMinute: 10_000, requestsPerHour: 100_000, tokensPerDay: 100_000_000, concurrent: 100 } };
+const ATTEMPTS = 3; // maxRetries 2: a fault that lasts this many calls outlives every retry
+
+let n = 0;
+const nonce = Math.random().toString(36).slice(2, 8);
+const gradeBody = () => ({ question: 'Why does a puddle disappear?', referenceAnswer: 'The water evaporates into the air.', answer: `The sun heats it and the water evaporates, take ${nonce}-${++n}.` });
+
+describe('upstream faults: the rules answer, and exact metering', () => {
+  let t: App;
+  let key: string;
+
+  beforeAll(async () => {
+    t = await createSimulatedApp({
+      policy: {
+        limits: HIGH_LIMITS,
+        // breaker kept out of the way here; it has its own test below
+        llm: { timeoutMs: { grading: 500, learning_path: 1000 }, maxRetries: 2, breakerFailures: 1000 },
+      },
+    });
+    key = await t.premium('fault-learner');
+    t.sim.script.when('<student_answer>', { json: GRADE });
+  });
+  afterAll(() => t?.close());
+  afterEach(() => t.sim.faults.clear());
+
+  const grade = () => t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(key), payload: gradeBody() });
+  // learning paths are cached per user: a fresh learner is always a cache miss
+  const path = async () => t.app.inject({ method: 'POST', url: '/v1/learning-paths', headers: bearer(await t.premium()), payload: {} });
+
+  const gradingFaults: [string, Fault][] = [
+    ['429 with retry-after', { kind: 'status', status: 429, retryAfterSec: 1 }],
+    ['529 overloaded', { kind: 'status', status: 529 }],
+    ['500 api error', { kind: 'status', status: 500 }],
+    ['a hang past the 500 ms feature timeout', { kind: 'hang' }],
+    ['a connection reset', { kind: 'reset' }],
+    ['a malformed body', { kind: 'malformed' }],
+    ['a body cut off mid-way', { kind: 'truncated-stream' }],
+  ];
+
+  for (const [name, fault] of gradingFaults) {
+    it(`grading: ${name} on every attempt → 200 from rules, retried, nothing billed`, { timeout: 20_000 }, async () => {
+      const before = t.sim.stats().messages;
+      t.sim.faults.next(fault, ATTEMPTS);
+      const r = await grade();
+      expect(r.statusCode).toBe(200);
+      const body = r.json();
+      expect(body.source).toBe('rules');
+      expect(['upstream_failure', 'invalid_output']).toContain(body.fallbackReason);
+      expect(body.usage).toMatchObject({ inputTokens: 0, outputTokens: 0, costUsd: 0 });
+      expect(typeof body.score).toBe('number');
+      // the client retried up to its limit, and no more
+      expect(t.sim.stats().messages - before).toBe(ATTEMPTS);
+      await expectLedgerMatchesCharges(t.store.db, t.sim.charges);
+    });
+  }
+
+  const pathFaults: [string, Fault][] = [
+    ['a stream cut mid-answer', { kind: 'truncated-stream' }],
+    ['an error event mid-stream', { kind: 'stream-error' }],
+    ['a malformed event stream', { kind: 'malformed' }],
+    ['529 before the stream starts', { kind: 'status', status: 529 }],
+    ['a hang past the feature timeout', { kind: 'hang' }],
+  ];
+
+  for (const [name, fault] of pathFaults) {
+    it(`learning path (streamed): ${name} on every attempt → 200 from rules`, { timeout: 20_000 }, async () => {
+      t.sim.faults.next(fault, ATTEMPTS);
+      const r = await path();
+      expect(r.statusCode).toBe(200);
+      const body = r.json();
+      expect(body.source).toBe('rules');
+      expect(['upstream_failure', 'invalid_output']).toContain(body.fallbackReason);
+      expect(body.items.length).toBeGreaterThan(0);
+      expect(body.usage.costUsd).toBe(0);
+      await expectLedgerMatchesCharges(t.store.db, t.sim.charges);
+    });
+  }
+
+  it('a transient fault is retried: the learner gets the LLM answer and is billed exactly once', { timeout: 20_000 }, async () => {
+    for (const fault of [{ kind: 'status', status: 429, retryAfterMs: 50 }, { kind: 'status', status: 529 }, { kind: 'reset' }] as Fault[]) {
+      const charges = t.sim.charges.length;
+      t.sim.faults.next(fault, 1);
+      const body = (await grade()).json();
+      expect(body.source, JSON.stringify(fault)).toBe('llm');
+      expect(t.sim.charges.length).toBe(charges + 1);
+      expect(body.usage.costUsd).toBeGreaterThan(0);
+    }
+    t.sim.faults.next({ kind: 'stream-error' }, 1);
+    const charges = t.sim.charges.length;
+    const body = (await path()).json();
+    expect(body.source).toBe('llm');
+    expect(t.sim.charges.length).toBe(charges + 1);
+    expect(body.usage.outputTokens).toBe(t.sim.charges.at(-1)!.outputTokens);
+    await expectLedgerMatchesCharges(t.store.db, t.sim.charges);
+  });
+
+  it('after the whole run: one settled row per simulator charge, nothing pending, every reservation released', async () => {
+    expect(t.sim.charges.length).toBeGreaterThanOrEqual(4);
+    const s = await expectLedgerMatchesCharges(t.store.db, t.sim.charges);
+    expect(s.counters.length).toBeGreaterThanOrEqual(3);
+    // the failed requests are in the ledger too (zero cost), not lost
+    expect(s.rows.filter((r) => r.message_id === null).length).toBeGreaterThanOrEqual(gradingFaults.length + pathFaults.length);
+  });
+});
+
+describe('the circuit breaker', () => {
+  let t: App;
+  let key: string;
+  let admin: string;
+
+  beforeAll(async () => {
+    t = await createSimulatedApp({
+      policy: { limits: HIGH_LIMITS, llm: { timeoutMs: { grading: 2000 }, maxRetries: 0, breakerFailures: 3, breakerOpenMs: 30_000 } },
+    });
+    key = await t.premium('breaker-learner');
+    admin = await t.premium('breaker-admin', ['admin']);
+    t.sim.script.when('<student_answer>', { json: GRADE });
+  });
+  afterAll(() => t?.close());
+
+  const grade = () => t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(key), payload: gradeBody() });
+  const readyz = async () => (await t.app.inject({ method: 'GET', url: '/readyz' })).json();
+
+  it('opens after repeated 529s; then premium requests answer from rules without reaching the upstream', { timeout: 30_000 }, async () => {
+    expect((await readyz()).checks.anthropic).toMatchObject({ ok: true, breaker: 'closed' });
+    t.sim.faults.rate({ kind: 'status', status: 529 }, 1);
+    for (let i = 0; i < 3; i++) {
+      const r = await grade();
+      expect(r.statusCode).toBe(200);
+      expect(r.json()).toMatchObject({ source: 'rules', fallbackReason: 'upstream_failure' });
+    }
+    const ready = await readyz();
+    expect(ready.checks.anthropic).toMatchObject({ ok: false, breaker: 'open' });
+    // the upstream being down does not make the instance unready: it still answers from rules
+    expect(ready.status).toBe('ready');
+
+    const calls = t.sim.stats().messages;
+    for (let i = 0; i < 5; i++) {
+      const r = await grade();
+      expect(r.statusCode).toBe(200);
+      expect(r.json()).toMatchObject({ source: 'rules', fallbackReason: 'circuit_open' });
+    }
+    const p = await t.app.inject({ method: 'POST', url: '/v1/learning-paths', headers: bearer(key), payload: {} });
+    expect(p.statusCode).toBe(200);
+    expect(p.json()).toMatchObject({ source: 'rules', fallbackReason: 'circuit_open' });
+    expect(t.sim.stats().messages).toBe(calls);
+
+    const ops = (await t.app.inject({ method: 'GET', url: '/v1/admin/ops', headers: bearer(admin) })).json();
+    expect(ops.llm.breaker).toBe('open');
+    await expectLedgerMatchesCharges(t.store.db, t.sim.charges);
+  });
+
+  it('half-opens after openMs and closes on a successful probe', { timeout: 30_000 }, async () => {
+    t.sim.faults.clear();
+    t.clock.advance(30_000);
+    const r = await grade();
+    expect(r.json().source).toBe('llm');
+    expect((await readyz()).checks.anthropic).toMatchObject({ ok: true, breaker: 'closed' });
+    await expectLedgerMatchesCharges(t.store.db, t.sim.charges);
+  });
+});
