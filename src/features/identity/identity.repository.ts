@@ -67,15 +67,7 @@ export class IdentityRepository {
   }
 
   async putSubscription(s: Subscription): Promise<void> {
-    const row = {
-      user_id: s.userId,
-      plan: s.plan,
-      status: s.status,
-      current_period_end: s.currentPeriodEnd,
-      source: s.source,
-      last_event_at: s.lastEventAt,
-      updated_at: s.updatedAt,
-    };
+    const row = subscriptionRow(s);
     await this.db
       .insertInto('subscriptions')
       .values(row)
@@ -86,15 +78,7 @@ export class IdentityRepository {
   // Applies a billing event only if it is newer than the last one applied, in one
   // statement, so two instances racing on out-of-order events cannot regress the state.
   async putSubscriptionIfNewer(s: Subscription): Promise<boolean> {
-    const row = {
-      user_id: s.userId,
-      plan: s.plan,
-      status: s.status,
-      current_period_end: s.currentPeriodEnd,
-      source: s.source,
-      last_event_at: s.lastEventAt,
-      updated_at: s.updatedAt,
-    };
+    const row = subscriptionRow(s);
     const res = await this.db
       .insertInto('subscriptions')
       .values(row)
@@ -146,6 +130,18 @@ export class IdentityRepository {
       .executeTakeFirst();
     return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
   }
+}
+
+function subscriptionRow(s: Subscription) {
+  return {
+    user_id: s.userId,
+    plan: s.plan,
+    status: s.status,
+    current_period_end: s.currentPeriodEnd,
+    source: s.source,
+    last_event_at: s.lastEventAt,
+    updated_at: s.updatedAt,
+  };
 }
 
 function toKey(r: { id: string; user_id: string; prefix: string; created_at: number; last_used_at: number | null; revoked_at: number | null }): ApiKeyRecord {

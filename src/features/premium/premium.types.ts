@@ -1,5 +1,5 @@
 import type { Feature } from '../../platform/policy.schema.js';
-import type { ParseOutcome, SystemBlock } from '../../llm/client/types.js';
+import type { StructuredRequest } from '../../llm/client/types.js';
 import type { Principal } from '../identity/identity.types.js';
 import type { UsageSummary } from '../usage/metering.service.js';
 
@@ -23,14 +23,9 @@ export interface PremiumTask<T> {
   rules: () => T | Promise<T>;
   // Without it the result is never cached.
   cache?: { scope: 'shared' | 'user'; inputs: unknown; tags: string[] };
-  llm: {
+  // The structured request (see src/llm/client/types.ts), plus what the pipeline needs.
+  llm: Pick<StructuredRequest<T>, 'system' | 'user' | 'schema' | 'parse' | 'maxTokens' | 'stream'> & {
     template: { id: string; version: number };
-    system: SystemBlock[];
-    user: string;
-    schema: Record<string, unknown>;
-    parse: (raw: unknown) => ParseOutcome<T>;
-    maxTokens: number;
-    stream?: boolean;
     // Upper bound of upstream calls this task may make (a repair doubles a call);
     // the budget reservation covers all of them.
     maxCalls?: number;
