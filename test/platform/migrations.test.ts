@@ -1,0 +1,43 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore, type Store } from '../../src/platform/db/database.js';
+import { migrateDown, migrateUp, migrationStatus } from '../../src/platform/db/migrator.js';
+import { migrations } from '../../src/platform/db/migrations/index.js';
+import { createPgDatabase, STORE_KINDS } from '../helpers/databases.js';
+
+describe.each(STORE_KINDS)('migrations on %s', (kind) => {
+  let store: Store;
+  let drop: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    if (kind === 'postgres') {
+      const db = await createPgDatabase();
+      drop = db.drop;
+      store = openStore(db.url);
+    } else store = openStore('sqlite::memory:');
+  });
+  afterAll(async () => {
+    await store.close();
+    await drop?.();
+  });
+
+  it('goes up, down one step and up again with the data of earlier steps intact', async () => {
+    await migrateUp(store.db);
+    expect((await migrationStatus(store.db)).every((m) => m.executedAt)).toBe(true);
+    await store.db.insertInto('users').values({ id: 'keep-me', roles: 'learner', created_at: 1, disabled: 0 }).execute();
+    await store.db
+      .insertInto('usage_ledger')
+      .values({ id: 'u1', message_id: 'msg_1', request_id: null, reservation_id: null, budget_keys: null, user_id: 'keep-me', feature: 'grading', model: 'm', input_tokens: 10, output_tokens: 2, cache_write_5m_tokens: 0, cache_write_1h_tokens: 0, cache_read_tokens: 0, cost_micros: 20, reserved_micros: 0, price_version: 'm@x', latency_ms: 1, outcome: 'ok', source: 'llm', status: 'settled', batch: 0, day: '2026-11-27', created_at: 1, settled_at: 1 })
+      .execute();
+    const last = Object.keys(migrations).at(-1)!;
+    expect(await migrateDown(store.db)).toEqual([`reverted ${last}`]);
+    expect((await migrationStatus(store.db)).find((m) => m.name === last)?.executedAt).toBeUndefined();
+    expect(await migrateUp(store.db)).toEqual([`applied ${last}`]);
+    expect(await store.db.selectFrom('users').selectAll().where('id', '=', 'keep-me').executeTakeFirst()).toMatchObject({ roles: 'learner' });
+    expect(Number((await store.db.selectFrom('usage_ledger').select('cost_micros').where('id', '=', 'u1').executeTakeFirstOrThrow()).cost_micros)).toBe(20);
+  });
+
+  it('reverts every step down to an empty schema and re-applies them all', async () => {
+    for (let i = 0; i < Object.keys(migrations).length; i++) await migrateDown(store.db);
+    expect((await migrationStatus(store.db)).every((m) => !m.executedAt)).toBe(true);
+    expect(await migrateUp(store.db)).toHaveLength(Object.keys(migrations).length);
+  });
+});
