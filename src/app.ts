@@ -20,6 +20,14 @@ import { installErrorHandling } from './platform/http/error-handler.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    // Called on SIGTERM before close(): responses still in flight then tell the client
+    // to close its keep-alive connection, so the drain ends when they do.
+    startDraining(): void;
+  }
+}
+
 export async function buildApp(c: Container): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     loggerInstance: c.logger as FastifyBaseLogger,
@@ -54,8 +62,15 @@ export async function buildApp(c: Container): Promise<FastifyInstance> {
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
+  let draining = false;
+  app.decorate('startDraining', () => {
+    draining = true;
+  });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (draining) reply.header('connection', 'close');
   });
   app.addHook('onResponse', async (request, reply) => {
     c.metrics.httpDuration.observe(

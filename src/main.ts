@@ -110,6 +110,7 @@ export async function serve(config: Config): Promise<void> {
     force.unref();
     try {
       clearInterval(calibration);
+      app.startDraining();
       await app.close(); // stops accepting, waits for in-flight requests
       await evaluator?.stop();
       await rt.stop();
