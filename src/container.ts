@@ -28,6 +28,7 @@ import { createAuthFailureLimiter, type AuthFailureLimiter } from './features/li
 import { registerLimiterMetrics } from './features/limits/limiter-metrics.js';
 import type { RateLimiter } from './features/limits/limit-types.js';
 import { PremiumPipeline } from './features/premium/premium-pipeline.js';
+import { InputTokenEstimator } from './features/premium/input-token-estimator.js';
 import { registerPremiumMetrics } from './features/premium/premium-metrics.js';
 import { GradingCalibrationService } from './features/grading/grading-calibration.service.js';
 import { GradingRepository } from './features/grading/grading.repository.js';
@@ -170,6 +171,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     limiter,
     cache,
     llm,
+    inputTokens: new InputTokenEstimator(llm),
     metering,
     prices,
     overrides: async (userId) => {
@@ -209,7 +211,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     {
       name: 'anthropic',
       optional: true, // without a key the service still answers, from rules
-      check: async () => ({ ok: llm.available(), detail: { key: llm.keyFingerprint() ?? 'not configured: premium features answer from rules', breaker: llm.breakerState() } }),
+      check: async () => ({ ok: llm.available() && llm.breakerState() !== 'open', detail: { key: llm.keyFingerprint() ?? 'not configured: premium features answer from rules', breaker: llm.breakerState(), breakers: llm.breakerStates() } }),
     },
   ];
   if (redis) readiness.push({ name: 'redis', check: async () => ({ ok: (await redis.ping()) === 'PONG' }) });

@@ -49,7 +49,7 @@ describe('dashboard session over HTTP', () => {
       expect(setCookie).toContain(`Max-Age=${SESSION_TTL_SEC}`);
       expect(setCookie).not.toMatch(/Secure/); // plain http here
       const session = cookieFrom(setCookie);
-      expect((await get('/admin/session', session)).json()).toEqual({ userId: 'ada-admin', via: 'session' });
+      expect((await get('/admin/session', session)).json()).toEqual({ userId: 'ada-admin', via: 'session', csrfToken: r.json().csrfToken });
       expect((await get('/v1/admin/usage?groupBy=feature', session)).statusCode).toBe(200);
     }
   });

@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MeteredCall } from '../../src/features/usage/metering.service.js';
-import { bearer, createTestApp, type TestApp } from '../helpers/test-app.js';
+import { bearer, type TestApp } from '../helpers/test-app.js';
+import { createSimulatedApp } from '../helpers/simulated-app.js';
+import type { Simulator } from '../../src/llm/simulator/types.js';
 
 // Drives the real page in Debian's Chromium against a real listening server. CI
 // installs /usr/bin/chromium; without it this must fail, not skip, or a broken
@@ -27,7 +29,7 @@ const usd = (n: number) => {
 };
 
 describe('admin dashboard in a browser', () => {
-  let t: TestApp;
+  let t: TestApp & { sim: Simulator };
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
@@ -75,7 +77,11 @@ describe('admin dashboard in a browser', () => {
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`Chromium is missing at ${CHROMIUM}; install it (apt-get install chromium) to run the dashboard browser test.`);
-    t = await createTestApp();
+    // The simulator stands in for Claude, so grades run the real pipeline and can hit the cache.
+    t = await createSimulatedApp();
+    t.sim.script.when('<student_answer>', {
+      json: { criteria: [{ criterionId: 'correctness', levelId: 'correct', evidence: [], justification: 'Names evaporation.' }], feedback: { strengths: ['Clear.'], improve: ['Say where it goes.'], nextStep: 'Explain heat.' }, confidence: 0.9 },
+    });
     adminKey = await t.premium('ops-admin', ['admin']);
     learnerKey = await t.premium('lea-learner');
     // A week of traffic: three learners (one with a hostile id), both features, with prompt caching.
@@ -156,9 +162,8 @@ describe('admin dashboard in a browser', () => {
     expect(await page.getByTestId('breaker-state').textContent()).toBe(ops.llm.breaker.replace('_', '-'));
     expect(await page.getByTestId('cache-hits').textContent()).toBe(String(ops.cache.hits));
     expect(await page.getByTestId('cache-entries').textContent()).toBe(String(ops.cache.entries));
-    expect(await page.locator('[data-testid="flags"] tbody tr').count()).toBe(Math.max(1, ops.flags.length));
-    mkdirSync('test-artifacts', { recursive: true });
-    await page.screenshot({ path: 'test-artifacts/dashboard.png', fullPage: true });
+    expect(await page.getByTestId('flag-row').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.flag))).toEqual(ops.flags.map((f: { key: string }) => f.key).sort());
+    expect(await page.getByTestId('saved-usd').getAttribute('data-value')).toBe('0'); // nothing cached yet
   });
 
   it('narrows to a date range and exports that range as CSV with the session', { timeout: 120_000 }, async () => {
@@ -178,6 +183,67 @@ describe('admin dashboard in a browser', () => {
     expect(csv.status()).toBe(200);
     expect(csv.headers()['content-type']).toMatch(/^text\/csv/);
     expect((await csv.text()).trim().split('\n')).toHaveLength(1 + 2);
+  });
+
+  const grade = (answer: string) =>
+    t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(learnerKey), payload: { question: 'Why does a puddle disappear?', referenceAnswer: 'The water evaporates into the air.', answer } });
+  // Waits for the page's own fetch of the figures: the status line shows the time to the
+  // second, so two reloads within one second look alike.
+  const reloadFigures = async () => {
+    await Promise.all([page.waitForResponse((r) => r.url().includes('/v1/admin/ops'), { timeout: 30_000 }), page.getByTestId('range-apply').click()]);
+    await page.locator('#dashboard[data-range]').waitFor({ state: 'attached' });
+  };
+  const figures = async () => (await t.app.inject({ method: 'GET', url: '/v1/admin/ops', headers: bearer(adminKey) })).json().figures;
+
+  it('shows the savings, answer sources and limiter decisions after a cache hit', { timeout: 120_000 }, async () => {
+    expect((await grade('It evaporates in the sun.')).json().source).toBe('llm');
+    expect((await grade('It evaporates in the sun.')).json()).toMatchObject({ source: 'cache', usage: { costUsd: 0 } });
+    const f = await figures();
+    expect(f.cache.savedUsd).toBeGreaterThan(0);
+    expect(f.cache.savedTokens).toBeGreaterThan(0);
+    await reloadFigures();
+    await expect.poll(() => page.getByTestId('saved-usd').getAttribute('data-value'), { timeout: 30_000 }).toBe(String(f.cache.savedUsd));
+    expect(await page.getByTestId('saved-usd').textContent()).toBe(usd(f.cache.savedUsd));
+    expect((await page.getByTestId('saved-tokens').textContent())?.replaceAll(',', '')).toBe(String(f.cache.savedTokens));
+    const grading = page.locator('[data-testid="cache-feature-row"][data-feature="grading"] td');
+    expect(await grading.allTextContents()).toEqual(['grading', '1', '1', expect.any(String), usd(f.cache.savedUsd)]);
+    expect(await page.getByTestId('answers-llm').textContent()).toBe('1');
+    expect(await page.getByTestId('answers-cache').textContent()).toBe('1');
+    const premium = await page.locator('[data-testid="limiter-row"][data-tier="premium"] td').allTextContents();
+    expect(premium.slice(0, 3)).toEqual(['premium', '2', '0']);
+  });
+
+  it('turns a flag off from the page: the API shows it off and the audit names the admin', { timeout: 120_000 }, async () => {
+    const row = page.locator('[data-testid="flag-row"][data-flag="grading"]');
+    expect(await row.getByTestId('flag-toggle').isChecked()).toBe(true);
+    expect(await row.getByTestId('flag-save').isDisabled()).toBe(true); // nothing to save yet
+    await row.getByTestId('flag-toggle').uncheck();
+    expect(await row.getByTestId('flag-status').textContent()).toBe('unsaved');
+    await row.getByTestId('flag-save').click();
+    await expect.poll(() => row.getByTestId('flag-status').textContent(), { timeout: 30_000 }).toBe('Saved');
+
+    const api = await t.app.inject({ method: 'GET', url: '/v1/admin/flags/grading', headers: bearer(adminKey) });
+    expect(api.json()).toMatchObject({ key: 'grading', enabled: false, rollout: 100 }); // only the toggle was sent
+    const audit = (await t.app.inject({ method: 'GET', url: '/v1/admin/flags/grading/audit', headers: bearer(adminKey) })).json();
+    expect(audit.entries[0]).toMatchObject({ actor: 'ops-admin', before: { enabled: true }, after: { enabled: false } });
+
+    // The page's recent-changes list reads the same audit.
+    const details = page.locator('tr[data-flag="grading"] + tr [data-testid="flag-history"]');
+    await details.locator('summary').click();
+    const entry = details.getByTestId('flag-history-entry').first();
+    await entry.waitFor({ state: 'visible' });
+    expect(await entry.getByTestId('flag-history-actor').textContent()).toBe('ops-admin');
+    expect(await entry.textContent()).toContain('turned off');
+
+    // With grading off, answers fall back to rules, and the page says why.
+    expect((await grade('Sunshine dries it.')).json()).toMatchObject({ source: 'rules', fallbackReason: 'flag_off' });
+    await reloadFigures();
+    await page.locator('[data-testid="fallback-reason"][data-reason="flag_off"]').waitFor({ state: 'attached', timeout: 30_000 });
+    expect(await page.getByTestId('answers-rules').textContent()).toBe('1');
+    await page.locator('tr[data-flag="grading"] + tr [data-testid="flag-history"] summary').click();
+    await page.locator('tr[data-flag="grading"] + tr [data-testid="flag-history-entry"]').first().waitFor({ state: 'visible' });
+    mkdirSync('test-artifacts', { recursive: true });
+    await page.screenshot({ path: 'test-artifacts/dashboard.png', fullPage: true });
   });
 
   it('signs out: the cookie is gone and a reload shows the sign-in form', { timeout: 120_000 }, async () => {

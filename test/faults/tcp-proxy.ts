@@ -5,7 +5,9 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 //   up:    bytes flow both ways
 //   cut:   every open connection is destroyed and new ones are dropped at once
 //          (what a crashed or restarted server looks like)
-//   stall: connections stay open but nothing flows either way (a partition / a hung server)
+//   stall: connections stay open but nothing flows either way (a partition / a hung server);
+//          bytes wait in the kernel buffers and flow on restore, as when a partition heals,
+//          unless restore({ reset: true }) drops those connections instead
 export type ProxyMode = 'up' | 'cut' | 'stall';
 
 export interface TcpProxy {
@@ -13,7 +15,7 @@ export interface TcpProxy {
   mode(): ProxyMode;
   cut(): void;
   stall(): void;
-  restore(): void;
+  restore(opts?: { reset?: boolean }): void;
   close(): Promise<void>;
 }
 
@@ -39,13 +41,13 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     };
     client.on('close', drop);
     upstream.on('close', drop);
-    // Forward by hand (not pipe) so a stall can swallow bytes without ending either side.
-    client.on('data', (d) => {
-      if (mode === 'up') upstream.write(d);
-    });
-    upstream.on('data', (d) => {
-      if (mode === 'up') client.write(d);
-    });
+    // Forward by hand (not pipe): a stall pauses both sides without ending either.
+    client.on('data', (d) => upstream.write(d));
+    upstream.on('data', (d) => client.write(d));
+    if (mode === 'stall') {
+      client.pause();
+      upstream.pause();
+    }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
@@ -63,16 +65,21 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     },
     stall() {
       mode = 'stall';
+      for (const p of pairs) {
+        p.client.pause();
+        p.upstream.pause();
+      }
     },
-    restore() {
-      // After a stall the open connections carry half-delivered commands: drop them so
-      // clients reconnect cleanly, as they would after a real partition heals with resets.
-      if (mode === 'stall') {
-        for (const p of pairs) {
+    restore(opts = {}) {
+      for (const p of [...pairs]) {
+        if (opts.reset) {
           p.client.destroy();
           p.upstream.destroy();
+          pairs.delete(p);
+        } else {
+          p.client.resume();
+          p.upstream.resume();
         }
-        pairs.clear();
       }
       mode = 'up';
     },

@@ -237,8 +237,10 @@ describe('attacks on tutorgate', { timeout: 60_000 }, () => {
       expectProblem(await req({ method: 'GET', url: '/v1/admin/usage', headers: bearer(cookieToken) }), 401);
     });
 
-    it('is not accepted on a state-changing route (CSRF)', async () => {
-      expectProblem(await req({ method: 'PUT', url: '/v1/admin/flags/grading', headers: { cookie: `tg_session=${cookieToken}` }, payload: { enabled: false } }), 401);
+    it('is not accepted on a state-changing route without the CSRF proof (CSRF)', async () => {
+      // The flag PUT accepts a session only with a same-origin proof and the session's CSRF token.
+      expectProblem(await req({ method: 'PUT', url: '/v1/admin/flags/grading', headers: { cookie: `tg_session=${cookieToken}` }, payload: { enabled: false } }), 403);
+      expectProblem(await req({ method: 'POST', url: '/v1/admin/users', headers: { cookie: `tg_session=${cookieToken}`, 'sec-fetch-site': 'same-origin' }, payload: { id: 'csrf-made' } }), 401);
       expect((await req({ method: 'GET', url: '/v1/admin/flags/grading', headers: bearer(admin) })).json()).not.toMatchObject({ enabled: false });
     });
 

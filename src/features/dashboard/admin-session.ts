@@ -1,7 +1,8 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { jwtVerify, SignJWT } from 'jose';
 import type { Container } from '../../container.js';
+import type { SessionInfo } from '../identity/auth.hook.js';
 import type { Clock } from '../../platform/clock.js';
 import { parseCookieHeader } from './cookie-header.js';
 
@@ -10,6 +11,8 @@ export const SESSION_TTL_SEC = 8 * 3600;
 const SESSION_TYP = 'admin-session';
 const KEY_LABEL = 'tutorgate-admin-session';
 const MAX_TOKEN_CHARS = 4096;
+const CSRF_KEY_LABEL = 'tutorgate-admin-csrf';
+export const CSRF_HEADER = 'x-csrf-token';
 
 // The dashboard's cookie session: a short HS256 JWT whose only claims are the admin's
 // user id, typ and the times. It names who signed in, not what they may do; the auth
@@ -20,10 +23,16 @@ const MAX_TOKEN_CHARS = 4096;
 // a session cookie is then not a valid API bearer token, and an API JWT placed in the
 // cookie is not a session.
 export class AdminSessions {
+  // CSRF tokens get their own key, derived from the session key, so a token the page
+  // holds in script memory is never an HMAC made with the key that signs sessions.
+  private readonly csrfKey: Buffer;
+
   constructor(
     private readonly key: Uint8Array,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.csrfKey = createHmac('sha256', key).update(CSRF_KEY_LABEL).digest();
+  }
 
   async issue(userId: string): Promise<{ token: string; expiresAt: number }> {
     const iat = Math.floor(this.clock.now() / 1000);
@@ -31,6 +40,7 @@ export class AdminSessions {
     const token = await new SignJWT({ typ: SESSION_TYP })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setSubject(userId)
+      .setJti(randomBytes(16).toString('base64url')) // each sign-in, and so its CSRF token, is unique
       .setIssuedAt(iat)
       .setExpirationTime(exp)
       .sign(this.key);
@@ -54,6 +64,21 @@ export class AdminSessions {
     } catch {
       return undefined;
     }
+  }
+
+  // The double-submit token for one session: an HMAC of the cookie value. Only the
+  // server can make it, and only this origin's script can read it (from the sign-in
+  // answer), so a request that carries it was written by our page, not just sent
+  // with our cookie. It lives as long as the session and dies with it.
+  csrfTokenFor(sessionToken: string): string {
+    return createHmac('sha256', this.csrfKey).update(sessionToken).digest('base64url');
+  }
+
+  csrfMatches(sessionToken: string, presented: string | undefined): boolean {
+    if (typeof presented !== 'string' || presented.length > 128) return false;
+    const want = Buffer.from(this.csrfTokenFor(sessionToken));
+    const got = Buffer.from(presented);
+    return got.length === want.length && timingSafeEqual(got, want);
   }
 }
 
@@ -79,12 +104,19 @@ export function adminSessionsFor(c: SessionDeps): AdminSessions {
   return s;
 }
 
+export function sessionTokenOf(request: FastifyRequest): string | undefined {
+  return parseCookieHeader(request.headers.cookie).get(SESSION_COOKIE) || undefined;
+}
+
 // For installAuth's `sessionUser`. The hook consults it only on routes that set
-// `allowSession: true` and only when no Authorization header is sent.
-export function sessionUserResolver(c: SessionDeps): (request: FastifyRequest) => Promise<string | undefined> {
+// `allowSession` or `allowSessionWrite`, and only when no Authorization header is sent;
+// on the latter it also asks whether the request's CSRF token belongs to this session.
+export function sessionUserResolver(c: SessionDeps): (request: FastifyRequest) => Promise<SessionInfo | undefined> {
   const sessions = adminSessionsFor(c);
   return async (request) => {
-    const token = parseCookieHeader(request.headers.cookie).get(SESSION_COOKIE);
-    return token ? sessions.verify(token) : undefined;
+    const token = sessionTokenOf(request);
+    const userId = token ? await sessions.verify(token) : undefined;
+    if (!token || !userId) return undefined;
+    return { userId, csrfMatches: (presented) => sessions.csrfMatches(token, presented) };
   };
 }

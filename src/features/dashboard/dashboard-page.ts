@@ -86,16 +86,35 @@ export const DASHBOARD_HTML = `<!doctype html>
       </section>
     </div>
 
+    <div class="grid three">
+      <section class="card">
+        <h2>Cache savings</h2>
+        <dl class="stats" id="savings" data-testid="savings"></dl>
+        <table class="table compact"><thead><tr><th>Feature</th><th class="num">Hits</th><th class="num">Misses</th><th class="num">Tokens saved</th><th class="num">Saved</th></tr></thead><tbody id="cache-features" data-testid="cache-features"></tbody></table>
+      </section>
+      <section class="card">
+        <h2>Rate limiter</h2>
+        <table class="table compact"><thead><tr><th>Tier</th><th class="num">Allowed</th><th class="num">Rejected</th><th class="num">Rejected %</th></tr></thead><tbody id="limiter" data-testid="limiter"></tbody></table>
+      </section>
+      <section class="card">
+        <h2>Premium answers</h2>
+        <dl class="stats" id="answers" data-testid="answers"></dl>
+        <h3 class="sub">Top fallback reasons</h3>
+        <ol class="reasons" id="fallback-reasons" data-testid="fallback-reasons"></ol>
+      </section>
+    </div>
+
     <section class="card">
       <h2>Feature flags</h2>
-      <table class="table" data-testid="flags">
-        <thead><tr><th>Flag</th><th>State</th><th class="num">Rollout</th><th>Variants</th><th class="num">Evaluations</th><th class="num">Exposures</th></tr></thead>
+      <table class="table flags" data-testid="flags">
+        <thead><tr><th>Flag</th><th>State</th><th>Rollout</th><th>Variants</th><th class="num">Evaluations</th><th class="num">Exposures</th><th></th></tr></thead>
         <tbody id="flags"></tbody>
       </table>
+      <p class="muted note">Saving changes the flag on every instance within a second; each change is recorded with your user id.</p>
     </section>
   </section>
 </main>
-<footer class="muted">Figures come from the usage rollup (UTC days); cache, breaker and flag counters are this instance's since start.</footer>
+<footer class="muted">Figures come from the usage rollup (UTC days); cache, limiter, answer, breaker and flag counters are this instance's since start.</footer>
 </body>
 </html>
 `;

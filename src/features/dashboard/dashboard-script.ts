@@ -13,7 +13,9 @@ const intFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 const compactFormat = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
 
 const $ = (id) => document.getElementById(id);
-const state = { from: '', to: '', loadSeq: 0 };
+// csrf: the session's CSRF token, held only here in memory (never in storage, where
+// it would outlive the session); the server hands it out again on every page load.
+const state = { from: '', to: '', loadSeq: 0, csrf: '' };
 
 class HttpError extends Error {
   constructor(status, detail) {
@@ -74,6 +76,7 @@ function badge(text, tone) {
 
 async function request(method, path, body) {
   const init = { method, credentials: 'same-origin', headers: { accept: 'application/json' } };
+  if (method !== 'GET' && state.csrf) init.headers['x-csrf-token'] = state.csrf;
   if (body !== undefined) {
     init.headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -106,7 +109,9 @@ function showSignIn(message) {
   $('token').focus();
 }
 
-function showDashboard(userId) {
+function showDashboard(session) {
+  state.csrf = session.csrfToken || '';
+  const userId = session.userId;
   $('signin').hidden = true;
   $('dashboard').hidden = false;
   $('who').hidden = false;
@@ -155,6 +160,7 @@ async function load() {
   renderCache(ops.cache);
   renderLlm(ops.llm);
   renderLimits(ops.limits || {});
+  renderFigures(ops.figures || {});
   renderFlags(ops.flags || [], (ops.flagAnalytics && ops.flagAnalytics.flags) || {});
   setStatus(state.from + ' to ' + state.to + ' (UTC) · updated ' + new Date().toLocaleTimeString('en-GB'));
   $('dashboard').dataset.range = state.from + '..' + state.to;
@@ -340,18 +346,193 @@ function renderLimits(limits) {
   }
 }
 
+function testid(e, id) {
+  e.dataset.testid = id;
+  return e;
+}
+
+function renderFigures(f) {
+  const cache = f.cache || { byFeature: [], savedTokens: 0, savedUsd: 0 };
+  const hits = cache.byFeature.reduce((s, r) => s + r.hits, 0);
+  const misses = cache.byFeature.reduce((s, r) => s + r.misses, 0);
+  statsList($('savings'), [
+    ['Dollars saved', usd(cache.savedUsd), 'saved-usd'],
+    ['Tokens saved', int(cache.savedTokens), 'saved-tokens'],
+    ['Hit ratio', hits + misses ? percent(hits / (hits + misses)) : '—', 'saved-hit-ratio'],
+  ]);
+  $('savings').querySelector('[data-testid="saved-usd"]').dataset.value = String(cache.savedUsd);
+  const ct = $('cache-features');
+  ct.replaceChildren();
+  if (!cache.byFeature.length) emptyRow(ct, 5, 'No lookups yet');
+  for (const r of cache.byFeature) {
+    const tr = testid(el('tr'), 'cache-feature-row');
+    tr.dataset.feature = r.feature;
+    tr.append(el('td', '', r.feature), el('td', 'num', int(r.hits)), el('td', 'num', int(r.misses)), el('td', 'num', int(r.savedTokens)), el('td', 'num', usd(r.savedUsd)));
+    ct.appendChild(tr);
+  }
+
+  const lt = $('limiter');
+  lt.replaceChildren();
+  const tiers = (f.limiter && f.limiter.byTier) || [];
+  if (!tiers.length) emptyRow(lt, 4, 'No decisions yet');
+  for (const r of tiers) {
+    const tr = testid(el('tr'), 'limiter-row');
+    tr.dataset.tier = r.tier;
+    const total = r.allowed + r.rejected;
+    tr.append(el('td', '', r.tier), el('td', 'num', int(r.allowed)), el('td', 'num', int(r.rejected)), el('td', 'num', total ? percent(r.rejected / total) : '—'));
+    lt.appendChild(tr);
+  }
+
+  const premium = f.premium || { bySource: {}, topFallbackReasons: [] };
+  const sources = premium.bySource || {};
+  const labels = { llm: 'From the LLM', cache: 'From the cache', rules: 'From rules (fallback)' };
+  statsList($('answers'), Object.keys(sources).map((k) => [labels[k] || k, int(sources[k]), 'answers-' + k]));
+  const ol = $('fallback-reasons');
+  ol.replaceChildren();
+  const reasons = premium.topFallbackReasons || [];
+  if (!reasons.length) ol.appendChild(el('li', 'muted', 'No fallbacks yet'));
+  for (const r of reasons) {
+    const li = testid(el('li'), 'fallback-reason');
+    li.dataset.reason = r.reason;
+    li.append(el('code', '', r.reason), el('span', 'muted', ' · ' + int(r.count)));
+    ol.appendChild(li);
+  }
+}
+
+// What one audit entry changed, in words; rules, variants and ramps are only named.
+function describeChange(before, after) {
+  if (!before) return 'created: ' + (after.enabled ? 'on' : 'off') + ', ' + after.rollout + ' %';
+  const parts = [];
+  if (before.enabled !== after.enabled) parts.push(after.enabled ? 'turned on' : 'turned off');
+  if (before.rollout !== after.rollout) parts.push('rollout ' + before.rollout + ' % → ' + after.rollout + ' %');
+  for (const k of ['rules', 'variants', 'ramp']) {
+    if (JSON.stringify(before[k] || null) !== JSON.stringify(after[k] || null)) parts.push(k + ' changed');
+  }
+  return parts.join(', ') || 'saved unchanged';
+}
+
+async function loadHistory(key, list) {
+  list.replaceChildren(el('li', 'muted', 'Loading…'));
+  let entries;
+  try {
+    entries = (await request('GET', '/v1/admin/flags/' + encodeURIComponent(key) + '/audit')).entries || [];
+  } catch (e) {
+    list.replaceChildren(el('li', 'error', 'Could not load the changes: ' + e.message));
+    return;
+  }
+  list.replaceChildren();
+  if (!entries.length) list.appendChild(el('li', 'muted', 'No changes recorded'));
+  for (const a of entries.slice(0, 10)) {
+    const li = testid(el('li'), 'flag-history-entry');
+    const when = el('time', 'muted', String(a.at).replace('T', ' ').slice(0, 16) + ' UTC');
+    when.setAttribute('datetime', String(a.at));
+    const who = testid(el('strong', '', a.actor), 'flag-history-actor');
+    li.append(when, document.createTextNode(' '), who, document.createTextNode(' ' + describeChange(a.before, a.after)));
+    list.appendChild(li);
+  }
+}
+
+function flagRow(f, a) {
+  let saved = f; // the flag as the server last reported it; edits are compared with it
+  const tr = testid(el('tr', 'flag-row'), 'flag-row');
+  tr.dataset.flag = f.key;
+
+  const toggle = testid(el('input', 'switch'), 'flag-toggle');
+  toggle.type = 'checkbox';
+  toggle.setAttribute('role', 'switch');
+  toggle.setAttribute('aria-label', 'Enable ' + f.key);
+  const toggleText = el('span', 'switch-text');
+  const stateCell = el('td');
+  const label = el('label', 'switch-label');
+  label.append(toggle, toggleText);
+  stateCell.appendChild(label);
+
+  const rollout = testid(el('input', 'rollout'), 'flag-rollout');
+  rollout.type = 'number';
+  rollout.min = '0';
+  rollout.max = '100';
+  rollout.step = 'any';
+  rollout.setAttribute('aria-label', 'Rollout % of ' + f.key);
+  const rolloutCell = el('td', 'nowrap');
+  rolloutCell.append(rollout, el('span', 'muted', ' %'));
+
+  const save = testid(el('button', 'small', 'Save'), 'flag-save');
+  save.type = 'button';
+  const note = testid(el('span', 'flag-note muted'), 'flag-status');
+  note.setAttribute('role', 'status');
+  const saveCell = el('td', 'nowrap');
+  saveCell.append(save, note);
+
+  const variants = (f.variants || []).map((v) => v.key + ' (' + v.weight + ')').join(', ') || '—';
+  tr.append(el('td', '', f.key), stateCell, rolloutCell, el('td', '', variants), el('td', 'num', int(a.evaluations)), el('td', 'num', int(a.exposures)), saveCell);
+
+  const history = testid(el('details', 'history'), 'flag-history');
+  const list = el('ol', 'history-list');
+  history.append(el('summary', '', 'Recent changes'), list);
+  history.addEventListener('toggle', () => {
+    if (history.open) loadHistory(f.key, list);
+  });
+  const historyRow = el('tr', 'history-row');
+  const historyCell = el('td');
+  historyCell.colSpan = 7;
+  historyCell.appendChild(history);
+  historyRow.appendChild(historyCell);
+
+  const show = () => {
+    toggle.checked = !!saved.enabled;
+    toggleText.textContent = saved.enabled ? 'on' : 'off';
+    rollout.value = String(saved.rollout);
+    save.disabled = true;
+  };
+  // Only the fields the admin changed are sent, so saving a toggle does not write back
+  // a rollout another admin changed since this page loaded.
+  const patch = () => {
+    const p = {};
+    if (toggle.checked !== !!saved.enabled) p.enabled = toggle.checked;
+    const r = Number(rollout.value);
+    if (rollout.value !== '' && r !== saved.rollout) p.rollout = r;
+    return p;
+  };
+  const onEdit = () => {
+    toggleText.textContent = toggle.checked ? 'on' : 'off';
+    const r = Number(rollout.value);
+    const valid = rollout.value !== '' && r >= 0 && r <= 100;
+    rollout.classList.toggle('invalid', !valid);
+    save.disabled = !valid || Object.keys(patch()).length === 0;
+    note.textContent = save.disabled ? '' : 'unsaved';
+    note.className = 'flag-note muted';
+  };
+  toggle.addEventListener('change', onEdit);
+  rollout.addEventListener('input', onEdit);
+  save.addEventListener('click', async () => {
+    const p = patch();
+    if (!Object.keys(p).length) return;
+    save.disabled = true;
+    note.textContent = 'Saving…';
+    try {
+      saved = await request('PUT', '/v1/admin/flags/' + encodeURIComponent(f.key), p);
+      show();
+      note.textContent = 'Saved';
+      note.className = 'flag-note ok';
+      if (history.open) loadHistory(f.key, list);
+    } catch (e) {
+      if (e instanceof HttpError && e.status === 401) return showSignIn('Your session has ended; sign in again.');
+      note.textContent = 'Not saved: ' + e.message;
+      note.className = 'flag-note error';
+      save.disabled = false;
+    }
+  });
+  show();
+  return [tr, historyRow];
+}
+
 function renderFlags(flags, analytics) {
   const tbody = $('flags');
   tbody.replaceChildren();
-  if (!flags.length) return emptyRow(tbody, 6, 'No flags defined');
+  if (!flags.length) return emptyRow(tbody, 7, 'No flags defined');
   for (const f of flags.slice().sort((a, b) => String(a.key).localeCompare(String(b.key)))) {
     const a = Object.prototype.hasOwnProperty.call(analytics, f.key) ? analytics[f.key] : { evaluations: 0, exposures: 0 };
-    const tr = el('tr');
-    const stateCell = el('td');
-    stateCell.appendChild(badge(f.enabled ? 'on' : 'off', f.enabled ? 'ok' : ''));
-    const variants = (f.variants || []).map((v) => v.key + ' (' + v.weight + ')').join(', ') || '—';
-    tr.append(el('td', '', f.key), stateCell, el('td', 'num', f.rollout + ' %'), el('td', '', variants), el('td', 'num', int(a.evaluations)), el('td', 'num', int(a.exposures)));
-    tbody.appendChild(tr);
+    tbody.append(...flagRow(f, a));
   }
 }
 
@@ -365,7 +546,7 @@ function wire() {
     try {
       const s = await request('POST', '/admin/session', { token });
       input.value = '';
-      showDashboard(s.userId);
+      showDashboard(s);
       await load();
     } catch (e) {
       showSignIn(e.message);
@@ -379,7 +560,7 @@ function wire() {
     } catch (e) {
       // the cookie expires on its own; the page signs out either way
     }
-    state.from = state.to = '';
+    state.from = state.to = state.csrf = '';
     state.loadSeq++;
     delete $('dashboard').dataset.range;
     showSignIn('');
@@ -399,7 +580,7 @@ async function boot() {
   wire();
   try {
     const s = await request('GET', '/admin/session');
-    showDashboard(s.userId);
+    showDashboard(s);
     await load();
   } catch (e) {
     if (e instanceof HttpError && e.status === 401) showSignIn('');

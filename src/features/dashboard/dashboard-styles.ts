@@ -87,4 +87,35 @@ input:focus { outline: 2px solid rgba(59, 91, 219, 0.35); border-color: var(--ac
 .badge.ok { background: #e6f4ea; color: var(--ok); }
 .badge.warn { background: #fff4e0; color: var(--warn); }
 .badge.bad { background: #fdecec; color: var(--bad); }
+
+.card h3.sub { margin: 14px 0 6px; font-size: 12px; font-weight: 600; color: var(--muted); }
+.card .table.compact { margin-top: 10px; }
+.reasons { margin: 0; padding-left: 20px; }
+.reasons li { margin: 2px 0; overflow-wrap: anywhere; }
+.note { margin: 10px 0 0; font-size: 12px; }
+.nowrap { white-space: nowrap; }
+
+.flags td { vertical-align: middle; }
+.flags input.rollout { width: 5.5em; padding: 4px 6px; text-align: right; }
+.flags input.invalid { border-color: var(--bad); }
+button.small { padding: 4px 12px; font-size: 13px; }
+button:disabled { opacity: 0.45; cursor: default; filter: none; }
+.flag-note { margin-left: 8px; font-size: 12px; }
+.flag-note.ok { color: var(--ok); }
+.flag-note.error { color: var(--bad); }
+
+/* A checkbox drawn as a switch; it stays a real checkbox for keyboards and screen readers. */
+.switch-label { display: inline-flex; align-items: center; gap: 8px; cursor: pointer; }
+input.switch { appearance: none; -webkit-appearance: none; width: 34px; height: 20px; margin: 0; padding: 0; border-radius: 10px; border: 0; background: #cfd4dc; position: relative; cursor: pointer; transition: background 0.15s; }
+input.switch::after { content: ""; position: absolute; top: 2px; left: 2px; width: 16px; height: 16px; border-radius: 50%; background: #fff; box-shadow: 0 1px 2px rgba(0, 0, 0, 0.25); transition: left 0.15s; }
+input.switch:checked { background: var(--ok); }
+input.switch:checked::after { left: 16px; }
+.switch-text { min-width: 2em; font-weight: 600; }
+
+.table .history-row td { padding-top: 0; }
+.table tr.flag-row td { border-bottom: 0; }
+details.history summary { cursor: pointer; color: var(--accent); font-size: 12px; }
+.history-list { margin: 6px 0 4px; padding-left: 20px; font-size: 13px; }
+.history-list li { margin: 3px 0; overflow-wrap: anywhere; }
+.history-list time { margin-right: 4px; font-variant-numeric: tabular-nums; }
 `;

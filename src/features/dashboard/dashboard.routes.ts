@@ -6,7 +6,7 @@ import { ForbiddenError, UnauthorizedError } from '../../platform/errors.js';
 import { principalOf } from '../identity/auth.hook.js';
 import { hasPermission } from '../identity/access.js';
 import { AuthenticationFailed } from '../identity/authenticator.js';
-import { adminSessionsFor, SESSION_COOKIE, SESSION_TTL_SEC } from './admin-session.js';
+import { adminSessionsFor, SESSION_COOKIE, SESSION_TTL_SEC, sessionTokenOf } from './admin-session.js';
 import { serializeSessionCookie } from './cookie-header.js';
 import { DASHBOARD_HTML } from './dashboard-page.js';
 import { DASHBOARD_SCRIPT } from './dashboard-script.js';
@@ -50,9 +50,12 @@ function refuseCrossSite(request: FastifyRequest): void {
 // session they run on.
 //
 // CSRF: the cookie is SameSite=Strict, and only GET routes set `allowSession: true`
-// (usage, ops, this session check). Every state-changing route still needs an
-// Authorization header, which a browser never adds on its own, so a forged request
-// carrying the cookie can change nothing. Keep new write routes off `allowSession`.
+// (usage, ops, flag audit, this session check). The one write the cookie may make is
+// PUT /v1/admin/flags/:key, through `allowSessionWrite`, which the auth hook honours
+// only from this origin and with the session's CSRF token (handed out below, kept in
+// the page's memory, sent as x-csrf-token). Every other state-changing route still
+// needs an Authorization header, which a browser never adds on its own. Keep new write
+// routes off `allowSession`; use `allowSessionWrite` only for what the page must change.
 export function dashboardRoutes(c: Container): FastifyPluginAsyncZod {
   const sessions = adminSessionsFor(c);
   return async (app) => {
@@ -79,7 +82,7 @@ export function dashboardRoutes(c: Container): FastifyPluginAsyncZod {
         return reply
           .header('set-cookie', serializeSessionCookie(SESSION_COOKIE, session.token, { maxAgeSec: SESSION_TTL_SEC, secure: request.protocol === 'https' }))
           .header('cache-control', 'no-store')
-          .send({ userId: principal.userId, expiresAt: new Date(session.expiresAt).toISOString() });
+          .send({ userId: principal.userId, expiresAt: new Date(session.expiresAt).toISOString(), csrfToken: sessions.csrfTokenFor(session.token) });
       },
     );
 
@@ -97,10 +100,13 @@ export function dashboardRoutes(c: Container): FastifyPluginAsyncZod {
       { config: { auth: 'required', permission: 'usage:read-any', allowSession: true }, schema: { tags: ['dashboard'], summary: 'Who the dashboard is signed in as' } },
       async (request, reply) => {
         const p = principalOf(request);
-        return reply.header('cache-control', 'no-store').send({ userId: p.userId, via: p.via });
+        // A reload loses the page's in-memory CSRF token while the cookie lives on, so the
+        // session check hands it out again. Only our origin can read this answer (no CORS).
+        const token = p.via === 'session' ? sessionTokenOf(request) : undefined;
+        return reply.header('cache-control', 'no-store').send({ userId: p.userId, via: p.via, ...(token ? { csrfToken: sessions.csrfTokenFor(token) } : {}) });
       },
     );
 
-    await app.register(opsRoutes({ cache: c.cache, flags: c.flags.service, flagAnalytics: c.flags.analytics, llm: c.llm, policy: c.policy }));
+    await app.register(opsRoutes({ cache: c.cache, flags: c.flags.service, flagAnalytics: c.flags.analytics, llm: c.llm, policy: c.policy, registry: c.metrics.registry }));
   };
 }

@@ -1,9 +1,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { Registry } from 'prom-client';
 import type { Policy } from '../../platform/policy.js';
 import type { AnthropicClient } from '../../llm/client/types.js';
 import type { CacheManager } from '../cache/cache-manager.js';
 import type { FlagAnalytics, FlagAnalyticsSnapshot } from '../flags/flag-analytics.js';
 import type { FlagsService } from '../flags/flags.service.js';
+import { readOpsFigures } from './ops-figures.js';
 
 export interface OpsDeps {
   cache: Pick<CacheManager, 'stats'>;
@@ -11,6 +13,7 @@ export interface OpsDeps {
   flagAnalytics: Pick<FlagAnalytics, 'snapshot'>;
   llm: Pick<AnthropicClient, 'breakerState' | 'keyFingerprint'>;
   policy: Pick<Policy, 'limits'>;
+  registry: Pick<Registry, 'getSingleMetric'>;
 }
 
 // The dashboard polls this; the per-minute series (up to 60 per flag and variant) are
@@ -26,7 +29,8 @@ export function flagTotals(s: FlagAnalyticsSnapshot) {
 }
 
 // One read of the live operating state for the dashboard: what the cache, flags, the
-// upstream breaker and the limits look like on this instance right now.
+// upstream breaker and the limits look like on this instance right now, plus `figures`
+// (cache savings, limiter decisions, answer sources) from its Prometheus counters.
 export function opsRoutes(deps: OpsDeps): FastifyPluginAsyncZod {
   return async (app) => {
     app.get(
@@ -34,7 +38,7 @@ export function opsRoutes(deps: OpsDeps): FastifyPluginAsyncZod {
       {
         // A read, so the dashboard's cookie session may call it (see dashboard.routes.ts on CSRF).
         config: { auth: 'required', permission: 'ops:read', allowSession: true },
-        schema: { tags: ['admin'], summary: "This instance's cache, flags, upstream breaker and tier limits" },
+        schema: { tags: ['admin'], summary: "This instance's cache, flags, upstream breaker, tier limits and counters" },
       },
       async () => ({
         cache: deps.cache.stats(),
@@ -42,6 +46,7 @@ export function opsRoutes(deps: OpsDeps): FastifyPluginAsyncZod {
         flagAnalytics: flagTotals(deps.flagAnalytics.snapshot()),
         llm: { breaker: deps.llm.breakerState(), key: deps.llm.keyFingerprint() },
         limits: deps.policy.limits,
+        figures: await readOpsFigures(deps.registry),
       }),
     );
   };

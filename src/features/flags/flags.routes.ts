@@ -10,12 +10,16 @@ const key = z.strictObject({ key: z.string().regex(/^[a-z][a-z0-9_.-]{0,63}$/) }
 export function flagsRoutes(flags: FlagsService, analytics?: FlagAnalytics): FastifyPluginAsyncZod {
   return async (app) => {
     const admin = { auth: 'required', permission: 'flags:manage' } as const;
+    // The dashboard's toggles: its cookie session may change a flag (with the same-origin
+    // and CSRF proofs the auth hook demands) and read the audit. No other flag route takes it.
+    const dashboardWrite = { ...admin, allowSessionWrite: true } as const;
+    const dashboardRead = { ...admin, allowSession: true } as const;
     app.get('/v1/admin/flags', { config: admin, schema: { tags: ['flags'] } }, async () => ({ flags: flags.list() }));
     app.get('/v1/admin/flags/:key', { config: admin, schema: { tags: ['flags'], params: key } }, async (request) => flags.get(request.params.key));
     app.put(
       '/v1/admin/flags/:key',
       {
-        config: admin,
+        config: dashboardWrite,
         schema: {
           tags: ['flags'],
           summary: 'Change a flag (kill switch, rollout, targeting, variants, ramp); reaches every instance within a second',
@@ -31,7 +35,7 @@ export function flagsRoutes(flags: FlagsService, analytics?: FlagAnalytics): Fas
       },
       async (request) => flags.update(request.params.key, request.body as Parameters<FlagsService['update']>[1], principalOf(request).userId),
     );
-    app.get('/v1/admin/flags/:key/audit', { config: admin, schema: { tags: ['flags'], params: key } }, async (request) => ({ entries: await flags.audit(request.params.key) }));
+    app.get('/v1/admin/flags/:key/audit', { config: dashboardRead, schema: { tags: ['flags'], params: key } }, async (request) => ({ entries: await flags.audit(request.params.key) }));
     app.get(
       '/v1/admin/flags/:key/evaluate',
       { config: admin, schema: { tags: ['flags'], params: key, querystring: z.strictObject({ userId: z.string().min(1).max(200), tier: z.string().max(20).default('premium'), roles: z.string().max(100).default('learner') }) } },

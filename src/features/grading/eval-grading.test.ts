@@ -62,8 +62,13 @@ describe('evalGrading on SemEval-2013 (2-way)', () => {
     const lines = readFileSync(out, 'utf8').trim().split('\n');
     expect(lines).toHaveLength(withAnchors.n);
     expect(lines[0]).toMatch(/^\S+\t(correct|incorrect)\t(correct|incorrect)$/);
-    // Reference answers alone are a weaker signal; still above the majority class (~.60 here).
+    // Reference answers alone are a weaker signal. With the question's other
+    // (unlabelled) answers as peers the threshold adapts per question (~.69 here);
+    // each answer on its own stays above the majority class (~.60 here, measured ~.64).
     const refOnly = await evalGrading({ dataDir: dir });
-    expect(refOnly.accuracy).toBeGreaterThan(0.6);
+    expect(refOnly.accuracy).toBeGreaterThan(0.66);
+    expect(refOnly.macroF1).toBeGreaterThan(0.6);
+    const alone = await evalGrading({ dataDir: dir, peers: false });
+    expect(alone.accuracy).toBeGreaterThan(0.6);
   });
 });

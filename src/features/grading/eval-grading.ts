@@ -15,6 +15,12 @@ export interface EvalGradingOptions {
    * setting, where labelled answers to the same question are available).
    */
   anchorFolds?: number;
+  /**
+   * true (default): each answer is graded with the question's other answers as
+   * unlabelled peers (batch setting; their labels are never read), which adapts
+   * the threshold per question. false: every answer on its own.
+   */
+  peers?: boolean;
 }
 
 export interface EvalGradingResult {
@@ -34,9 +40,12 @@ export function scoreQuestions(
   questions: readonly SemevalQuestion[],
   params: Partial<RulesGraderParams> = {},
   anchorFolds = 0,
+  usePeers = true,
 ): Scored[] {
   const out: Scored[] = [];
   for (const q of questions) {
+    // Texts only: the labels of the peers are never passed on.
+    const peerAnswers = usePeers ? q.studentAnswers.map((a) => a.text) : undefined;
     const base = defaultRubric(q.questionText, q.referenceAnswers[0] ?? '');
     const folds = anchorFolds >= 2 ? anchorFolds : 1;
     const rubrics = Array.from({ length: folds }, (_, k) =>
@@ -52,7 +61,7 @@ export function scoreQuestions(
     );
     q.studentAnswers.forEach((a, i) => {
       const rubric = rubrics[i % folds]!;
-      const g = rulesGrade({ rubric, question: q.questionText, answer: a.text, referenceAnswers: q.referenceAnswers, params });
+      const g = rulesGrade({ rubric, question: q.questionText, answer: a.text, referenceAnswers: q.referenceAnswers, params, peerAnswers });
       out.push({ id: a.id, gold: a.gold, coverage: g.similarity });
     });
   }
@@ -94,14 +103,14 @@ const GRID = {
   anchorWeight: [0.5, 0.7, 0.9],
 };
 
-export function fitParams(questions: readonly SemevalQuestion[], anchorFolds = 0): { params: RulesGraderParams; accuracy: number } {
+export function fitParams(questions: readonly SemevalQuestion[], anchorFolds = 0, usePeers = true): { params: RulesGraderParams; accuracy: number } {
   let best = { params: { ...DEFAULT_RULES_PARAMS }, accuracy: -1 };
   const anchorWeights = anchorFolds >= 2 ? GRID.anchorWeight : [DEFAULT_RULES_PARAMS.anchorWeight];
   for (const questionWeight of GRID.questionWeight) {
     for (const precisionWeight of GRID.precisionWeight) {
       for (const anchorWeight of anchorWeights) {
         const p = { ...DEFAULT_RULES_PARAMS, questionWeight, precisionWeight, anchorWeight };
-        const { threshold, accuracy } = fitThreshold(scoreQuestions(questions, p, anchorFolds));
+        const { threshold, accuracy } = fitThreshold(scoreQuestions(questions, p, anchorFolds, usePeers));
         if (accuracy > best.accuracy + 1e-12) {
           best = { params: { ...p, threshold, lowThreshold: Math.round((threshold / 2) * 100) / 100 }, accuracy };
         }
@@ -119,8 +128,9 @@ export function fitParams(questions: readonly SemevalQuestion[], anchorFolds = 0
 export async function evalGrading(opts: EvalGradingOptions): Promise<EvalGradingResult> {
   const data = await loadSemevalDir(opts.dataDir);
   const folds = opts.anchorFolds ?? 0;
-  const params = opts.trainDir ? fitParams(await loadSemevalDir(opts.trainDir), folds).params : { ...DEFAULT_RULES_PARAMS };
-  const scored = scoreQuestions(data, params, folds);
+  const usePeers = opts.peers ?? true;
+  const params = opts.trainDir ? fitParams(await loadSemevalDir(opts.trainDir), folds, usePeers).params : { ...DEFAULT_RULES_PARAMS };
+  const scored = scoreQuestions(data, params, folds, usePeers);
   const pairs = scored.map((s) => ({ id: s.id, gold: s.gold, predicted: predict(s, params.threshold) }));
   if (opts.predictionsOut) {
     await writeFile(opts.predictionsOut, pairs.map((p) => `${p.id}\t${p.gold}\t${p.predicted}\n`).join(''), 'utf8');

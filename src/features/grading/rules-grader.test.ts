@@ -90,6 +90,30 @@ describe('rulesGrade', () => {
     expect(weak.score).toBeLessThan(g.score);
   });
 
+  it('an antonym of a reference concept counts as a contradiction, not just a gap', () => {
+    const q = 'What happens to the current when you add a second bulb in series?';
+    const ref = 'The current through each bulb decreases.';
+    const r = defaultRubric(q, ref);
+    const g = (answer: string) => rulesGrade({ rubric: r, question: q, answer, referenceAnswers: [ref] });
+    const opposite = g('The current through each bulb increases.');
+    const silent = g('The current through each bulb changes.');
+    expect(opposite.feedback.improve.join(' ')).toMatch(/opposite way/);
+    expect(opposite.coverage).toBeLessThanOrEqual(silent.coverage);
+  });
+
+  it('unlabelled peer answers shift the similarity by how easily the question is echoed', () => {
+    const answer = 'The water evaporates into vapour.';
+    const echoing = Array.from({ length: 8 }, (_, i) => `the water evaporates and turns into vapour ${i}`);
+    const offTopic = Array.from({ length: 8 }, (_, i) => `I like pizza number ${i}`);
+    const alone = grade(answer);
+    const easy = rulesGrade({ rubric, question, answer, referenceAnswers: [reference], peerAnswers: echoing });
+    const hard = rulesGrade({ rubric, question, answer, referenceAnswers: [reference], peerAnswers: offTopic });
+    expect(easy.similarity).toBeLessThan(hard.similarity);
+    expect(easy.coverage).toBe(alone.coverage);
+    // Too few peers: no shift.
+    expect(rulesGrade({ rubric, question, answer, referenceAnswers: [reference], peerAnswers: echoing.slice(0, 2) }).similarity).toBe(alone.similarity);
+  });
+
   it('uses graded anchors: an answer like a correct anchor is pulled up', () => {
     const withAnchors = {
       ...rubric,

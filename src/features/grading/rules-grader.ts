@@ -1,4 +1,5 @@
 import { canonicalConcept, extractConcepts, withinEditDistance, type ConceptToken } from './concept-extractor.js';
+import { antonymOf } from './lexicon-science.js';
 import { criterionMaxPoints, maxScore, scoreFromLevels, type Rubric, type RubricCriterion } from './rubric.schema.js';
 
 export interface GradeFeedback {
@@ -52,17 +53,30 @@ export interface RulesGraderParams {
   anchorWeight: number;
   /** How many most similar anchors vote. */
   anchorK: number;
+  /**
+   * With peer answers (other, unlabelled answers to the same question): share of
+   * the gap between the peers' mean reference similarity and PEER_CENTER that is
+   * taken off every answer's similarity. Unsupervised per-question threshold:
+   * where most answers already echo the reference, echoing it proves less.
+   */
+  peerShift: number;
 }
 
 export const DEFAULT_RULES_PARAMS: Readonly<RulesGraderParams> = Object.freeze({
-  questionWeight: 0.6,
-  precisionWeight: 0.3,
+  questionWeight: 0.3,
+  precisionWeight: 0,
   contradictionPenalty: 1,
   threshold: 0.6,
   lowThreshold: 0.3,
   anchorWeight: 0.7,
   anchorK: 5,
+  peerShift: 0.8,
 });
+
+/** Peer-mean reference similarity at which the peer shift is zero (a typical Beetle question). */
+export const PEER_CENTER = 0.51;
+/** Fewer unlabelled peers than this give too noisy a mean: no peer shift. */
+export const MIN_PEERS = 5;
 
 export interface RulesGradeInput {
   rubric: Rubric;
@@ -71,6 +85,12 @@ export interface RulesGradeInput {
   /** Defaults to the rubric's reference answers. */
   referenceAnswers?: readonly string[];
   params?: Partial<RulesGraderParams>;
+  /**
+   * Other answers to the same question, unlabelled (batch grading; may include
+   * this answer). Only their reference-similarity distribution is used, to adapt
+   * the threshold to the question; ignored when the rubric's anchors calibrate it.
+   */
+  peerAnswers?: readonly string[];
 }
 
 interface RefConcept {
@@ -152,7 +172,9 @@ function matchAgainst(ref: RefConcept[], answer: ConceptToken[], questionConcept
       for (const a of agreeing) matchedAnswerIdx.add(a.index);
     } else {
       missing.push(rc);
-      if (same.length) {
+      // Same concept with the opposite polarity, or its antonym asserted ("decrease" for "increase").
+      const opposite = antonymOf(rc.concept);
+      if (same.length || (opposite !== undefined && answer.some((a) => a.concept === opposite && a.negated === rc.negated))) {
         contradicted.push(rc);
         bad += rc.weight;
       }
@@ -182,6 +204,24 @@ function referenceMatch(answer: ConceptToken[], references: readonly string[], q
     if (!best || m.similarity > best.similarity) best = m;
   }
   return best ?? EMPTY_MATCH;
+}
+
+// Per peer array: batch grading passes the same array for every answer of a question.
+const peerCache = new WeakMap<readonly string[], Map<string, number | undefined>>();
+
+/** Mean reference similarity of the peer answers, or undefined with too few of them. */
+function peerMean(peers: readonly string[], references: readonly string[], questionConcepts: Set<string>, p: RulesGraderParams): number | undefined {
+  const texts = peers.filter((t) => t.trim());
+  if (texts.length < MIN_PEERS) return undefined;
+  const key = `${p.questionWeight}\u0000${p.precisionWeight}\u0000${p.contradictionPenalty}\u0000${[...questionConcepts].join(' ')}\u0000${references.join('\u0001')}`;
+  let perPeers = peerCache.get(peers);
+  if (!perPeers) peerCache.set(peers, (perPeers = new Map()));
+  if (perPeers.has(key)) return perPeers.get(key);
+  let sum = 0;
+  for (const t of texts) sum += referenceMatch(extractConcepts(t), references, questionConcepts, p).similarity;
+  const mean = sum / texts.length;
+  perPeers.set(key, mean);
+  return mean;
 }
 
 // Per rubric object: batch grading reuses one rubric for many answers.
@@ -318,6 +358,7 @@ export function rulesGrade(input: RulesGradeInput): RulesGrade {
   const answerTokens = extractConcepts(answer);
 
   const best = referenceMatch(answerTokens, references, questionConcepts, p);
+  const peers = input.peerAnswers && p.peerShift > 0 ? peerMean(input.peerAnswers, references, questionConcepts, p) : undefined;
 
   const multi = rubric.criteria.length > 1;
   const similarities: number[] = [];
@@ -332,7 +373,14 @@ export function rulesGrade(input: RulesGradeInput): RulesGrade {
     // Shift so this question's own cutoff (learnt from its graded anchors) lands
     // on the global threshold: reference answers differ a lot in length and
     // wording, so a raw coverage threshold transfers poorly between questions.
-    const refSimilarity = cutoff === undefined ? best.similarity : clamp01(best.similarity - cutoff + CALIBRATED_CUTOFF);
+    // Without anchors, unlabelled peers still tell how easy this question's
+    // reference is to echo: shift by the peers' mean similarity instead.
+    const refSimilarity =
+      cutoff !== undefined
+        ? clamp01(best.similarity - cutoff + CALIBRATED_CUTOFF)
+        : peers !== undefined
+          ? clamp01(best.similarity - p.peerShift * (peers - PEER_CENTER))
+          : best.similarity;
     let similarity = refSimilarity;
     let idx = best.matchedAnswerIdx;
     let matchedHere = best.matched;

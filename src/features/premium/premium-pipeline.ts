@@ -14,6 +14,7 @@ import type { MeteringService, UsageSummary } from '../usage/metering.service.js
 import { ZERO_SUMMARY } from '../usage/metering.service.js';
 import type { PriceBook } from '../usage/price-book.js';
 import { limitSpecFor } from './limit-spec.js';
+import type { InputTokenEstimator } from './input-token-estimator.js';
 import type { PremiumMetrics } from './premium-metrics.js';
 import type { FallbackReason, PremiumOutcome, PremiumTask } from './premium.types.js';
 
@@ -29,6 +30,7 @@ export interface PremiumPipelineDeps {
   limiter: RateLimiter;
   cache?: CacheManager | undefined;
   llm: Pick<AnthropicClient, 'structured' | 'available' | 'modelFor' | 'breakerState'>;
+  inputTokens: Pick<InputTokenEstimator, 'estimate'>;
   metering: Pick<MeteringService, 'reserve' | 'settle'>;
   prices: Pick<PriceBook, 'worstCaseMicros'>;
   overrides: (userId: string) => Promise<UserOverrides | undefined>;
@@ -47,11 +49,6 @@ class Fallback extends Error {
   }
 }
 
-// Conservative (over-)estimate of input tokens without an upstream round trip: real
-// tokenizers average about 4 characters a token on English; 3 leaves headroom.
-export function estimateInputTokens(parts: string[]): number {
-  return Math.ceil(parts.reduce((n, p) => n + p.length, 0) / 3) + 16;
-}
 
 // The one premium path: limit → entitle → flag → cache → (limits on tokens and
 // concurrency → reserve budget → call → validate → settle) → respond, with the rules
@@ -116,10 +113,10 @@ export class PremiumPipeline {
 
   private async callLlm<T>(task: PremiumTask<T>, spec: LimitSpec, limitKey: string, override: UserOverrides | undefined, model: string): Promise<{ value: T; source: 'llm'; usage: UsageSummary; model: string }> {
     const p = task.principal;
-    if (!this.d.llm.available()) throw new Fallback(this.d.llm.breakerState() === 'open' ? 'circuit_open' : 'no_api_key');
+    if (!this.d.llm.available(task.feature)) throw new Fallback(this.d.llm.breakerState(task.feature) === 'open' ? 'circuit_open' : 'no_api_key');
     const now = this.d.clock.now();
     const maxCalls = task.llm.maxCalls ?? 2;
-    const inputEstimate = estimateInputTokens([...task.llm.system.map((s) => s.text), task.llm.user, JSON.stringify(task.llm.schema)]);
+    const inputEstimate = await this.d.inputTokens.estimate(task.feature, task.llm.system, task.llm.user, task.llm.schema);
     const tokenEstimate = (inputEstimate + task.llm.maxTokens) * maxCalls;
 
     let slot: { allowed: boolean; release(): Promise<void> } | undefined;

@@ -299,7 +299,8 @@ describe('circuit breaker', () => {
     sim.faults.next({ kind: 'status', status: 529 }, 3);
     for (let i = 0; i < 3; i++) expect((await failure(c.structured(request()))).code).toBe('upstream_unavailable');
     expect(c.breakerState()).toBe('open');
-    expect(c.available()).toBe(false);
+    expect(c.available('grading')).toBe(false);
+    expect(c.available()).toBe(true); // the key itself is fine: other models stay callable
     expect(logs.some(([, o]) => (o as { event?: string }).event === 'llm_breaker_open')).toBe(true);
 
     const before = sim.stats().messages;

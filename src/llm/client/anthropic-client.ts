@@ -3,7 +3,7 @@
 // breaker, a local concurrency cap, and a call record per upstream call for metering.
 import Anthropic from '@anthropic-ai/sdk';
 import type { Message, MessageCreateParamsNonStreaming, MessageParam } from '@anthropic-ai/sdk/resources/messages';
-import { CircuitBreaker } from './circuit-breaker.js';
+import { CircuitBreaker, type BreakerState } from './circuit-breaker.js';
 import { ConcurrencyGate, GateRejected } from './concurrency-gate.js';
 import { fingerprint, scrubSecrets } from './key-source.js';
 import { LlmError, type LlmErrorCode } from './llm-error.js';
@@ -51,9 +51,24 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
   const scrub = (text: string) => scrubSecrets(text, [apiKey, ...retiredKeys]);
   const keyFingerprint = () => (apiKey ? fingerprint(apiKey) : null);
 
-  const breaker = new CircuitBreaker(cfg.breaker, now, (reason) => {
-    logger?.warn({ event: 'llm_breaker_open', reason: scrub(reason), openMs: cfg.breaker.openMs }, 'LLM circuit breaker opened');
+  // Two kinds of breaker: one per model for upstream failures (an overloaded grading model
+  // must not take learning paths down with it), and one for the key, which a 401/403
+  // trips for every model at once.
+  const keyBreaker = new CircuitBreaker(cfg.breaker, now, (reason) => {
+    logger?.warn({ event: 'llm_breaker_open', scope: 'key', reason: scrub(reason), openMs: cfg.breaker.openMs }, 'LLM circuit breaker opened for every model');
   });
+  const modelBreakers = new Map<string, CircuitBreaker>();
+  const breakerFor = (model: string): CircuitBreaker => {
+    let b = modelBreakers.get(model);
+    if (!b) {
+      b = new CircuitBreaker(cfg.breaker, now, (reason) => {
+        logger?.warn({ event: 'llm_breaker_open', scope: 'model', model, reason: scrub(reason), openMs: cfg.breaker.openMs }, 'LLM circuit breaker opened');
+      });
+      modelBreakers.set(model, b);
+    }
+    return b;
+  };
+  const stateOf = (model: string): BreakerState => (keyBreaker.state() === 'open' ? 'open' : breakerFor(model).state());
   const gate = new ConcurrencyGate(cfg.concurrency);
 
   function setApiKey(key: string | null): void {
@@ -77,7 +92,7 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
         })
       : null;
     // A new key is the usual fix for a 401/403 trip; give it a chance at once.
-    breaker.reset();
+    keyBreaker.reset();
   }
   setApiKey(cfg.apiKey);
 
@@ -200,7 +215,10 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
     for (;;) {
       const client = sdk;
       if (!client) throw fail({ code: 'no_api_key', retryable: false, upstreamFailure: false, authFailure: false, message: 'no Anthropic API key configured' }, false);
-      const permit = breaker.acquire();
+      const keyPermit = keyBreaker.acquire();
+      const modelPermit = keyPermit ? breakerFor(ctx.model).acquire() : null;
+      if (keyPermit && !modelPermit) keyPermit.release();
+      const permit = keyPermit && modelPermit ? { keyPermit, modelPermit } : null;
       if (!permit) {
         // Opened while we were backing off: report what actually went wrong upstream.
         if (last) throw fail(last, true);
@@ -211,7 +229,8 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
       const attemptTimeout = attempts === 1 ? timeoutMs : Math.max(1, Math.min(timeoutMs, left));
       const r = await attemptOnce(client, params, streamed, attemptTimeout, ctx.signal);
       if (r.ok) {
-        permit.success();
+        permit.keyPermit.success();
+        permit.modelPermit.success();
         const record: LlmCallRecord = {
           feature: ctx.feature,
           model: ctx.model,
@@ -230,19 +249,25 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
       }
       const m = r.mapped;
       if (ctx.signal?.aborted) {
-        permit.release();
+        permit.keyPermit.release();
+        permit.modelPermit.release();
         throw fail({ ...m, code: 'upstream_timeout', message: 'aborted by the caller' }, false);
       }
       if (m.authFailure) {
-        permit.release();
-        breaker.trip(`upstream answered ${m.status} to our API key`);
+        permit.modelPermit.release();
+        permit.keyPermit.release();
+        keyBreaker.trip(`upstream answered ${m.status} to our API key`);
         // Alert-level: every LLM feature is down until the key is fixed. Fingerprint only, never the key.
         logger?.error(
           { alert: true, event: 'llm_auth_failed', status: m.status, requestId: m.requestId, key: keyFingerprint(), feature: ctx.feature },
           'Anthropic rejected the API key; LLM calls are failing fast until the key is rotated or the breaker half-opens',
         );
-      } else if (m.upstreamFailure) permit.failure();
-      else permit.success();
+      } else {
+        // Any answer that is not an auth failure shows the key is fine.
+        permit.keyPermit.success();
+        if (m.upstreamFailure) permit.modelPermit.failure();
+        else permit.modelPermit.success();
+      }
       last = m;
       if (!m.retryable || attempts > cfg.retry.maxRetries) throw fail(m, m.retryable);
       const delay = backoff(attempts, m.retryAfterMs);
@@ -279,7 +304,7 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
     const ctx: CallContext = { feature: req.feature, model, calls: [], signal: req.signal };
     if (!sdk) throw localRefusal(ctx, 'no_api_key', `${req.feature}: no Anthropic API key configured`, false);
     // Fail fast without queueing: a queued call would only learn the same thing later.
-    if (breaker.state() === 'open') throw localRefusal(ctx, 'circuit_open', `${req.feature}: LLM circuit breaker is open`, true);
+    if (stateOf(model) === 'open') throw localRefusal(ctx, 'circuit_open', `${req.feature}: LLM circuit breaker is open for ${model}`, true);
     let release: () => void;
     try {
       release = await gate.acquire(req.signal);
@@ -332,7 +357,7 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
     // About 4 characters per token for English prose; good enough for budgets and routing.
     const estimate = Math.ceil(chars / 4);
     const client = sdk;
-    if (!client || breaker.state() === 'open') return estimate;
+    if (!client || stateOf(model) === 'open') return estimate;
     try {
       const r = await client.messages.countTokens(
         {
@@ -357,14 +382,14 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
   async function admin<T>(op: string, fn: (client: Anthropic) => Promise<T>): Promise<T> {
     const client = sdk;
     if (!client) throw new LlmError('no_api_key', `batches.${op}: no Anthropic API key configured`);
-    if (breaker.state() === 'open') throw new LlmError('circuit_open', `batches.${op}: LLM circuit breaker is open`, { retryable: true });
+    if (keyBreaker.state() === 'open') throw new LlmError('circuit_open', `batches.${op}: LLM circuit breaker is open`, { retryable: true });
     try {
       return await fn(client);
     } catch (e) {
       if (e instanceof LlmError) throw e;
       const m = mapSdkError(e, now());
       if (m.authFailure) {
-        breaker.trip(`upstream answered ${m.status} to our API key`);
+        keyBreaker.trip(`upstream answered ${m.status} to our API key`);
         logger?.error({ alert: true, event: 'llm_auth_failed', status: m.status, requestId: m.requestId, key: keyFingerprint() }, 'Anthropic rejected the API key');
       }
       throw new LlmError(m.code, `batches.${op}: ${scrub(m.message)}`, {
@@ -419,8 +444,14 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
     structured,
     countTokens,
     modelFor,
-    available: () => sdk !== null && breaker.state() !== 'open',
-    breakerState: () => breaker.state(),
+    available: (feature?: string) => sdk !== null && (feature === undefined ? keyBreaker.state() !== 'open' : stateOf(modelFor(feature)) !== 'open'),
+    breakerState: (feature?: string) => {
+      if (feature !== undefined) return stateOf(modelFor(feature));
+      // Service-wide: the worst of the key breaker and every model's breaker.
+      const states = [keyBreaker.state(), ...[...modelBreakers.values()].map((b) => b.state())];
+      return states.includes('open') ? 'open' : states.includes('half_open') ? 'half_open' : 'closed';
+    },
+    breakerStates: () => Object.fromEntries([...modelBreakers.entries()].map(([m, b]) => [m, keyBreaker.state() === 'open' ? 'open' : b.state()])),
     keyFingerprint,
     setApiKey,
     batches,

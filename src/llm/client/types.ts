@@ -94,8 +94,11 @@ export interface AnthropicClient {
   structured<T>(req: StructuredRequest<T>): Promise<StructuredResult<T>>;
   countTokens(feature: string, system: SystemBlock[], user: string, schema?: Record<string, unknown>): Promise<number>;
   modelFor(feature: string): string;
-  available(): boolean;
-  breakerState(): 'closed' | 'open' | 'half_open';
+  // With a feature: can that feature's model be called now? Without: is the key usable?
+  available(feature?: string): boolean;
+  // With a feature: its model's breaker (or open if the key's is); without: the worst state.
+  breakerState(feature?: string): 'closed' | 'open' | 'half_open';
+  breakerStates(): Record<string, 'closed' | 'open' | 'half_open'>;
   keyFingerprint(): string | null;
   setApiKey(key: string | null): void;
   batches: {

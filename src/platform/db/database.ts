@@ -26,9 +26,20 @@ const pgTypes = {
 
 export function openStore(url: string, opts: { poolSize?: number } = {}): Store {
   if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length));
-  const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10, types: pgTypes as pg.CustomTypesConfig });
-  // An idle client losing its connection (Postgres restart) must not crash the process.
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.poolSize ?? 10,
+    types: pgTypes as pg.CustomTypesConfig,
+    // A stalled or unreachable database must give a bounded error, never a hung request.
+    connectionTimeoutMillis: 5_000,
+    query_timeout: 10_000,
+    statement_timeout: 10_000,
+  });
+  // A client losing its connection (Postgres restart, failover) must not crash the
+  // process: idle clients report on the pool, checked-out ones on themselves, and
+  // pg-pool removes its own listener while a client is checked out.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,

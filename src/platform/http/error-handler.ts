@@ -51,11 +51,20 @@ function mapError(err: FastifyError | AppError | Error): Mapped {
   const known = fe.code ? FASTIFY_CODES[fe.code] : undefined;
   if (known) return { status: known.status, code: known.code, detail: known.detail };
   if (err instanceof SyntaxError || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return { status: 400, code: 'invalid_json', detail: 'The body is not valid JSON.' };
+  if (isStoreUnavailable(err)) return { status: 503, code: 'service_unavailable', detail: 'The store is unavailable; retry shortly.', headers: { 'retry-after': '5' } };
   // secure-json-parse: "Object contains forbidden prototype property"
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return { status: fe.statusCode, code: 'bad_request', detail: 'The request is not acceptable.' };
   }
   return { status: 500, code: 'internal', detail: 'An unexpected error occurred; it has been logged.' };
+}
+
+// The database cannot be reached or answered too late: the service itself cannot serve.
+const STORE_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08003', '08006', 'SQLITE_BUSY']);
+function isStoreUnavailable(err: Error): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && STORE_DOWN_CODES.has(code)) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection timeout/i.test(err.message);
 }
 
 export function sendProblem(reply: FastifyReply, request: FastifyRequest, m: Mapped): FastifyReply {

@@ -1,0 +1,39 @@
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { AnthropicClient, SystemBlock } from '../../llm/client/types.js';
+
+// Conservative local estimate: tokenizers average about 4 characters a token on English
+// text; 3 leaves headroom, so a budget reservation is an upper bound.
+export function localTokenEstimate(text: string): number {
+  return Math.ceil(text.length / 3);
+}
+
+// Pre-flight input estimate for budget reservations. The static prefix (system prompt,
+// rubric or catalog block, output schema) is most of every prompt and repeats, so it is
+// counted once with the count_tokens endpoint and remembered; only the short per-request
+// part is estimated locally. When count_tokens is unavailable the client answers with its
+// own local estimate, so this never blocks a call.
+export class InputTokenEstimator {
+  private readonly prefixes = new LRUCache<string, number>({ max: 10_000 });
+
+  constructor(private readonly llm: Pick<AnthropicClient, 'countTokens'>) {}
+
+  async estimate(feature: string, system: SystemBlock[], user: string, schema: Record<string, unknown>): Promise<number> {
+    const key = createHash('sha256')
+      .update(feature)
+      .update('\0')
+      .update(system.map((s) => s.text).join('\0'))
+      .update('\0')
+      .update(JSON.stringify(schema))
+      .digest('base64url');
+    let prefix = this.prefixes.get(key);
+    if (prefix === undefined) {
+      const counted = await this.llm.countTokens(feature, system, '.', schema);
+      const local = localTokenEstimate(system.map((s) => s.text).join('') + JSON.stringify(schema));
+      // never below the local bound: a wrong count must not shrink a reservation
+      prefix = Math.max(counted, Math.ceil(local * 0.75));
+      this.prefixes.set(key, prefix);
+    }
+    return prefix + localTokenEstimate(user) + 16;
+  }
+}
