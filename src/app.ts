@@ -84,7 +84,7 @@ export async function buildApp(c: Container): Promise<FastifyInstance> {
   await app.register(healthRoutes(c.readiness, () => c.metrics.registry.metrics(), c.metrics.registry.contentType));
   await app.register(identityRoutes(c.identity.service, { remaining: meExtras(c) }));
   await app.register(usageRoutes({ analytics: c.usageAnalytics, budgets: c.budgets, policy: c.policy, clock: c.clock }));
-  await app.register(premiumAdminRoutes({ budgets: c.budgets, identity: c.identity.service, cache: c.cache, policy: c.policy, clock: c.clock }));
+  await app.register(premiumAdminRoutes({ budgets: c.budgets, overrides: c.overrides, identity: c.identity.service, cache: c.cache, policy: c.policy, clock: c.clock }));
   await app.register(flagsRoutes(c.flags.service, c.flags.analytics));
   await app.register(gradingRoutes({ service: c.grading.service, calibration: c.grading.calibration }));
   await app.register(learningPathRoutes({ service: c.learning.service, catalogs: c.learning.catalogs, experiments: c.learning.experiments }));

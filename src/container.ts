@@ -29,6 +29,7 @@ import { registerLimiterMetrics } from './features/limits/limiter-metrics.js';
 import type { RateLimiter } from './features/limits/limit-types.js';
 import { PremiumPipeline } from './features/premium/premium-pipeline.js';
 import { InputTokenEstimator } from './features/premium/input-token-estimator.js';
+import { UserOverridesReader } from './features/premium/user-overrides.js';
 import { registerPremiumMetrics } from './features/premium/premium-metrics.js';
 import { GradingCalibrationService } from './features/grading/grading-calibration.service.js';
 import { GradingRepository } from './features/grading/grading.repository.js';
@@ -66,6 +67,7 @@ export interface Container extends ContainerInput {
   prices: PriceBook;
   metering: MeteringService;
   budgets: BudgetRepository;
+  overrides: UserOverridesReader;
   limiter: RateLimiter;
   authFailures: AuthFailureLimiter;
   cache: CacheManager;
@@ -158,6 +160,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
   const flagAnalytics = new FlagAnalytics({ clock });
   const flagsService = new FlagsService(flagsRepo, snapshot, sync, clock);
 
+  const overrides = new UserOverridesReader(budgets);
   const pipeline = new PremiumPipeline({
     policy,
     clock,
@@ -174,10 +177,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     inputTokens: new InputTokenEstimator(llm),
     metering,
     prices,
-    overrides: async (userId) => {
-      const o = await budgets.getOverride(userId);
-      return o && { limits: o.limits, monthlyBudgetMicros: o.monthlyBudgetMicros };
-    },
+    overrides: (userId) => overrides.get(userId),
     metrics: registerPremiumMetrics(registry),
     onLimitDecision: (p, feature, d) => {
       limiterMetrics.record(p.tier, feature, d as Parameters<typeof limiterMetrics.record>[2]);
@@ -224,6 +224,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     prices,
     metering,
     budgets,
+    overrides,
     limiter,
     authFailures,
     cache,

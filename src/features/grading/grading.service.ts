@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { Clock } from '../../platform/clock.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../platform/errors.js';
 import { newId } from '../../platform/ids.js';
@@ -11,7 +12,7 @@ import { buildGradingPrompt } from './grading-prompt.js';
 import { validateGradingOutput } from './grading-output.validator.js';
 import type { GradingRepository } from './grading.repository.js';
 import { detectInjection } from './injection-detector.js';
-import { rulesGrade, type Grade } from './rules-grader.js';
+import { rulesGrade, type Grade, type RulesGrade } from './rules-grader.js';
 import { RubricSchema, defaultRubric, scoreFromLevels, type Rubric, type RubricInput } from './rubric.schema.js';
 
 export interface EvaluationRequest {
@@ -48,6 +49,8 @@ export interface Evaluation {
 const RULES_DISAGREEMENT = 0.5;
 
 export class GradingService {
+  private readonly latest = new LRUCache<string, Rubric>({ max: 10_000, ttl: 1000 });
+
   constructor(
     private readonly repo: GradingRepository,
     private readonly pipeline: Pick<PremiumPipeline, 'run'>,
@@ -58,15 +61,16 @@ export class GradingService {
   async evaluate(p: Principal, req: EvaluationRequest): Promise<Evaluation & { headers: Record<string, string> }> {
     const rubric = await this.resolveRubric(req);
     const injection = detectInjection(req.answer);
-    const rules = rulesGrade({ rubric, question: req.question, answer: req.answer });
+    // The rules grade is only needed for a rules answer or a consistency check, not for a cache hit.
+    let rules: RulesGrade | undefined;
+    const rulesOnce = () => (rules ??= rulesGrade({ rubric, question: req.question, answer: req.answer }));
     const cfg = this.policy.grading;
     const prompt = buildGradingPrompt({ rubric, question: req.question, answer: req.answer });
-    const rulesAnswer: GradedAnswer = { ...toGrade(rules), reviewReasons: [] };
 
     const outcome = await this.pipeline.run<GradedAnswer>({
       feature: 'grading',
       principal: p,
-      rules: () => rulesAnswer,
+      rules: () => ({ ...toGrade(rulesOnce()), reviewReasons: [] }),
       cache: {
         scope: 'shared',
         // Everything that decides the grade; the rubric version is in it, so a new version never serves an old grade.
@@ -94,7 +98,7 @@ export class GradingService {
           const second = await again();
           if (gradesDisagree(first, second, cfg.disagreementThreshold)) reasons.push('samples_disagree');
         }
-        if (gradesDisagree(first, rules, RULES_DISAGREEMENT)) reasons.push('rules_disagree');
+        if (gradesDisagree(first, rulesOnce(), RULES_DISAGREEMENT)) reasons.push('rules_disagree');
         return { ...first, reviewReasons: reasons };
       },
     });
@@ -160,9 +164,14 @@ export class GradingService {
     }));
   }
 
+  // The newest version, kept for a second per instance: a new version is graded with
+  // everywhere within a second (versions are immutable, so nothing stale is ever mixed).
   async rubric(id: string): Promise<Rubric> {
+    const cached = this.latest.get(id);
+    if (cached) return cached;
     const r = await this.repo.latestRubric(id);
     if (!r) throw new NotFoundError('Rubric');
+    this.latest.set(id, r.rubric);
     return r.rubric;
   }
 
@@ -173,6 +182,7 @@ export class GradingService {
     if (latest && latest.ownerId !== p.userId && !p.roles.includes('admin')) throw new ForbiddenError('Only the owner of a rubric may publish new versions.');
     if (latest && rubric.version <= latest.rubric.version) throw new ConflictError(`Rubric ${rubric.id} is at version ${latest.rubric.version}; publish version ${latest.rubric.version + 1} or later.`);
     await this.repo.insertRubric(rubric, p.userId, this.clock.now());
+    this.latest.delete(rubric.id);
     return rubric;
   }
 

@@ -5,7 +5,7 @@ import { entitlementsFor } from './access.js';
 import { hashApiKey, looksLikeApiKey } from './api-key.js';
 import { effectiveTier } from './effective-tier.js';
 import type { IdentityRepository } from './identity.repository.js';
-import type { Principal } from './identity.types.js';
+import type { Principal, Subscription, User } from './identity.types.js';
 import type { JwtVerifier } from './jwt-verifier.js';
 
 export type AuthFailure = 'missing' | 'malformed' | 'unknown_key' | 'revoked_key' | 'invalid_token' | 'unknown_user' | 'disabled_user';
@@ -16,7 +16,7 @@ export class AuthenticationFailed extends Error {
   }
 }
 
-type Repo = Pick<IdentityRepository, 'findApiKeyByHash' | 'touchApiKey' | 'getUser' | 'getSubscription'>;
+type Repo = Pick<IdentityRepository, 'authByKeyHash' | 'touchApiKey' | 'userWithSubscription'>;
 
 // last_used_at is informational; writing it on every request would turn every read
 // into a write, so it is refreshed at most once a minute per key.
@@ -43,12 +43,13 @@ export class Authenticator {
     if (!m) throw new AuthenticationFailed('malformed');
     const token = m[1]!;
     if (looksLikeApiKey(token)) {
-      const key = await this.repo.findApiKeyByHash(hashApiKey(token));
-      if (!key) throw new AuthenticationFailed('unknown_key');
+      const found = await this.repo.authByKeyHash(hashApiKey(token));
+      if (!found) throw new AuthenticationFailed('unknown_key');
+      const { key } = found;
       if (key.revokedAt !== null) throw new AuthenticationFailed('revoked_key');
       const now = this.clock.now();
       if (key.lastUsedAt === null || now - key.lastUsedAt > TOUCH_EVERY_MS) await this.repo.touchApiKey(key.id, now);
-      return this.principalFor(key.userId, 'api_key', key.id);
+      return this.toPrincipal(key.userId, found.user, found.subscription, 'api_key', key.id);
     }
     let sub: string;
     try {
@@ -66,7 +67,11 @@ export class Authenticator {
   }
 
   async principalFor(userId: string, via: Principal['via'], keyId?: string): Promise<Principal> {
-    const [user, subscription] = await Promise.all([this.repo.getUser(userId), this.repo.getSubscription(userId)]);
+    const { user, subscription } = await this.repo.userWithSubscription(userId);
+    return this.toPrincipal(userId, user, subscription, via, keyId);
+  }
+
+  private toPrincipal(userId: string, user: User | undefined, subscription: Subscription | undefined, via: Principal['via'], keyId?: string): Principal {
     if (!user) throw new AuthenticationFailed('unknown_user');
     if (user.disabled) throw new AuthenticationFailed('disabled_user');
     const tier = effectiveTier(subscription, this.clock.now(), this.graceMs);

@@ -1,4 +1,5 @@
 import type { Db } from '../../platform/db/database.js';
+import { preparedQuery } from '../../platform/db/prepared-query.js';
 import type { Role, Subscription, SubscriptionStatus, User } from './identity.types.js';
 
 export interface ApiKeyRecord {
@@ -17,8 +18,36 @@ const toUser = (r: { id: string; roles: string; created_at: number; disabled: nu
   disabled: r.disabled === 1,
 });
 
+const USER_COLUMNS = ['u.id as u_id', 'u.roles as u_roles', 'u.created_at as u_created_at', 'u.disabled as u_disabled'] as const;
+const SUBSCRIPTION_COLUMNS = [
+  's.user_id as s_user_id', 's.plan as s_plan', 's.status as s_status', 's.current_period_end as s_current_period_end',
+  's.source as s_source', 's.last_event_at as s_last_event_at', 's.updated_at as s_updated_at',
+] as const;
+const KEY_COLUMNS = ['k.id as k_id', 'k.user_id as k_user_id', 'k.prefix as k_prefix', 'k.created_at as k_created_at', 'k.last_used_at as k_last_used_at', 'k.revoked_at as k_revoked_at'] as const;
+
 export class IdentityRepository {
-  constructor(private readonly db: Db) {}
+  // Authentication reads the key, its user and the subscription in one statement on
+  // every request, compiled once (see preparedQuery).
+  private readonly authByHash;
+  private readonly userById;
+
+  constructor(private readonly db: Db) {
+    this.authByHash = preparedQuery(db, () =>
+      db
+        .selectFrom('api_keys as k')
+        .leftJoin('users as u', 'u.id', 'k.user_id')
+        .leftJoin('subscriptions as s', 's.user_id', 'k.user_id')
+        .select([...KEY_COLUMNS, ...USER_COLUMNS, ...SUBSCRIPTION_COLUMNS])
+        .where('k.hash', '=', ''),
+    );
+    this.userById = preparedQuery(db, () =>
+      db
+        .selectFrom('users as u')
+        .leftJoin('subscriptions as s', 's.user_id', 'u.id')
+        .select([...USER_COLUMNS, ...SUBSCRIPTION_COLUMNS])
+        .where('u.id', '=', ''),
+    );
+  }
 
   async insertUser(user: User): Promise<boolean> {
     const res = await this.db
@@ -54,16 +83,7 @@ export class IdentityRepository {
 
   async getSubscription(userId: string): Promise<Subscription | undefined> {
     const r = await this.db.selectFrom('subscriptions').selectAll().where('user_id', '=', userId).executeTakeFirst();
-    if (!r) return undefined;
-    return {
-      userId: r.user_id,
-      plan: r.plan,
-      status: r.status as SubscriptionStatus,
-      currentPeriodEnd: r.current_period_end === null ? null : Number(r.current_period_end),
-      source: r.source as Subscription['source'],
-      lastEventAt: Number(r.last_event_at),
-      updatedAt: Number(r.updated_at),
-    };
+    return r && toSubscription(r);
   }
 
   async putSubscription(s: Subscription): Promise<void> {
@@ -87,6 +107,20 @@ export class IdentityRepository {
       )
       .executeTakeFirst();
     return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
+  }
+
+  async authByKeyHash(hash: string): Promise<{ key: ApiKeyRecord; user: User | undefined; subscription: Subscription | undefined } | undefined> {
+    const [r] = await this.authByHash(hash);
+    if (!r) return undefined;
+    return {
+      key: toKey({ id: r.k_id, user_id: r.k_user_id, prefix: r.k_prefix, created_at: r.k_created_at, last_used_at: r.k_last_used_at, revoked_at: r.k_revoked_at }),
+      ...joined(r),
+    };
+  }
+
+  async userWithSubscription(id: string): Promise<{ user: User | undefined; subscription: Subscription | undefined }> {
+    const [r] = await this.userById(id);
+    return r ? joined(r) : { user: undefined, subscription: undefined };
   }
 
   async insertApiKey(k: { id: string; userId: string; prefix: string; hash: string; createdAt: number }): Promise<void> {
@@ -130,6 +164,42 @@ export class IdentityRepository {
       .executeTakeFirst();
     return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
   }
+}
+
+interface JoinedRow {
+  u_id: string | null;
+  u_roles: string | null;
+  u_created_at: number | null;
+  u_disabled: number | null;
+  s_user_id: string | null;
+  s_plan: string | null;
+  s_status: string | null;
+  s_current_period_end: number | null;
+  s_source: string | null;
+  s_last_event_at: number | null;
+  s_updated_at: number | null;
+}
+
+function joined(r: JoinedRow): { user: User | undefined; subscription: Subscription | undefined } {
+  return {
+    user: r.u_id === null ? undefined : toUser({ id: r.u_id, roles: r.u_roles!, created_at: r.u_created_at!, disabled: r.u_disabled! }),
+    subscription:
+      r.s_user_id === null
+        ? undefined
+        : toSubscription({ user_id: r.s_user_id, plan: r.s_plan!, status: r.s_status!, current_period_end: r.s_current_period_end, source: r.s_source!, last_event_at: r.s_last_event_at!, updated_at: r.s_updated_at! }),
+  };
+}
+
+function toSubscription(r: { user_id: string; plan: string; status: string; current_period_end: number | null; source: string; last_event_at: number; updated_at: number }): Subscription {
+  return {
+    userId: r.user_id,
+    plan: r.plan,
+    status: r.status as SubscriptionStatus,
+    currentPeriodEnd: r.current_period_end === null ? null : Number(r.current_period_end),
+    source: r.source as Subscription['source'],
+    lastEventAt: Number(r.last_event_at),
+    updatedAt: Number(r.updated_at),
+  };
 }
 
 function subscriptionRow(s: Subscription) {

@@ -5,11 +5,12 @@ import type { RateLimiter } from '../limits/limit-types.js';
 import type { BudgetRepository } from '../usage/budget.repository.js';
 import { budgetLines } from '../usage/budget-policy.js';
 import { limitSpecFor } from './limit-spec.js';
+import type { UserOverridesReader } from './user-overrides.js';
 
 // What GET /v1/me adds: limits left per feature and the monthly budget left.
-export function meExtras(deps: { policy: Policy; limiter: RateLimiter; budgets: BudgetRepository; clock: Clock }) {
+export function meExtras(deps: { policy: Policy; limiter: RateLimiter; budgets: BudgetRepository; overrides: Pick<UserOverridesReader, 'get'>; clock: Clock }) {
   return async (p: Principal): Promise<Record<string, unknown>> => {
-    const override = await deps.budgets.getOverride(p.userId);
+    const override = await deps.overrides.get(p.userId);
     const limits: Record<string, unknown> = {};
     for (const feature of ['grading', 'learning_path'] as const) {
       const spec = limitSpecFor(deps.policy, p.tier, feature, override?.limits);

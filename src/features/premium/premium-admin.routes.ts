@@ -7,6 +7,7 @@ import type { CacheManager } from '../cache/cache-manager.js';
 import type { IdentityService } from '../identity/identity.service.js';
 import type { BudgetRepository } from '../usage/budget.repository.js';
 import { microsFromUsd } from '../usage/price-book.js';
+import type { UserOverridesReader } from './user-overrides.js';
 
 const userParams = z.strictObject({ id: z.string().regex(/^[A-Za-z0-9_.@-]{1,200}$/) });
 const limitOverride = z.strictObject({
@@ -18,7 +19,7 @@ const limitOverride = z.strictObject({
 
 // Overrides are rows in the store, read on every premium request, so a change applies
 // on every instance at once, with no restart.
-export function premiumAdminRoutes(deps: { budgets: BudgetRepository; identity: IdentityService; cache: CacheManager; policy: Policy; clock: Clock }): FastifyPluginAsyncZod {
+export function premiumAdminRoutes(deps: { budgets: BudgetRepository; overrides: Pick<UserOverridesReader, 'invalidate'>; identity: IdentityService; cache: CacheManager; policy: Policy; clock: Clock }): FastifyPluginAsyncZod {
   return async (app) => {
     app.get('/v1/admin/rate-limits', { config: { auth: 'required', permission: 'limits:manage' }, schema: { tags: ['admin'], summary: 'Tier limits from the policy' } }, async () => ({ tiers: deps.policy.limits }));
 
@@ -28,6 +29,7 @@ export function premiumAdminRoutes(deps: { budgets: BudgetRepository; identity: 
       async (request) => {
         await deps.identity.getUser(request.params.id);
         await deps.budgets.putOverride(request.params.id, { limits: request.body }, deps.clock.now());
+        deps.overrides.invalidate(request.params.id);
         return { userId: request.params.id, limits: request.body };
       },
     );
@@ -39,6 +41,7 @@ export function premiumAdminRoutes(deps: { budgets: BudgetRepository; identity: 
         await deps.identity.getUser(request.params.id);
         const micros = request.body.monthlyUsd === null ? null : microsFromUsd(request.body.monthlyUsd);
         await deps.budgets.putOverride(request.params.id, { monthlyBudgetMicros: micros }, deps.clock.now());
+        deps.overrides.invalidate(request.params.id);
         return { userId: request.params.id, monthlyUsd: request.body.monthlyUsd };
       },
     );

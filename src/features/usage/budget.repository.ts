@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../../platform/db/database.js';
+import { preparedQuery } from '../../platform/db/prepared-query.js';
 
 export interface BudgetLine {
   key: string;
@@ -16,25 +17,32 @@ export class BudgetRefused extends Error {
 // budget inside one transaction: concurrent callers on any number of instances cannot
 // all pass a check made after the fact (the overspend known gateways have).
 export class BudgetRepository {
-  constructor(private readonly db: Db) {}
+  // One counter is read on every GET /v1/me, so that case is compiled once.
+  private readonly readOne;
+
+  constructor(private readonly db: Db) {
+    this.readOne = preparedQuery(db, () => db.selectFrom('budget_counters').select(['key', 'spent_micros', 'reserved_micros']).where('key', '=', ''));
+  }
 
   // Must run inside the caller's transaction (db is a Transaction); throws BudgetRefused.
   static async reserveIn(trx: Db, lines: BudgetLine[], amount: number, now: number): Promise<void> {
     // A fixed lock order (sorted keys) keeps two reservations on the same budgets from deadlocking.
     const sorted = [...lines].sort((a, b) => a.key.localeCompare(b.key));
     for (const line of sorted) {
-      await trx
-        .insertInto('budget_counters')
-        .values({ key: line.key, spent_micros: 0, reserved_micros: 0, updated_at: now })
-        .onConflict((oc) => oc.column('key').doNothing())
-        .execute();
+      if (amount > line.capMicros) throw new BudgetRefused(line.key);
+      // One statement: create the counter holding this reservation, or add to it only
+      // while spent + reserved stays within the cap (the row lock serialises racers).
       const res = await trx
-        .updateTable('budget_counters')
-        .set({ reserved_micros: sql`reserved_micros + ${amount}`, updated_at: now })
-        .where('key', '=', line.key)
-        .where(sql<boolean>`spent_micros + reserved_micros + ${amount} <= ${line.capMicros}`)
+        .insertInto('budget_counters')
+        .values({ key: line.key, spent_micros: 0, reserved_micros: amount, updated_at: now })
+        .onConflict((oc) =>
+          oc
+            .column('key')
+            .doUpdateSet({ reserved_micros: sql`budget_counters.reserved_micros + ${amount}`, updated_at: now })
+            .where(sql<boolean>`budget_counters.spent_micros + budget_counters.reserved_micros + ${amount} <= ${line.capMicros}`),
+        )
         .executeTakeFirst();
-      if (Number(res.numUpdatedRows) === 0) throw new BudgetRefused(line.key);
+      if (Number(res.numInsertedOrUpdatedRows ?? 0) === 0) throw new BudgetRefused(line.key);
     }
   }
 
@@ -54,6 +62,10 @@ export class BudgetRepository {
 
   async read(keys: string[]): Promise<Map<string, { spent: number; reserved: number }>> {
     if (keys.length === 0) return new Map();
+    if (keys.length === 1) {
+      const rows = await this.readOne(keys[0]);
+      return new Map(rows.map((r) => [r.key, { spent: Number(r.spent_micros), reserved: Number(r.reserved_micros) }]));
+    }
     const rows = await this.db.selectFrom('budget_counters').select(['key', 'spent_micros', 'reserved_micros']).where('key', 'in', keys).execute();
     return new Map(rows.map((r) => [r.key, { spent: Number(r.spent_micros), reserved: Number(r.reserved_micros) }]));
   }
