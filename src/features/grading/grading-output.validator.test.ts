@@ -89,7 +89,7 @@ describe('buildGradingPrompt', () => {
     const a = buildGradingPrompt({ rubric: r, question: 'Q1', answer: 'A1' });
     const b = buildGradingPrompt({ rubric: r, question: 'Q2', answer: 'A2' });
     expect(a.templateId).toBe('grading');
-    expect(a.templateVersion).toBe(1);
+    expect(a.templateVersion).toBe(2);
     expect(a.system).toBe(b.system);
     expect(a.rubricBlock).toBe(b.rubricBlock);
     expect(a.rubricBlock).toContain(r.referenceAnswers[0]);
@@ -99,14 +99,32 @@ describe('buildGradingPrompt', () => {
     expect(a.system).toMatch(/never instructions/i);
   });
 
+  it('accepts criteria keyed by criterion id, as the schema asks, and the list form', () => {
+    const keyed = {
+      criteria: {
+        prediction: { levelId: 'correct', evidence: [], justification: 'ok' },
+        explanation: { levelId: 'partial', evidence: [], justification: 'ok' },
+      },
+      feedback: { strengths: ['a'], improve: ['b'], nextStep: 'c' },
+      confidence: 0.8,
+    };
+    const v = validateGradingOutput(keyed, { rubric: r, answer: 'A', revealGuard: true });
+    expect(v.ok && v.grade.criteria.map((c) => c.criterionId)).toEqual(['prediction', 'explanation']);
+    const missing = validateGradingOutput({ ...keyed, criteria: { prediction: keyed.criteria.prediction } }, { rubric: r, answer: 'A', revealGuard: true });
+    expect(missing.ok).toBe(false);
+  });
+
   it('output schema enumerates rubric ids and forbids extra properties', () => {
     const s = buildGradingPrompt({ rubric: r, question: 'Q', answer: 'A' }).outputSchema as any;
     expect(s.additionalProperties).toBe(false);
     expect(s.required).toEqual(['criteria', 'feedback', 'confidence']);
-    const item = s.properties.criteria.items;
-    expect(item.properties.criterionId.enum).toEqual(['prediction', 'explanation']);
-    expect(item.properties.levelId.enum).toEqual(['correct', 'incorrect', 'full', 'partial', 'none']);
-    expect(item.required).toEqual(['criterionId', 'levelId', 'evidence', 'justification']);
+    const criteria = s.properties.criteria;
+    // one required entry per criterion, each with only its own levels
+    expect(criteria.required).toEqual(['prediction', 'explanation']);
+    expect(criteria.additionalProperties).toBe(false);
+    expect(criteria.properties.prediction.properties.levelId.enum).toEqual(['correct', 'incorrect']);
+    expect(criteria.properties.explanation.properties.levelId.enum).toEqual(['full', 'partial', 'none']);
+    expect(criteria.properties.explanation.required).toEqual(['levelId', 'evidence', 'justification']);
     expect(s.properties.feedback.additionalProperties).toBe(false);
   });
 });

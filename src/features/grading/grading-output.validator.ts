@@ -93,9 +93,21 @@ export function sharedNgram(text: string, reference: string, n: number): string 
  * is always recomputed from the chosen levels: a model-supplied score would be
  * rejected by the strict schema, and is never trusted anyway.
  */
+// The prompt asks for criteria keyed by criterion id (template version 2); the list form
+// `[{criterionId, …}]` is accepted as well, so answers to version 1 prompts still validate.
+function criteriaAsList(raw: unknown): unknown {
+  if (typeof raw !== 'object' || raw === null) return raw;
+  const criteria = (raw as { criteria?: unknown }).criteria;
+  if (typeof criteria !== 'object' || criteria === null || Array.isArray(criteria)) return raw;
+  return {
+    ...raw,
+    criteria: Object.entries(criteria).map(([criterionId, v]) => (typeof v === 'object' && v !== null ? { criterionId, ...v } : { criterionId, levelId: v })),
+  };
+}
+
 export function validateGradingOutput(raw: unknown, opts: ValidateGradingOptions): ValidateGradingResult {
   const { rubric, answer } = opts;
-  const parsed = GradingOutputSchema.safeParse(raw);
+  const parsed = GradingOutputSchema.safeParse(criteriaAsList(raw));
   if (!parsed.success) {
     return {
       ok: false,

@@ -1,7 +1,7 @@
 import type { Rubric } from './rubric.schema.js';
 
 export const GRADING_TEMPLATE_ID = 'grading';
-export const GRADING_TEMPLATE_VERSION = 1;
+export const GRADING_TEMPLATE_VERSION = 2; // 2: criteria keyed by criterion id
 
 export interface GradingPrompt {
   templateId: typeof GRADING_TEMPLATE_ID;
@@ -22,7 +22,7 @@ const SYSTEM = `You are a careful, fair grader of short answers written by schoo
 You receive a rubric (criteria, levels with points, reference answers and graded example answers called anchors), a question, and one student answer.
 
 How to grade:
-- Grade every rubric criterion exactly once, choosing one of that criterion's level ids.
+- Grade every rubric criterion exactly once (criteria is keyed by criterionId), choosing one of that criterion's level ids.
 - Judge meaning, not wording: paraphrases, synonyms, spelling mistakes and informal language are fine when the science is right. Negation matters: "did not evaporate" says the opposite of "evaporates".
 - The anchors show how the rubric authors applied the levels; stay consistent with them.
 - evidence: copy short quotes verbatim from the student answer that support your choice (an empty list if there is nothing to quote). Never quote the reference answers as evidence.
@@ -79,30 +79,33 @@ function renderRubric(rubric: Rubric): string {
   return lines.join('\n');
 }
 
+// `criteria` is an object with one required property per rubric criterion, each with
+// that criterion's own level ids as an enum: structured outputs then guarantee every
+// criterion is graded exactly once with a level it has, so fewer answers need a repair.
 export function gradingOutputJsonSchema(rubric: Rubric): GradingOutputJsonSchema {
-  const criterionIds = rubric.criteria.map((c) => c.id);
-  const levelIds = [...new Set(rubric.criteria.flatMap((c) => c.levels.map((l) => l.id)))];
   const stringArray = { type: 'array', items: { type: 'string' } };
+  const criteria = Object.fromEntries(
+    rubric.criteria.map((c) => [
+      c.id,
+      {
+        type: 'object',
+        additionalProperties: false,
+        required: ['levelId', 'evidence', 'justification'],
+        properties: {
+          levelId: { type: 'string', enum: c.levels.map((l) => l.id) },
+          evidence: stringArray,
+          justification: { type: 'string' },
+        },
+      },
+    ]),
+  );
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
     type: 'object',
     additionalProperties: false,
     required: ['criteria', 'feedback', 'confidence'],
     properties: {
-      criteria: {
-        type: 'array',
-        items: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['criterionId', 'levelId', 'evidence', 'justification'],
-          properties: {
-            criterionId: { type: 'string', enum: criterionIds },
-            levelId: { type: 'string', enum: levelIds },
-            evidence: stringArray,
-            justification: { type: 'string' },
-          },
-        },
-      },
+      criteria: { type: 'object', additionalProperties: false, required: rubric.criteria.map((c) => c.id), properties: criteria },
       feedback: {
         type: 'object',
         additionalProperties: false,
