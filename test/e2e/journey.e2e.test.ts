@@ -13,7 +13,7 @@ import { cli, http, sendBillingEvent, startService, type ServiceProcess } from '
 // operator reading the dashboard in a real (headless) Chromium.
 
 const CHROMIUM = '/usr/bin/chromium';
-const SIM_KEY = 'sk-ant-e2e-0123456789abcdefSECRETKEY';
+const SIM_KEY = 'sk-ant-.e2e-0123456789abcdefSECRETKEY';
 const GRADE = {
   criteria: [{ criterionId: 'correctness', levelId: 'correct', evidence: [], justification: 'Names evaporation.' }],
   feedback: { strengths: ['Clear.'], improve: ['Say where the vapour goes.'], nextStep: 'Explain the role of heat.' },

@@ -26,7 +26,7 @@ import { expectCountersMatchLedger, readLedger } from './ledger-invariants.js';
 // compiled binary (serve → reconcile(10 min)) rather than calling MeteringService in
 // the test process, so the wiring operators depend on is what is proven.
 
-const SIM_KEY = 'sk-ant-crash-0123456789abcdefSECRETKEY';
+const SIM_KEY = 'sk-ant-.crash-0123456789abcdefSECRETKEY';
 const USERS = 5;
 const PER_USER = 20;
 const GRADE = {

@@ -5,7 +5,7 @@ import { createTestApp, type TestApp } from './test-app.js';
 import type { TestStore } from './databases.js';
 import type { Redis } from 'ioredis';
 
-export const SIM_KEY = 'sk-ant-test-0123456789abcdefSECRETKEY';
+export const SIM_KEY = 'sk-ant-.test-0123456789abcdefSECRETKEY';
 
 // An app whose Anthropic client talks to the simulator over a real socket with the real SDK.
 export async function createSimulatedApp(opts: { policy?: PolicyFile; store?: 'sqlite' | 'postgres' | TestStore; redis?: Redis; env?: Record<string, string>; latencyMs?: number } = {}): Promise<TestApp & { sim: Simulator }> {

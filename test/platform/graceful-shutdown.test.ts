@@ -32,7 +32,7 @@ describe('graceful shutdown of the real process', () => {
   const exited = { code: undefined as number | null | undefined };
 
   beforeAll(async () => {
-    sim = await startSimulator({ apiKey: 'sk-ant-shutdown-test-000000000000', latencyMs: 1500 });
+    sim = await startSimulator({ apiKey: 'sk-ant-.shutdown-test-000000000000', latencyMs: 1500 });
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'tg-shutdown-'));
     const env = {
@@ -41,7 +41,7 @@ describe('graceful shutdown of the real process', () => {
       HOST: '127.0.0.1',
       DATABASE_URL: `sqlite:${join(dir, 'tg.db')}`,
       TUTORGATE_DATA_DIR: dir,
-      ANTHROPIC_API_KEY: 'sk-ant-shutdown-test-000000000000',
+      ANTHROPIC_API_KEY: 'sk-ant-.shutdown-test-000000000000',
       ANTHROPIC_BASE_URL: sim.url,
       TUTORGATE_JWT_SECRET: 'shutdown-test-secret-0123456789abcdef',
       LOG_LEVEL: 'warn',

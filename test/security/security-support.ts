@@ -4,7 +4,7 @@ import { SIM_KEY } from '../helpers/simulated-app.js';
 import { TEST_JWT_SECRET, TEST_WEBHOOK_SECRET, type TestApp } from '../helpers/test-app.js';
 
 // A second, wrong upstream key: the simulator answers 401 to it.
-export const BAD_UPSTREAM_KEY = 'sk-ant-wrong-9876543210zyxwvuBADKEY';
+export const BAD_UPSTREAM_KEY = 'sk-ant-.wrong-9876543210zyxwvuBADKEY';
 
 // Everything the suite saw leave the service: bodies and headers of every response,
 // and every API key the suite created. The secret scan searches the former for the latter.

