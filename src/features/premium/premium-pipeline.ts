@@ -101,11 +101,24 @@ export class PremiumPipeline {
       tags: task.cache.tags,
     });
     let computed: Awaited<ReturnType<PremiumPipeline['callLlm']>> | undefined;
-    const got = await this.d.cache.getOrCompute<T>(key, { ttlMs: parseDuration(cachePolicy.ttl) ?? 3_600_000, tags: task.cache.tags, feature: task.feature }, async () => {
-      computed = await this.callLlm(task, spec, limitKey, override, model);
-      const tokens = computed.usage.inputTokens + computed.usage.outputTokens + computed.usage.cacheReadTokens + computed.usage.cacheWriteTokens;
-      return { value: computed.value as T, cacheable: true, meta: { costMicros: Math.round(computed.usage.costUsd * 1e6), tokens } };
-    });
+    let led = false;
+    const compute = () =>
+      this.d.cache!.getOrCompute<T>(key, { ttlMs: parseDuration(cachePolicy.ttl) ?? 3_600_000, tags: task.cache!.tags, feature: task.feature }, async () => {
+        led = true;
+        computed = await this.callLlm(task, spec, limitKey, override, model);
+        const tokens = computed.usage.inputTokens + computed.usage.outputTokens + computed.usage.cacheReadTokens + computed.usage.cacheWriteTokens;
+        return { value: computed.value as T, cacheable: true, meta: { costMicros: Math.round(computed.usage.costUsd * 1e6), tokens } };
+      });
+    let got: Awaited<ReturnType<typeof compute>>;
+    try {
+      got = await compute();
+    } catch (err) {
+      // A shared single-flight hands the leader's error to everyone waiting on the key. A
+      // refusal that belongs to the leader alone (its rate limit or budget) must not answer
+      // for another user: a follower tries once more, on its own account.
+      if (led || !isPerCallerRefusal(err)) throw err;
+      got = await compute();
+    }
     // Whoever did not make the call (a hit, or a follower of a single-flight) pays nothing.
     if (computed) return { value: got.value, source: 'llm', usage: computed.usage, model, notices: [], ...(variant ? { flagVariant: variant } : {}) };
     return { value: got.value, source: 'cache', usage: ZERO_SUMMARY, notices: [], ...(variant ? { flagVariant: variant } : {}) };
@@ -175,6 +188,10 @@ export class PremiumPipeline {
       await slot?.release().catch(() => {});
     }
   }
+}
+
+function isPerCallerRefusal(err: unknown): boolean {
+  return err instanceof RateLimitedError || err instanceof BudgetExhaustedError || (err instanceof Fallback && err.reason === 'budget_exhausted');
 }
 
 function tokensOf(calls: LlmCallRecord[]): number {

@@ -1,0 +1,133 @@
+import { describe, expect, it } from 'vitest';
+import { parsePolicy } from '../../platform/policy.js';
+import { RateLimitedError } from '../../platform/errors.js';
+import type { AnthropicClient, LlmCallRecord, StructuredRequest } from '../../llm/client/types.js';
+import { createCacheManager } from '../cache/cache-manager.js';
+import type { Principal } from '../identity/identity.types.js';
+import { createMemoryRateLimiter } from '../limits/memory-rate-limiter.js';
+import type { RateLimiter } from '../limits/limit-types.js';
+import type { MeteringService, Reservation } from '../usage/metering.service.js';
+import { PremiumPipeline } from './premium-pipeline.js';
+import type { PremiumTask } from './premium.types.js';
+
+const usage = { inputTokens: 100, outputTokens: 20, cacheWrite5mTokens: 0, cacheWrite1hTokens: 0, cacheReadTokens: 0 };
+
+// Hand-written fakes: an LLM that counts its calls, metering that counts settlements.
+function fakeLlm() {
+  const calls: string[] = [];
+  const llm: Pick<AnthropicClient, 'structured' | 'available' | 'modelFor' | 'breakerState'> = {
+    available: () => true,
+    breakerState: () => 'closed',
+    modelFor: () => 'claude-haiku-4-5',
+    async structured<T>(req: StructuredRequest<T>) {
+      calls.push(req.user);
+      const record: LlmCallRecord = { feature: req.feature, model: 'claude-haiku-4-5', messageId: `msg_${calls.length}`, attempts: 1, retries: 0, latencyMs: 1, usage, outcome: 'ok' };
+      const parsed = req.parse({ answer: `graded: ${req.user}` });
+      if (!parsed.ok) throw new Error('fake answer invalid');
+      return { value: parsed.value, calls: [record], model: 'claude-haiku-4-5' };
+    },
+  };
+  return { llm, calls };
+}
+
+function fakeMetering() {
+  const settled: string[] = [];
+  const metering: Pick<MeteringService, 'reserve' | 'settle'> = {
+    async reserve(p) {
+      const reservation: Reservation = { id: `r_${p.userId}`, userId: p.userId, feature: p.feature, model: p.model, reservedMicros: p.worstCaseMicros, keys: [], createdAt: 0 };
+      return { ok: true, reservation };
+    },
+    async settle(r, calls) {
+      settled.push(r.userId);
+      return { inputTokens: calls.length * 100, outputTokens: calls.length * 20, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: calls.length * 0.0002 };
+    },
+  };
+  return { metering, settled };
+}
+
+const principal = (userId: string, tier: 'free' | 'premium' = 'premium'): Principal => ({ userId, roles: ['learner'], tier, entitlements: tier === 'premium' ? ['grading', 'learning_path'] : [], via: 'api_key' });
+
+function task(p: Principal, answer: string): PremiumTask<string> {
+  return {
+    feature: 'grading',
+    principal: p,
+    rules: () => `rules: ${answer}`,
+    cache: { scope: 'shared', inputs: { answer }, tags: ['feature:grading'] },
+    llm: {
+      template: { id: 't', version: 1 },
+      system: [{ text: 'Grade.' }],
+      user: answer,
+      schema: { type: 'object' },
+      parse: (raw) => ({ ok: true, value: (raw as { answer: string }).answer }),
+      maxTokens: 100,
+    },
+  };
+}
+
+function build(opts: { limiter?: RateLimiter; flagsOn?: boolean } = {}) {
+  const { llm, calls } = fakeLlm();
+  const { metering, settled } = fakeMetering();
+  const pipeline = new PremiumPipeline({
+    policy: parsePolicy(undefined),
+    clock: { now: () => Date.parse('2026-11-27T12:00:00Z') },
+    flags: { evaluate: (key) => ({ key, enabled: opts.flagsOn ?? true, reason: 'STATIC', rolloutInForce: 100, bucket: 0 }) },
+    limiter: opts.limiter ?? createMemoryRateLimiter(),
+    cache: createCacheManager(),
+    llm,
+    inputTokens: { estimate: async () => 50 },
+    metering,
+    prices: { worstCaseMicros: () => 1000 },
+    overrides: async () => undefined,
+  });
+  return { pipeline, calls, settled };
+}
+
+describe('PremiumPipeline', () => {
+  it('answers from the LLM once, then from the cache at zero cost, for anyone', async () => {
+    const { pipeline, calls, settled } = build();
+    const first = await pipeline.run(task(principal('a'), 'evaporates'));
+    expect(first).toMatchObject({ source: 'llm', value: 'graded: evaporates' });
+    expect(first.usage.costUsd).toBeGreaterThan(0);
+    const second = await pipeline.run(task(principal('b'), 'evaporates'));
+    expect(second).toMatchObject({ source: 'cache', value: 'graded: evaporates', usage: { costUsd: 0 } });
+    expect(calls).toHaveLength(1);
+    expect(settled).toEqual(['a']);
+  });
+
+  it('gives the rules answer without calling upstream when not entitled or when the flag is off', async () => {
+    const free = build();
+    expect(await free.pipeline.run(task(principal('f', 'free'), 'x'))).toMatchObject({ source: 'rules', value: 'rules: x', fallbackReason: 'not_entitled' });
+    const off = build({ flagsOn: false });
+    expect(await off.pipeline.run(task(principal('p'), 'x'))).toMatchObject({ source: 'rules', fallbackReason: 'flag_off' });
+    expect(free.calls.length + off.calls.length).toBe(0);
+  });
+
+  it("never answers a waiting user with another user's rate-limit refusal", async () => {
+    // User a's concurrency slot is refused only once b is waiting on the same cache key.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const memory = createMemoryRateLimiter();
+    const limiter: RateLimiter = {
+      ...memory,
+      hitRequest: (k, s) => memory.hitRequest(k, s),
+      reserveTokens: (k, s, e) => memory.reserveTokens(k, s, e),
+      peek: (k, s) => memory.peek(k, s),
+      async acquireSlot(key, limit) {
+        if (key.endsWith(':a')) {
+          await gate;
+          return { allowed: false, release: async () => {} };
+        }
+        return memory.acquireSlot(key, limit);
+      },
+    };
+    const { pipeline, calls } = build({ limiter });
+    const a = pipeline.run(task(principal('a'), 'shared answer'));
+    await new Promise((r) => setTimeout(r, 5)); // a now leads the single flight
+    const b = pipeline.run(task(principal('b'), 'shared answer'));
+    await new Promise((r) => setTimeout(r, 5)); // b is waiting on a's flight
+    release();
+    await expect(a).rejects.toBeInstanceOf(RateLimitedError);
+    expect(await b).toMatchObject({ source: 'llm', value: 'graded: shared answer' });
+    expect(calls).toEqual(['shared answer']);
+  });
+});
