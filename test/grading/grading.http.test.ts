@@ -150,3 +150,34 @@ describe('grading over HTTP with scripted model answers', () => {
     expect(r.rubrics.map((x: { id: string }) => x.id)).toEqual(expect.arrayContaining(['demo-evaporation']));
   });
 });
+
+describe('calibration', () => {
+  it('re-grades the anchors, reports agreement, and keeps the history', async () => {
+    const t = await createSimulatedApp();
+    try {
+      const admin = await t.premium('cal-admin', ['admin']);
+      // "Claude" grades every anchor of the demo rubric at the top level
+      t.sim.script.when('<student_answer>', {
+        json: {
+          criteria: { process: { levelId: 'full', evidence: [], justification: 'ok' }, cause: { levelId: 'full', evidence: [], justification: 'ok' } },
+          feedback: { strengths: ['a'], improve: ['b'], nextStep: 'c' },
+          confidence: 0.95,
+        },
+      });
+      const run = await t.app.inject({ method: 'POST', url: '/v1/admin/grading/calibrate', headers: bearer(admin), payload: { rubricId: 'demo-evaporation' } });
+      expect(run.statusCode).toBe(200);
+      const r = run.json();
+      expect(r.n).toBeGreaterThanOrEqual(3);
+      expect(r.llmGraded).toBe(r.n);
+      // only the top anchor really is "full/full": agreement must be imperfect
+      expect(r.exact).toBeLessThan(1);
+      expect(r.exact).toBeGreaterThan(0);
+      const history = (await t.app.inject({ method: 'GET', url: '/v1/admin/grading/calibrations/demo-evaporation', headers: bearer(admin) })).json();
+      expect(history.runs[0]).toMatchObject({ n: r.n, exact: r.exact, model: 'claude-haiku-4-5' });
+      const metrics = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
+      expect(metrics).toMatch(/tutorgate_grading_calibration_kappa\{rubric="demo-evaporation"\}/);
+    } finally {
+      await t.close();
+    }
+  });
+});

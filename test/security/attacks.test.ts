@@ -155,6 +155,7 @@ describe('attacks on tutorgate', { timeout: 60_000 }, () => {
       ['GET', '/v1/admin/flags/grading/evaluate?userId=x'],
       ['GET', '/v1/admin/flags-analytics'],
       ['POST', '/v1/admin/grading/calibrate'],
+      ['GET', '/v1/admin/grading/calibrations/demo-evaporation'],
       ['PUT', '/v1/admin/catalog'],
       ['GET', '/v1/admin/experiments/learning_path/analysis'],
       ['GET', '/v1/admin/ops'],
@@ -166,7 +167,7 @@ describe('attacks on tutorgate', { timeout: 60_000 }, () => {
 
     it('the staff-only table covers every admin route in the route table', async () => {
       const doc = (await req({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, Record<string, unknown>> };
-      const listed = new Set(staffOnly.map(([m, u]) => `${m} ${u.split('?')[0]!.replace('sec-free', '{id}').replace('/k1', '/{keyId}').replace('/flags/grading', '/flags/{key}').replace('experiments/learning_path', 'experiments/{key}')}`));
+      const listed = new Set(staffOnly.map(([m, u]) => `${m} ${u.split('?')[0]!.replace('sec-free', '{id}').replace('/k1', '/{keyId}').replace('/flags/grading', '/flags/{key}').replace('experiments/learning_path', 'experiments/{key}').replace('calibrations/demo-evaporation', 'calibrations/{rubricId}')}`));
       for (const [path, methods] of Object.entries(doc.paths)) {
         if (!path.startsWith('/v1/admin')) continue;
         for (const m of Object.keys(methods)) expect(listed, `${m.toUpperCase()} ${path} is not in the table`).toContain(`${m.toUpperCase()} ${path}`);

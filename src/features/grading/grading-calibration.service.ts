@@ -27,12 +27,18 @@ export class GradingCalibrationService {
 
   constructor(
     private readonly grading: Pick<GradingService, 'evaluate' | 'rubric'>,
-    private readonly repo: Pick<GradingRepository, 'overridesFor' | 'insertCalibration'>,
+    private readonly repo: Pick<GradingRepository, 'overridesFor' | 'insertCalibration' | 'calibrations'>,
     private readonly model: string,
     private readonly clock: Clock,
     registry: Registry,
   ) {
     this.gauge = new Gauge({ name: 'tutorgate_grading_calibration_kappa', help: 'Quadratic weighted kappa of LLM grades against known grades, per rubric (last calibration run).', labelNames: ['rubric'] as const, registers: [registry] });
+  }
+
+  // The recent runs for a rubric, newest first: agreement over time shows drift.
+  async history(rubricId: string) {
+    const rows = await this.repo.calibrations(rubricId);
+    return rows.map((r) => ({ rubricVersion: Number(r.rubric_version), model: r.model, templateVersion: Number(r.template_version), n: Number(r.n), kappa: r.kappa, exact: r.exact, at: new Date(Number(r.at)).toISOString() }));
   }
 
   async calibrate(rubricId: string): Promise<CalibrationResult> {

@@ -76,6 +76,10 @@ export function gradingRoutes(deps: { service: GradingService; calibration: Grad
       async (request) => deps.service.resolveReview(principalOf(request), request.params.id, request.body),
     );
 
+    app.get('/v1/admin/grading/calibrations/:rubricId', { config: { auth: 'required', permission: 'rubrics:manage' }, schema: { tags: ['grading'], summary: 'Recent calibration runs of a rubric (agreement over time)', params: z.strictObject({ rubricId }) } }, async (request) => ({
+      runs: await deps.calibration.history(request.params.rubricId),
+    }));
+
     app.post('/v1/admin/grading/calibrate', { config: { auth: 'required', permission: 'rubrics:manage' }, schema: { tags: ['grading'], summary: 'Re-grade anchors and overrides; report agreement (QWK, exact)', body: z.strictObject({ rubricId }) } }, async (request) =>
       deps.calibration.calibrate(request.body.rubricId),
     );

@@ -56,10 +56,6 @@ export class UsageLedgerRepository {
     return (await this.db.selectFrom('usage_ledger').select('id').where('message_id', '=', messageId).executeTakeFirst()) !== undefined;
   }
 
-  async byId(id: string): Promise<LedgerRow | undefined> {
-    return this.db.selectFrom('usage_ledger').selectAll().where('id', '=', id).executeTakeFirst();
-  }
-
   async settledRows(filter: { userId?: string } = {}): Promise<LedgerRow[]> {
     let q = this.db.selectFrom('usage_ledger').selectAll().where('status', '=', 'settled');
     if (filter.userId) q = q.where('user_id', '=', filter.userId);
