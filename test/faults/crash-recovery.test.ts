@@ -136,7 +136,11 @@ describe('crash recovery: SIGKILL mid-flight, then reconciliation at start-up', 
     }
 
     // Budgets: nothing held, and each counter has spent exactly what its settled rows cost.
-    expect(s.counters.length).toBeGreaterThanOrEqual(USERS + 2);
+    // One counter per user who reserved anything (which users got that far before the kill
+    // depends on scheduling), plus the feature and the global counter.
+    const usersWithRows = new Set(s.rows.map((r) => r.user_id)).size;
+    expect(usersWithRows).toBeGreaterThan(0);
+    expect(s.counters.length).toBe(usersWithRows + 2);
     expectCountersMatchLedger(s);
     // The daily roll-up (analytics, dashboard) agrees with the ledger to the micro-dollar.
     const daily = await ts.store.db.selectFrom('usage_daily').select((eb) => eb.fn.sum<number>('cost_micros').as('cost')).executeTakeFirstOrThrow();

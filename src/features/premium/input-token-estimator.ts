@@ -15,6 +15,7 @@ export function localTokenEstimate(text: string): number {
 // own local estimate, so this never blocks a call.
 export class InputTokenEstimator {
   private readonly prefixes = new LRUCache<string, number>({ max: 10_000 });
+  private readonly counting = new Map<string, Promise<number>>();
 
   constructor(private readonly llm: Pick<AnthropicClient, 'countTokens'>) {}
 
@@ -28,12 +29,22 @@ export class InputTokenEstimator {
       .digest('base64url');
     let prefix = this.prefixes.get(key);
     if (prefix === undefined) {
-      const counted = await this.llm.countTokens(feature, system, '.', schema);
-      const local = localTokenEstimate(system.map((s) => s.text).join('') + JSON.stringify(schema));
-      // never below the local bound: a wrong count must not shrink a reservation
-      prefix = Math.max(counted, Math.ceil(local * 0.75));
+      // Concurrent first requests for one prefix share a single count_tokens call.
+      let counting = this.counting.get(key);
+      if (!counting) {
+        counting = this.count(feature, system, schema).finally(() => this.counting.delete(key));
+        this.counting.set(key, counting);
+      }
+      prefix = await counting;
       this.prefixes.set(key, prefix);
     }
     return prefix + localTokenEstimate(user) + 16;
+  }
+
+  private async count(feature: string, system: SystemBlock[], schema: Record<string, unknown>): Promise<number> {
+    const counted = await this.llm.countTokens(feature, system, '.', schema);
+    const local = localTokenEstimate(system.map((s) => s.text).join('') + JSON.stringify(schema));
+    // never below the local bound: a wrong count must not shrink a reservation
+    return Math.max(counted, Math.ceil(local * 0.75));
   }
 }

@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { InputTokenEstimator, localTokenEstimate } from './input-token-estimator.js';
+
+describe('InputTokenEstimator', () => {
+  it('counts a static prefix once, shared by concurrent first requests, and estimates the rest locally', async () => {
+    let calls = 0;
+    const est = new InputTokenEstimator({
+      countTokens: async () => {
+        calls++;
+        await new Promise((r) => setTimeout(r, 20));
+        return 5000;
+      },
+    });
+    const system = [{ text: 'You grade answers.' }];
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => est.estimate('grading', system, `answer ${i}`, { type: 'object' })));
+    expect(calls).toBe(1);
+    expect(results[0]).toBe(5000 + localTokenEstimate('answer 0') + 16);
+    await est.estimate('grading', system, 'later', { type: 'object' });
+    expect(calls).toBe(1);
+    await est.estimate('grading', [{ text: 'Another rubric.' }], 'x', { type: 'object' });
+    expect(calls).toBe(2);
+  });
+
+  it('never lets a low upstream count shrink the reservation below the local bound', async () => {
+    const est = new InputTokenEstimator({ countTokens: async () => 1 });
+    const text = 'x'.repeat(3000);
+    expect(await est.estimate('grading', [{ text }], '', {})).toBeGreaterThanOrEqual(Math.ceil(localTokenEstimate(text) * 0.75));
+  });
+});
