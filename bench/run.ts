@@ -21,6 +21,7 @@ import autocannon, { type AutocannonOptions, type AutocannonRequest, type Autoca
 import { DEFAULT_POLICY } from '../src/platform/policy-defaults.js';
 import { PriceBook } from '../src/features/usage/price-book.js';
 import type { PricePolicy } from '../src/platform/policy.schema.js';
+import type { UsageRow } from '../src/features/usage/usage-analytics.repository.js';
 import { benchRubrics, cacheablePrefixTokens, demoRubric, DEMO_RUBRIC_ID, GRADING_QUESTION, gradingBody, studentAnswer, upstreamGradingBody } from './fixtures.js';
 
 const execFileP = promisify(execFile);
@@ -572,17 +573,6 @@ async function s8(svc: Service, k: Keys): Promise<ScenarioRecord> {
 // ---------------------------------------------------------------------------------------
 // cost: from the ledger (admin usage API), not estimates
 
-interface UsageRow {
-  calls: number;
-  inputTokens: number;
-  outputTokens: number;
-  cacheWriteTokens: number;
-  cacheReadTokens: number;
-  costUsd: number;
-  user?: string;
-  feature?: string;
-  model?: string;
-}
 
 async function ledgerByUser(svc: Service, adminKey: string): Promise<UsageRow[]> {
   const r = (await adminCall(svc, adminKey, 'GET', '/v1/admin/usage?groupBy=user,feature,model')) as { rows: UsageRow[] };

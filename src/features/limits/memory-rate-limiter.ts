@@ -106,21 +106,7 @@ export function createMemoryRateLimiter(opts: MemoryRateLimiterOptions = {}): Ra
         return refusedReservation(c ? Math.ceil((c.resetAt - t) / 1000) : TOKEN_WINDOW_SEC);
       }
       add(k, held, TOKEN_WINDOW_SEC, t);
-      let done = false;
-      return {
-        allowed: true,
-        retryAfterSec: 0,
-        async settle(actualTokens) {
-          if (done) return;
-          done = true;
-          add(k, Math.max(0, Math.ceil(actualTokens)) - held, TOKEN_WINDOW_SEC, now());
-        },
-        async release() {
-          if (done) return;
-          done = true;
-          add(k, -held, TOKEN_WINDOW_SEC, now());
-        },
-      };
+      return heldReservation(held, async (delta) => add(k, delta, TOKEN_WINDOW_SEC, now()));
     },
 
     async acquireSlot(key, limit): Promise<SlotLease> {
@@ -170,6 +156,26 @@ function usage(limit: number, c: Counter | undefined, t: number) {
     limit,
     remaining: Math.max(0, limit - (c?.used ?? 0)),
     resetSec: c ? Math.ceil((c.resetAt - t) / 1000) : 0,
+  };
+}
+
+// An allowed hold of `held` tokens: settle() corrects it to the actual use, release()
+// gives it all back; only the first of the two counts.
+export function heldReservation(held: number, adjust: (delta: number) => Promise<void>): TokenReservation {
+  let done = false;
+  return {
+    allowed: true,
+    retryAfterSec: 0,
+    async settle(actualTokens) {
+      if (done) return;
+      done = true;
+      await adjust(Math.max(0, Math.ceil(actualTokens)) - held);
+    },
+    async release() {
+      if (done) return;
+      done = true;
+      await adjust(-held);
+    },
   };
 }
 

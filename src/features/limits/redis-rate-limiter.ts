@@ -11,7 +11,7 @@ import {
   type SlotLease,
   type TokenReservation,
 } from './limit-types.js';
-import { createMemoryRateLimiter, noopReservation, refusedReservation } from './memory-rate-limiter.js';
+import { createMemoryRateLimiter, heldReservation, noopReservation, refusedReservation } from './memory-rate-limiter.js';
 import { buildDecision, type WindowState } from './rate-limit-headers.js';
 import { defineLimitScripts } from './redis-limit-scripts.js';
 
@@ -139,21 +139,7 @@ export function createRedisRateLimiter(redis: Redis, opts: RedisRateLimiterOptio
         },
       );
       if (reply[0] !== 1) return refusedReservation(Math.ceil(Number(reply[3]) / 1000));
-      let done = false;
-      return {
-        allowed: true,
-        retryAfterSec: 0,
-        async settle(actualTokens) {
-          if (done) return;
-          done = true;
-          await adjust(key, Math.max(0, Math.ceil(actualTokens)) - held);
-        },
-        async release() {
-          if (done) return;
-          done = true;
-          await adjust(key, -held);
-        },
-      };
+      return heldReservation(held, (delta) => adjust(key, delta));
     },
 
     async acquireSlot(key, limit): Promise<SlotLease> {

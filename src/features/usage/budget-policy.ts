@@ -1,6 +1,6 @@
 import { isoDay, isoMonth } from '../../platform/clock.js';
 import type { Policy } from '../../platform/policy.js';
-import type { Feature, Tier } from '../../platform/policy.schema.js';
+import { FEATURES, type Feature, type Tier } from '../../platform/policy.schema.js';
 import type { BudgetLine } from './budget.repository.js';
 import { microsFromUsd } from './price-book.js';
 
@@ -10,10 +10,29 @@ export function budgetLines(policy: Policy, p: { userId: string; tier: Tier; fea
   const lines: BudgetLine[] = [];
   const userCap = p.userMonthlyOverrideMicros ?? (policy.budgets.perUserMonthlyUsd?.[p.tier] !== undefined ? microsFromUsd(policy.budgets.perUserMonthlyUsd[p.tier]!) : undefined);
   if (userCap !== undefined) lines.push({ key: `user:${p.userId}:${isoMonth(now)}`, capMicros: userCap });
-  const featureCap = policy.budgets.perFeatureDailyUsd?.[p.feature];
-  if (featureCap !== undefined) lines.push({ key: `feature:${p.feature}:${isoDay(now)}`, capMicros: microsFromUsd(featureCap) });
-  if (policy.budgets.globalDailyUsd !== undefined) lines.push({ key: `global:${isoDay(now)}`, capMicros: microsFromUsd(policy.budgets.globalDailyUsd) });
+  return [...lines, ...sharedLines(policy, [p.feature], now)];
+}
+
+// The budgets every user shares (per feature and global, daily), for all features: the
+// analytics burn and the budget gauges read these.
+export function serviceBudgetLines(policy: Policy, now: number): BudgetLine[] {
+  return sharedLines(policy, FEATURES, now);
+}
+
+function sharedLines(policy: Policy, features: readonly Feature[], now: number): BudgetLine[] {
+  const day = isoDay(now);
+  const lines: BudgetLine[] = [];
+  if (policy.budgets.globalDailyUsd !== undefined) lines.push({ key: `global:${day}`, capMicros: microsFromUsd(policy.budgets.globalDailyUsd) });
+  for (const f of features) {
+    const cap = policy.budgets.perFeatureDailyUsd?.[f];
+    if (cap !== undefined) lines.push({ key: `feature:${f}:${day}`, capMicros: microsFromUsd(cap) });
+  }
   return lines;
+}
+
+// `feature:grading:2026-11-27` → `feature:grading`: the budget without its period.
+export function budgetName(key: string): string {
+  return key.replace(/:\d{4}-\d{2}(-\d{2})?$/, '');
 }
 
 // Seconds until the earliest of these budgets resets (for Retry-After).

@@ -3,10 +3,9 @@ import { z } from 'zod';
 import type { Clock } from '../../platform/clock.js';
 import { isoDay } from '../../platform/clock.js';
 import type { Policy } from '../../platform/policy.js';
-import { FEATURES } from '../../platform/policy.schema.js';
 import { principalOf } from '../identity/auth.hook.js';
 import type { BudgetRepository } from './budget.repository.js';
-import { budgetLines } from './budget-policy.js';
+import { serviceBudgetLines } from './budget-policy.js';
 import { GROUP_COLUMNS, toCsv, type GroupColumn, type UsageAnalyticsRepository } from './usage-analytics.repository.js';
 
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD');
@@ -67,10 +66,9 @@ export function usageRoutes(deps: { analytics: UsageAnalyticsRepository; budgets
 // Spend against the service-wide budgets right now.
 async function burn(deps: { budgets: BudgetRepository; policy: Policy; clock: Clock }) {
   const now = deps.clock.now();
-  const lines = FEATURES.flatMap((feature) => budgetLines(deps.policy, { userId: '-', tier: 'free', feature }, now)).filter((l) => !l.key.startsWith('user:'));
-  const unique = [...new Map(lines.map((l) => [l.key, l])).values()];
-  const state = await deps.budgets.read(unique.map((l) => l.key));
-  return unique.map((l) => {
+  const lines = serviceBudgetLines(deps.policy, now);
+  const state = await deps.budgets.read(lines.map((l) => l.key));
+  return lines.map((l) => {
     const s = state.get(l.key) ?? { spent: 0, reserved: 0 };
     return { budget: l.key, capUsd: l.capMicros / 1e6, spentUsd: s.spent / 1e6, reservedUsd: s.reserved / 1e6, used: l.capMicros ? s.spent / l.capMicros : 0 };
   });
