@@ -8,7 +8,7 @@ import type { PremiumPipeline } from '../premium/premium-pipeline.js';
 import type { Source } from '../premium/premium.types.js';
 import type { UsageSummary } from '../usage/metering.service.js';
 import { gradesDisagree } from './grade-agreement.js';
-import { buildGradingPrompt } from './grading-prompt.js';
+import { buildGradingPrompt, GRADING_TEMPLATE_ID, GRADING_TEMPLATE_VERSION} from './grading-prompt.js';
 import { validateGradingOutput } from './grading-output.validator.js';
 import type { GradingRepository } from './grading.repository.js';
 import { detectInjection } from './injection-detector.js';
@@ -65,7 +65,6 @@ export class GradingService {
     let rules: RulesGrade | undefined;
     const rulesOnce = () => (rules ??= rulesGrade({ rubric, question: req.question, answer: req.answer }));
     const cfg = this.policy.grading;
-    const prompt = buildGradingPrompt({ rubric, question: req.question, answer: req.answer });
 
     const outcome = await this.pipeline.run<GradedAnswer>({
       feature: 'grading',
@@ -78,13 +77,18 @@ export class GradingService {
         tags: ['feature:grading', `rubric:${rubric.id}`],
       },
       llm: {
-        template: { id: prompt.templateId, version: prompt.templateVersion },
-        system: [
-          { text: prompt.system, cache: '1h' },
-          { text: prompt.rubricBlock, cache: '5m' },
-        ],
-        user: prompt.user,
-        schema: prompt.outputSchema,
+        template: { id: GRADING_TEMPLATE_ID, version: GRADING_TEMPLATE_VERSION },
+        prompt: () => {
+          const pr = buildGradingPrompt({ rubric, question: req.question, answer: req.answer });
+          return {
+            system: [
+              { text: pr.system, cache: '1h' },
+              { text: pr.rubricBlock, cache: '5m' },
+            ],
+            user: pr.user,
+            schema: pr.outputSchema,
+          };
+        },
         maxTokens: cfg.maxTokens,
         maxCalls: 4, // a sample and its repair, twice when a second opinion is needed
         parse: (raw) => {

@@ -131,9 +131,7 @@ export class LearningPathService {
       },
       llm: {
         template: { id: prompt.templateId, version: prompt.templateVersion },
-        system: [{ text: prompt.system, cache: '5m' }],
-        user: prompt.user,
-        schema: prompt.outputSchema,
+        prompt: () => ({ system: [{ text: prompt.system, cache: '5m' }], user: prompt.user, schema: prompt.outputSchema }),
         maxTokens: 600,
         stream: true, // usage then comes from the cumulative message_delta counts
         parse: (raw) => {

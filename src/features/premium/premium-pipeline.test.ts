@@ -55,9 +55,7 @@ function task(p: Principal, answer: string): PremiumTask<string> {
     cache: { scope: 'shared', inputs: { answer }, tags: ['feature:grading'] },
     llm: {
       template: { id: 't', version: 1 },
-      system: [{ text: 'Grade.' }],
-      user: answer,
-      schema: { type: 'object' },
+      prompt: () => ({ system: [{ text: 'Grade.' }], user: answer, schema: { type: 'object' } }),
       parse: (raw) => ({ ok: true, value: (raw as { answer: string }).answer }),
       maxTokens: 100,
     },

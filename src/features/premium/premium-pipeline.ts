@@ -129,7 +129,8 @@ export class PremiumPipeline {
     if (!this.d.llm.available(task.feature)) throw new Fallback(this.d.llm.breakerState(task.feature) === 'open' ? 'circuit_open' : 'no_api_key');
     const now = this.d.clock.now();
     const maxCalls = task.llm.maxCalls ?? 2;
-    const inputEstimate = await this.d.inputTokens.estimate(task.feature, task.llm.system, task.llm.user, task.llm.schema);
+    const prompt = task.llm.prompt();
+    const inputEstimate = await this.d.inputTokens.estimate(task.feature, prompt.system, prompt.user, prompt.schema);
     const tokenEstimate = (inputEstimate + task.llm.maxTokens) * maxCalls;
 
     let slot: { allowed: boolean; release(): Promise<void> } | undefined;
@@ -163,7 +164,7 @@ export class PremiumPipeline {
       const calls: LlmCallRecord[] = [];
       const once = async (): Promise<T> => {
         try {
-          const r = await this.d.llm.structured({ feature: task.feature, system: task.llm.system, user: task.llm.user, schema: task.llm.schema, parse: task.llm.parse, maxTokens: task.llm.maxTokens, ...(task.llm.stream ? { stream: true } : {}) });
+          const r = await this.d.llm.structured({ feature: task.feature, system: prompt.system, user: prompt.user, schema: prompt.schema, parse: task.llm.parse, maxTokens: task.llm.maxTokens, ...(task.llm.stream ? { stream: true } : {}) });
           calls.push(...r.calls);
           return r.value;
         } catch (err) {

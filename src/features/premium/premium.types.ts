@@ -24,8 +24,10 @@ export interface PremiumTask<T> {
   // Without it the result is never cached.
   cache?: { scope: 'shared' | 'user'; inputs: unknown; tags: string[] };
   // The structured request (see src/llm/client/types.ts), plus what the pipeline needs.
-  llm: Pick<StructuredRequest<T>, 'system' | 'user' | 'schema' | 'parse' | 'maxTokens' | 'stream'> & {
+  // The prompt is built only when a call is made: a cache hit or a rules answer never needs it.
+  llm: Pick<StructuredRequest<T>, 'parse' | 'maxTokens' | 'stream'> & {
     template: { id: string; version: number };
+    prompt: () => Pick<StructuredRequest<T>, 'system' | 'user' | 'schema'>;
     // Upper bound of upstream calls this task may make (a repair doubles a call);
     // the budget reservation covers all of them.
     maxCalls?: number;

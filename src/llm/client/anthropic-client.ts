@@ -5,6 +5,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import type { Message, MessageCreateParamsNonStreaming, MessageParam } from '@anthropic-ai/sdk/resources/messages';
 import { CircuitBreaker, type BreakerState } from './circuit-breaker.js';
 import { ConcurrencyGate, GateRejected } from './concurrency-gate.js';
+import { createHttpFetch } from './http-transport.js';
 import { fingerprint, scrubSecrets } from './key-source.js';
 import { LlmError, type LlmErrorCode } from './llm-error.js';
 import { mapSdkError, type MappedError } from './map-sdk-error.js';
@@ -68,6 +69,8 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
     }
     return b;
   };
+  // One transport for every SDK instance (a rotated key keeps the warm connections).
+  const transport = cfg.fetch ?? createHttpFetch({ maxSockets: Math.max(16, cfg.concurrency.maxInFlight) });
   const stateOf = (model: string): BreakerState => (keyBreaker.state() === 'open' ? 'open' : breakerFor(model).state());
   const gate = new ConcurrencyGate(cfg.concurrency);
 
@@ -88,7 +91,7 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
           timeout: DEFAULT_TIMEOUT_MS,
           // The SDK's own logging could print request details; ours is scrubbed and structured.
           logLevel: 'off',
-          ...(cfg.fetch ? { fetch: cfg.fetch } : {}),
+          fetch: transport,
         })
       : null;
     // A new key is the usual fix for a 401/403 trip; give it a chance at once.

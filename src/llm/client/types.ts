@@ -128,6 +128,6 @@ export interface AnthropicClientConfig {
   logger?: LlmLogger;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
-  /** Only for tests: a custom fetch handed to the SDK. */
+  /** The fetch handed to the SDK; default: the keep-alive node:http transport (http-transport.ts). */
   fetch?: typeof fetch;
 }

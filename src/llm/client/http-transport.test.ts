@@ -1,0 +1,94 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHttpFetch } from './http-transport.js';
+
+let server: Server;
+let openStream: { end(chunk: string): void } | undefined;
+let base: string;
+const httpFetch = createHttpFetch({ maxSockets: 4 });
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      if (req.url === '/echo') {
+        res.setHeader('content-type', 'application/json');
+        res.setHeader('set-cookie', ['a=1', 'b=2']);
+        res.end(JSON.stringify({ method: req.method, body, auth: req.headers.authorization, length: req.headers['content-length'] }));
+      } else if (req.url === '/empty') {
+        res.statusCode = 204;
+        res.end();
+      } else if (req.url === '/sse') {
+        res.setHeader('content-type', 'text/event-stream');
+        res.write('event: one\ndata: {}\n\n');
+        openStream = res; // the rest only once the client has read the first event and asks
+      } else if (req.url === '/release') {
+        openStream?.end('event: two\ndata: {}\n\n');
+        res.end();
+      } else if (req.url === '/hang') {
+        // never answers
+      } else if (req.url === '/half') {
+        res.setHeader('content-type', 'application/json');
+        res.setHeader('content-length', '100');
+        res.write('{"trunc');
+        setTimeout(() => res.destroy(), 20);
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  httpFetch.close();
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+describe('the SDK transport over node:http', () => {
+  it('sends method, headers and body, and returns status, every header value and the body', async () => {
+    const res = await httpFetch(`${base}/echo`, { method: 'POST', headers: { authorization: 'Bearer k' }, body: '{"x":1}' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('set-cookie')).toBe('a=1, b=2');
+    expect(await res.json()).toEqual({ method: 'POST', body: '{"x":1}', auth: 'Bearer k', length: '7' });
+  });
+
+  it('gives a null body for a 204', async () => {
+    const res = await httpFetch(`${base}/empty`, { method: 'DELETE' });
+    expect(res.status).toBe(204);
+    expect(res.body).toBeNull();
+  });
+
+  it('hands an event stream over as it arrives, not when it ends', async () => {
+    // A buffering transport would never resolve here: the stream ends only after /release.
+    const res = await httpFetch(`${base}/sse`);
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    expect(new TextDecoder().decode(first.value)).toContain('event: one');
+    await httpFetch(`${base}/release`);
+    let rest = '';
+    for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value);
+    expect(rest).toContain('event: two');
+  });
+
+  it('rejects with an AbortError when the signal fires before the answer', async () => {
+    const ctl = new AbortController();
+    setTimeout(() => ctl.abort(), 30);
+    await expect(httpFetch(`${base}/hang`, { signal: ctl.signal })).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
+  it('rejects at once for a signal that is already aborted', async () => {
+    await expect(httpFetch(`${base}/echo`, { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
+  it('reports a refused connection and a cut-off answer as TypeError("fetch failed"), as undici does', async () => {
+    await expect(httpFetch('http://127.0.0.1:1/x')).rejects.toMatchObject({ name: 'TypeError', message: 'fetch failed' });
+    await expect(httpFetch(`${base}/half`)).rejects.toMatchObject({ name: 'TypeError', message: 'fetch failed' });
+  });
+
+  it('refuses bodies it cannot send instead of sending them wrong', async () => {
+    await expect(httpFetch(`${base}/echo`, { method: 'POST', body: new URLSearchParams('a=1') })).rejects.toThrow(/string or byte bodies/);
+  });
+});
