@@ -6,6 +6,7 @@ import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import Anthropic from '@anthropic-ai/sdk';
 import { createAnthropicClient } from '../src/llm/client/index.js';
+import { createHttpFetch } from '../src/llm/client/http-transport.js';
 import { messageParams } from '../src/llm/client/message-params.js';
 import { startSimulator } from '../src/llm/simulator/index.js';
 
@@ -35,7 +36,9 @@ const client = createAnthropicClient({
   concurrency: { maxInFlight: 16, maxQueued: 64, queueTimeoutMs: 5_000 },
   onCall: () => {},
 });
-const raw = new Anthropic({ apiKey: KEY, baseURL: sim.url, maxRetries: 0, timeout: 30_000, logLevel: 'off' });
+// The raw SDK gets the client's transport too, so the difference is the client's own work.
+const transport = createHttpFetch();
+const raw = new Anthropic({ apiKey: KEY, baseURL: sim.url, maxRetries: 0, timeout: 30_000, logLevel: 'off', fetch: transport });
 // The same body the client sends, so both sides get the same answer from the simulator.
 const params = messageParams({ model: MODEL, system, messages: [{ role: 'user', content: user }], schema, maxTokens: 300 });
 
@@ -118,6 +121,25 @@ for (let i = 0; i < LOCAL_ITERATIONS; i++) {
   }
 }
 
+// Third view: the SDK's CPU per call with Node's built-in fetch against the node:http
+// transport the client uses (src/llm/client/http-transport.ts), same simulator, same body.
+// CPU of this process (simulator included, the same for both), sequential calls.
+async function cpuPerCallMs(fn: () => Promise<unknown>, n: number): Promise<number> {
+  for (let i = 0; i < WARMUP; i++) await fn();
+  const t0 = process.cpuUsage();
+  for (let i = 0; i < n; i++) await fn();
+  const d = process.cpuUsage(t0);
+  return Math.round((d.user + d.system) / n) / 1000;
+}
+const builtinFetchSdk = new Anthropic({ apiKey: KEY, baseURL: sim.url, maxRetries: 0, timeout: 30_000, logLevel: 'off' });
+const transportCpu = { builtinFetchMs: 0, httpTransportMs: 0 };
+for (let round = 0; round < 2; round++) {
+  transportCpu.builtinFetchMs += await cpuPerCallMs(() => builtinFetchSdk.messages.create(params), ITERATIONS / 2);
+  transportCpu.httpTransportMs += await cpuPerCallMs(viaRaw, ITERATIONS / 2);
+}
+transportCpu.builtinFetchMs = Math.round((transportCpu.builtinFetchMs / 2) * 1000) / 1000;
+transportCpu.httpTransportMs = Math.round((transportCpu.httpTransportMs / 2) * 1000) / 1000;
+
 const c = summary(clientUs);
 const r = summary(rawUs);
 const overheadP50Ms = Math.round((c.p50Us - r.p50Us) / 10) / 100;
@@ -141,10 +163,12 @@ const results = {
     rawSdk: summary(localRawUs),
     overheadP50Ms: Math.round((summary(localClientUs).p50Us - summary(localRawUs).p50Us) / 10) / 100,
   },
+  transportCpuPerCall: { ...transportCpu, note: 'CPU ms per SDK call (this process, simulator included), sequential' },
   loadAverage1m: Math.round(loadavg()[0]! * 100) / 100,
 };
 
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('./results/llm-client.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
 console.log(JSON.stringify(results, null, 2));
+transport.close();
 await sim.close();
