@@ -28,7 +28,7 @@ function pct(xs: number[], p: number) {
 
 async function sequential(kind: 'sqlite' | 'postgres', n: number) {
   const ts = await openTestStore(kind);
-  const m = new MeteringService(ts.store.db, prices, systemClock);
+  const m = new MeteringService(ts.store, prices, systemClock);
   const samples: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
@@ -44,7 +44,7 @@ async function sequential(kind: 'sqlite' | 'postgres', n: number) {
 // 1,000 calls/s offered (one every ms, each independent), for 3 s.
 async function offered(kind: 'sqlite' | 'postgres', rate: number, seconds: number) {
   const ts = await openTestStore(kind);
-  const m = new MeteringService(ts.store.db, prices, systemClock);
+  const m = new MeteringService(ts.store, prices, systemClock);
   const samples: number[] = [];
   const start = performance.now();
   const pending: Promise<void>[] = [];

@@ -115,7 +115,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     });
 
   const budgets = new BudgetRepository(store.db);
-  const metering = new MeteringService(store.db, prices, clock, (e) =>
+  const metering = new MeteringService(store, prices, clock, (e) =>
     alerts.notify({
       name: e.threshold === 1 ? 'budget-exhausted' : 'budget-80',
       severity: e.threshold === 1 ? 'critical' : 'warning',

@@ -23,7 +23,7 @@ describe.each(STORE_KINDS)('metering on %s', (kind) => {
   let metering: MeteringService;
   beforeAll(async () => {
     ts = await openTestStore(kind);
-    metering = new MeteringService(ts.store.db, prices, clock);
+    metering = new MeteringService(ts.store, prices, clock);
   });
   afterAll(() => ts.cleanup());
 
@@ -44,9 +44,27 @@ describe.each(STORE_KINDS)('metering on %s', (kind) => {
     expect(Number(daily[0]!.calls)).toBe(2);
   });
 
+  it('a refused budget line rolls back the lines reserved before it and the pending row', async () => {
+    // Sorted order: feature:… is reserved before global:…, which has room for one call only.
+    const lines = [
+      { key: 'global:2026-11-28', capMicros: 15_000 },
+      { key: 'feature:grading:2026-11-28', capMicros: 1_000_000 },
+    ];
+    const ok = await metering.reserve({ userId: 'm4', feature: 'grading', model: 'claude-haiku-4-5', worstCaseMicros: 10_000, lines });
+    expect(ok.ok).toBe(true);
+    const refused = await metering.reserve({ userId: 'm4', feature: 'grading', model: 'claude-haiku-4-5', worstCaseMicros: 10_000, lines });
+    expect(refused).toEqual({ ok: false, refusedKey: 'global:2026-11-28' });
+    const budgets = await new BudgetRepository(ts.store.db).read(lines.map((l) => l.key));
+    expect(budgets.get('feature:grading:2026-11-28')).toEqual({ spent: 0, reserved: 10_000 });
+    expect(budgets.get('global:2026-11-28')).toEqual({ spent: 0, reserved: 10_000 });
+    const pending = await ts.store.db.selectFrom('usage_ledger').select('id').where('user_id', '=', 'm4').execute();
+    expect(pending).toHaveLength(1);
+    if (ok.ok) await metering.release(ok.reservation); // leaves no pending row for the reconcile test
+  });
+
   it('notifies once per period at 80 % and at 100 % of a budget', async () => {
     const events: { key: string; threshold: number }[] = [];
-    const m = new MeteringService(ts.store.db, prices, clock, (e) => events.push({ key: e.key, threshold: e.threshold }));
+    const m = new MeteringService(ts.store, prices, clock, (e) => events.push({ key: e.key, threshold: e.threshold }));
     const lines = [{ key: 'user:m3:2026-11', capMicros: 10_000 }];
     const spend = async (id: string, input: number) => {
       const r = await m.reserve({ userId: 'm3', feature: 'grading', model: 'claude-haiku-4-5', worstCaseMicros: 1, lines });
@@ -89,7 +107,7 @@ describe('budget under concurrency: 3 instances on one Postgres', () => {
 
   it('200 concurrent reservations against a budget that covers 20: exactly 20 pass, spend never exceeds the cap', async () => {
     const clock = new ManualClock();
-    const instances = stores.map((s) => new MeteringService(s.db, prices, clock));
+    const instances = stores.map((s) => new MeteringService(s, prices, clock));
     const cap = 20 * 10_000;
     const lines = [{ key: 'global:2026-11-27', capMicros: cap }];
     const results = await Promise.all(

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../../platform/db/database.js';
-import { preparedQuery } from '../../platform/db/prepared-query.js';
+import { statement } from '../../platform/db/statement.js';
+import { affectedRows, type TxBody } from '../../platform/db/transaction-runner.js';
 
 export interface BudgetLine {
   key: string;
@@ -17,53 +18,68 @@ export class BudgetRefused extends Error {
 // budget inside one transaction: concurrent callers on any number of instances cannot
 // all pass a check made after the fact (the overspend known gateways have).
 export class BudgetRepository {
-  // One counter is read on every GET /v1/me, so that case is compiled once.
+  // Compiled once: these run on every premium call (reserve, settle) and every GET /v1/me.
   private readonly readOne;
+  private readonly reserveLine;
+  private readonly settleLine;
 
   constructor(private readonly db: Db) {
-    this.readOne = preparedQuery(db, () => db.selectFrom('budget_counters').select(['key', 'spent_micros', 'reserved_micros']).where('key', '=', ''));
+    this.readOne = statement(db, (p) => db.selectFrom('budget_counters').select(['key', 'spent_micros', 'reserved_micros']).where('key', '=', p.key));
+    // One statement: create the counter holding this reservation, or add to it only
+    // while spent + reserved stays within the cap (the row lock serialises racers).
+    this.reserveLine = statement(db, (p) =>
+      db
+        .insertInto('budget_counters')
+        .values({ key: p.key, spent_micros: 0, reserved_micros: p.amount, updated_at: p.now })
+        .onConflict((oc) =>
+          oc
+            .column('key')
+            .doUpdateSet({ reserved_micros: sql`budget_counters.reserved_micros + ${p.amount}`, updated_at: p.now })
+            .where(sql<boolean>`budget_counters.spent_micros + budget_counters.reserved_micros + ${p.amount} <= ${p.cap}`),
+        ),
+    );
+    // RETURNING gives the spend right after this settle, for the threshold alerts,
+    // without another read.
+    this.settleLine = statement(db, (p) =>
+      db
+        .updateTable('budget_counters')
+        .set({
+          reserved_micros: sql`case when reserved_micros >= ${p.reserved} then reserved_micros - ${p.reserved} else 0 end`,
+          spent_micros: sql`spent_micros + ${p.actual}`,
+          updated_at: p.now,
+        })
+        .where('key', '=', p.key)
+        .returning(['key', 'spent_micros']),
+    );
   }
 
-  // Must run inside the caller's transaction (db is a Transaction); throws BudgetRefused.
-  static async reserveIn(trx: Db, lines: BudgetLine[], amount: number, now: number): Promise<void> {
+  // Part of the caller's transaction body (yield*). Throws BudgetRefused, which rolls
+  // back the whole transaction, lines reserved before the refused one included.
+  *reserveIn(lines: BudgetLine[], amount: number, now: number): TxBody<void> {
     // A fixed lock order (sorted keys) keeps two reservations on the same budgets from deadlocking.
     const sorted = [...lines].sort((a, b) => a.key.localeCompare(b.key));
     for (const line of sorted) {
       if (amount > line.capMicros) throw new BudgetRefused(line.key);
-      // One statement: create the counter holding this reservation, or add to it only
-      // while spent + reserved stays within the cap (the row lock serialises racers).
-      const res = await trx
-        .insertInto('budget_counters')
-        .values({ key: line.key, spent_micros: 0, reserved_micros: amount, updated_at: now })
-        .onConflict((oc) =>
-          oc
-            .column('key')
-            .doUpdateSet({ reserved_micros: sql`budget_counters.reserved_micros + ${amount}`, updated_at: now })
-            .where(sql<boolean>`budget_counters.spent_micros + budget_counters.reserved_micros + ${amount} <= ${line.capMicros}`),
-        )
-        .executeTakeFirst();
-      if (Number(res.numInsertedOrUpdatedRows ?? 0) === 0) throw new BudgetRefused(line.key);
+      const res = yield this.reserveLine.bind({ key: line.key, amount, cap: line.capMicros, now });
+      if (affectedRows(res) === 0) throw new BudgetRefused(line.key);
     }
   }
 
-  static async settleIn(trx: Db, keys: string[], reserved: number, actual: number, now: number): Promise<void> {
+  // Part of the caller's transaction body (yield*): moves a reservation to spent.
+  // Returns the spend of each counter right after, by key (a key without a counter is absent).
+  *settleIn(keys: string[], reserved: number, actual: number, now: number): TxBody<Map<string, number>> {
+    const spent = new Map<string, number>();
     for (const key of [...keys].sort()) {
-      await trx
-        .updateTable('budget_counters')
-        .set({
-          reserved_micros: sql`case when reserved_micros >= ${reserved} then reserved_micros - ${reserved} else 0 end`,
-          spent_micros: sql`spent_micros + ${actual}`,
-          updated_at: now,
-        })
-        .where('key', '=', key)
-        .execute();
+      const res = yield this.settleLine.bind({ key, reserved, actual, now });
+      for (const row of res.rows as { key: string; spent_micros: number }[]) spent.set(row.key, Number(row.spent_micros));
     }
+    return spent;
   }
 
   async read(keys: string[]): Promise<Map<string, { spent: number; reserved: number }>> {
     if (keys.length === 0) return new Map();
     if (keys.length === 1) {
-      const rows = await this.readOne(keys[0]);
+      const { rows } = await this.db.executeQuery(this.readOne.bind({ key: keys[0] }));
       return new Map(rows.map((r) => [r.key, { spent: Number(r.spent_micros), reserved: Number(r.reserved_micros) }]));
     }
     const rows = await this.db.selectFrom('budget_counters').select(['key', 'spent_micros', 'reserved_micros']).where('key', 'in', keys).execute();

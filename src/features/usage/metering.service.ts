@@ -1,9 +1,10 @@
 import type { Clock } from '../../platform/clock.js';
 import { isoDay } from '../../platform/clock.js';
-import type { Db } from '../../platform/db/database.js';
+import type { Store } from '../../platform/db/database.js';
+import type { TxBody } from '../../platform/db/transaction-runner.js';
 import { newId } from '../../platform/ids.js';
 import { BudgetRefused, BudgetRepository, type BudgetLine } from './budget.repository.js';
-import type { PriceBook, TokenUsage } from './price-book.js';
+import type { PriceBook, PriceQuote, TokenUsage } from './price-book.js';
 import { UsageLedgerRepository, type LedgerRow } from './usage-ledger.repository.js';
 
 // One upstream call as the LLM client reports it.
@@ -50,13 +51,21 @@ export type ReserveResult = { ok: true; reservation: Reservation } | { ok: false
 // transaction before the upstream call; settling updates both in one transaction
 // after it. A crash in between leaves a pending row that reconcile() settles at its
 // reserved (worst-case) amount, so spend is never under-counted or counted twice.
+// Each transaction body is a generator (see transaction-runner.ts): the same code runs
+// synchronously on SQLite and with awaits on Postgres.
 export class MeteringService {
+  private readonly budgets: BudgetRepository;
+  private readonly ledger: UsageLedgerRepository;
+
   constructor(
-    private readonly db: Db,
+    private readonly store: Pick<Store, 'db' | 'transact'>,
     private readonly prices: PriceBook,
     private readonly clock: Clock,
     private readonly onThreshold?: (e: BudgetThresholdEvent) => void,
-  ) {}
+  ) {
+    this.budgets = new BudgetRepository(store.db);
+    this.ledger = new UsageLedgerRepository(store.db);
+  }
 
   async reserve(p: { userId: string; feature: string; model: string; worstCaseMicros: number; lines: BudgetLine[]; source?: string }): Promise<ReserveResult> {
     const now = this.clock.now();
@@ -69,16 +78,20 @@ export class MeteringService {
       keys: p.lines.map((l) => l.key),
       createdAt: now,
     };
+    const pending = this.row(reservation, { status: 'pending', outcome: 'pending', source: 'llm', reserved_micros: p.worstCaseMicros });
     try {
-      await this.db.transaction().execute(async (trx) => {
-        await BudgetRepository.reserveIn(trx, p.lines, p.worstCaseMicros, now);
-        await UsageLedgerRepository.insertIn(trx, this.row(reservation, { status: 'pending', outcome: 'pending', source: 'llm', reserved_micros: p.worstCaseMicros }));
-      });
+      await this.store.transact(() => this.reserveTx(p.lines, p.worstCaseMicros, now, pending));
     } catch (err) {
       if (err instanceof BudgetRefused) return { ok: false, refusedKey: err.key };
       throw err;
     }
     return { ok: true, reservation };
+  }
+
+  // A refused line throws out of the body, so the lines before it and the row roll back.
+  private *reserveTx(lines: BudgetLine[], amount: number, now: number, pending: LedgerRow): TxBody<void> {
+    yield* this.budgets.reserveIn(lines, amount, now);
+    yield* this.ledger.insertIn(pending);
   }
 
   // Settles the reservation to the calls actually made (none, one, or several with a
@@ -87,20 +100,23 @@ export class MeteringService {
     const now = this.clock.now();
     const priced = calls.map((c) => ({ c, q: this.prices.cost(c.model, c.usage, now, c.batch === true) }));
     const total = priced.reduce((s, x) => s + x.q.costMicros, 0);
-    await this.db.transaction().execute(async (trx) => {
-      const [first, ...rest] = priced;
-      const firstPatch = first ? this.callFields(first.c, first.q.costMicros, first.q.version, source) : { outcome: 'no_call', source, cost_micros: 0 };
-      const settledNow = await UsageLedgerRepository.settleIn(trx, r.id, { ...firstPatch, settled_at: now, budget_keys: null });
-      if (!settledNow) return; // settled before: nothing may count twice
-      if (first) await UsageLedgerRepository.rollupIn(trx, this.row(r, { ...firstPatch, status: 'settled' }));
-      for (const x of rest) {
-        const row = this.row({ ...r, id: newId('use') }, { ...this.callFields(x.c, x.q.costMicros, x.q.version, source), status: 'settled', settled_at: now, reserved_micros: 0, budget_keys: null });
-        if (await UsageLedgerRepository.insertIn(trx, row)) await UsageLedgerRepository.rollupIn(trx, row);
-      }
-      await BudgetRepository.settleIn(trx, r.keys, r.reservedMicros, total, now);
-    });
-    if (lines.length && this.onThreshold && total > 0) await this.checkThresholds(lines);
+    const spent = await this.store.transact(() => this.settleTx(r, priced, source, total, now));
+    if (lines.length && this.onThreshold && total > 0) await this.checkThresholds(lines, spent);
     return summarize(calls, total);
+  }
+
+  // Returns the spend of each budget right after this settle (empty when it was settled before).
+  private *settleTx(r: Reservation, priced: { c: MeteredCall; q: PriceQuote }[], source: string, total: number, now: number): TxBody<Map<string, number>> {
+    const [first, ...rest] = priced;
+    const firstPatch = first ? this.callFields(first.c, first.q.costMicros, first.q.version, source) : { outcome: 'no_call', source, cost_micros: 0 };
+    const settledNow = yield* this.ledger.settleIn(r.id, { ...firstPatch, settled_at: now, budget_keys: null });
+    if (!settledNow) return new Map(); // settled before: nothing may count twice
+    if (first) yield* this.ledger.rollupIn(this.row(r, { ...firstPatch, status: 'settled' }));
+    for (const x of rest) {
+      const row = this.row({ ...r, id: newId('use') }, { ...this.callFields(x.c, x.q.costMicros, x.q.version, source), status: 'settled', settled_at: now, reserved_micros: 0, budget_keys: null });
+      if (yield* this.ledger.insertIn(row)) yield* this.ledger.rollupIn(row);
+    }
+    return yield* this.budgets.settleIn(r.keys, r.reservedMicros, total, now);
   }
 
   release(r: Reservation): Promise<UsageSummary> {
@@ -111,9 +127,8 @@ export class MeteringService {
   async recordUnreserved(p: { userId: string; feature: string }, calls: MeteredCall[], source: string): Promise<UsageSummary> {
     const now = this.clock.now();
     const r: Reservation = { id: newId('use'), userId: p.userId, feature: p.feature, model: calls[0]?.model ?? 'none', reservedMicros: 0, keys: [], createdAt: now };
-    await this.db.transaction().execute(async (trx) => {
-      await UsageLedgerRepository.insertIn(trx, this.row(r, { status: 'pending', outcome: 'pending', source, reserved_micros: 0 }));
-    });
+    const pending = this.row(r, { status: 'pending', outcome: 'pending', source, reserved_micros: 0 });
+    await this.store.transact(() => this.ledger.insertIn(pending));
     return this.settle(r, calls, source);
   }
 
@@ -121,28 +136,29 @@ export class MeteringService {
   // mid-call. Their reservation is charged in full (the call may have been billed).
   async reconcile(olderThanMs: number): Promise<number> {
     const now = this.clock.now();
-    const stale = await new UsageLedgerRepository(this.db).pendingOlderThan(now - olderThanMs);
-    for (const row of stale) {
-      await this.db.transaction().execute(async (trx) => {
-        const patch = { outcome: 'unknown_after_crash', cost_micros: Number(row.reserved_micros), settled_at: now, budget_keys: null };
-        if (!(await UsageLedgerRepository.settleIn(trx, row.id, patch))) return;
-        await UsageLedgerRepository.rollupIn(trx, { ...row, ...patch, status: 'settled' });
-        const keys = row.budget_keys ? (JSON.parse(row.budget_keys) as string[]) : [];
-        await BudgetRepository.settleIn(trx, keys, Number(row.reserved_micros), Number(row.reserved_micros), now);
-      });
-    }
+    const stale = await this.ledger.pendingOlderThan(now - olderThanMs);
+    for (const row of stale) await this.store.transact(() => this.reconcileTx(row, now));
     return stale.length;
   }
 
-  private async checkThresholds(lines: BudgetLine[]): Promise<void> {
-    const repo = new BudgetRepository(this.db);
-    const state = await repo.read(lines.map((l) => l.key));
+  private *reconcileTx(row: LedgerRow, now: number): TxBody<void> {
+    const patch = { outcome: 'unknown_after_crash', cost_micros: Number(row.reserved_micros), settled_at: now, budget_keys: null };
+    if (!(yield* this.ledger.settleIn(row.id, patch))) return;
+    yield* this.ledger.rollupIn({ ...row, ...patch, status: 'settled' });
+    const keys = row.budget_keys ? (JSON.parse(row.budget_keys) as string[]) : [];
+    yield* this.budgets.settleIn(keys, Number(row.reserved_micros), Number(row.reserved_micros), now);
+  }
+
+  // `spent` is what the settle's own UPDATE … RETURNING saw, so no second read; with
+  // several instances the last settler of a budget sees its final spend, and the
+  // notification claim keeps each alert to one per period.
+  private async checkThresholds(lines: BudgetLine[], spent: Map<string, number>): Promise<void> {
     for (const line of lines) {
-      const s = state.get(line.key);
-      if (!s || line.capMicros <= 0) continue;
+      const s = spent.get(line.key);
+      if (s === undefined || line.capMicros <= 0) continue;
       for (const threshold of [1, 0.8] as const) {
-        if (s.spent >= line.capMicros * threshold && (await repo.claimNotification(`budget:${line.key}:${threshold}`, this.clock.now()))) {
-          this.onThreshold?.({ key: line.key, threshold, spentMicros: s.spent, capMicros: line.capMicros });
+        if (s >= line.capMicros * threshold && (await this.budgets.claimNotification(`budget:${line.key}:${threshold}`, this.clock.now()))) {
+          this.onThreshold?.({ key: line.key, threshold, spentMicros: s, capMicros: line.capMicros });
         }
       }
     }

@@ -1,51 +1,111 @@
 import { sql } from 'kysely';
 import type { Db } from '../../platform/db/database.js';
 import type { UsageLedgerTable } from '../../platform/db/schema.js';
+import { statement, type Placeholders, type Statement } from '../../platform/db/statement.js';
+import { affectedRows, type TxBody } from '../../platform/db/transaction-runner.js';
 
 export type LedgerRow = UsageLedgerTable;
 
-export class UsageLedgerRepository {
-  constructor(private readonly db: Db) {}
+// Every column of a ledger row, checked by the compiler against the table type: the
+// insert names each one, so a row is written whole.
+const LEDGER_COLUMNS = Object.keys({
+  id: true,
+  message_id: true,
+  request_id: true,
+  reservation_id: true,
+  budget_keys: true,
+  user_id: true,
+  feature: true,
+  model: true,
+  input_tokens: true,
+  output_tokens: true,
+  cache_write_5m_tokens: true,
+  cache_write_1h_tokens: true,
+  cache_read_tokens: true,
+  cost_micros: true,
+  reserved_micros: true,
+  price_version: true,
+  latency_ms: true,
+  outcome: true,
+  source: true,
+  status: true,
+  batch: true,
+  day: true,
+  created_at: true,
+  settled_at: true,
+} satisfies Record<keyof LedgerRow, true>) as (keyof LedgerRow)[];
 
-  static async insertIn(trx: Db, row: LedgerRow): Promise<boolean> {
-    const res = await trx.insertInto('usage_ledger').values(row).onConflict((oc) => oc.doNothing()).executeTakeFirst();
-    return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
+const placeheldRow = (p: Placeholders) => Object.fromEntries(LEDGER_COLUMNS.map((c) => [c, p[c]])) as LedgerRow;
+
+// The *In methods are parts of a transaction body (yield*), run by Store.transact; their
+// statements are compiled once per repository (they run on every premium call).
+export class UsageLedgerRepository {
+  private readonly insert;
+  private readonly rollup;
+  // One statement per set of settled columns; the code has three (a call, no call, a crash).
+  private readonly settles = new Map<string, Statement>();
+
+  constructor(private readonly db: Db) {
+    this.insert = statement(db, (p) => db.insertInto('usage_ledger').values(placeheldRow(p)).onConflict((oc) => oc.doNothing()));
+    this.rollup = statement(db, (p) =>
+      db
+        .insertInto('usage_daily')
+        .values({
+          day: p.day,
+          user_id: p.user_id,
+          feature: p.feature,
+          model: p.model,
+          calls: 1,
+          input_tokens: p.input_tokens,
+          output_tokens: p.output_tokens,
+          cache_write_tokens: p.cache_write_tokens,
+          cache_read_tokens: p.cache_read_tokens,
+          cost_micros: p.cost_micros,
+        })
+        .onConflict((oc) =>
+          oc.columns(['day', 'user_id', 'feature', 'model']).doUpdateSet({
+            calls: sql`usage_daily.calls + 1`,
+            input_tokens: sql`usage_daily.input_tokens + ${p.input_tokens}`,
+            output_tokens: sql`usage_daily.output_tokens + ${p.output_tokens}`,
+            cache_write_tokens: sql`usage_daily.cache_write_tokens + ${p.cache_write_tokens}`,
+            cache_read_tokens: sql`usage_daily.cache_read_tokens + ${p.cache_read_tokens}`,
+            cost_micros: sql`usage_daily.cost_micros + ${p.cost_micros}`,
+          }),
+        ),
+    );
+  }
+
+  // False when the row exists already (an upstream call recorded before).
+  *insertIn(row: LedgerRow): TxBody<boolean> {
+    return affectedRows(yield this.insert.bind(row)) > 0;
   }
 
   // Settles a pending row once; false when it was already settled (a retried settle
   // must not count twice).
-  static async settleIn(trx: Db, id: string, patch: Partial<LedgerRow>): Promise<boolean> {
-    const res = await trx.updateTable('usage_ledger').set({ ...patch, status: 'settled' }).where('id', '=', id).where('status', '=', 'pending').executeTakeFirst();
-    return Number(res.numUpdatedRows) > 0;
+  *settleIn(id: string, patch: Partial<LedgerRow>): TxBody<boolean> {
+    // A column set to undefined is left alone, as Kysely's set() does.
+    const columns = (Object.keys(patch) as (keyof LedgerRow)[]).filter((c) => c !== 'status' && patch[c] !== undefined).sort();
+    return affectedRows(yield this.settleStatement(columns).bind({ ...patch, id })) > 0;
   }
 
-  static async rollupIn(trx: Db, r: LedgerRow): Promise<void> {
-    const v = {
-      day: r.day,
-      user_id: r.user_id,
-      feature: r.feature,
-      model: r.model,
-      calls: 1,
-      input_tokens: r.input_tokens,
-      output_tokens: r.output_tokens,
-      cache_write_tokens: r.cache_write_5m_tokens + r.cache_write_1h_tokens,
-      cache_read_tokens: r.cache_read_tokens,
-      cost_micros: r.cost_micros,
-    };
-    await trx
-      .insertInto('usage_daily')
-      .values(v)
-      .onConflict((oc) =>
-        oc.columns(['day', 'user_id', 'feature', 'model']).doUpdateSet({
-          calls: sql`usage_daily.calls + 1`,
-          input_tokens: sql`usage_daily.input_tokens + ${v.input_tokens}`,
-          output_tokens: sql`usage_daily.output_tokens + ${v.output_tokens}`,
-          cache_write_tokens: sql`usage_daily.cache_write_tokens + ${v.cache_write_tokens}`,
-          cache_read_tokens: sql`usage_daily.cache_read_tokens + ${v.cache_read_tokens}`,
-          cost_micros: sql`usage_daily.cost_micros + ${v.cost_micros}`,
-        }),
-      )
-      .execute();
+  *rollupIn(r: LedgerRow): TxBody<void> {
+    yield this.rollup.bind({ ...r, cache_write_tokens: r.cache_write_5m_tokens + r.cache_write_1h_tokens });
+  }
+
+  private settleStatement(columns: (keyof LedgerRow)[]): Statement {
+    const shape = columns.join(',');
+    let stmt = this.settles.get(shape);
+    if (!stmt) {
+      stmt = statement(this.db, (p) =>
+        this.db
+          .updateTable('usage_ledger')
+          .set({ ...Object.fromEntries(columns.map((c) => [c, p[c]])), status: 'settled' })
+          .where('id', '=', p.id)
+          .where('status', '=', 'pending'),
+      );
+      this.settles.set(shape, stmt);
+    }
+    return stmt;
   }
 
   async pendingOlderThan(ms: number): Promise<LedgerRow[]> {

@@ -5,6 +5,7 @@ import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import pg from 'pg';
 import type { DB } from './schema.js';
+import { kyselyTransactionRunner, sqliteTransactionRunner, type TransactionRunner } from './transaction-runner.js';
 
 export type Db = Kysely<DB>;
 export type Dialect = 'sqlite' | 'postgres';
@@ -12,6 +13,8 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface Store {
   db: Db;
   dialect: Dialect;
+  // A transaction whose body is written once for both stores (see transaction-runner.ts).
+  transact: TransactionRunner;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -45,6 +48,7 @@ export function openStore(url: string, opts: { poolSize?: number } = {}): Store 
   return {
     db,
     dialect: 'postgres',
+    transact: kyselyTransactionRunner(db),
     ping: async () => {
       await pool.query('select 1');
     },
@@ -84,10 +88,12 @@ function openSqlite(path: string): Store {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
-  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  const connection = withStatementCache(sqlite);
+  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: connection }) });
   return {
     db,
     dialect: 'sqlite',
+    transact: sqliteTransactionRunner(db, connection),
     ping: async () => {
       sqlite.prepare('select 1').get();
     },

@@ -1,0 +1,63 @@
+import { CompiledQuery, type Compilable } from 'kysely';
+import type { Db } from './database.js';
+
+// Named placeholders for a statement's values. Typed `any` so that `p.amount` fits
+// wherever the builder expects a value of any column type (`never` would, but
+// noUncheckedIndexedAccess turns an index read into `never | undefined`).
+export type Placeholders = Readonly<Record<string, any>>;
+
+// R: the row type of the built query. `values`: any object (a table row included)
+// whose properties are the named values; other properties are ignored.
+export interface Statement<R = unknown> {
+  bind(values: object): CompiledQuery<R>;
+}
+
+// A parameter of the compiled query: a named value supplied at bind time, or a
+// constant the builder wrote itself (kept as it is).
+type Slot = { name: string } | { value: unknown };
+
+// NUL cannot occur in a value the code writes on purpose, so a parameter that starts
+// with it is one of ours.
+const MARK = '\u0000tg:';
+
+const placeholders: Placeholders = new Proxy({} as Placeholders, {
+  get: (_target, prop) => (typeof prop === 'string' ? `${MARK}${prop}` : undefined),
+});
+
+// Kysely builds and compiles a query on every call (~30-50 µs), more than SQLite takes
+// to run a small one. A statement builds its query once, on first use, with `build`
+// given sentinel values and the Db it belongs to (compiled SQL is per dialect: `?` or
+// `$1`). It records which named value goes into each parameter, so binding is a lookup
+// per parameter and the order Kysely emits parameters in (not the order of the builder,
+// e.g. in ON CONFLICT … DO UPDATE … WHERE) does not matter. A name may be used twice.
+// A placeholder stands for one scalar value: a list (`in`) changes the SQL with its
+// length, so such a query stays a plain Kysely query.
+export function statement<R>(db: Db, build: (p: Placeholders, db: Db) => Compilable<R>): Statement<R> {
+  let compiled: { sql: string; slots: Slot[] } | undefined;
+  return {
+    bind(values) {
+      const { sql, slots } = (compiled ??= compile(build(placeholders, db)));
+      const params = slots.map((s) => {
+        if (!('name' in s)) return s.value;
+        const v = (values as Record<string, unknown>)[s.name];
+        // SQL has no undefined; a value meant to be absent is null.
+        if (v === undefined) throw new Error(`statement: no value for "${s.name}" in ${sql}`);
+        return v;
+      });
+      return CompiledQuery.raw(sql, params) as CompiledQuery<R>;
+    },
+  };
+}
+
+function compile(query: Compilable<unknown>): { sql: string; slots: Slot[] } {
+  const { sql, parameters } = query.compile();
+  // A placeholder concatenated into a value or inlined into the SQL text would be
+  // bound wrongly or not at all: refuse it at once rather than store a sentinel.
+  if (sql.includes(MARK)) throw new Error(`statement: a placeholder was inlined into the SQL: ${sql}`);
+  const slots = parameters.map((v): Slot => {
+    if (typeof v !== 'string' || !v.includes(MARK)) return { value: v };
+    if (!v.startsWith(MARK)) throw new Error(`statement: a placeholder was used inside a value (${JSON.stringify(v)})`);
+    return { name: v.slice(MARK.length) };
+  });
+  return { sql, slots };
+}
