@@ -106,9 +106,20 @@ export function tokenize(text: string): string[] {
   return out;
 }
 
+// Stemming is most of extracting concepts, and words repeat across answers.
+const canonicalCache = new Map<string, string>();
+
 export function canonicalConcept(word: string): string {
-  const w = NUMBER_WORDS[word] ?? word;
-  return SYNONYMS.get(w) ?? SYNONYMS.get(porterStem(w)) ?? porterStem(w);
+  let c = canonicalCache.get(word);
+  if (c === undefined) {
+    if (canonicalCache.size > 100_000) canonicalCache.clear();
+    // own keys only: a student's "constructor" must not read Object.prototype
+    const w = Object.hasOwn(NUMBER_WORDS, word) ? NUMBER_WORDS[word]! : word;
+    const stem = porterStem(w);
+    c = SYNONYMS.get(w) ?? SYNONYMS.get(stem) ?? stem;
+    canonicalCache.set(word, c);
+  }
+  return c;
 }
 
 const isNegator = (w: string): boolean => NEGATORS.has(w) || APOSTROPHELESS_NEGATIONS.test(w);

@@ -1,9 +1,16 @@
 import { sql } from 'kysely';
 import type { Db } from '../../platform/db/database.js';
+import { statement } from '../../platform/db/statement.js';
 import type { EvaluationsTable } from '../../platform/db/schema.js';
 import type { Rubric } from './rubric.schema.js';
 
 export type EvaluationRow = EvaluationsTable;
+
+// Every column, so a row with a column left out fails to bind instead of storing null.
+const EVALUATION_COLUMNS = [
+  'id', 'user_id', 'rubric_id', 'rubric_version', 'rubric_json', 'question', 'answer', 'result_json', 'source',
+  'confidence', 'review_status', 'review_reasons', 'override_json', 'reviewed_by', 'reviewed_at', 'created_at',
+] as const satisfies readonly (keyof EvaluationRow)[];
 
 export interface StoredRubric {
   rubric: Rubric;
@@ -11,7 +18,12 @@ export interface StoredRubric {
 }
 
 export class GradingRepository {
-  constructor(private readonly db: Db) {}
+  // Every grading request stores its evaluation (cache hits too): compiled once.
+  private readonly insertEvaluationStmt;
+
+  constructor(private readonly db: Db) {
+    this.insertEvaluationStmt = statement(db, (p) => db.insertInto('evaluations').values(Object.fromEntries(EVALUATION_COLUMNS.map((c) => [c, p[c]])) as EvaluationRow));
+  }
 
   // Rubric versions are immutable: a change is a new version, so grades and cache keys
   // made with the old version stay meaningful.
@@ -46,7 +58,7 @@ export class GradingRepository {
   }
 
   async insertEvaluation(row: EvaluationRow): Promise<void> {
-    await this.db.insertInto('evaluations').values(row).execute();
+    await this.db.executeQuery(this.insertEvaluationStmt.bind(row));
   }
 
   async evaluation(id: string): Promise<EvaluationRow | undefined> {

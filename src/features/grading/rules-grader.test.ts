@@ -128,3 +128,11 @@ describe('rulesGrade', () => {
     expect(anchored.similarity).toBeGreaterThan(plain.similarity);
   });
 });
+
+describe('words that name Object.prototype members', () => {
+  it('are ordinary words to the concept extractor', () => {
+    const concepts = extractConcepts('The constructor said valueof and hasownproperty twice.').map((c) => c.concept);
+    expect(concepts.every((c) => typeof c === 'string')).toBe(true);
+    expect(concepts).toContain('constructor');
+  });
+});

@@ -151,8 +151,21 @@ function dedupeConcepts(tokens: ConceptToken[], questionConcepts: Set<string>, q
 
 // Typos ("seperated", "conected") are frequent in student answers; allow one
 // edit for longer stems, never for short ones where a single edit changes meaning.
-const sameConcept = (a: string, b: string): boolean =>
-  a === b || (a.length >= 5 && b.length >= 5 && !/\d/.test(a + b) && withinEditDistance(a, b, a.length >= 8 ? 2 : 1));
+// Answers repeat the same few words against the same reference concepts, so the
+// (answer concept, reference concept) verdicts are remembered (bounded like conceptCache).
+const sameCache = new Map<string, boolean>();
+function sameConcept(a: string, b: string): boolean {
+  if (a === b) return true;
+  if (a.length < 5 || b.length < 5) return false;
+  const key = `${a}\u0000${b}`;
+  let same = sameCache.get(key);
+  if (same === undefined) {
+    if (sameCache.size > 200_000) sameCache.clear();
+    same = !/\d/.test(a + b) && withinEditDistance(a, b, a.length >= 8 ? 2 : 1);
+    sameCache.set(key, same);
+  }
+  return same;
+}
 
 function matchAgainst(ref: RefConcept[], answer: ConceptToken[], questionConcepts: Set<string>, p: RulesGraderParams): Match {
   const matched: RefConcept[] = [];
