@@ -32,7 +32,7 @@ const TSX_IMPORT = ['--import', 'tsx'];
 const { values: argv } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
-    only: { type: 'string' }, // comma list of scenario ids: 1..8, cost, micro
+    only: { type: 'string' }, // comma list of scenario ids: 0, 0d, 1..8, cost, micro
     'skip-micro': { type: 'boolean', default: false },
     'keep-tmp': { type: 'boolean', default: false },
     repeat: { type: 'string', default: '2' },
@@ -349,6 +349,24 @@ async function s0(conns: number): Promise<ScenarioRecord> {
   await stop(child);
   const ref = conns === 1 ? 18_800 : 44_000;
   return { id: `0${conns === 1 ? 'b' : 'a'}`, slug: `00-bare-fastify-${conns}`, title: `calibration: bare Fastify route, ${conns} conn${conns === 1 ? '' : 's'}`, target: `reference ${ref.toLocaleString('en')} req/s (quiet machine)`, verdict: 'n/a', measured: m, extra: { machineShare: round2(m.rps / ref) } };
+}
+
+// Baseline: the least a gateway can do per cache miss (bench/bare-proxy.ts: one SDK call,
+// nothing else), same simulator, same unique answers, 50 and 1 connections. The gap to
+// scenarios 4 and 5 is what authentication, limits, budgets, metering, cache, validation
+// and storage cost.
+async function s0d(sim: Sim, conns: number): Promise<ScenarioRecord> {
+  const port = await freePort();
+  const child = start(`bare-proxy-${conns}`, [...TSX_IMPORT, 'bench/bare-proxy.ts', String(port), sim.url, SIM_KEY], {});
+  await waitFor(`http://127.0.0.1:${port}/`, child, 'bare proxy');
+  const m = await measure({
+    url: `http://127.0.0.1:${port}`,
+    connections: conns,
+    duration: DURATION,
+    requests: [{ method: 'POST', path: '/grade', setupRequest: (req) => ({ ...req, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ answer: studentAnswer(answerSeq++) }) }) }],
+  });
+  await stop(child);
+  return { id: `0d-${conns}`, slug: `00-bare-sdk-proxy-${conns}`, title: `baseline: bare SDK proxy (one SDK call per request, nothing else), ${conns} conn${conns === 1 ? '' : 's'}`, verdict: 'n/a', measured: m };
 }
 
 async function s1(svc: Service, k: Keys): Promise<ScenarioRecord> {
@@ -735,7 +753,7 @@ async function costReport(svc: Service, adminKey: string, mixRec: ScenarioRecord
 // ---------------------------------------------------------------------------------------
 // micro-benchmarks (the existing bench/*.bench.ts), run one after the other
 
-const MICRO = ['limits', 'cache', 'flags', 'llm-client', 'grading-rules', 'learning-path'];
+const MICRO = ['limits', 'cache', 'flags', 'llm-client', 'grading-rules', 'learning-path', 'stages'];
 
 async function micro(): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
@@ -816,6 +834,10 @@ async function main(): Promise<void> {
   if (want('1')) await repeated(() => s1(svc, keys));
   if (want('2')) await repeated(() => s2(svc, keys));
   if (want('3')) await repeated(() => s3(svc, keys));
+  if (want('0d')) {
+    await repeated(() => s0d(sim0, 50));
+    await repeated(() => s0d(sim0, 1));
+  }
   if (want('4')) await repeated(() => s4(svc, sim0, keys));
   if (want('5')) await repeated(() => s5(svc, sim0, keys));
   if (want('7')) await repeated((rep) => s7(svc, rep, mixUsers[rep]!));
@@ -845,8 +867,14 @@ async function main(): Promise<void> {
   let microResults: Record<string, unknown> | undefined;
   if (!argv['skip-micro'] && want('micro')) microResults = await micro();
 
-  const summary = { generatedAt: new Date().toISOString(), node: process.version, cpus: cpus().length, quick: argv.quick, loadavgEnd: load(), scenarios: records, ...(microResults ? { micro: microResults } : {}) };
-  writeFileSync(join(RESULTS, 'load-summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  // A partial run (--only) updates its scenarios in the summary and keeps the others.
+  const summaryFile = join(RESULTS, 'load-summary.json');
+  const previous = only && existsSync(summaryFile) ? (JSON.parse(readFileSync(summaryFile, 'utf8')) as { scenarios?: ScenarioRecord[]; micro?: unknown }) : {};
+  const fresh = new Set(records.map((r) => r.id));
+  const scenarios = [...(previous.scenarios ?? []).filter((r) => !fresh.has(r.id)), ...records];
+  const micro_ = microResults ?? previous.micro;
+  const summary = { generatedAt: new Date().toISOString(), node: process.version, cpus: cpus().length, quick: argv.quick, loadavgEnd: load(), scenarios, ...(micro_ ? { micro: micro_ } : {}) };
+  writeFileSync(summaryFile, JSON.stringify(summary, null, 2) + '\n');
   console.log(`\n${table()}\n\nload average at the end: ${load()}`);
 }
 
