@@ -16,13 +16,15 @@ export interface HttpFetchOptions {
   maxSockets?: number;
   /** An idle socket is closed after this long, before the server drops it under us. */
   idleSocketMs?: number;
+  /** Extra trusted CA (PEM) for this transport only (tests); NODE_EXTRA_CA_CERTS adds CAs process-wide. Verification is never off. */
+  ca?: string;
 }
 
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 
 export function createHttpFetch(opts: HttpFetchOptions = {}): typeof fetch & { close(): void } {
   const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 256, timeout: opts.idleSocketMs ?? 30_000, scheduling: 'lifo' as const };
-  const agents = { 'http:': new http.Agent(agentOpts), 'https:': new https.Agent(agentOpts) };
+  const agents = { 'http:': new http.Agent(agentOpts), 'https:': new https.Agent({ ...agentOpts, ...(opts.ca ? { ca: opts.ca } : {}) }) };
 
   const httpFetch = (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
     const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
