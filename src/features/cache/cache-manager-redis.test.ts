@@ -52,6 +52,24 @@ describe('CacheManager with Redis', () => {
     expect(b.stats().entries).toBe(1); // filled b's memory tier
   });
 
+  it('a miss costs two Redis round trips (read-or-lock, then store-unlock-publish); a Redis hit one', async () => {
+    const counted = async (redis: Redis) => {
+      const sent: string[] = [];
+      // Every command ioredis sends goes through sendCommand, scripts included.
+      const original = redis.sendCommand.bind(redis);
+      redis.sendCommand = ((cmd: { name: string }) => (sent.push(cmd.name), original(cmd as never))) as typeof redis.sendCommand;
+      return sent;
+    };
+    const a = await instanceWithConnections();
+    const b = await instanceWithConnections();
+    const sentA = await counted(a.redis);
+    const sentB = await counted(b.redis);
+    await a.cache.getOrCompute(key('trips'), optsFor(), async () => ({ value: 1, cacheable: true }));
+    expect(sentA).toEqual(['evalsha', 'evalsha']);
+    expect((await b.cache.getOrCompute(key('trips'), optsFor(), async () => ({ value: 2, cacheable: true }))).hit).toBe(true);
+    expect(sentB).toEqual(['evalsha']);
+  });
+
   it('concurrent identical misses across two instances make one compute', async () => {
     const [a, b] = [await instance(), await instance()];
     const gate = deferred();
@@ -176,7 +194,7 @@ describe('CacheManager with Redis unreachable', () => {
     let computes = 0;
     const compute = async () => ({ value: ++computes, cacheable: true });
     expect(await cache.getOrCompute(key('blackhole'), optsFor(), compute)).toEqual({ value: 1, hit: false });
-    expect(errors).toEqual(['get']);
+    expect(errors).toEqual(['get-or-lock']); // the leader's one read-or-lock round trip
     const redisCalls = calls.filter((c) => c !== 'subscribe').length;
     expect(await cache.getOrCompute(key('blackhole'), optsFor(), compute)).toEqual({ value: 2, hit: false });
     expect(calls.filter((c) => c !== 'subscribe').length).toBe(redisCalls); // breaker open: Redis not even asked

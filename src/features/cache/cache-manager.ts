@@ -203,22 +203,30 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
     }
   }
 
+  function memoryLookup<T>(key: string): CachedValue<T> | undefined {
+    if (!memoryTrusted()) return undefined;
+    const m = memory.get(key);
+    if (!m) return undefined;
+    const env = m.expiresAt > now() ? decode(m.raw) : undefined;
+    if (env) return env.v as CachedValue<T>;
+    memory.delete(key);
+    return undefined;
+  }
+
   async function lookup<T>(key: string, feature: string): Promise<CachedValue<T> | undefined> {
-    if (memoryTrusted()) {
-      const m = memory.get(key);
-      if (m) {
-        const env = m.expiresAt > now() ? decode(m.raw) : undefined;
-        if (env) return env.v as CachedValue<T>;
-        memory.delete(key);
-      }
-    }
-    if (!tier) return undefined;
+    const m = memoryLookup<T>(key);
+    if (m || !tier) return m;
     const epoch = invalidationEpoch;
     const raw = await tier.get(key);
-    if (raw == null) return undefined;
+    return raw == null ? undefined : adopt<T>(key, raw, feature, epoch);
+  }
+
+  // An entry read from Redis: decoded, and copied to memory unless an invalidation came in
+  // while it was being read. A corrupt entry is a miss, and deleted so a compute can replace it.
+  function adopt<T>(key: string, raw: string, feature: string, epoch: number): CachedValue<T> | undefined {
     const env = decode(raw);
     if (!env) {
-      void tier.del(key); // corrupt: a miss, and gone so the next compute can replace it
+      void tier?.del(key);
       return undefined;
     }
     // Redis owns expiry; our clock only decides how long the memory copy may live.
@@ -228,19 +236,25 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
     return env.v as CachedValue<T>;
   }
 
-  async function store(key: string, value: CachedValue<unknown>, ttlMs: number, tags: string[], feature: string): Promise<void> {
-    if (!(ttlMs >= 1) || closed) return;
+  // The serialised envelope of a value, or undefined when it cannot be cached (stored
+  // nowhere then: e.g. a BigInt or a cycle in the value).
+  function envelope(value: CachedValue<unknown>, ttlMs: number, tags: string[]): { raw: string; ttl: number; expiresAt: number } | undefined {
+    if (!(ttlMs >= 1) || closed) return undefined;
     const ttl = Math.round(ttlMs);
     const expiresAt = now() + ttl;
-    let raw: string;
     try {
-      raw = JSON.stringify({ f: 1, v: value, e: expiresAt, t: tags } satisfies Envelope);
+      return { raw: JSON.stringify({ f: 1, v: value, e: expiresAt, t: tags } satisfies Envelope), ttl, expiresAt };
     } catch (err) {
-      onError(err, 'serialise'); // e.g. a BigInt or a cycle in the value: just not cached
-      return;
+      onError(err, 'serialise');
+      return undefined;
     }
-    if (memoryTrusted()) memory.set(key, { raw, tags: [...tags], feature, expiresAt });
-    if (tier) await tier.set(key, raw, ttl, tags);
+  }
+
+  async function store(key: string, value: CachedValue<unknown>, ttlMs: number, tags: string[], feature: string): Promise<void> {
+    const e = envelope(value, ttlMs, tags);
+    if (!e) return;
+    if (memoryTrusted()) memory.set(key, { raw: e.raw, tags: [...tags], feature, expiresAt: e.expiresAt });
+    if (tier) await tier.set(key, e.raw, e.ttl, tags);
   }
 
   function record(feature: string, hit: boolean, meta: Record<string, unknown> | undefined): void {
@@ -272,7 +286,11 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
     return { value: r.value, meta: r.meta, hit: false, cacheable: r.cacheable };
   }
 
-  /** One caller per key per process gets here; it coordinates with other instances through a Redis lock. */
+  /**
+   * One caller per key per process gets here; it coordinates with other instances through a
+   * Redis lock. Each round is one round trip (the entry, or the lock, or "someone else holds
+   * it"), and a leader's value, unlock and `done` go out in one more: three for a miss.
+   */
   async function lead<T>(
     key: string,
     opts: { ttlMs: number; tags: string[]; feature: string },
@@ -283,16 +301,21 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
     const deadline = performance.now() + lockWaitMs;
     let delay = 10;
     for (;;) {
-      const lock = await tier.acquireLock(key, token, lockTtlMs);
-      if (lock === 'unavailable') return computeAndStore(key, opts, compute);
-      if (lock === 'acquired') return computeUnderLock(key, token, opts, compute);
+      const epoch = invalidationEpoch;
+      const r = await tier.getOrLock(key, token, lockTtlMs);
+      if ('found' in r) {
+        const found = adopt<T>(key, r.found, opts.feature, epoch);
+        // A corrupt entry was deleted by adopt(); computing replaces it.
+        if (!found) return computeAndStore(key, opts, compute);
+        return { value: found.value, meta: found.meta, hit: true, cacheable: true };
+      }
+      if (r.lock === 'unavailable') return computeAndStore(key, opts, compute);
+      if (r.lock === 'acquired') return computeUnderLock(key, token, opts, compute);
       // Another instance is computing. Its lock expires if it dies, so this loop ends either with its
       // value, with our own lock, or at the wait bound.
       if (performance.now() >= deadline) return computeAndStore(key, opts, compute);
       await waitForDone(key, Math.min(delay, Math.max(1, deadline - performance.now())));
       delay = Math.min(delay * 2, 250);
-      const found = await lookup<T>(key, opts.feature);
-      if (found) return { value: found.value, meta: found.meta, hit: true, cacheable: true };
     }
   }
 
@@ -305,15 +328,28 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
     const t = tier!;
     const heartbeat = setInterval(() => void t.extendLock(key, token, lockTtlMs), Math.max(10, Math.floor(lockTtlMs / 3)));
     heartbeat.unref();
+    const done: CacheEvent = { type: 'done', key, from: instanceId };
+    let released = false;
     try {
-      // The previous holder may have stored the value between our miss and our lock.
-      const found = await lookup<T>(key, opts.feature);
-      if (found) return { value: found.value, meta: found.meta, hit: true, cacheable: true };
-      return await computeAndStore(key, opts, compute);
+      const epoch = invalidationEpoch;
+      const r = await compute();
+      if (r.cacheable && epoch === invalidationEpoch) {
+        const cached: CachedValue<T> = { value: r.value, storedAt: now() };
+        if (r.meta !== undefined) cached.meta = r.meta;
+        const e = envelope(cached, opts.ttlMs, opts.tags);
+        if (e) {
+          if (memoryTrusted()) memory.set(key, { raw: e.raw, tags: [...opts.tags], feature: opts.feature, expiresAt: e.expiresAt });
+          clearInterval(heartbeat);
+          released = await t.setReleaseAndPublish(key, e.raw, e.ttl, opts.tags, token, done);
+        }
+      }
+      return { value: r.value, meta: r.meta, hit: false, cacheable: r.cacheable };
     } finally {
       clearInterval(heartbeat);
-      await t.releaseLock(key, token);
-      void t.publish({ type: 'done', key, from: instanceId });
+      if (!released) {
+        await t.releaseLock(key, token);
+        void t.publish(done);
+      }
     }
   }
 
@@ -334,7 +370,8 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
       opts: { ttlMs: number; tags: string[]; feature: string },
       compute: () => Promise<ComputeResult<T>>,
     ): Promise<{ value: T; hit: boolean; meta?: Record<string, unknown> }> {
-      const found = closed ? undefined : await lookup<T>(key, opts.feature);
+      // Memory only: with Redis, the leader's first round trip reads the entry (or locks it).
+      const found = closed ? undefined : tier ? memoryLookup<T>(key) : await lookup<T>(key, opts.feature);
       if (found) {
         record(opts.feature, true, found.meta);
         return withMeta({ value: found.value, hit: true }, found.meta);

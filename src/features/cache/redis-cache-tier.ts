@@ -40,7 +40,30 @@ return n`);
 const RELEASE_LOCK = script(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`);
 const EXTEND_LOCK = script(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`);
 
+// A miss and its lock in one round trip: the entry if it exists, else the lock if free.
+// Atomic, so a lock acquired here means the entry was absent at that moment (a holder
+// stores before it unlocks), and the leader needs no second look.
+const GET_OR_LOCK = script(`
+local v = redis.call('GET', KEYS[1])
+if v then return {1, v} end
+if redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') then return {2} end
+return {3}`);
+
+// The leader's last step in one round trip: the entry with its tags (as SET_WITH_TAGS),
+// its lock released if still ours, and the waiters on other instances told.
+const SET_RELEASE_PUBLISH = script(`
+local ttl = tonumber(ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+for i = 3, #KEYS do
+  redis.call('SADD', KEYS[i], KEYS[1])
+  if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1`);
+
 export type LockResult = 'acquired' | 'held' | 'unavailable';
+export type GetOrLockResult = { found: string } | { lock: LockResult };
 
 /**
  * The Redis side of the cache. Every call is bounded by its own timeout on top of whatever the client
@@ -102,6 +125,20 @@ export class RedisCacheTier {
   async acquireLock(key: string, token: string, ttlMs: number): Promise<LockResult> {
     const r = await this.attempt('lock', () => this.redis.set(this.lockKey(key), token, 'PX', ttlMs, 'NX'));
     return r === undefined ? 'unavailable' : r === 'OK' ? 'acquired' : 'held';
+  }
+
+  async getOrLock(key: string, token: string, ttlMs: number): Promise<GetOrLockResult> {
+    const r = await this.attempt('get-or-lock', () => this.run(GET_OR_LOCK, [this.entryKey(key), this.lockKey(key)], [token, String(ttlMs)]));
+    if (!Array.isArray(r)) return { lock: 'unavailable' };
+    if (r[0] === 1 && typeof r[1] === 'string') return { found: r[1] };
+    return { lock: r[0] === 2 ? 'acquired' : 'held' };
+  }
+
+  /** Stores the entry, releases our lock and publishes `done`; false when Redis could not answer. */
+  async setReleaseAndPublish(key: string, payload: string, ttlMs: number, tags: readonly string[], token: string, done: CacheEvent): Promise<boolean> {
+    const keys = [this.entryKey(key), this.lockKey(key), ...tags.map((t) => this.tagKey(t))];
+    const args = [payload, String(ttlMs), token, this.channel, JSON.stringify(done)];
+    return (await this.attempt('set-release-publish', () => this.run(SET_RELEASE_PUBLISH, keys, args))) !== undefined;
   }
 
   async extendLock(key: string, token: string, ttlMs: number): Promise<void> {
