@@ -128,4 +128,64 @@ describe('PremiumPipeline', () => {
     expect(await b).toMatchObject({ source: 'llm', value: 'graded: shared answer' });
     expect(calls).toEqual(['shared answer']);
   });
+
+  describe('concurrency slot and token reservation, asked for together', () => {
+    // A limiter whose slot or token answers are scripted, recording what is given back.
+    function scripted(o: { slot: boolean; tokens: boolean; settleFails?: boolean }) {
+      const log: string[] = [];
+      const memory = createMemoryRateLimiter();
+      const limiter: RateLimiter = {
+        ...memory,
+        hitRequest: (k, s) => memory.hitRequest(k, s),
+        peek: (k, s) => memory.peek(k, s),
+        async acquireSlot() {
+          return { allowed: o.slot, release: async () => void log.push('slot released') };
+        },
+        async reserveTokens() {
+          return {
+            allowed: o.tokens,
+            retryAfterSec: 60,
+            headers: {},
+            release: async () => void log.push('tokens released'),
+            settle: async () => {
+              if (o.settleFails) throw new Error('limiter backend down');
+              log.push('tokens settled');
+            },
+          } as Awaited<ReturnType<RateLimiter['reserveTokens']>>;
+        },
+      };
+      return { limiter, log };
+    }
+
+    it('gives the tokens back when the slot is refused, and calls nobody', async () => {
+      const { limiter, log } = scripted({ slot: false, tokens: true });
+      const { pipeline, calls } = build({ limiter });
+      await expect(pipeline.run(task(principal('a'), 'x'))).rejects.toThrow(/"concurrent"/);
+      expect(log).toEqual(['tokens released']);
+      expect(calls).toEqual([]);
+    });
+
+    it('gives the slot back when the tokens are refused', async () => {
+      const { limiter, log } = scripted({ slot: true, tokens: false });
+      const { pipeline, calls } = build({ limiter });
+      await expect(pipeline.run(task(principal('a'), 'x'))).rejects.toThrow(/"tokensPerDay"/);
+      expect(log).toEqual(['slot released']);
+      expect(calls).toEqual([]);
+    });
+
+    it('settles the tokens and frees the slot after the call', async () => {
+      const { limiter, log } = scripted({ slot: true, tokens: true });
+      const { pipeline } = build({ limiter });
+      expect(await pipeline.run(task(principal('a'), 'x'))).toMatchObject({ source: 'llm' });
+      expect([...log].sort()).toEqual(['slot released', 'tokens settled']);
+    });
+
+    it('still answers when the token settlement fails after a paid call', async () => {
+      const { limiter, log } = scripted({ slot: true, tokens: true, settleFails: true });
+      const { pipeline, settled } = build({ limiter });
+      expect(await pipeline.run(task(principal('a'), 'x'))).toMatchObject({ source: 'llm', value: 'graded: x' });
+      expect(settled).toEqual(['a']);
+      expect(log).toEqual(['slot released']);
+    });
+  });
 });

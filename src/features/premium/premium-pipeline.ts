@@ -133,23 +133,30 @@ export class PremiumPipeline {
     const inputEstimate = await this.d.inputTokens.estimate(task.feature, prompt.system, prompt.user, prompt.schema);
     const tokenEstimate = (inputEstimate + task.llm.maxTokens) * maxCalls;
 
-    let slot: { allowed: boolean; release(): Promise<void> } | undefined;
-    let tokens: Awaited<ReturnType<RateLimiter['reserveTokens']>> | undefined;
-    try {
-      if (spec.concurrent !== undefined) {
-        slot = await this.d.limiter.acquireSlot(limitKey, spec.concurrent);
-        if (!slot.allowed) throw new RateLimitedError('concurrent', 1);
-      }
-      if (spec.tokensPerDay !== undefined) {
-        tokens = await this.d.limiter.reserveTokens(limitKey, spec, tokenEstimate);
-        if (!tokens.allowed) throw new RateLimitedError('tokensPerDay', tokens.retryAfterSec);
-      }
-    } catch (err) {
-      await slot?.release().catch(() => {});
+    // The slot and the token reservation are asked for at once (one round trip with Redis,
+    // not two); whichever was granted is given back when the other is refused.
+    const [slotR, tokensR] = await Promise.allSettled([
+      spec.concurrent !== undefined ? this.d.limiter.acquireSlot(limitKey, spec.concurrent) : undefined,
+      spec.tokensPerDay !== undefined ? this.d.limiter.reserveTokens(limitKey, spec, tokenEstimate) : undefined,
+    ]);
+    const slot = slotR.status === 'fulfilled' && slotR.value?.allowed ? slotR.value : undefined;
+    const tokens = tokensR.status === 'fulfilled' && tokensR.value?.allowed ? tokensR.value : undefined;
+    const refusal =
+      slotR.status === 'rejected' ? slotR.reason : tokensR.status === 'rejected' ? tokensR.reason
+      : slotR.value && !slotR.value.allowed ? new RateLimitedError('concurrent', 1)
+      : tokensR.value && !tokensR.value.allowed ? new RateLimitedError('tokensPerDay', tokensR.value.retryAfterSec)
+      : undefined;
+    if (refusal !== undefined) {
+      await Promise.all([slot?.release().catch(() => {}), tokens?.release().catch(() => {})]);
       // Premium LLM calls fail closed: no limiter, no upstream spend.
-      if (err instanceof LimiterUnavailableError) throw new Fallback('limiter_unavailable');
-      throw err;
+      if (refusal instanceof LimiterUnavailableError) throw new Fallback('limiter_unavailable');
+      throw refusal;
     }
+    // Settled together with the slot's release, after the call. A limiter that cannot settle
+    // (reported through its own error hook) keeps the worst-case hold until its window ends:
+    // the learner has paid for the answer and gets it.
+    let tokensSettled: Promise<void> | undefined;
+    const settleTokens = (calls: LlmCallRecord[]) => tokens?.settle(tokensOf(calls)).catch(() => {});
 
     try {
       const lines = budgetLines(this.d.policy, { userId: p.userId, tier: p.tier, feature: task.feature, userMonthlyOverrideMicros: override?.monthlyBudgetMicros ?? null }, now);
@@ -178,15 +185,15 @@ export class PremiumPipeline {
         if (task.refine) value = await task.refine(value, once);
       } catch (err) {
         await this.d.metering.settle(reserved.reservation, calls, 'rules', lines);
-        await tokens?.settle(tokensOf(calls));
+        tokensSettled = settleTokens(calls);
         if (isLlmError(err)) throw new Fallback(err.code === 'upstream_invalid_output' ? 'invalid_output' : err.code === 'circuit_open' ? 'circuit_open' : 'upstream_failure');
         throw err;
       }
       const usage = await this.d.metering.settle(reserved.reservation, calls, 'llm', lines);
-      await tokens?.settle(tokensOf(calls));
+      tokensSettled = settleTokens(calls);
       return { value, source: 'llm', usage, model };
     } finally {
-      await slot?.release().catch(() => {});
+      await Promise.all([tokensSettled, slot?.release().catch(() => {})]);
     }
   }
 }
