@@ -156,7 +156,7 @@ describe('CacheManager with Redis', () => {
     }
   });
 
-  it('sets a Redis TTL on entries and on tag sets', async () => {
+  it('sets a Redis TTL on entries and on tag indexes', async () => {
     const a = await instance();
     const k = key('ttl');
     await a.set(k, { value: 1, storedAt: 0 }, 5_000, ['rubric:ttl']);
@@ -165,6 +165,38 @@ describe('CacheManager with Redis', () => {
     expect(entryTtl).toBeGreaterThan(0);
     expect(entryTtl).toBeLessThanOrEqual(5_000);
     expect(tagTtl).toBeGreaterThanOrEqual(entryTtl - 50);
+  });
+
+  it('a tag index under constant traffic forgets entries that have expired', async () => {
+    const a = await instance();
+    const index = `${prefix}tg:ct:rubric:trim`;
+    await a.set(key('trim-1'), { value: 1, storedAt: 0 }, 30, ['rubric:trim']);
+    await a.set(key('trim-2'), { value: 2, storedAt: 0 }, 60_000, ['rubric:trim']);
+    expect(await admin.zcard(index)).toBe(2);
+    await new Promise((r) => setTimeout(r, 60));
+    await a.set(key('trim-3'), { value: 3, storedAt: 0 }, 60_000, ['rubric:trim']);
+    expect((await admin.zrange(index, 0, -1)).sort()).toEqual([`${prefix}${key('trim-2')}`, `${prefix}${key('trim-3')}`].sort());
+  });
+
+  it('an index an earlier version wrote as a plain set is converted on write, and purged whole', async () => {
+    const a = await instance();
+    const index = `${prefix}tg:ct:rubric:legacy`;
+    const old = `${prefix}${key('legacy-old')}`;
+    await admin.set(old, 'an entry of the earlier version', 'PX', 60_000);
+    await admin.sadd(index, old);
+    await a.set(key('legacy-new'), { value: 1, storedAt: 0 }, 60_000, ['rubric:legacy']);
+    expect(await admin.type(index)).toBe('zset');
+    expect(await a.invalidateTags(['rubric:legacy'])).toBe(2);
+    expect(await admin.exists(old, `${prefix}${key('legacy-new')}`, index)).toBe(0);
+  });
+
+  it('purges an index still in the earlier plain-set shape', async () => {
+    const a = await instance();
+    const old = `${prefix}${key('legacy-only')}`;
+    await admin.set(old, 'x', 'PX', 60_000);
+    await admin.sadd(`${prefix}tg:ct:rubric:legacy-only`, old);
+    expect(await a.invalidateTags(['rubric:legacy-only'])).toBe(1);
+    expect(await admin.exists(old)).toBe(0);
   });
 });
 

@@ -16,22 +16,42 @@ interface Script {
 }
 const script = (src: string): Script => ({ src, sha: createHash('sha1').update(src).digest('hex') });
 
+// A tag index is a sorted set of entry keys scored by their expiry: each write drops the
+// members that have expired, so an index under constant traffic (whose own TTL is always
+// pushed forward) does not grow without bound. An index written as a plain set by an
+// earlier version is converted on first touch (its members kept until the new entry's
+// expiry, a safe over-estimate). PTTL is -1 for a fresh key without expiry, so the index
+// always lives at least as long as its newest entry. The time is Redis's own, so instances
+// with skewed clocks agree on what has expired (scripts replicate as effects since Redis 5).
+const TAG_ENTRY = `
+local t = redis.call('TIME')
+local nowms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function tag(index, entry, ttl)
+  if redis.call('TYPE', index).ok == 'set' then
+    local old = redis.call('SMEMBERS', index)
+    redis.call('DEL', index)
+    for _, m in ipairs(old) do redis.call('ZADD', index, nowms + ttl, m) end
+  end
+  redis.call('ZADD', index, nowms + ttl, entry)
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', nowms)
+  if redis.call('PTTL', index) < ttl then redis.call('PEXPIRE', index, ttl) end
+end`;
+
 // Entry and tag membership are written in one script so a purge can never see the entry without its tag.
-// PTTL is -1 for a fresh set without expiry, so the set always ends up living at least as long as its newest entry.
-const SET_WITH_TAGS = script(`
+const SET_WITH_TAGS = script(`${TAG_ENTRY}
 local ttl = tonumber(ARGV[2])
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-for i = 2, #KEYS do
-  redis.call('SADD', KEYS[i], KEYS[1])
-  if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
-end
+for i = 2, #KEYS do tag(KEYS[i], KEYS[1], ttl) end
 return 1`);
 
-// Members of a tag set may already have expired (DEL returns 0), so the count is of entries really removed.
+// Members of a tag index may already have expired (DEL returns 0), so the count is of entries really removed.
+// Indexes of both shapes (sorted set now, plain set before) are purged.
 const PURGE_TAGS = script(`
 local n = 0
 for i = 1, #KEYS do
-  for _, k in ipairs(redis.call('SMEMBERS', KEYS[i])) do n = n + redis.call('DEL', k) end
+  local members
+  if redis.call('TYPE', KEYS[i]).ok == 'set' then members = redis.call('SMEMBERS', KEYS[i]) else members = redis.call('ZRANGE', KEYS[i], 0, -1) end
+  for _, k in ipairs(members) do n = n + redis.call('DEL', k) end
   redis.call('DEL', KEYS[i])
 end
 return n`);
@@ -51,13 +71,10 @@ return {3}`);
 
 // The leader's last step in one round trip: the entry with its tags (as SET_WITH_TAGS),
 // its lock released if still ours, and the waiters on other instances told.
-const SET_RELEASE_PUBLISH = script(`
+const SET_RELEASE_PUBLISH = script(`${TAG_ENTRY}
 local ttl = tonumber(ARGV[2])
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-for i = 3, #KEYS do
-  redis.call('SADD', KEYS[i], KEYS[1])
-  if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
-end
+for i = 3, #KEYS do tag(KEYS[i], KEYS[1], ttl) end
 if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1`);
