@@ -27,6 +27,8 @@ beforeAll(async () => {
       } else if (req.url === '/release') {
         openStream?.end('event: two\ndata: {}\n\n');
         res.end();
+      } else if (req.url === '/slow') {
+        setTimeout(() => res.end('{"late":true}'), 300);
       } else if (req.url === '/hang') {
         // never answers
       } else if (req.url === '/half') {
@@ -37,6 +39,7 @@ beforeAll(async () => {
       }
     });
   });
+  server.keepAliveTimeout = 60_000; // the server keeps idle connections: closing them is the client's job here
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -71,6 +74,21 @@ describe('the SDK transport over node:http', () => {
     let rest = '';
     for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value);
     expect(rest).toContain('event: two');
+  });
+
+  it('waits for an answer slower than the idle-socket timeout (that timeout is for idle sockets only)', async () => {
+    const f = createHttpFetch({ idleSocketMs: 100 });
+    const res = await f(`${base}/slow`);
+    expect(await res.json()).toEqual({ late: true });
+    f.close();
+  });
+
+  it('closes a socket that stays idle longer than the idle-socket timeout', async () => {
+    const f = createHttpFetch({ idleSocketMs: 50 });
+    const closed = new Promise<void>((resolve) => server.once('connection', (socket) => socket.once('close', () => resolve())));
+    await (await f(`${base}/echo`)).text();
+    await closed; // would hang (and time the test out) if idle sockets were kept forever
+    f.close();
   });
 
   it('rejects with an AbortError when the signal fires before the answer', async () => {
