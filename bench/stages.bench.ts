@@ -12,7 +12,7 @@ import { bearer, createTestApp } from '../test/helpers/test-app.js';
 import { gradingBody, studentAnswer } from './fixtures.js';
 
 const N = Number(process.env.BENCH_ITERATIONS ?? 2000);
-const KEY = 'sk-ant-bench-stages-0123456789';
+const KEY = 'sk-ant-.bench-stages-not-a-key'; // the '.' keeps it from looking like a real key
 
 const port = await new Promise<number>((resolve) => {
   const s = createServer().listen(0, '127.0.0.1', () => {
