@@ -1,16 +1,31 @@
 import { sql } from 'kysely';
 import type { Db } from '../../platform/db/database.js';
-import { statement } from '../../platform/db/statement.js';
+import { placeheldRow, statement } from '../../platform/db/statement.js';
 import type { EvaluationsTable } from '../../platform/db/schema.js';
 import type { Rubric } from './rubric.schema.js';
 
 export type EvaluationRow = EvaluationsTable;
 
-// Every column, so a row with a column left out fails to bind instead of storing null.
-const EVALUATION_COLUMNS = [
-  'id', 'user_id', 'rubric_id', 'rubric_version', 'rubric_json', 'question', 'answer', 'result_json', 'source',
-  'confidence', 'review_status', 'review_reasons', 'override_json', 'reviewed_by', 'reviewed_at', 'created_at',
-] as const satisfies readonly (keyof EvaluationRow)[];
+// Every column of an evaluation, checked by the compiler against the table type: the
+// insert names each one, so a row is written whole.
+const EVALUATION_COLUMNS = {
+  id: true,
+  user_id: true,
+  rubric_id: true,
+  rubric_version: true,
+  rubric_json: true,
+  question: true,
+  answer: true,
+  result_json: true,
+  source: true,
+  confidence: true,
+  review_status: true,
+  review_reasons: true,
+  override_json: true,
+  reviewed_by: true,
+  reviewed_at: true,
+  created_at: true,
+} satisfies Record<keyof EvaluationRow, true>;
 
 export interface StoredRubric {
   rubric: Rubric;
@@ -22,7 +37,7 @@ export class GradingRepository {
   private readonly insertEvaluationStmt;
 
   constructor(private readonly db: Db) {
-    this.insertEvaluationStmt = statement(db, (p) => db.insertInto('evaluations').values(Object.fromEntries(EVALUATION_COLUMNS.map((c) => [c, p[c]])) as EvaluationRow));
+    this.insertEvaluationStmt = statement(db, (p) => db.insertInto('evaluations').values(placeheldRow<EvaluationRow>(p, EVALUATION_COLUMNS)));
   }
 
   // Rubric versions are immutable: a change is a new version, so grades and cache keys

@@ -8,7 +8,7 @@ import type { PremiumPipeline } from '../premium/premium-pipeline.js';
 import type { Source } from '../premium/premium.types.js';
 import type { UsageSummary } from '../usage/metering.service.js';
 import { gradesDisagree } from './grade-agreement.js';
-import { buildGradingPrompt, GRADING_TEMPLATE_ID, GRADING_TEMPLATE_VERSION} from './grading-prompt.js';
+import { buildGradingPrompt, GRADING_TEMPLATE_ID, GRADING_TEMPLATE_VERSION } from './grading-prompt.js';
 import { validateGradingOutput } from './grading-output.validator.js';
 import type { GradingRepository } from './grading.repository.js';
 import { detectInjection } from './injection-detector.js';

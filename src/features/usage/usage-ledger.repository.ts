@@ -1,14 +1,14 @@
 import { sql } from 'kysely';
 import type { Db } from '../../platform/db/database.js';
 import type { UsageLedgerTable } from '../../platform/db/schema.js';
-import { statement, type Placeholders, type Statement } from '../../platform/db/statement.js';
+import { placeheldRow, statement, type Statement } from '../../platform/db/statement.js';
 import { affectedRows, type TxBody } from '../../platform/db/transaction-runner.js';
 
 export type LedgerRow = UsageLedgerTable;
 
 // Every column of a ledger row, checked by the compiler against the table type: the
 // insert names each one, so a row is written whole.
-const LEDGER_COLUMNS = Object.keys({
+const LEDGER_COLUMNS = {
   id: true,
   message_id: true,
   request_id: true,
@@ -33,9 +33,7 @@ const LEDGER_COLUMNS = Object.keys({
   day: true,
   created_at: true,
   settled_at: true,
-} satisfies Record<keyof LedgerRow, true>) as (keyof LedgerRow)[];
-
-const placeheldRow = (p: Placeholders) => Object.fromEntries(LEDGER_COLUMNS.map((c) => [c, p[c]])) as LedgerRow;
+} satisfies Record<keyof LedgerRow, true>;
 
 // The *In methods are parts of a transaction body (yield*), run by Store.transact; their
 // statements are compiled once per repository (they run on every premium call).
@@ -46,7 +44,7 @@ export class UsageLedgerRepository {
   private readonly settles = new Map<string, Statement>();
 
   constructor(private readonly db: Db) {
-    this.insert = statement(db, (p) => db.insertInto('usage_ledger').values(placeheldRow(p)).onConflict((oc) => oc.doNothing()));
+    this.insert = statement(db, (p) => db.insertInto('usage_ledger').values(placeheldRow<LedgerRow>(p, LEDGER_COLUMNS)).onConflict((oc) => oc.doNothing()));
     this.rollup = statement(db, (p) =>
       db
         .insertInto('usage_daily')

@@ -49,6 +49,13 @@ export function statement<R>(db: Db, build: (p: Placeholders, db: Db) => Compila
   };
 }
 
+// A whole row of placeholders for an INSERT, one per column. `columns` names every column
+// of the table — declared `satisfies Record<keyof Row, true>`, so the compiler rejects a
+// list that misses one — and the insert therefore writes each of them.
+export function placeheldRow<Row>(p: Placeholders, columns: Record<keyof Row, true>): Row {
+  return Object.fromEntries(Object.keys(columns).map((c) => [c, p[c]])) as Row;
+}
+
 function compile(query: Compilable<unknown>): { sql: string; slots: Slot[] } {
   const { sql, parameters } = query.compile();
   // A placeholder concatenated into a value or inlined into the SQL text would be
