@@ -250,10 +250,14 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
     }
   }
 
+  function remember(key: string, e: { raw: string; expiresAt: number }, tags: string[], feature: string): void {
+    if (memoryTrusted()) memory.set(key, { raw: e.raw, tags: [...tags], feature, expiresAt: e.expiresAt });
+  }
+
   async function store(key: string, value: CachedValue<unknown>, ttlMs: number, tags: string[], feature: string): Promise<void> {
     const e = envelope(value, ttlMs, tags);
     if (!e) return;
-    if (memoryTrusted()) memory.set(key, { raw: e.raw, tags: [...tags], feature, expiresAt: e.expiresAt });
+    remember(key, e, tags, feature);
     if (tier) await tier.set(key, e.raw, e.ttl, tags);
   }
 
@@ -271,25 +275,32 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
     }
   }
 
+  // Runs the compute; the value to store comes back only when it may be stored: cacheable,
+  // and no invalidation seen while it ran (it may have been computed from the old state).
+  async function computeForCache<T>(compute: () => Promise<ComputeResult<T>>): Promise<{ result: LeadResult<T>; cached?: CachedValue<T> }> {
+    const epoch = invalidationEpoch;
+    const r = await compute();
+    const result: LeadResult<T> = { value: r.value, meta: r.meta, hit: false, cacheable: r.cacheable };
+    if (!r.cacheable || epoch !== invalidationEpoch) return { result };
+    const cached: CachedValue<T> = { value: r.value, storedAt: now() };
+    if (r.meta !== undefined) cached.meta = r.meta;
+    return { result, cached };
+  }
+
   async function computeAndStore<T>(
     key: string,
     opts: { ttlMs: number; tags: string[]; feature: string },
     compute: () => Promise<ComputeResult<T>>,
   ): Promise<LeadResult<T>> {
-    const epoch = invalidationEpoch;
-    const r = await compute();
-    if (r.cacheable && epoch === invalidationEpoch) {
-      const cached: CachedValue<T> = { value: r.value, storedAt: now() };
-      if (r.meta !== undefined) cached.meta = r.meta;
-      await store(key, cached, opts.ttlMs, opts.tags, opts.feature);
-    }
-    return { value: r.value, meta: r.meta, hit: false, cacheable: r.cacheable };
+    const { result, cached } = await computeForCache(compute);
+    if (cached) await store(key, cached, opts.ttlMs, opts.tags, opts.feature);
+    return result;
   }
 
   /**
    * One caller per key per process gets here; it coordinates with other instances through a
    * Redis lock. Each round is one round trip (the entry, or the lock, or "someone else holds
-   * it"), and a leader's value, unlock and `done` go out in one more: three for a miss.
+   * it"), and a leader's value, unlock and `done` go out in one more: two for a miss.
    */
   async function lead<T>(
     key: string,
@@ -331,19 +342,13 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
     const done: CacheEvent = { type: 'done', key, from: instanceId };
     let released = false;
     try {
-      const epoch = invalidationEpoch;
-      const r = await compute();
-      if (r.cacheable && epoch === invalidationEpoch) {
-        const cached: CachedValue<T> = { value: r.value, storedAt: now() };
-        if (r.meta !== undefined) cached.meta = r.meta;
-        const e = envelope(cached, opts.ttlMs, opts.tags);
-        if (e) {
-          if (memoryTrusted()) memory.set(key, { raw: e.raw, tags: [...opts.tags], feature: opts.feature, expiresAt: e.expiresAt });
-          clearInterval(heartbeat);
-          released = await t.setReleaseAndPublish(key, e.raw, e.ttl, opts.tags, token, done);
-        }
+      const { result, cached } = await computeForCache(compute);
+      const e = cached && envelope(cached, opts.ttlMs, opts.tags);
+      if (e) {
+        remember(key, e, opts.tags, opts.feature);
+        released = await t.setReleaseAndPublish(key, e.raw, e.ttl, opts.tags, token, done);
       }
-      return { value: r.value, meta: r.meta, hit: false, cacheable: r.cacheable };
+      return result;
     } finally {
       clearInterval(heartbeat);
       if (!released) {

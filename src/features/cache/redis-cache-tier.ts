@@ -139,11 +139,6 @@ export class RedisCacheTier {
     await this.attempt('del', () => this.redis.del(this.entryKey(key)));
   }
 
-  async acquireLock(key: string, token: string, ttlMs: number): Promise<LockResult> {
-    const r = await this.attempt('lock', () => this.redis.set(this.lockKey(key), token, 'PX', ttlMs, 'NX'));
-    return r === undefined ? 'unavailable' : r === 'OK' ? 'acquired' : 'held';
-  }
-
   async getOrLock(key: string, token: string, ttlMs: number): Promise<GetOrLockResult> {
     const r = await this.attempt('get-or-lock', () => this.run(GET_OR_LOCK, [this.entryKey(key), this.lockKey(key)], [token, String(ttlMs)]));
     if (!Array.isArray(r)) return { lock: 'unavailable' };
