@@ -1,5 +1,5 @@
 import type { Db } from '../../platform/db/database.js';
-import { preparedQuery } from '../../platform/db/prepared-query.js';
+import { statement } from '../../platform/db/statement.js';
 import type { Role, Subscription, SubscriptionStatus, User } from './identity.types.js';
 
 export interface ApiKeyRecord {
@@ -27,25 +27,25 @@ const KEY_COLUMNS = ['k.id as k_id', 'k.user_id as k_user_id', 'k.prefix as k_pr
 
 export class IdentityRepository {
   // Authentication reads the key, its user and the subscription in one statement on
-  // every request, compiled once (see preparedQuery).
+  // every request, compiled once (see statement.ts).
   private readonly authByHash;
   private readonly userById;
 
   constructor(private readonly db: Db) {
-    this.authByHash = preparedQuery(db, () =>
+    this.authByHash = statement(db, (p) =>
       db
         .selectFrom('api_keys as k')
         .leftJoin('users as u', 'u.id', 'k.user_id')
         .leftJoin('subscriptions as s', 's.user_id', 'k.user_id')
         .select([...KEY_COLUMNS, ...USER_COLUMNS, ...SUBSCRIPTION_COLUMNS])
-        .where('k.hash', '=', ''),
+        .where('k.hash', '=', p.hash),
     );
-    this.userById = preparedQuery(db, () =>
+    this.userById = statement(db, (p) =>
       db
         .selectFrom('users as u')
         .leftJoin('subscriptions as s', 's.user_id', 'u.id')
         .select([...USER_COLUMNS, ...SUBSCRIPTION_COLUMNS])
-        .where('u.id', '=', ''),
+        .where('u.id', '=', p.id),
     );
   }
 
@@ -110,7 +110,7 @@ export class IdentityRepository {
   }
 
   async authByKeyHash(hash: string): Promise<{ key: ApiKeyRecord; user: User | undefined; subscription: Subscription | undefined } | undefined> {
-    const [r] = await this.authByHash(hash);
+    const [r] = (await this.db.executeQuery(this.authByHash.bind({ hash }))).rows;
     if (!r) return undefined;
     return {
       key: toKey({ id: r.k_id, user_id: r.k_user_id, prefix: r.k_prefix, created_at: r.k_created_at, last_used_at: r.k_last_used_at, revoked_at: r.k_revoked_at }),
@@ -119,7 +119,7 @@ export class IdentityRepository {
   }
 
   async userWithSubscription(id: string): Promise<{ user: User | undefined; subscription: Subscription | undefined }> {
-    const [r] = await this.userById(id);
+    const [r] = (await this.db.executeQuery(this.userById.bind({ id }))).rows;
     return r ? joined(r) : { user: undefined, subscription: undefined };
   }
 
