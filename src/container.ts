@@ -185,7 +185,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     },
   });
 
-  const gradingRepo = new GradingRepository(store.db);
+  const gradingRepo = new GradingRepository(store);
   await installDemoRubrics(gradingRepo, clock.now());
   const gradingService = new GradingService(gradingRepo, pipeline, policy, clock);
   const grading = {

@@ -1,5 +1,11 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
 import { CompiledQuery } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore, type Store } from '../../src/platform/db/database.js';
+import { migrateUp } from '../../src/platform/db/migrator.js';
 import { statement } from '../../src/platform/db/statement.js';
 import { affectedRows, type TxBody } from '../../src/platform/db/transaction-runner.js';
 import { openTestStore, STORE_KINDS, type TestStore } from '../helpers/databases.js';
@@ -90,5 +96,93 @@ describe.each(STORE_KINDS)('Store.transact on %s', (kind) => {
     if (kind === 'sqlite') expect(order).toEqual(['kysely rolls back', 'runner ran']);
     expect(sawDuringRunner).toEqual([]); // never saw the other transaction's uncommitted row
     expect(await keys('i:')).toEqual(['i:runner']); // and was not rolled back with it
+  });
+});
+
+// SQLite commits the transactions submitted in one turn of the event loop together.
+// A second connection on the same file sees what is committed, and only that.
+describe('Store.transact on sqlite: group commit', () => {
+  let dir: string;
+  let store: Store;
+  let observer: SQLite.Database;
+  let insert: ReturnType<typeof statement>;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tg-group-'));
+    store = openStore(`sqlite:${join(dir, 'g.db')}`);
+    await migrateUp(store.db);
+    observer = new SQLite(join(dir, 'g.db'), { readonly: true });
+    insert = statement(store.db, (p, db) => db.insertInto('notifications_sent').values({ key: p.key, sent_at: p.at }));
+  });
+  afterAll(async () => {
+    observer.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const committed = (prefix: string) =>
+    (observer.prepare('select key from notifications_sent where key like ? order by key').all(`${prefix}%`) as { key: string }[]).map((r) => r.key);
+
+  it('runs bodies submitted together in one transaction and answers each after its commit', async () => {
+    const seenBySecond: string[][] = [];
+    const first = store.transact(function* () {
+      yield insert.bind({ key: 'g:1', at: 1 });
+      return 'first';
+    });
+    const second = store.transact(function* () {
+      yield insert.bind({ key: 'g:2', at: 1 });
+      seenBySecond.push(committed('g:')); // the first body's row: written, not yet committed
+      return 'second';
+    });
+    const committedWhenFirstAnswered = first.then(() => committed('g:'));
+    expect(await Promise.all([first, second])).toEqual(['first', 'second']);
+    expect(seenBySecond).toEqual([[]]);
+    expect(await committedWhenFirstAnswered).toEqual(['g:1', 'g:2']);
+  });
+
+  it('rolls back only the body that throws; the others in its group commit', async () => {
+    const ok1 = store.transact(function* () {
+      yield insert.bind({ key: 'p:1', at: 1 });
+    });
+    const refused = store.transact(function* () {
+      yield insert.bind({ key: 'p:2', at: 1 });
+      throw new Error('budget refused');
+    });
+    const ok3 = store.transact(function* () {
+      yield insert.bind({ key: 'p:3', at: 1 });
+    });
+    const outcomes = await Promise.allSettled([ok1, refused, ok3]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((outcomes[1] as PromiseRejectedResult).reason).toMatchObject({ message: 'budget refused' });
+    expect(committed('p:')).toEqual(['p:1', 'p:3']);
+  });
+
+  // A deferred foreign key is checked at COMMIT: the group's commit fails as a whole.
+  // Each body then runs alone, so only the offending one fails.
+  it('runs each body alone when the group cannot commit, so one body cannot fail another', async () => {
+    await store.db.executeQuery(CompiledQuery.raw('create table gc_parent (id text primary key)'));
+    await store.db.executeQuery(CompiledQuery.raw('create table gc_child (id text primary key, parent text references gc_parent(id) deferrable initially deferred)'));
+    let runs = 0;
+    const good = store.transact(function* () {
+      runs++;
+      yield insert.bind({ key: 'd:good', at: 1 });
+      return 'kept';
+    });
+    const orphan = store.transact(function* () {
+      yield CompiledQuery.raw("insert into gc_child (id, parent) values ('c1', 'missing')");
+    });
+    const [g, o] = await Promise.allSettled([good, orphan]);
+    expect(g).toEqual({ status: 'fulfilled', value: 'kept' });
+    expect(runs).toBe(2); // once in the failed group, once alone
+    expect(o.status).toBe('rejected');
+    expect(String((o as PromiseRejectedResult).reason)).toMatch(/FOREIGN KEY/);
+    expect(committed('d:')).toEqual(['d:good']);
+    expect(observer.prepare('select count(*) as n from gc_child').get()).toEqual({ n: 0 });
+  });
+
+  it('commits a body submitted on its own without waiting for company', async () => {
+    await store.transact(function* () {
+      yield insert.bind({ key: 's:1', at: 1 });
+    });
+    expect(committed('s:')).toEqual(['s:1']);
   });
 });

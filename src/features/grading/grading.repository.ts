@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db } from '../../platform/db/database.js';
+import type { Db, Store } from '../../platform/db/database.js';
 import { placeheldRow, statement } from '../../platform/db/statement.js';
 import type { EvaluationsTable } from '../../platform/db/schema.js';
 import type { Rubric } from './rubric.schema.js';
@@ -36,7 +36,10 @@ export class GradingRepository {
   // Every grading request stores its evaluation (cache hits too): compiled once.
   private readonly insertEvaluationStmt;
 
-  constructor(private readonly db: Db) {
+  private readonly db: Db;
+
+  constructor(private readonly store: Pick<Store, 'db' | 'write'>) {
+    const db = (this.db = store.db);
     this.insertEvaluationStmt = statement(db, (p) => db.insertInto('evaluations').values(placeheldRow<EvaluationRow>(p, EVALUATION_COLUMNS)));
   }
 
@@ -73,7 +76,7 @@ export class GradingRepository {
   }
 
   async insertEvaluation(row: EvaluationRow): Promise<void> {
-    await this.db.executeQuery(this.insertEvaluationStmt.bind(row));
+    await this.store.write(this.insertEvaluationStmt.bind(row));
   }
 
   async evaluation(id: string): Promise<EvaluationRow | undefined> {

@@ -1,11 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, type CompiledQuery, type QueryResult } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import pg from 'pg';
 import type { DB } from './schema.js';
-import { kyselyTransactionRunner, sqliteTransactionRunner, type TransactionRunner } from './transaction-runner.js';
+import { kyselyTransactionRunner, sqliteTransactionRunner, type TransactionRunner, type TxBody } from './transaction-runner.js';
 
 export type Db = Kysely<DB>;
 export type Dialect = 'sqlite' | 'postgres';
@@ -15,6 +15,9 @@ export interface Store {
   dialect: Dialect;
   // A transaction whose body is written once for both stores (see transaction-runner.ts).
   transact: TransactionRunner;
+  // One write statement, committed when the promise resolves. On SQLite it joins the
+  // group commit of the transactions submitted with it; on Postgres it is one query.
+  write(q: CompiledQuery): Promise<QueryResult<unknown>>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -49,6 +52,7 @@ export function openStore(url: string, opts: { poolSize?: number } = {}): Store 
     db,
     dialect: 'postgres',
     transact: kyselyTransactionRunner(db),
+    write: (q) => db.executeQuery(q),
     ping: async () => {
       await pool.query('select 1');
     },
@@ -90,10 +94,15 @@ function openSqlite(path: string): Store {
   sqlite.pragma('foreign_keys = ON');
   const connection = withStatementCache(sqlite);
   const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: connection }) });
+  const transact = sqliteTransactionRunner(db, connection);
   return {
     db,
     dialect: 'sqlite',
-    transact: sqliteTransactionRunner(db, connection),
+    transact,
+    write: (q) =>
+      transact(function* (): TxBody<QueryResult<unknown>> {
+        return yield q;
+      }),
     ping: async () => {
       sqlite.prepare('select 1').get();
     },

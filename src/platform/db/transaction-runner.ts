@@ -32,38 +32,104 @@ export function kyselyTransactionRunner(db: Db): TransactionRunner {
     });
 }
 
-// SQLite: the body runs synchronously inside better-sqlite3's BEGIN IMMEDIATE … COMMIT
-// on the connection Kysely also uses. Nothing can run between its statements and there
+// SQLite: bodies run synchronously inside better-sqlite3's BEGIN IMMEDIATE … COMMIT on
+// the connection Kysely also uses. Nothing can run between a body's statements and there
 // is no microtask hop in it, where a Kysely transaction awaits its driver's connection
 // mutex, BEGIN, every statement and COMMIT.
+//
+// Group commit: the bodies submitted in one turn of the event loop (the requests whose
+// data arrived together) run in ONE transaction, each inside its own SAVEPOINT, and
+// every caller hears back only after the COMMIT. A commit writes each page it changed to
+// the WAL once, however many bodies changed it; the budget rows, the ledger's and the
+// evaluations' index pages are the same for most bodies, so under load most of that
+// work is shared (bench/group-commit.bench.ts: reserve + settle + evaluation 233 → 96
+// µs per request at 20 per group). A body that throws rolls back to its savepoint and
+// only its caller sees the error. When the group fails as a whole (BEGIN or COMMIT
+// refused, or an error after which SQLite ended the transaction itself) nothing of it
+// was kept, and each body runs again in a transaction of its own, so one body cannot
+// fail another: a body is therefore a factory that may be called twice.
 //
 // The one hazard is a Kysely transaction already open on that connection: it holds the
 // connection across awaits (BEGIN sent, its next statement not yet), so a synchronous
 // transaction started now would land inside it — better-sqlite3 turns it into a
 // SAVEPOINT — and share its fate. `inTransaction` tells exactly that case (our own
-// transactions never stay open across a tick), and then the body goes through Kysely,
-// which queues it behind the open transaction on the connection mutex. Routing every
+// transactions never stay open across a tick), and then the bodies go through Kysely,
+// which queues them behind the open transaction on the connection mutex. Routing every
 // Kysely transaction in the codebase through this runner instead would mean rewriting
 // bodies that await other work (flags, learning, billing), and would break again with
 // the next `db.transaction()` someone writes; the check is one property read.
 export function sqliteTransactionRunner(db: Db, sqlite: SQLite.Database): TransactionRunner {
   const queued = kyselyTransactionRunner(db);
-  const immediate = sqlite.transaction((gen: TxBody<unknown>) => {
-    let step = gen.next();
-    while (!step.done) {
-      let result: QueryResult<unknown>;
+  // Alone: BEGIN IMMEDIATE … COMMIT. Called inside `group`: SAVEPOINT … RELEASE.
+  const one = sqlite.transaction((body: () => TxBody<unknown>) => runBody(sqlite, body()));
+  const group = sqlite.transaction((batch: Submitted[]) => {
+    for (const s of batch) {
       try {
-        result = execute(sqlite, step.value);
-      } catch (err) {
-        step = gen.throw(err);
-        continue;
+        s.outcome = { ok: true, value: one(s.body) };
+      } catch (error) {
+        if (!sqlite.inTransaction) throw error; // SQLite rolled back the whole group
+        s.outcome = { ok: false, error };
       }
-      step = gen.next(result);
     }
-    return step.value;
   }).immediate;
-  // async: a throw (a rollback) reaches the caller as a rejection on either path.
-  return async <T>(body: () => TxBody<T>) => (sqlite.inTransaction ? queued(body) : (immediate(body()) as T));
+
+  let waiting: Submitted[] = [];
+  const flush = () => {
+    const batch = waiting;
+    waiting = [];
+    if (sqlite.inTransaction) {
+      for (const s of batch) queued(s.body).then(s.resolve, s.reject);
+      return;
+    }
+    try {
+      group(batch);
+    } catch {
+      for (const s of batch) alone(s);
+      return;
+    }
+    for (const s of batch) answer(s);
+  };
+  const alone = (s: Submitted) => {
+    try {
+      s.resolve(one.immediate(s.body));
+    } catch (error) {
+      s.reject(error);
+    }
+  };
+  return <T>(body: () => TxBody<T>) =>
+    new Promise<T>((resolve, reject) => {
+      if (waiting.push({ body, resolve: resolve as (v: unknown) => void, reject }) === 1) defer(flush);
+    });
+}
+
+interface Submitted {
+  body: () => TxBody<unknown>;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  outcome?: { ok: true; value: unknown } | { ok: false; error: unknown };
+}
+
+const answer = (s: Submitted) => {
+  if (s.outcome?.ok) s.resolve(s.outcome.value);
+  else s.reject(s.outcome?.error);
+};
+
+// Taken at load, so that a test faking timers cannot stall the store.
+const defer: (fn: () => void) => void = globalThis.setImmediate;
+
+function runBody(sqlite: SQLite.Database, gen: TxBody<unknown>): unknown {
+  let step = gen.next();
+  while (!step.done) {
+    let result: QueryResult<unknown>;
+    try {
+      result = execute(sqlite, step.value);
+    } catch (err) {
+      step = gen.throw(err);
+      continue;
+    }
+    step = gen.next(result);
+  }
+  return step.value;
 }
 
 // The result shape of Kysely's SQLite driver, so a body sees the same on both paths:
