@@ -99,16 +99,18 @@ describe.each(STORE_KINDS)('Store.transact on %s', (kind) => {
   });
 });
 
-// SQLite commits the transactions submitted in one turn of the event loop together.
-// A second connection on the same file sees what is committed, and only that.
+// Under load SQLite commits the transactions submitted in one turn of the event loop
+// together (`grouping` says when: here, switched by the test). A second connection on
+// the same file sees what is committed, and only that.
 describe('Store.transact on sqlite: group commit', () => {
   let dir: string;
   let store: Store;
   let observer: SQLite.Database;
   let insert: ReturnType<typeof statement>;
+  let grouping = true;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tg-group-'));
-    store = openStore(`sqlite:${join(dir, 'g.db')}`);
+    store = openStore(`sqlite:${join(dir, 'g.db')}`, { groupCommit: () => grouping });
     await migrateUp(store.db);
     observer = new SQLite(join(dir, 'g.db'), { readonly: true });
     insert = statement(store.db, (p, db) => db.insertInto('notifications_sent').values({ key: p.key, sent_at: p.at }));
@@ -184,5 +186,35 @@ describe('Store.transact on sqlite: group commit', () => {
       yield insert.bind({ key: 's:1', at: 1 });
     });
     expect(committed('s:')).toEqual(['s:1']);
+  });
+
+  it('groups at most 16 bodies into one commit', async () => {
+    const seen: number[] = [];
+    const bodies = Array.from({ length: 20 }, (_, i) =>
+      store.transact(function* () {
+        yield insert.bind({ key: `m:${String(i).padStart(2, '0')}`, at: 1 });
+        seen.push(committed('m:').length); // rows of earlier groups only
+      }),
+    );
+    await Promise.all(bodies);
+    expect(seen).toEqual([...Array<number>(16).fill(0), ...Array<number>(4).fill(16)]);
+  });
+
+  it('commits each body at once while the event loop has headroom', async () => {
+    grouping = false;
+    try {
+      const seenBySecond: string[][] = [];
+      const first = store.transact(function* () {
+        yield insert.bind({ key: 'h:1', at: 1 });
+      });
+      const second = store.transact(function* () {
+        yield insert.bind({ key: 'h:2', at: 1 });
+        seenBySecond.push(committed('h:'));
+      });
+      await Promise.all([first, second]);
+      expect(seenBySecond).toEqual([['h:1']]);
+    } finally {
+      grouping = true;
+    }
   });
 });

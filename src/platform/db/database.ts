@@ -31,8 +31,10 @@ const pgTypes = {
   },
 };
 
-export function openStore(url: string, opts: { poolSize?: number } = {}): Store {
-  if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length));
+// `groupCommit` (SQLite): when transactions are grouped into one commit; by default
+// while the event loop is saturated (see transaction-runner.ts).
+export function openStore(url: string, opts: { poolSize?: number; groupCommit?: () => boolean } = {}): Store {
+  if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), opts.groupCommit);
   const pool = new pg.Pool({
     connectionString: url,
     max: opts.poolSize ?? 10,
@@ -83,7 +85,7 @@ function withStatementCache(sqlite: SQLite.Database): SQLite.Database {
   });
 }
 
-function openSqlite(path: string): Store {
+function openSqlite(path: string, groupCommit?: () => boolean): Store {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const sqlite = new SQLite(path);
   sqlite.pragma('journal_mode = WAL');
@@ -94,7 +96,7 @@ function openSqlite(path: string): Store {
   sqlite.pragma('foreign_keys = ON');
   const connection = withStatementCache(sqlite);
   const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: connection }) });
-  const transact = sqliteTransactionRunner(db, connection);
+  const transact = sqliteTransactionRunner(db, connection, groupCommit);
   return {
     db,
     dialect: 'sqlite',

@@ -1,5 +1,6 @@
 import type SQLite from 'better-sqlite3';
 import type { CompiledQuery, QueryResult } from 'kysely';
+import { loopPressure } from '../loop-pressure.js';
 import type { Db } from './database.js';
 
 // A transaction body written once for both stores: it yields each statement and is
@@ -37,13 +38,17 @@ export function kyselyTransactionRunner(db: Db): TransactionRunner {
 // is no microtask hop in it, where a Kysely transaction awaits its driver's connection
 // mutex, BEGIN, every statement and COMMIT.
 //
-// Group commit: the bodies submitted in one turn of the event loop (the requests whose
-// data arrived together) run in ONE transaction, each inside its own SAVEPOINT, and
-// every caller hears back only after the COMMIT. A commit writes each page it changed to
-// the WAL once, however many bodies changed it; the budget rows, the ledger's and the
-// evaluations' index pages are the same for most bodies, so under load most of that
-// work is shared (bench/group-commit.bench.ts: reserve + settle + evaluation 233 → 96
-// µs per request at 20 per group). A body that throws rolls back to its savepoint and
+// Group commit under load: while the event loop is saturated (`grouping`, by default
+// its utilisation over the last 250 ms above 0.9), the bodies submitted in one turn of
+// the loop (the requests whose data arrived together), up to GROUP_MAX, run in ONE
+// transaction, each inside its own SAVEPOINT, and every caller hears back only after
+// the COMMIT. A commit writes each page it changed to the WAL once, however many bodies
+// changed it; the budget rows and the ledger's and evaluations' index pages are the same
+// for most bodies, so most of that work is shared (docs/adr/0009: a premium cache miss
+// at 50 connections 504 → 777 req/s). With headroom a body commits at once: waiting for
+// the end of the turn delays every request of a burst until the whole burst has been
+// read (p50 +3.4 → +10.7 ms with 200 learners at 800 ms upstream when always grouping,
+// measured). A body that throws rolls back to its savepoint and
 // only its caller sees the error. When the group fails as a whole (BEGIN or COMMIT
 // refused, or an error after which SQLite ended the transaction itself) nothing of it
 // was kept, and each body runs again in a transaction of its own, so one body cannot
@@ -58,7 +63,7 @@ export function kyselyTransactionRunner(db: Db): TransactionRunner {
 // Kysely transaction in the codebase through this runner instead would mean rewriting
 // bodies that await other work (flags, learning, billing), and would break again with
 // the next `db.transaction()` someone writes; the check is one property read.
-export function sqliteTransactionRunner(db: Db, sqlite: SQLite.Database): TransactionRunner {
+export function sqliteTransactionRunner(db: Db, sqlite: SQLite.Database, grouping: () => boolean = loopPressure()): TransactionRunner {
   const queued = kyselyTransactionRunner(db);
   // Alone: BEGIN IMMEDIATE … COMMIT. Called inside `group`: SAVEPOINT … RELEASE.
   const one = sqlite.transaction((body: () => TxBody<unknown>) => runBody(sqlite, body()));
@@ -75,6 +80,7 @@ export function sqliteTransactionRunner(db: Db, sqlite: SQLite.Database): Transa
 
   let waiting: Submitted[] = [];
   const flush = () => {
+    if (waiting.length === 0) return;
     const batch = waiting;
     waiting = [];
     if (sqlite.inTransaction) {
@@ -98,7 +104,9 @@ export function sqliteTransactionRunner(db: Db, sqlite: SQLite.Database): Transa
   };
   return <T>(body: () => TxBody<T>) =>
     new Promise<T>((resolve, reject) => {
-      if (waiting.push({ body, resolve: resolve as (v: unknown) => void, reject }) === 1) defer(flush);
+      const n = waiting.push({ body, resolve: resolve as (v: unknown) => void, reject });
+      if (n >= GROUP_MAX || !grouping()) flush();
+      else if (n === 1) defer(flush);
     });
 }
 
@@ -113,6 +121,10 @@ const answer = (s: Submitted) => {
   if (s.outcome?.ok) s.resolve(s.outcome.value);
   else s.reject(s.outcome?.error);
 };
+
+// Bounds how long the first body of a group waits for company and how long one flush
+// holds the event loop.
+const GROUP_MAX = 16;
 
 // Taken at load, so that a test faking timers cannot stall the store.
 const defer: (fn: () => void) => void = globalThis.setImmediate;
