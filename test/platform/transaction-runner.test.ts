@@ -200,6 +200,39 @@ describe('Store.transact on sqlite: group commit', () => {
     expect(seen).toEqual([...Array<number>(16).fill(0), ...Array<number>(4).fill(16)]);
   });
 
+  // The default policy groups only when turns bring company; `perTurn` is what it sees.
+  it('tells the policy how many bodies the recent turns of the event loop brought', async () => {
+    const seen: number[] = [];
+    const crowdStore = openStore(`sqlite:${join(dir, 'crowd.db')}`, {
+      groupCommit: (perTurn) => {
+        seen.push(perTurn);
+        return perTurn >= 2.5;
+      },
+    });
+    await migrateUp(crowdStore.db);
+    const ins = statement(crowdStore.db, (p, db) => db.insertInto('notifications_sent').values({ key: p.key, sent_at: p.at }));
+    const body = (key: string) =>
+      function* () {
+        yield ins.bind({ key, at: 1 });
+      };
+    try {
+      const nextTurn = () => new Promise((r) => setImmediate(r));
+      for (let i = 0; i < 5; i++) {
+        await crowdStore.transact(body(`alone:${i}`)); // one per turn
+        await nextTurn();
+      }
+      const alone = seen.at(-1)!;
+      for (let turn = 0; turn < 8; turn++) {
+        await Promise.all([0, 1, 2, 3].map((j) => crowdStore.transact(body(`crowd:${turn}:${j}`))));
+        await nextTurn();
+      }
+      expect(alone).toBeLessThan(1.1);
+      expect(seen.at(-1)!).toBeGreaterThan(2.5);
+    } finally {
+      await crowdStore.close();
+    }
+  });
+
   it('commits each body at once while the event loop has headroom', async () => {
     grouping = false;
     try {

@@ -31,9 +31,10 @@ const pgTypes = {
   },
 };
 
-// `groupCommit` (SQLite): when transactions are grouped into one commit; by default
-// while the event loop is saturated (see transaction-runner.ts).
-export function openStore(url: string, opts: { poolSize?: number; groupCommit?: () => boolean } = {}): Store {
+// `groupCommit` (SQLite): whether to group transactions into one commit, given the bodies
+// submitted per turn of the event loop lately; by default while the loop is saturated
+// and crowded (see transaction-runner.ts).
+export function openStore(url: string, opts: { poolSize?: number; groupCommit?: (perTurn: number) => boolean } = {}): Store {
   if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), opts.groupCommit);
   const pool = new pg.Pool({
     connectionString: url,
@@ -85,7 +86,7 @@ function withStatementCache(sqlite: SQLite.Database): SQLite.Database {
   });
 }
 
-function openSqlite(path: string, groupCommit?: () => boolean): Store {
+function openSqlite(path: string, groupCommit?: (perTurn: number) => boolean): Store {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const sqlite = new SQLite(path);
   sqlite.pragma('journal_mode = WAL');

@@ -40,15 +40,16 @@ export function kyselyTransactionRunner(db: Db): TransactionRunner {
 // is no microtask hop in it, where a Kysely transaction awaits its driver's connection
 // mutex, BEGIN, every statement and COMMIT.
 //
-// Group commit under load: while the event loop is saturated (`grouping`, by default
-// its utilisation over the last 250 ms above 0.9), the bodies submitted in one turn of
-// the loop (the requests whose data arrived together), up to GROUP_MAX, run in ONE
-// transaction, each inside its own SAVEPOINT, and every caller hears back only after
-// the COMMIT. A commit writes each page it changed to the WAL once, however many bodies
-// changed it, and the budget rows and the ledger's index pages are the same for most
-// bodies (bench/metering.bench.ts, bursts of 16: reserve + settle 0.21 → 0.084 ms per
-// call). With headroom a body commits at once: waiting for the end of the turn would
-// delay every request of a burst until the whole burst has been read (docs/adr/0009).
+// Group commit under load: while the event loop is saturated and crowded (`grouping`,
+// by default its utilisation over the last 250 ms above 0.9 and 2.5 or more bodies per
+// turn), the bodies submitted in one turn of the loop (the requests whose data arrived
+// together), up to GROUP_MAX, run in ONE transaction, each inside its own SAVEPOINT,
+// and every caller hears back only after the COMMIT. A commit writes each page it
+// changed to the WAL once, however many bodies changed it, and the budget rows and the
+// ledger's index pages are the same for most bodies (bench/metering.bench.ts, bursts
+// of 16: reserve + settle 0.21 → 0.084 ms per call). Otherwise a body commits at once:
+// with headroom, waiting for the end of the turn would delay every request of a burst
+// until the whole burst has been read, and alone it would wait for nobody (ADR 0009).
 // A body that throws rolls back to its savepoint and only its caller sees the error.
 // When the group fails as a whole (BEGIN or COMMIT refused, or an error after which
 // SQLite ended the transaction itself) nothing of it was kept, and each body runs again
@@ -64,7 +65,7 @@ export function kyselyTransactionRunner(db: Db): TransactionRunner {
 // Kysely transaction in the codebase through this runner instead would mean rewriting
 // bodies that await other work (flags, learning, billing), and would break again with
 // the next `db.transaction()` someone writes; the check is one property read.
-export function sqliteTransactionRunner(db: Db, sqlite: SQLite.Database, grouping: () => boolean = loopPressure()): TransactionRunner {
+export function sqliteTransactionRunner(db: Db, sqlite: SQLite.Database, grouping: (perTurn: number) => boolean = whenCrowdedAndSaturated()): TransactionRunner {
   const queued = kyselyTransactionRunner(db);
   // Alone: BEGIN IMMEDIATE … COMMIT. Called inside `group`: SAVEPOINT … RELEASE.
   const one = sqlite.transaction((body: () => TxBody<unknown>) => runBody(sqlite, body()));
@@ -78,6 +79,15 @@ export function sqliteTransactionRunner(db: Db, sqlite: SQLite.Database, groupin
       }
     }
   }).immediate;
+
+  // Bodies submitted per turn of the event loop, a moving average: the company a body
+  // can expect if it waits for the end of its turn.
+  let perTurn = 0;
+  let thisTurn = 0;
+  const endTurn = () => {
+    perTurn = perTurn * 0.8 + thisTurn * 0.2;
+    thisTurn = 0;
+  };
 
   let waiting: Submitted[] = [];
   const flush = () => {
@@ -105,8 +115,9 @@ export function sqliteTransactionRunner(db: Db, sqlite: SQLite.Database, groupin
   };
   return <T>(body: () => TxBody<T>) =>
     new Promise<T>((resolve, reject) => {
+      if (thisTurn++ === 0) defer(endTurn);
       const n = waiting.push({ body, resolve: resolve as (v: unknown) => void, reject });
-      if (n >= GROUP_MAX || !grouping()) flush();
+      if (n >= GROUP_MAX || !grouping(perTurn)) flush();
       else if (n === 1) defer(flush);
     });
 }
@@ -126,6 +137,15 @@ const answer = (s: Submitted) => {
 // Bounds how long the first body of a group waits for company and how long one flush
 // holds the event loop.
 const GROUP_MAX = 16;
+
+// Group when turns bring company and the loop is saturated. A single connection keeps
+// the loop busy too, but alone: deferring its bodies cost 0.7–1.8 ms p50 at one
+// connection (bench scenario 5) and grouped nothing. Its turns bring one body or two
+// (a settlement and the evaluation it answers with), hence the threshold of 2.5.
+function whenCrowdedAndSaturated(): (perTurn: number) => boolean {
+  const saturated = loopPressure();
+  return (perTurn) => perTurn >= 2.5 && saturated();
+}
 
 // Taken at load, so that a test faking timers cannot stall the store.
 const defer: (fn: () => void) => void = globalThis.setImmediate;
