@@ -39,8 +39,8 @@ export class GradingRepository {
   private readonly db: Db;
 
   constructor(private readonly store: Pick<Store, 'db' | 'write'>) {
-    const db = (this.db = store.db);
-    this.insertEvaluationStmt = statement(db, (p) => db.insertInto('evaluations').values(placeheldRow<EvaluationRow>(p, EVALUATION_COLUMNS)));
+    this.db = store.db;
+    this.insertEvaluationStmt = statement(this.db, (p, db) => db.insertInto('evaluations').values(placeheldRow<EvaluationRow>(p, EVALUATION_COLUMNS)));
   }
 
   // Rubric versions are immutable: a change is a new version, so grades and cache keys
