@@ -24,6 +24,14 @@ const lines = (u: number) => [
   { key: 'global:2026-11-27', capMicros: 1e12 },
 ];
 
+// One premium call's metering: the reservation, then its settlement. False when the
+// budget refused (never, with these caps).
+async function reserveAndSettle(m: MeteringService, i: number): Promise<boolean> {
+  const r = await m.reserve({ userId: `bench-${i % 100}`, feature: 'grading', model: 'claude-haiku-4-5', worstCaseMicros: 20_000, lines: lines(i % 100) });
+  if (r.ok) await m.settle(r.reservation, [call(i)], 'llm');
+  return r.ok;
+}
+
 function pct(xs: number[], p: number) {
   const s = [...xs].sort((a, b) => a - b);
   return +s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!.toFixed(3);
@@ -35,9 +43,7 @@ async function sequential(kind: 'sqlite' | 'postgres', n: number) {
   const samples: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
-    const r = await m.reserve({ userId: `bench-${i % 100}`, feature: 'grading', model: 'claude-haiku-4-5', worstCaseMicros: 20_000, lines: lines(i % 100) });
-    if (!r.ok) throw new Error('refused');
-    await m.settle(r.reservation, [call(i)], 'llm');
+    if (!(await reserveAndSettle(m, i))) throw new Error('refused');
     if (i >= 200) samples.push(performance.now() - t0);
   }
   await ts.cleanup();
@@ -58,8 +64,7 @@ async function offered(kind: 'sqlite' | 'postgres', rate: number, seconds: numbe
     pending.push(
       (async () => {
         const t0 = performance.now();
-        const r = await m.reserve({ userId: `bench-${i % 100}`, feature: 'grading', model: 'claude-haiku-4-5', worstCaseMicros: 20_000, lines: lines(i % 100) });
-        if (r.ok) await m.settle(r.reservation, [call(i)], 'llm');
+        await reserveAndSettle(m, i);
         samples.push(performance.now() - t0);
       })(),
     );
@@ -84,9 +89,7 @@ async function bursts(group: boolean, count: number, size = 16) {
     await Promise.all(
       Array.from({ length: size }, async (_, j) => {
         const i = b * size + j;
-        const r = await m.reserve({ userId: `bench-${i % 100}`, feature: 'grading', model: 'claude-haiku-4-5', worstCaseMicros: 20_000, lines: lines(i % 100) });
-        if (!r.ok) throw new Error('refused');
-        await m.settle(r.reservation, [call(i)], 'llm');
+        if (!(await reserveAndSettle(m, i))) throw new Error('refused');
       }),
     );
     if (b >= 20) perCall.push((performance.now() - t0) / size);
