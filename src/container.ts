@@ -1,3 +1,4 @@
+import { Counter } from 'prom-client';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Clock } from './platform/clock.js';
@@ -43,6 +44,7 @@ import { LearningRepository } from './features/learning-path/learning.repository
 import { UsageAnalyticsRepository } from './features/usage/usage-analytics.repository.js';
 import { BudgetRepository } from './features/usage/budget.repository.js';
 import { MeteringService } from './features/usage/metering.service.js';
+import { DeferredWork } from './platform/deferred-work.js';
 import { PriceBook } from './features/usage/price-book.js';
 import { registerLlmMetrics } from './features/observability/llm-metrics.js';
 import { createBudgetUsageReader } from './features/observability/budget-usage.reader.js';
@@ -66,6 +68,7 @@ export interface Container extends ContainerInput {
   llm: AnthropicClient;
   prices: PriceBook;
   metering: MeteringService;
+  deferred: DeferredWork;
   budgets: BudgetRepository;
   overrides: UserOverridesReader;
   limiter: RateLimiter;
@@ -114,6 +117,13 @@ export async function createContainer(input: ContainerInput): Promise<Container>
       now: () => clock.now(),
     });
 
+  // A settlement that fails after its answer leaves the pending row and the worst-case
+  // hold standing; start-up reconciliation charges it, so nothing is lost.
+  const deferredFailures = new Counter({ name: 'tutorgate_deferred_work_failures_total', help: 'Work done after a response (settling usage) that failed; its pending ledger row is settled at the next start-up.', labelNames: ['work'] as const, registers: [registry] });
+  const deferred = new DeferredWork((err, label) => {
+    deferredFailures.inc({ work: label });
+    logger.error({ work: label, err: { message: (err as Error).message } }, 'work after a response failed');
+  });
   const budgets = new BudgetRepository(store.db);
   const metering = new MeteringService(store, prices, clock, (e) =>
     alerts.notify({
@@ -176,6 +186,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     llm,
     inputTokens: new InputTokenEstimator(llm),
     metering,
+    deferred,
     prices,
     overrides: (userId) => overrides.get(userId),
     metrics: registerPremiumMetrics(registry),
@@ -223,6 +234,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     llm,
     prices,
     metering,
+    deferred,
     budgets,
     overrides,
     limiter,
@@ -236,6 +248,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     learning,
     readiness,
     async close() {
+      await deferred.drain(); // the store closes after this: every answered call is settled first
       await sync.stop();
       await cache.close();
       await limiter.close?.();

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { IdentityRepository } from '../../src/features/identity/identity.repository.js';
 import { IdentityService } from '../../src/features/identity/identity.service.js';
 import { PriceBook } from '../../src/features/usage/price-book.js';
@@ -153,7 +153,8 @@ describe('crash recovery: SIGKILL mid-flight, then reconciliation at start-up', 
     expect(r.status).toBe(200);
     expect(r.json.source).toBe('llm');
     expect(sim.charges.length).toBe(charges + 1);
-    const row = await ts.store.db.selectFrom('usage_ledger').selectAll().where('message_id', '=', sim.charges.at(-1)!.id).executeTakeFirstOrThrow();
+    // The service settles right after answering; this test reads the file from another process.
+    const row = await vi.waitFor(() => ts.store.db.selectFrom('usage_ledger').selectAll().where('message_id', '=', sim.charges.at(-1)!.id).executeTakeFirstOrThrow(), { timeout: 5_000 });
     expect(row.status).toBe('settled');
     expect(Number(row.cost_micros) / 1e6).toBe(r.json.usage.costUsd);
     expect(await pendingIds()).toEqual([]);

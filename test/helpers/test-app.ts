@@ -78,6 +78,17 @@ export async function createTestApp(opts: {
   await opts.extend?.(container);
   const app = await buildApp(container);
   await app.ready();
+  // Over a socket, a client's next request reaches the service after the work its last
+  // answer left behind (settling usage, run right after the answer is written). inject()
+  // hands the answer back before that work has run, so it waits for it here.
+  const inject = app.inject.bind(app) as (opts: unknown) => Promise<unknown>;
+  (app as unknown as { inject: (opts?: unknown) => unknown }).inject = (opts?: unknown) => {
+    if (opts === undefined) return inject(opts);
+    return inject(opts).then(async (res) => {
+      await container.deferred.drain();
+      return res;
+    });
+  };
   const make = async (tier: 'free' | 'premium', id: string | undefined, roles: ('learner' | 'instructor' | 'admin')[] = ['learner']) => {
     const userId = id ?? `${tier}-${++seq}-${Math.random().toString(36).slice(2, 8)}`;
     await container.identity.service.createUser({ id: userId, tier, roles });

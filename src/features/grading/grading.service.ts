@@ -105,6 +105,13 @@ export class GradingService {
         if (gradesDisagree(first, rulesOnce(), RULES_DISAGREEMENT)) reasons.push('rules_disagree');
         return { ...first, reviewReasons: reasons };
       },
+      whileWaiting: () => {
+        try {
+          rulesOnce();
+        } catch {
+          // The consistency check or the rules answer will call it again and meet the error there.
+        }
+      },
     });
 
     const grade = outcome.value;

@@ -7,6 +7,7 @@ import type { Principal } from '../identity/identity.types.js';
 import { createMemoryRateLimiter } from '../limits/memory-rate-limiter.js';
 import type { RateLimiter } from '../limits/limit-types.js';
 import type { MeteringService, Reservation } from '../usage/metering.service.js';
+import { DeferredWork } from '../../platform/deferred-work.js';
 import { PremiumPipeline } from './premium-pipeline.js';
 import type { PremiumTask } from './premium.types.js';
 
@@ -32,14 +33,17 @@ function fakeLlm() {
 
 function fakeMetering() {
   const settled: string[] = [];
-  const metering: Pick<MeteringService, 'reserve' | 'settle'> = {
+  const metering: Pick<MeteringService, 'reserve' | 'price' | 'settlePriced'> = {
     async reserve(p) {
       const reservation: Reservation = { id: `r_${p.userId}`, userId: p.userId, feature: p.feature, model: p.model, reservedMicros: p.worstCaseMicros, keys: [], createdAt: 0 };
       return { ok: true, reservation };
     },
-    async settle(r, calls) {
+    price(calls) {
+      const summary = { inputTokens: calls.length * 100, outputTokens: calls.length * 20, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: calls.length * 0.0002 };
+      return { at: 0, priced: [], total: calls.length * 200, summary };
+    },
+    async settlePriced(r) {
       settled.push(r.userId);
-      return { inputTokens: calls.length * 100, outputTokens: calls.length * 20, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: calls.length * 0.0002 };
     },
   };
   return { metering, settled };
@@ -62,9 +66,12 @@ function task(p: Principal, answer: string): PremiumTask<string> {
   };
 }
 
-function build(opts: { limiter?: RateLimiter; flagsOn?: boolean } = {}) {
-  const { llm, calls } = fakeLlm();
+function build(opts: { limiter?: RateLimiter; flagsOn?: boolean; llm?: ReturnType<typeof fakeLlm> } = {}) {
+  const { llm, calls } = opts.llm ?? fakeLlm();
   const { metering, settled } = fakeMetering();
+  const deferred = new DeferredWork((err) => {
+    throw err;
+  });
   const pipeline = new PremiumPipeline({
     policy: parsePolicy(undefined),
     clock: { now: () => Date.parse('2026-11-27T12:00:00Z') },
@@ -74,21 +81,26 @@ function build(opts: { limiter?: RateLimiter; flagsOn?: boolean } = {}) {
     llm,
     inputTokens: { estimate: async () => 50 },
     metering,
+    deferred,
     prices: { worstCaseMicros: () => 1000 },
     overrides: async () => undefined,
   });
-  return { pipeline, calls, settled };
+  return { pipeline, calls, settled, deferred };
 }
 
 describe('PremiumPipeline', () => {
   it('answers from the LLM once, then from the cache at zero cost, for anyone', async () => {
-    const { pipeline, calls, settled } = build();
+    const { pipeline, calls, settled, deferred } = build();
     const first = await pipeline.run(task(principal('a'), 'evaporates'));
     expect(first).toMatchObject({ source: 'llm', value: 'graded: evaporates' });
     expect(first.usage.costUsd).toBeGreaterThan(0);
+    expect(settled).toEqual([]); // the books are written after the answer
+    await deferred.drain();
+    expect(settled).toEqual(['a']);
     const second = await pipeline.run(task(principal('b'), 'evaporates'));
     expect(second).toMatchObject({ source: 'cache', value: 'graded: evaporates', usage: { costUsd: 0 } });
     expect(calls).toHaveLength(1);
+    await deferred.drain();
     expect(settled).toEqual(['a']);
   });
 
@@ -98,6 +110,28 @@ describe('PremiumPipeline', () => {
     const off = build({ flagsOn: false });
     expect(await off.pipeline.run(task(principal('p'), 'x'))).toMatchObject({ source: 'rules', fallbackReason: 'flag_off' });
     expect(free.calls.length + off.calls.length).toBe(0);
+  });
+
+  it('does the task\'s waiting work while the upstream call is in flight, and only when a call is made', async () => {
+    const fake = fakeLlm();
+    let answer!: () => void;
+    const upstream = new Promise<void>((r) => (answer = r));
+    const structured = fake.llm.structured.bind(fake.llm);
+    fake.llm.structured = async (req) => {
+      await upstream;
+      return structured(req);
+    };
+    const { pipeline } = build({ llm: fake });
+    const waited: string[] = [];
+    const withWork = (p: Principal) => ({ ...task(p, 'condenses'), whileWaiting: () => void waited.push(p.userId) });
+    const first = pipeline.run(withWork(principal('a')));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(waited).toEqual(['a']); // the answer has not come yet
+    answer();
+    expect(await first).toMatchObject({ source: 'llm' });
+    expect(await pipeline.run(withWork(principal('b')))).toMatchObject({ source: 'cache' });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(waited).toEqual(['a']);
   });
 
   it("never answers a waiting user with another user's rate-limit refusal", async () => {
@@ -182,8 +216,9 @@ describe('PremiumPipeline', () => {
 
     it('still answers when the token settlement fails after a paid call', async () => {
       const { limiter, log } = scripted({ slot: true, tokens: true, settleFails: true });
-      const { pipeline, settled } = build({ limiter });
+      const { pipeline, settled, deferred } = build({ limiter });
       expect(await pipeline.run(task(principal('a'), 'x'))).toMatchObject({ source: 'llm', value: 'graded: x' });
+      await deferred.drain();
       expect(settled).toEqual(['a']);
       expect(log).toEqual(['slot released']);
     });

@@ -1,4 +1,5 @@
 import type { Clock } from '../../platform/clock.js';
+import type { DeferredWork } from '../../platform/deferred-work.js';
 import { parseDuration } from '../../platform/duration.js';
 import { BudgetExhaustedError, RateLimitedError } from '../../platform/errors.js';
 import type { Policy } from '../../platform/policy.js';
@@ -31,7 +32,9 @@ export interface PremiumPipelineDeps {
   cache?: CacheManager | undefined;
   llm: Pick<AnthropicClient, 'structured' | 'available' | 'modelFor' | 'breakerState'>;
   inputTokens: Pick<InputTokenEstimator, 'estimate'>;
-  metering: Pick<MeteringService, 'reserve' | 'settle'>;
+  metering: Pick<MeteringService, 'reserve' | 'price' | 'settlePriced'>;
+  // Where the books are written after the answer (see callLlm).
+  deferred: Pick<DeferredWork, 'later'>;
   prices: Pick<PriceBook, 'worstCaseMicros'>;
   overrides: (userId: string) => Promise<UserOverrides | undefined>;
   metrics?: PremiumMetrics;
@@ -179,19 +182,28 @@ export class PremiumPipeline {
           throw err;
         }
       };
+      // The books are written after the answer: the learner does not wait for them, the
+      // answer's usage is priced in memory, and until the settlement lands the budgets hold
+      // the worst case and the pending row stands for the call (ADR 0010).
+      const settleLater = (source: 'llm' | 'rules') => {
+        const bill = this.d.metering.price(calls);
+        this.d.deferred.later('settle', () => this.d.metering.settlePriced(reserved.reservation, bill, source, lines));
+        tokensSettled = settleTokens(calls);
+        return bill.summary;
+      };
       let value: T;
       try {
-        value = await once();
+        const first = once();
+        // After this turn's microtasks, by when the request has been written to the socket.
+        if (task.whileWaiting) setImmediate(task.whileWaiting);
+        value = await first;
         if (task.refine) value = await task.refine(value, once);
       } catch (err) {
-        await this.d.metering.settle(reserved.reservation, calls, 'rules', lines);
-        tokensSettled = settleTokens(calls);
+        settleLater('rules');
         if (isLlmError(err)) throw new Fallback(err.code === 'upstream_invalid_output' ? 'invalid_output' : err.code === 'circuit_open' ? 'circuit_open' : 'upstream_failure');
         throw err;
       }
-      const usage = await this.d.metering.settle(reserved.reservation, calls, 'llm', lines);
-      tokensSettled = settleTokens(calls);
-      return { value, source: 'llm', usage, model };
+      return { value, source: 'llm', usage: settleLater('llm'), model };
     } finally {
       await Promise.all([tokensSettled, slot?.release().catch(() => {})]);
     }

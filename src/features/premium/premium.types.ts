@@ -35,6 +35,11 @@ export interface PremiumTask<T> {
   // A second look at an LLM answer (e.g. an independent second sample for a
   // low-confidence grade); `again` makes one more structured call of the same request.
   refine?: (first: T, again: () => Promise<T>) => Promise<T>;
+  // Work the answer will need whatever the upstream says (e.g. the rules grade a
+  // consistency check compares with), done while the first call is in flight: the
+  // event loop is otherwise idle then, so a lone request does not wait for it after
+  // the answer. It must be memoised by the task and must not throw.
+  whileWaiting?: () => void;
 }
 
 export interface PremiumOutcome<T> {

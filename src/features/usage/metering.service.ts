@@ -45,6 +45,14 @@ export interface BudgetThresholdEvent {
   capMicros: number;
 }
 
+// Calls priced at one instant, ready to settle.
+export interface PricedCalls {
+  at: number;
+  priced: { c: MeteredCall; q: PriceQuote }[];
+  total: number;
+  summary: UsageSummary;
+}
+
 export type ReserveResult = { ok: true; reservation: Reservation } | { ok: false; refusedKey: string };
 
 // Crash safety: the budget reservation and a pending ledger row are written in ONE
@@ -97,12 +105,23 @@ export class MeteringService {
   // Settles the reservation to the calls actually made (none, one, or several with a
   // repair); zero calls releases it.
   async settle(r: Reservation, calls: MeteredCall[], source: string, lines: BudgetLine[] = []): Promise<UsageSummary> {
+    const bill = this.price(calls);
+    await this.settlePriced(r, bill, source, lines);
+    return bill.summary;
+  }
+
+  // What the calls cost at today's prices, without touching the database: the premium
+  // pipeline answers with it and writes the books after the answer (settlePriced).
+  price(calls: MeteredCall[]): PricedCalls {
     const now = this.clock.now();
     const priced = calls.map((c) => ({ c, q: this.prices.cost(c.model, c.usage, now, c.batch === true) }));
     const total = priced.reduce((s, x) => s + x.q.costMicros, 0);
-    const spent = await this.store.transact(() => this.settleTx(r, priced, source, total, now));
-    if (lines.length && this.onThreshold && total > 0) await this.checkThresholds(lines, spent);
-    return summarize(calls, total);
+    return { at: now, priced, total, summary: summarize(calls, total) };
+  }
+
+  async settlePriced(r: Reservation, bill: PricedCalls, source: string, lines: BudgetLine[] = []): Promise<void> {
+    const spent = await this.store.transact(() => this.settleTx(r, bill.priced, source, bill.total, bill.at));
+    if (lines.length && this.onThreshold && bill.total > 0) await this.checkThresholds(lines, spent);
   }
 
   // Returns the spend of each budget right after this settle (empty when it was settled before).
