@@ -58,6 +58,19 @@ describe('the SDK transport over node:http', () => {
     expect(await res.json()).toEqual({ method: 'POST', body: '{"x":1}', auth: 'Bearer k', length: '7' });
   });
 
+  it('reads a JSON answer from its buffer once, like fetch, and keeps a stream for any other answer', async () => {
+    const json = await httpFetch(`${base}/echo`, { method: 'POST', body: 'hi' });
+    expect(json.bodyUsed).toBe(false);
+    expect(JSON.parse(await json.text())).toMatchObject({ body: 'hi' });
+    expect(json.bodyUsed).toBe(true);
+    await expect(json.json()).rejects.toThrow(/already been read/);
+    const bytes = await httpFetch(`${base}/echo`, { method: 'POST', body: 'hi' });
+    expect(JSON.parse(new TextDecoder().decode(await bytes.arrayBuffer()))).toMatchObject({ body: 'hi' });
+    const other = await httpFetch(`${base}/slow`, { method: 'GET' }); // no content type: a plain Response
+    expect(other.body).not.toBeNull();
+    expect(await other.json()).toEqual({ late: true });
+  });
+
   it('gives a null body for a 204', async () => {
     const res = await httpFetch(`${base}/empty`, { method: 'DELETE' });
     expect(res.status).toBe(204);

@@ -60,15 +60,16 @@ export function createHttpFetch(opts: HttpFetchOptions = {}): typeof fetch & { c
         const status = res.statusCode ?? 502;
         const resHeaders = new Headers();
         for (let i = 0; i < res.rawHeaders.length; i += 2) resHeaders.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
-        const done = (b: BodyInit | null) => {
+        const init = { status, statusText: res.statusMessage ?? '', headers: resHeaders };
+        const done = (r: Response) => {
           if (settled) return;
           settled = true;
-          resolve(new Response(NULL_BODY_STATUS.has(status) ? null : b, { status, statusText: res.statusMessage ?? '', headers: resHeaders }));
+          resolve(r);
         };
         if ((res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
           // Aborting later destroys the request, which ends this stream with the abort error.
           res.on('close', () => signal?.removeEventListener('abort', onAbort));
-          done(Readable.toWeb(res) as ReadableStream<Uint8Array>);
+          done(new Response(NULL_BODY_STATUS.has(status) ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), init));
           return;
         }
         const chunks: Buffer[] = [];
@@ -76,7 +77,10 @@ export function createHttpFetch(opts: HttpFetchOptions = {}): typeof fetch & { c
         res.on('error', (err) => fail(signal?.aborted ? abortError(signal) : new TypeError('fetch failed', { cause: err })));
         res.on('end', () => {
           signal?.removeEventListener('abort', onAbort);
-          done(Buffer.concat(chunks));
+          const bytes = Buffer.concat(chunks);
+          if (NULL_BODY_STATUS.has(status)) done(new Response(null, init));
+          else if (isJson(res.headers['content-type'])) done(new JsonResponse(bytes, init));
+          else done(new Response(bytes, init));
         });
       });
       req.end(body);
@@ -88,6 +92,51 @@ export function createHttpFetch(opts: HttpFetchOptions = {}): typeof fetch & { c
       agents['https:'].destroy();
     },
   });
+}
+
+// A whole JSON answer already in memory. A Response built on bytes wraps them in a WHATWG
+// stream (and makes it transferable) only for the SDK to read it back at once; this one
+// answers text(), json() and arrayBuffer() from the buffer and has no stream: `body` is
+// null, which the SDK's parser never reads for a JSON answer (its abandonment backstop
+// then watches the response itself). Other answers (batch results in JSONL, which the
+// SDK reads as a stream) get a plain Response. ~2 % of the service's CPU per cache miss
+// in the bench's profile of scenario 4.
+class JsonResponse extends Response {
+  readonly #bytes: Buffer;
+  #used = false;
+
+  constructor(bytes: Buffer, init: ResponseInit) {
+    super(null, init);
+    this.#bytes = bytes;
+  }
+
+  override get bodyUsed(): boolean {
+    return this.#used;
+  }
+
+  override async text(): Promise<string> {
+    return this.#take().toString('utf8');
+  }
+
+  override async json(): Promise<unknown> {
+    return JSON.parse(await this.text()) as unknown;
+  }
+
+  override async arrayBuffer(): Promise<ArrayBuffer> {
+    const b = this.#take();
+    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+  }
+
+  #take(): Buffer {
+    if (this.#used) throw new TypeError('Body is unusable: Body has already been read');
+    this.#used = true;
+    return this.#bytes;
+  }
+}
+
+function isJson(contentType: string | undefined): boolean {
+  const media = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  return media === 'application/json' || media.endsWith('+json');
 }
 
 function bodyBytes(b: RequestInit['body']): Buffer | undefined {
