@@ -117,8 +117,24 @@ export function gradingOutputJsonSchema(rubric: Rubric): GradingOutputJsonSchema
   };
 }
 
+// A rubric version is immutable, and the service hands the same object to every request
+// for a second (GradingService.rubric): its rendered block and output schema are built
+// once per object. The schema object is shared, read-only, and its identity lets the
+// input-token estimator recognise a prefix it has counted without hashing it again.
+const perRubric = new WeakMap<Rubric, { rubricBlock: string; outputSchema: GradingOutputJsonSchema }>();
+
+function rubricParts(rubric: Rubric): { rubricBlock: string; outputSchema: GradingOutputJsonSchema } {
+  let parts = perRubric.get(rubric);
+  if (!parts) {
+    parts = { rubricBlock: renderRubric(rubric), outputSchema: gradingOutputJsonSchema(rubric) };
+    perRubric.set(rubric, parts);
+  }
+  return parts;
+}
+
 export function buildGradingPrompt(input: { rubric: Rubric; question: string; answer: string }): GradingPrompt {
   const { rubric, question, answer } = input;
+  const { rubricBlock, outputSchema } = rubricParts(rubric);
   const user = [
     'Question (escaped like the answer):',
     `<question>${escapeAnswerData(question)}</question>`,
@@ -132,8 +148,8 @@ export function buildGradingPrompt(input: { rubric: Rubric; question: string; an
     templateId: GRADING_TEMPLATE_ID,
     templateVersion: GRADING_TEMPLATE_VERSION,
     system: SYSTEM,
-    rubricBlock: renderRubric(rubric),
+    rubricBlock,
     user,
-    outputSchema: gradingOutputJsonSchema(rubric),
+    outputSchema,
   };
 }

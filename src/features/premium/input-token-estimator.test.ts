@@ -21,6 +21,23 @@ describe('InputTokenEstimator', () => {
     expect(calls).toBe(2);
   });
 
+  it('knows a schema object it has counted for only together with the same feature and system texts', async () => {
+    const counted: string[] = [];
+    const est = new InputTokenEstimator({
+      countTokens: async (feature, system) => {
+        counted.push(`${feature}:${system[0]!.text}`);
+        return system[0]!.text.length * 100;
+      },
+    });
+    const schema = { type: 'object' };
+    const a = await est.estimate('grading', [{ text: 'rubric A' }], 'x', schema);
+    const b = await est.estimate('grading', [{ text: 'rubric BB' }], 'x', schema);
+    expect(b).toBeGreaterThan(a);
+    expect(await est.estimate('grading', [{ text: 'rubric A' }], 'x', schema)).toBe(a);
+    await est.estimate('learning_path', [{ text: 'rubric A' }], 'x', schema);
+    expect(counted).toEqual(['grading:rubric A', 'grading:rubric BB', 'learning_path:rubric A']);
+  });
+
   it('never lets a low upstream count shrink the reservation below the local bound', async () => {
     const est = new InputTokenEstimator({ countTokens: async () => 1 });
     const text = 'x'.repeat(3000);

@@ -16,10 +16,23 @@ export function localTokenEstimate(text: string): number {
 export class InputTokenEstimator {
   private readonly prefixes = new LRUCache<string, number>({ max: 10_000 });
   private readonly counting = new Map<string, Promise<number>>();
+  // The last prefix counted for a schema object: a feature that reuses its schema object
+  // and system texts (grading does, per rubric version) skips hashing the prefix.
+  private readonly bySchema = new WeakMap<object, { feature: string; texts: string[]; prefix: number }>();
 
   constructor(private readonly llm: Pick<AnthropicClient, 'countTokens'>) {}
 
   async estimate(feature: string, system: SystemBlock[], user: string, schema: Record<string, unknown>): Promise<number> {
+    const seen = this.bySchema.get(schema);
+    if (seen && seen.feature === feature && seen.texts.length === system.length && system.every((b, i) => b.text === seen.texts[i])) {
+      return seen.prefix + localTokenEstimate(user) + 16;
+    }
+    const prefix = await this.prefixOf(feature, system, schema);
+    this.bySchema.set(schema, { feature, texts: system.map((b) => b.text), prefix });
+    return prefix + localTokenEstimate(user) + 16;
+  }
+
+  private async prefixOf(feature: string, system: SystemBlock[], schema: Record<string, unknown>): Promise<number> {
     const key = createHash('sha256')
       .update(feature)
       .update('\0')
@@ -38,7 +51,7 @@ export class InputTokenEstimator {
       prefix = await counting;
       this.prefixes.set(key, prefix);
     }
-    return prefix + localTokenEstimate(user) + 16;
+    return prefix;
   }
 
   private async count(feature: string, system: SystemBlock[], schema: Record<string, unknown>): Promise<number> {
