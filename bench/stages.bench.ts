@@ -2,7 +2,8 @@
 // (Fastify inject, real SDK, the bench simulator in its own process at 0 ms latency), with
 // the main stages wrapped in timers. Wall time per request and per stage; stages nest
 // (service.evaluate contains pipeline.run, which contains the cache lookup, which on a
-// miss contains metering and the LLM call). `npx tsx bench/stages.bench.ts` → bench/results/stages.json
+// miss contains the reservation and the LLM call; the settlement runs after the answer and
+// is timed on its own). `npx tsx bench/stages.bench.ts` → bench/results/stages.json
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -46,7 +47,7 @@ wrap(c.limiter as unknown as Record<string, unknown>, 'hitRequest', 'limiter.hit
 wrap(c.cache as unknown as Record<string, unknown>, 'getOrCompute', 'cache.getOrCompute');
 wrap(c.metering as unknown as Record<string, unknown>, 'reserve', 'metering.reserve');
 wrap(c.llm as unknown as Record<string, unknown>, 'structured', 'llm.structured');
-wrap(c.metering as unknown as Record<string, unknown>, 'settle', 'metering.settle');
+wrap(c.metering as unknown as Record<string, unknown>, 'settlePriced', 'metering.settlePriced (after the answer)');
 wrap(c.grading!.repo!, 'insertEvaluation', 'repo.insertEvaluation');
 
 const key = await t.premium('stages-user');
@@ -65,7 +66,7 @@ async function run(kind: 'miss' | 'hit'): Promise<Record<string, number>> {
   for (let i = 0; i < N; i++) await one(answer());
   const wall = performance.now() - s;
   const cpu = process.cpuUsage(cpu0);
-  const out: Record<string, number> = { 'request (inject, wall)': wall / N, 'process CPU per request': (cpu.user + cpu.system) / 1000 / N };
+  const out: Record<string, number> = { 'request (inject, wall, with the work after the answer)': wall / N, 'process CPU per request': (cpu.user + cpu.system) / 1000 / N };
   for (const [k, ms] of acc) out[k] = ms / N;
   return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Math.round(v * 1000) / 1000]));
 }
