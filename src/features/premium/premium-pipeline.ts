@@ -54,8 +54,8 @@ class Fallback extends Error {
 
 
 // The one premium path: limit → entitle → flag → cache → (limits on tokens and
-// concurrency → reserve budget → call → validate → settle) → respond, with the rules
-// answer whenever the LLM may not or cannot answer.
+// concurrency → reserve budget → call → validate) → respond → settle the books, with the
+// rules answer whenever the LLM may not or cannot answer.
 export class PremiumPipeline {
   constructor(private readonly d: PremiumPipelineDeps) {}
 
