@@ -135,3 +135,48 @@ describe('the premium pipeline: flags, limits, budgets, metering', () => {
     expect(byMessage.size).toBe(t.sim.charges.length);
   });
 });
+
+describe('a settlement that fails after its answer (ADR 0010)', () => {
+  let t: App;
+  beforeAll(async () => {
+    t = await createSimulatedApp();
+    t.sim.script.when('<student_answer>', {
+      json: {
+        criteria: [{ criterionId: 'correctness', levelId: 'correct', evidence: [], justification: 'Names evaporation.' }],
+        feedback: { strengths: ['Clear.'], improve: ['Say where the vapour goes.'], nextStep: 'Explain the role of heat.' },
+        confidence: 0.9,
+      },
+    });
+  });
+  afterAll(() => t.close());
+
+  it('the learner keeps the answer; the failure is counted; the pending row holds the budget until reconciliation charges it', async () => {
+    const key = await t.premium('unsettled');
+    const metering = t.container.metering;
+    const settlePriced = metering.settlePriced.bind(metering);
+    metering.settlePriced = async () => {
+      throw new Error('database refused the write');
+    };
+    const res = await t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(key), payload: grading('It evaporates in the sun.') });
+    metering.settlePriced = settlePriced;
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ source: 'llm' });
+    expect(res.json().usage.costUsd).toBeGreaterThan(0);
+    const metrics = await t.app.inject({ method: 'GET', url: '/metrics' });
+    expect(metrics.body).toMatch(/tutorgate_deferred_work_failures_total\{work="settle"\} 1/);
+    const pending = await t.store.db.selectFrom('usage_ledger').selectAll().where('user_id', '=', 'unsettled').execute();
+    expect(pending.map((r) => r.status)).toEqual(['pending']);
+    const reserved = Number(pending[0]!.reserved_micros);
+    const holds = await t.store.db.selectFrom('budget_counters').select(['key', 'reserved_micros', 'spent_micros']).where('key', 'like', '%unsettled%').execute();
+    expect(holds.map((h) => Number(h.reserved_micros))).toEqual([reserved]);
+
+    t.clock.advance(60_000);
+    expect(await metering.reconcile(30_000)).toBe(1);
+    const [row] = await t.store.db.selectFrom('usage_ledger').selectAll().where('user_id', '=', 'unsettled').execute();
+    expect(row).toMatchObject({ status: 'settled', outcome: 'unknown_after_crash' });
+    expect(Number(row!.cost_micros)).toBe(reserved); // the worst case: never less than the call cost
+    const [after] = await t.store.db.selectFrom('budget_counters').select(['reserved_micros', 'spent_micros']).where('key', 'like', '%unsettled%').execute();
+    expect(Number(after!.reserved_micros)).toBe(0);
+    expect(Number(after!.spent_micros)).toBe(reserved);
+  });
+});
