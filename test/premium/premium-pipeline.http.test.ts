@@ -6,6 +6,17 @@ import { createSimulatedApp } from '../helpers/simulated-app.js';
 type App = Awaited<ReturnType<typeof createSimulatedApp>>;
 const grading = (answer: string) => ({ question: 'Why does a puddle disappear?', referenceAnswer: 'The water evaporates into the air.', answer });
 
+// "Claude" grades every answer validly here; the grading tests cover invalid answers.
+function gradeEveryAnswerValidly(t: App): void {
+  t.sim.script.when('<student_answer>', {
+    json: {
+      criteria: [{ criterionId: 'correctness', levelId: 'correct', evidence: [], justification: 'Names evaporation.' }],
+      feedback: { strengths: ['Clear.'], improve: ['Say where the vapour goes.'], nextStep: 'Explain the role of heat.' },
+      confidence: 0.9,
+    },
+  });
+}
+
 describe('the premium pipeline: flags, limits, budgets, metering', () => {
   let t: App;
   let admin: string;
@@ -16,14 +27,7 @@ describe('the premium pipeline: flags, limits, budgets, metering', () => {
       },
     });
     admin = await t.premium('flag-admin', ['admin']);
-    // "Claude" grades every answer validly here; the grading tests cover invalid answers.
-    t.sim.script.when('<student_answer>', {
-      json: {
-        criteria: [{ criterionId: 'correctness', levelId: 'correct', evidence: [], justification: 'Names evaporation.' }],
-        feedback: { strengths: ['Clear.'], improve: ['Say where the vapour goes.'], nextStep: 'Explain the role of heat.' },
-        confidence: 0.9,
-      },
-    });
+    gradeEveryAnswerValidly(t);
   });
   afterAll(() => t.close());
 
@@ -140,13 +144,7 @@ describe('a settlement that fails after its answer (ADR 0010)', () => {
   let t: App;
   beforeAll(async () => {
     t = await createSimulatedApp();
-    t.sim.script.when('<student_answer>', {
-      json: {
-        criteria: [{ criterionId: 'correctness', levelId: 'correct', evidence: [], justification: 'Names evaporation.' }],
-        feedback: { strengths: ['Clear.'], improve: ['Say where the vapour goes.'], nextStep: 'Explain the role of heat.' },
-        confidence: 0.9,
-      },
-    });
+    gradeEveryAnswerValidly(t);
   });
   afterAll(() => t.close());
 
