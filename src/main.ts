@@ -36,7 +36,18 @@ export interface Runtime {
 export async function startRuntime(config: Config): Promise<Runtime> {
   const logger = createLogger(config.LOG_LEVEL);
   const policy = loadPolicy(config.TUTORGATE_POLICY);
-  const store = openStore(config.DATABASE_URL);
+  // A failing background checkpoint is logged when it starts failing and when it recovers.
+  let checkpointsFailing = false;
+  const store = openStore(config.DATABASE_URL, {
+    backgroundCheckpoints: {
+      onReport: (r) => {
+        if (r.ok === !checkpointsFailing) return;
+        checkpointsFailing = !r.ok;
+        if (r.ok) logger.info('background WAL checkpoints work again');
+        else logger.warn({ err: { message: r.error } }, 'background WAL checkpoint failed; the serving connection checkpoints past 10,000 pages');
+      },
+    },
+  });
   await migrateUp(store.db);
   const redis = config.REDIS_URL ? openRedis(config.REDIS_URL, logger) : undefined;
   if (redis) await new Promise<void>((resolve) => (redis.status === 'ready' ? resolve() : redis.once('ready', () => resolve())));

@@ -6,6 +6,7 @@ import { LRUCache } from 'lru-cache';
 import pg from 'pg';
 import type { DB } from './schema.js';
 import { kyselyTransactionRunner, sqliteTransactionRunner, type TransactionRunner, type TxBody } from './transaction-runner.js';
+import { startWalCheckpointer, type CheckpointReport } from './wal-checkpointer.js';
 
 export type Db = Kysely<DB>;
 export type Dialect = 'sqlite' | 'postgres';
@@ -31,11 +32,20 @@ const pgTypes = {
   },
 };
 
-// `groupCommit` (SQLite): whether to group transactions into one commit, given the bodies
-// submitted per turn of the event loop lately; by default while the loop is saturated
-// and crowded (see transaction-runner.ts).
-export function openStore(url: string, opts: { poolSize?: number; groupCommit?: (perTurn: number) => boolean } = {}): Store {
-  if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), opts.groupCommit);
+export interface StoreOptions {
+  poolSize?: number;
+  // SQLite: whether to group transactions into one commit, given the bodies submitted per
+  // turn of the event loop lately; by default while the loop is saturated and crowded
+  // (see transaction-runner.ts).
+  groupCommit?: (perTurn: number) => boolean;
+  // SQLite file: checkpoint the write-ahead log from a worker thread instead of inside
+  // the commits of this connection (wal-checkpointer.ts, ADR 0012). For the serving
+  // process; a CLI command's few commits are better off without a thread.
+  backgroundCheckpoints?: { everyMs?: number; onReport?: (r: CheckpointReport) => void };
+}
+
+export function openStore(url: string, opts: StoreOptions = {}): Store {
+  if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), opts);
   const pool = new pg.Pool({
     connectionString: url,
     max: opts.poolSize ?? 10,
@@ -86,7 +96,11 @@ function withStatementCache(sqlite: SQLite.Database): SQLite.Database {
   });
 }
 
-function openSqlite(path: string, groupCommit?: (perTurn: number) => boolean): Store {
+// With background checkpoints, the serving connection checkpoints only once the log
+// passes this many pages (~40 MB): a backstop should the worker fall behind or stop.
+const BACKSTOP_CHECKPOINT_PAGES = 10_000;
+
+function openSqlite(path: string, { groupCommit, backgroundCheckpoints }: StoreOptions): Store {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const sqlite = new SQLite(path);
   sqlite.pragma('journal_mode = WAL');
@@ -95,6 +109,9 @@ function openSqlite(path: string, groupCommit?: (perTurn: number) => boolean): S
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
+  const onFile = path !== ':memory:' && path !== '';
+  if (backgroundCheckpoints && onFile) sqlite.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
+  const checkpointer = backgroundCheckpoints && onFile ? startWalCheckpointer(path, backgroundCheckpoints) : undefined;
   const connection = withStatementCache(sqlite);
   const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: connection }) });
   const transact = sqliteTransactionRunner(db, connection, groupCommit);
@@ -109,6 +126,9 @@ function openSqlite(path: string, groupCommit?: (perTurn: number) => boolean): S
     ping: async () => {
       sqlite.prepare('select 1').get();
     },
-    close: () => db.destroy(),
+    close: async () => {
+      await checkpointer?.stop();
+      await db.destroy();
+    },
   };
 }
