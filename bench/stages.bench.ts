@@ -48,9 +48,7 @@ wrap(c.cache as unknown as Record<string, unknown>, 'getOrCompute', 'cache.getOr
 wrap(c.metering as unknown as Record<string, unknown>, 'reserve', 'metering.reserve');
 wrap(c.llm as unknown as Record<string, unknown>, 'structured', 'llm.structured');
 wrap(c.metering as unknown as Record<string, unknown>, 'settlePriced', 'metering.settlePriced (after the answer)');
-wrap(c.grading!.repo!, 'insertEvaluation', 'repo.insertEvaluation (queues the write on SQLite)');
-// Only evaluations go through Store.write: on SQLite it runs after the answer (ADR 0011).
-wrap(c.store as unknown as Record<string, unknown>, 'write', 'store.write of the evaluation (after the answer)');
+wrap(c.grading!.repo!, 'insertEvaluation', 'repo.insertEvaluation');
 
 const key = await t.premium('stages-user');
 let seq = 7_000_000;

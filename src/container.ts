@@ -118,9 +118,8 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     });
 
   // A settlement that fails after its answer leaves the pending row and the worst-case
-  // hold standing; start-up reconciliation charges it, so nothing is lost. An evaluation
-  // that cannot be stored after its answer (SQLite) is logged with its id (ADR 0011).
-  const deferredFailures = new Counter({ name: 'tutorgate_deferred_work_failures_total', help: 'Work done after a response that failed: settling usage (its pending ledger row is settled at the next start-up) or storing an evaluation (SQLite).', labelNames: ['work'] as const, registers: [registry] });
+  // hold standing; start-up reconciliation charges it, so nothing is lost.
+  const deferredFailures = new Counter({ name: 'tutorgate_deferred_work_failures_total', help: 'Work done after a response (settling usage) that failed; its pending ledger row is settled at the next start-up.', labelNames: ['work'] as const, registers: [registry] });
   const deferred = new DeferredWork((err, label) => {
     deferredFailures.inc({ work: label });
     logger.error({ work: label, err: { message: (err as Error).message } }, 'work after a response failed');
@@ -197,9 +196,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     },
   });
 
-  // On SQLite this instance is the store's only reader: evaluations are written after
-  // the answer (ADR 0011). On Postgres, before it: any instance may be asked for the id.
-  const gradingRepo = new GradingRepository(store, store.dialect === 'sqlite' ? deferred : undefined);
+  const gradingRepo = new GradingRepository(store);
   await installDemoRubrics(gradingRepo, clock.now());
   const gradingService = new GradingService(gradingRepo, pipeline, policy, clock);
   const grading = {

@@ -8,9 +8,7 @@ export class DeferredWork {
 
   constructor(private readonly onError: (err: unknown, label: string) => void) {}
 
-  // The promise resolves once the work is done or has failed (and been reported): it
-  // never rejects, so a reader can wait on it to see the work's writes.
-  later(label: string, work: () => Promise<unknown>): Promise<void> {
+  later(label: string, work: () => Promise<unknown>): void {
     const done: Promise<void> = new Promise<void>((resolve) => defer(resolve))
       .then(work)
       .then(
@@ -19,7 +17,6 @@ export class DeferredWork {
       )
       .finally(() => this.pending.delete(done));
     this.pending.add(done);
-    return done;
   }
 
   // Resolves once nothing is pending, including work started by work that was pending.

@@ -1,6 +1,5 @@
 import { sql } from 'kysely';
 import type { Db, Store } from '../../platform/db/database.js';
-import type { DeferredWork } from '../../platform/deferred-work.js';
 import { placeheldRow, statement } from '../../platform/db/statement.js';
 import type { EvaluationsTable } from '../../platform/db/schema.js';
 import type { Rubric } from './rubric.schema.js';
@@ -39,17 +38,7 @@ export class GradingRepository {
 
   private readonly db: Db;
 
-  // Inserts written after their answer and not yet committed; every read of evaluations
-  // waits for those begun before it, so this instance reads its own writes.
-  private readonly unwritten = new Set<Promise<void>>();
-
-  // `afterAnswer`: write each evaluation right after the answer that carries its id
-  // instead of before it (ADR 0011). Only where this instance serves every read of the
-  // store (SQLite): on Postgres another instance could be asked for the id first.
-  constructor(
-    private readonly store: Pick<Store, 'db' | 'write'>,
-    private readonly afterAnswer?: Pick<DeferredWork, 'later'>,
-  ) {
+  constructor(private readonly store: Pick<Store, 'db' | 'write'>) {
     this.db = store.db;
     this.insertEvaluationStmt = statement(this.db, (p, db) => db.insertInto('evaluations').values(placeheldRow<EvaluationRow>(p, EVALUATION_COLUMNS)));
   }
@@ -86,40 +75,19 @@ export class GradingRepository {
     return rows.map((r) => ({ rubric: JSON.parse(r.definition_json) as Rubric, ownerId: r.owner_id }));
   }
 
-  // Resolves once the row is committed, or at once when it is written after the answer
-  // (a failure there is counted and logged by the deferred work, see container.ts).
   async insertEvaluation(row: EvaluationRow): Promise<void> {
-    const insert = this.insertEvaluationStmt.bind(row);
-    if (!this.afterAnswer) {
-      await this.store.write(insert);
-      return;
-    }
-    const done = this.afterAnswer.later('evaluation', () =>
-      this.store.write(insert).catch((err: unknown) => {
-        throw new Error(`evaluation ${row.id} (user ${row.user_id}) was answered but not stored: ${(err as Error).message}`, { cause: err });
-      }),
-    );
-    this.unwritten.add(done);
-    void done.then(() => this.unwritten.delete(done));
-  }
-
-  // Waits for the inserts begun before this call (not for those begun while waiting).
-  private async caughtUp(): Promise<void> {
-    if (this.unwritten.size > 0) await Promise.all(this.unwritten);
+    await this.store.write(this.insertEvaluationStmt.bind(row));
   }
 
   async evaluation(id: string): Promise<EvaluationRow | undefined> {
-    await this.caughtUp();
     return this.db.selectFrom('evaluations').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
   async reviewQueue(limit: number): Promise<EvaluationRow[]> {
-    await this.caughtUp();
     return this.db.selectFrom('evaluations').selectAll().where('review_status', '=', 'pending').orderBy('created_at').limit(limit).execute();
   }
 
   async resolveReview(id: string, overrideJson: string, reviewer: string, now: number): Promise<boolean> {
-    await this.caughtUp();
     const res = await this.db
       .updateTable('evaluations')
       .set({ review_status: 'resolved', override_json: overrideJson, reviewed_by: reviewer, reviewed_at: now })
@@ -131,7 +99,6 @@ export class GradingRepository {
 
   // Instructor overrides feed calibration: they are graded answers with a known grade.
   async overridesFor(rubricId: string, version: number): Promise<{ answer: string; override: { levels: Record<string, string> } }[]> {
-    await this.caughtUp();
     const rows = await this.db
       .selectFrom('evaluations')
       .select(['answer', 'override_json'])
