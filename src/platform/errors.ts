@@ -1,15 +1,26 @@
 // One error type with stable codes; routes never build problem bodies by hand.
 // Services throw these (no Fastify import), the HTTP error handler maps them.
+//
+// A client error (status < 500) is an answer, not a fault: it is never logged with a
+// stack (error-handler.ts logs 5xx only), so none is captured. Capturing one walks the
+// whole call stack: ~11 µs per refusal at a depth of 20 frames against ~1 µs without,
+// paid by every 429 of a flood (bench scenario 8).
 export class AppError extends Error {
-  constructor(
-    readonly code: string,
-    readonly status: number,
-    message: string,
-    readonly details?: Record<string, unknown>,
-    readonly headers?: Record<string, string>,
-  ) {
+  readonly code: string;
+  readonly status: number;
+  readonly details?: Record<string, unknown> | undefined;
+  readonly headers?: Record<string, string> | undefined;
+
+  constructor(code: string, status: number, message: string, details?: Record<string, unknown>, headers?: Record<string, string>) {
+    const stackFrames = Error.stackTraceLimit;
+    if (status < 500) Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = stackFrames;
     this.name = new.target.name;
+    this.code = code;
+    this.status = status;
+    this.details = details;
+    this.headers = headers;
   }
 }
 
