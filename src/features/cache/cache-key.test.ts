@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { cacheKey, canonicalJson, type CacheKeyInput } from './cache-key.js';
+import { cacheKey, canonicalJson, normaliseString, type CacheKeyInput } from './cache-key.js';
 
 const base = (over: Partial<CacheKeyInput> = {}): CacheKeyInput => ({
   feature: 'grading',
@@ -88,5 +88,14 @@ describe('cacheKey', () => {
         return canonicalJson(obj) === canonicalJson(shuffled);
       }),
     );
+  });
+
+  // normaliseString skips the work for strings that are already canonical ASCII; the
+  // result must be exactly what the full normalisation gives, for any string.
+  it('property: the ASCII shortcut never changes what a string normalises to', () => {
+    const full = (x: string) => x.normalize('NFC').replace(/\s+/gu, ' ').trim();
+    const piece = fc.oneof(fc.string(), fc.constantFrom(' ', '  ', '\t', '\n', '\u00a0', 'e\u0301', '\u00e9', 'A', 'z', '~', '!'));
+    fc.assert(fc.property(fc.array(piece, { maxLength: 12 }), (parts) => normaliseString(parts.join('')) === full(parts.join(''))), { numRuns: 2000 });
+    for (const x of ['', 'plain words here', ' leading', 'trailing ', 'two  spaces', 'tab\there', 'cafe\u0301', 'non\u00a0breaking']) expect(normaliseString(x)).toBe(full(x));
   });
 });

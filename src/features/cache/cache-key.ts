@@ -63,8 +63,15 @@ export function userHash(userId: string): string {
 
 /** Trim, collapse whitespace runs to one space, Unicode NFC: the same answer typed twice must hash once. */
 export function normaliseString(s: string): string {
-  return s.normalize('NFC').replace(/\s+/gu, ' ').trim();
+  return CANONICAL_ASCII.test(s) ? s : s.normalize('NFC').replace(/\s+/gu, ' ').trim();
 }
+
+// Printable ASCII words separated by single spaces are already all three (ASCII is NFC),
+// which one linear scan tells; most answers and every id are, and skipping the
+// normalisation and the whitespace pass takes a grading key from ~22 to ~12 µs.
+const CANONICAL_ASCII = /^(?:[\x21-\x7e]+(?: [\x21-\x7e]+)*)?$/;
+const ASCII = /^[\x00-\x7f]*$/;
+const nfc = (k: string) => (ASCII.test(k) ? k : k.normalize('NFC'));
 
 /**
  * Deterministic JSON: object keys sorted (after NFC), strings normalised, -0 as 0.
@@ -101,10 +108,9 @@ function canonicalise(value: unknown, seen: Set<object>): unknown {
     if (Array.isArray(obj)) return obj.map((v) => (v === undefined ? null : canonicalise(v, seen)));
     // Null prototype so an input key named "__proto__" is data, not a prototype swap.
     const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-    const entries = Object.entries(obj)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => [k.normalize('NFC'), v] as const)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries: [string, unknown][] = [];
+    for (const [k, v] of Object.entries(obj)) if (v !== undefined) entries.push([nfc(k), v]);
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     for (const [k, v] of entries) {
       if (Object.hasOwn(out, k)) throw new TypeError(`canonicalJson: keys collide after NFC: "${k}"`);
       out[k] = canonicalise(v, seen);
