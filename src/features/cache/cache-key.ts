@@ -68,7 +68,8 @@ export function normaliseString(s: string): string {
 
 // Printable ASCII words separated by single spaces are already all three (ASCII is NFC),
 // which one linear scan tells; most answers and every id are, and skipping the
-// normalisation and the whitespace pass takes a grading key from ~22 to ~12 µs.
+// normalisation and the whitespace pass takes a grading key from ~25–33 to ~14–23 µs p50
+// (bench/cache.bench.ts, benchmarks.md finding 20).
 const CANONICAL_ASCII = /^(?:[\x21-\x7e]+(?: [\x21-\x7e]+)*)?$/;
 const ASCII = /^[\x00-\x7f]*$/;
 const nfc = (k: string) => (ASCII.test(k) ? k : k.normalize('NFC'));
