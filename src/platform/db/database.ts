@@ -101,7 +101,8 @@ function withStatementCache(sqlite: SQLite.Database): SQLite.Database {
 const BACKSTOP_CHECKPOINT_PAGES = 10_000;
 
 function openSqlite(path: string, { groupCommit, backgroundCheckpoints }: StoreOptions): Store {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const onFile = path !== ':memory:' && path !== '';
+  if (onFile) mkdirSync(dirname(path), { recursive: true });
   const sqlite = new SQLite(path);
   sqlite.pragma('journal_mode = WAL');
   // NORMAL under WAL is durable against process crashes (only an OS crash can lose the
@@ -109,9 +110,9 @@ function openSqlite(path: string, { groupCommit, backgroundCheckpoints }: StoreO
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
-  const onFile = path !== ':memory:' && path !== '';
-  if (backgroundCheckpoints && onFile) sqlite.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
-  const checkpointer = backgroundCheckpoints && onFile ? startWalCheckpointer(path, backgroundCheckpoints) : undefined;
+  const checkpoints = onFile ? backgroundCheckpoints : undefined; // an in-memory database has no log to copy
+  if (checkpoints) sqlite.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
+  const checkpointer = checkpoints && startWalCheckpointer(path, checkpoints);
   const connection = withStatementCache(sqlite);
   const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: connection }) });
   const transact = sqliteTransactionRunner(db, connection, groupCommit);
