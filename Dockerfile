@@ -16,12 +16,12 @@ COPY package.json package-lock.json ./
 # better-sqlite3's install script is needed, so it is run explicitly.
 RUN npm ci --ignore-scripts && npm rebuild better-sqlite3
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/build.mjs ./scripts/
 COPY src ./src
-# tsc emits JavaScript only; data files read at run time next to the code (demo catalog,
-# rubrics, model parameters) are copied alongside. Then drop dev dependencies, keeping the
-# better-sqlite3 binary compiled above.
+# tsc emits JavaScript only; scripts/build.mjs copies the data files read at run time next
+# to the code (demo catalog, rubrics, model parameters). Then drop dev dependencies,
+# keeping the better-sqlite3 binary compiled above.
 RUN npm run build \
- && (cd src && find . -type f \( -name '*.json' -o -name '*.yaml' -o -name '*.yml' \) -exec cp --parents {} ../dist/ \;) \
  && npm prune --omit=dev
 
 # ---- runtime: production dependencies and compiled code, no compiler ----
