@@ -82,21 +82,18 @@ describe('recommend', () => {
     expect(recommend({ ...input({}), catalog: flat, mastery: () => 0.2, count: 3 })).toEqual(r);
   });
 
-  it('recommends from a 2,000-item catalog in about a millisecond', () => {
+  // Its speed (target 2 ms p50) is measured by bench/learning-path.bench.ts, not asserted here.
+  it('recommends from a 2,000-item catalog, prepared once or not, with the same answer', () => {
     const big = syntheticCatalog(200, 2000);
     const pc = prepareCatalog(big);
     const mastery = (s: string) => ((s.charCodeAt(s.length - 1) * 37) % 100) / 100;
     const args = { ...input({}), catalog: pc, mastery, count: 10, history: [] };
-    for (let i = 0; i < 50; i++) recommend(args);
-    const times: number[] = [];
-    for (let i = 0; i < 200; i++) {
-      const t = performance.now();
-      recommend(args);
-      times.push(performance.now() - t);
-    }
-    times.sort((a, b) => a - b);
-    // Target is 2 ms p50; the margin absorbs a loaded shared machine.
-    expect(times[100]!).toBeLessThan(4);
+    const r = recommend(args);
+    const ids = new Set(big.items.map((i) => i.id));
+    expect(r.items).toHaveLength(10);
+    expect(new Set(r.items.map((i) => i.itemId)).size).toBe(10);
+    for (const i of r.items) expect(ids.has(i.itemId)).toBe(true);
+    expect(recommend({ ...args, catalog: big })).toEqual(r);
   });
 });
 

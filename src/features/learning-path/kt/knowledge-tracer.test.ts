@@ -72,20 +72,22 @@ describe('KnowledgeTracer', () => {
     expect(kt2.predict(s2, items[6]!, [skill])).toBe(kt.predict(s, items[6]!, [skill]));
   });
 
-  it('updates in a few microseconds', () => {
+  // Its speed (budget 10 µs per update) is measured by bench/learning-path.bench.ts.
+  it('stays a probability through a long history of answers, and follows the answers', () => {
     const kt = new KnowledgeTracer(params);
     const { skill, items } = commonSkill();
     const s = emptyLearnerState();
     const skills = [skill];
-    const n = 200_000;
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) {
+    const seen: number[] = [];
+    for (let i = 0; i < 20_000; i++) {
       const item = items[i % items.length]!;
-      kt.predict(s, item, skills);
-      kt.update(s, item, skills, (i & 3) !== 0);
+      const p = kt.predict(s, item, skills);
+      seen.push(p);
+      kt.update(s, item, skills, i < 10_000 ? (i & 3) !== 0 : (i & 3) === 0);
     }
-    const usPerStep = ((performance.now() - t0) * 1000) / n;
-    // Budget is 10 µs; generous so a loaded shared machine does not flake.
-    expect(usPerStep).toBeLessThan(10);
+    expect(seen.every((p) => p > 0 && p < 1)).toBe(true);
+    // Mostly right for the first half, mostly wrong for the second: predictions fall.
+    const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+    expect(mean(seen.slice(19_000))).toBeLessThan(mean(seen.slice(9_000, 10_000)));
   });
 });
