@@ -18,6 +18,7 @@ import { createFlagSync, type FlagSync } from './features/flags/flag-sync.js';
 import { FlagsRepository } from './features/flags/flags.repository.js';
 import { FlagsService, policyFlagDefaults } from './features/flags/flags.service.js';
 import type { ReadinessCheck } from './features/health/health.routes.js';
+import { AuthReadCache, identityVersionReader } from './features/identity/auth-read-cache.js';
 import { Authenticator } from './features/identity/authenticator.js';
 import { IdentityRepository } from './features/identity/identity.repository.js';
 import { IdentityService } from './features/identity/identity.service.js';
@@ -89,7 +90,8 @@ export async function createContainer(input: ContainerInput): Promise<Container>
   const metrics = createMetrics();
   const registry = metrics.registry;
 
-  const repo = new IdentityRepository(store.db);
+  const identityVersion = identityVersionReader(store);
+  const repo = new IdentityRepository(store.db, identityVersion && new AuthReadCache(identityVersion));
   const service = new IdentityService(repo, clock);
   const jwt = createJwtVerifier({
     ...(config.TUTORGATE_JWKS_URL ? { jwksUrl: config.TUTORGATE_JWKS_URL } : { secret: input.jwtSecret ?? config.TUTORGATE_JWT_SECRET }),

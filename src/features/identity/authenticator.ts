@@ -48,7 +48,12 @@ export class Authenticator {
       const { key } = found;
       if (key.revokedAt !== null) throw new AuthenticationFailed('revoked_key');
       const now = this.clock.now();
-      if (key.lastUsedAt === null || now - key.lastUsedAt > TOUCH_EVERY_MS) await this.repo.touchApiKey(key.id, now);
+      if (key.lastUsedAt === null || now - key.lastUsedAt > TOUCH_EVERY_MS) {
+        await this.repo.touchApiKey(key.id, now);
+        // The record may be the one the repository remembers (auth-read-cache.ts), which a
+        // touch does not empty: it now says what the database says.
+        key.lastUsedAt = now;
+      }
       return this.toPrincipal(key.userId, found.user, found.subscription, 'api_key', key.id);
     }
     let sub: string;

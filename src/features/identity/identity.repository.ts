@@ -1,5 +1,6 @@
 import type { Db } from '../../platform/db/database.js';
 import { statement } from '../../platform/db/statement.js';
+import type { AuthReadCache } from './auth-read-cache.js';
 import type { Role, Subscription, SubscriptionStatus, User } from './identity.types.js';
 
 export interface ApiKeyRecord {
@@ -25,13 +26,27 @@ const SUBSCRIPTION_COLUMNS = [
 ] as const;
 const KEY_COLUMNS = ['k.id as k_id', 'k.user_id as k_user_id', 'k.prefix as k_prefix', 'k.created_at as k_created_at', 'k.last_used_at as k_last_used_at', 'k.revoked_at as k_revoked_at'] as const;
 
+export interface UserWithSubscription {
+  user: User | undefined;
+  subscription: Subscription | undefined;
+}
+
+export interface KeyWithOwner extends UserWithSubscription {
+  key: ApiKeyRecord;
+}
+
 export class IdentityRepository {
   // Authentication reads the key, its user and the subscription in one statement on
   // every request, compiled once (see statement.ts).
   private readonly authByHash;
   private readonly userById;
 
-  constructor(private readonly db: Db) {
+  // With a cache (SQLite), the two authentication reads are remembered while no identity
+  // changes (auth-read-cache.ts); without one, every call reads the database.
+  constructor(
+    private readonly db: Db,
+    private readonly cache?: AuthReadCache,
+  ) {
     this.authByHash = statement(db, (p) =>
       db
         .selectFrom('api_keys as k')
@@ -109,7 +124,11 @@ export class IdentityRepository {
     return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
   }
 
-  async authByKeyHash(hash: string): Promise<{ key: ApiKeyRecord; user: User | undefined; subscription: Subscription | undefined } | undefined> {
+  async authByKeyHash(hash: string): Promise<KeyWithOwner | undefined> {
+    return this.cache ? this.cache.get(`key:${hash}`, () => this.readAuthByKeyHash(hash)) : this.readAuthByKeyHash(hash);
+  }
+
+  private async readAuthByKeyHash(hash: string): Promise<KeyWithOwner | undefined> {
     const [r] = (await this.db.executeQuery(this.authByHash.bind({ hash }))).rows;
     if (!r) return undefined;
     return {
@@ -118,9 +137,12 @@ export class IdentityRepository {
     };
   }
 
-  async userWithSubscription(id: string): Promise<{ user: User | undefined; subscription: Subscription | undefined }> {
-    const [r] = (await this.db.executeQuery(this.userById.bind({ id }))).rows;
-    return r ? joined(r) : { user: undefined, subscription: undefined };
+  async userWithSubscription(id: string): Promise<UserWithSubscription> {
+    const read = async () => {
+      const [r] = (await this.db.executeQuery(this.userById.bind({ id }))).rows;
+      return r ? joined(r) : undefined;
+    };
+    return (await (this.cache ? this.cache.get(`user:${id}`, read) : read())) ?? { user: undefined, subscription: undefined };
   }
 
   async insertApiKey(k: { id: string; userId: string; prefix: string; hash: string; createdAt: number }): Promise<void> {

@@ -19,6 +19,10 @@ export interface Store {
   // One write statement, committed when the promise resolves. On SQLite it joins the
   // group commit of the transactions submitted with it; on Postgres it is one query.
   write(q: CompiledQuery): Promise<QueryResult<unknown>>;
+  // SQLite only: one read-only statement without parameters, run synchronously on the
+  // serving connection, for a read too small to be worth a round through Kysely (the
+  // identity version, features/identity/auth-read-cache.ts). Undefined on Postgres.
+  readNow?: (sql: string) => unknown;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -124,6 +128,11 @@ function openSqlite(path: string, { groupCommit, backgroundCheckpoints }: StoreO
       transact(function* (): TxBody<QueryResult<unknown>> {
         return yield q;
       }),
+    readNow: (sql) => {
+      const stmt = connection.prepare(sql);
+      if (!stmt.reader) throw new Error(`readNow takes a read-only statement: ${sql}`);
+      return stmt.get();
+    },
     ping: async () => {
       sqlite.prepare('select 1').get();
     },
