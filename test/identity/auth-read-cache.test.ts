@@ -88,6 +88,31 @@ describe('authentication reads remembered on SQLite', () => {
     expect((await repo.userWithSubscription('e')).subscription?.status).toBe('canceled');
   });
 
+  it('trusts no version read inside a transaction: one rolled back cannot hide a later change', async () => {
+    const { hash, id } = await newKey('h');
+    expect((await repo.authByKeyHash(hash))?.key.revokedAt).toBeNull();
+    let fail!: () => void;
+    const held = new Promise<void>((_, reject) => (fail = () => reject(new Error('rolled back'))));
+    let changed!: () => void;
+    const inside = new Promise<void>((r) => (changed = r));
+    // A transaction on the serving connection changes an identity (moving the version),
+    // then waits; a request arrives meanwhile; then the transaction rolls back.
+    const tx = store.db.transaction().execute(async (trx) => {
+      await trx.insertInto('users').values({ id: 'h-tmp', roles: 'learner', created_at: 1, disabled: 0 }).execute();
+      changed();
+      await held;
+    });
+    await inside;
+    const during = repo.authByKeyHash(hash);
+    fail();
+    await expect(tx).rejects.toThrow('rolled back');
+    expect((await during)?.key.revokedAt).toBeNull();
+    // The version is back where it was; another process's change moves it to the very
+    // number seen inside the transaction.
+    await new IdentityService(new IdentityRepository(other.db), clock).revokeApiKey('h', id);
+    expect((await repo.authByKeyHash(hash))?.key.revokedAt).toBe(clock.now());
+  });
+
   it('recording when a key was last used changes nobody: the remembered read stays', async () => {
     const { hash, id } = await newKey('f');
     const before = await repo.authByKeyHash(hash);

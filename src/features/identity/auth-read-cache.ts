@@ -48,9 +48,13 @@ export class AuthReadCache {
   }
 }
 
-// The version on a SQLite store; undefined (no cache) on Postgres.
+// The version on a SQLite store; undefined (no cache) on Postgres. While a transaction is
+// open on the connection (or should the row be missing) the version is unknown, and each
+// call answers a value never seen before, so nothing read then is trusted afterwards: a
+// version read inside a transaction that rolls back could otherwise come round again for
+// a different, committed change.
 export function identityVersionReader(store: { readNow?: (sql: string) => unknown }): (() => unknown) | undefined {
   const readNow = store.readNow;
   if (!readNow) return undefined;
-  return () => (readNow('select v from identity_version where id = 1') as { v: number } | undefined)?.v;
+  return () => (readNow('select v from identity_version where id = 1') as { v: number } | undefined)?.v ?? Symbol('unknown');
 }

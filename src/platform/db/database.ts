@@ -21,7 +21,9 @@ export interface Store {
   write(q: CompiledQuery): Promise<QueryResult<unknown>>;
   // SQLite only: one read-only statement without parameters, run synchronously on the
   // serving connection, for a read too small to be worth a round through Kysely (the
-  // identity version, features/identity/auth-read-cache.ts). Undefined on Postgres.
+  // identity version, features/identity/auth-read-cache.ts). It answers undefined while
+  // an (async) transaction is open on the connection: it would read rows that may yet
+  // be rolled back. Undefined on Postgres.
   readNow?: (sql: string) => unknown;
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -129,6 +131,7 @@ function openSqlite(path: string, { groupCommit, backgroundCheckpoints }: StoreO
         return yield q;
       }),
     readNow: (sql) => {
+      if (sqlite.inTransaction) return undefined;
       const stmt = connection.prepare(sql);
       if (!stmt.reader) throw new Error(`readNow takes a read-only statement: ${sql}`);
       return stmt.get();
