@@ -31,9 +31,10 @@ function files(dir) {
 
 // What dist/ is made from: the sources, the compiler settings, this script and the
 // compiler's version.
+const SOURCES = files(join(ROOT, 'src'));
 function sourceHash() {
   const h = createHash('sha256');
-  const inputs = [...files(join(ROOT, 'src')), ...['tsconfig.json', 'tsconfig.build.json', 'scripts/build.mjs'].map((f) => join(ROOT, f))];
+  const inputs = [...SOURCES, ...['tsconfig.json', 'tsconfig.build.json', 'scripts/build.mjs'].map((f) => join(ROOT, f))];
   for (const f of inputs) h.update(relative(ROOT, f)).update('\0').update(readFileSync(f)).update('\0');
   h.update(require('typescript/package.json').version);
   return h.digest('hex');
@@ -59,7 +60,7 @@ try {
   rmSync(out, { recursive: true, force: true });
   process.exit(1);
 }
-for (const f of files(join(ROOT, 'src'))) {
+for (const f of SOURCES) {
   if (ASSET.test(f)) cpSync(f, join(out, relative(join(ROOT, 'src'), f)));
 }
 writeFileSync(join(out, STAMP), hash);

@@ -125,24 +125,26 @@ export class IdentityRepository {
   }
 
   async authByKeyHash(hash: string): Promise<KeyWithOwner | undefined> {
-    return this.cache ? this.cache.get(`key:${hash}`, () => this.readAuthByKeyHash(hash)) : this.readAuthByKeyHash(hash);
-  }
-
-  private async readAuthByKeyHash(hash: string): Promise<KeyWithOwner | undefined> {
-    const [r] = (await this.db.executeQuery(this.authByHash.bind({ hash }))).rows;
-    if (!r) return undefined;
-    return {
-      key: toKey({ id: r.k_id, user_id: r.k_user_id, prefix: r.k_prefix, created_at: r.k_created_at, last_used_at: r.k_last_used_at, revoked_at: r.k_revoked_at }),
-      ...joined(r),
-    };
+    return this.remembered(`key:${hash}`, async () => {
+      const [r] = (await this.db.executeQuery(this.authByHash.bind({ hash }))).rows;
+      if (!r) return undefined;
+      return {
+        key: toKey({ id: r.k_id, user_id: r.k_user_id, prefix: r.k_prefix, created_at: r.k_created_at, last_used_at: r.k_last_used_at, revoked_at: r.k_revoked_at }),
+        ...joined(r),
+      };
+    });
   }
 
   async userWithSubscription(id: string): Promise<UserWithSubscription> {
-    const read = async () => {
+    const found = await this.remembered(`user:${id}`, async () => {
       const [r] = (await this.db.executeQuery(this.userById.bind({ id }))).rows;
       return r ? joined(r) : undefined;
-    };
-    return (await (this.cache ? this.cache.get(`user:${id}`, read) : read())) ?? { user: undefined, subscription: undefined };
+    });
+    return found ?? { user: undefined, subscription: undefined };
+  }
+
+  private remembered<V extends object>(key: string, read: () => Promise<V | undefined>): Promise<V | undefined> {
+    return this.cache ? this.cache.get(key, read) : read();
   }
 
   async insertApiKey(k: { id: string; userId: string; prefix: string; hash: string; createdAt: number }): Promise<void> {
@@ -202,7 +204,7 @@ interface JoinedRow {
   s_updated_at: number | null;
 }
 
-function joined(r: JoinedRow): { user: User | undefined; subscription: Subscription | undefined } {
+function joined(r: JoinedRow): UserWithSubscription {
   return {
     user: r.u_id === null ? undefined : toUser({ id: r.u_id, roles: r.u_roles!, created_at: r.u_created_at!, disabled: r.u_disabled! }),
     subscription:
