@@ -7,7 +7,8 @@
 #   (cd /tmp/base && npm run build) && npm run build
 #   bench/interleave.sh /tmp/base 3,4,5 3        # scenarios, rounds
 #
-# Prints one line per scenario and run; bench/results/ is restored in both trees.
+# Prints one line per scenario and run (with the service's CPU per request where the
+# tree's bench reports it); bench/results/ is restored in both trees.
 set -euo pipefail
 base=${1:?base checkout}; scenarios=${2:?scenarios, e.g. 3,4}; rounds=${3:-3}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,7 +16,10 @@ for ((i = 1; i <= rounds; i++)); do
   for dir in "$base" "$here"; do
     label=$([ "$dir" = "$here" ] && echo change || echo base)
     (cd "$dir" && npx tsx bench/run.ts --only "$scenarios" --repeat 1 --skip-micro 2>&1 |
-      awk -F'|' -v who="$label" -v round="$i" '/^\| [0-9]/ { gsub(/ +/, " "); printf "round %s %-6s #%s req/s%s p50%s p99%s non-2xx%s overhead%s\n", round, who, $2, $4, $5, $7, $8, $10 }')
+      awk -F'|' -v who="$label" -v round="$i" '
+        /^\| # \|/ { for (c = 2; c < NF; c++) { h = $c; gsub(/^ +| +$/, "", h); col[h] = c } }
+        /^\| [0-9]/ { gsub(/ +/, " "); cpu = ("CPU ms/req" in col) ? " CPU ms/req" $col["CPU ms/req"] : ""
+          printf "round %s %-6s #%s req/s%s p50%s p99%s non-2xx%s%s overhead%s\n", round, who, $2, $col["req/s"], $col["p50 ms"], $col["p99 ms"], $col["non-2xx"], cpu, $col["overhead"] }')
     (cd "$dir" && git checkout -q -- bench/results)
   done
 done
