@@ -161,10 +161,10 @@ interface Measured {
   timeouts: number;
   loadavgBefore: string;
   loadavgAfter: string;
-  // CPU time per request of each process during the measured run, in ms: the bench's own
-  // process is the load generator. Unlike req/s, it barely moves with the machine's other
-  // tenants (time stolen by the hypervisor is not charged to a process), so it is the
-  // figure to compare across runs; the service's main thread saturates at ~1,000 ms/s.
+  // CPU time per request of each process during the measured run, in ms (the bench's own
+  // process is the load generator), and the cores each used. It moves less with the
+  // machine's other tenants than req/s (time stolen by the hypervisor is not charged to a
+  // process) but still moves with the hour and the load: compare it within a run.
   cpuMsPerRequest: Record<string, number>;
   cpuCores: Record<string, number>;
 }
@@ -554,13 +554,20 @@ async function s6(svc: Service, sim: Sim, learners: string[]): Promise<ScenarioR
 // (100 learners each), so the Redis round trips and a second core are both visible.
 const BENCH_REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/14';
 
-async function s9(sim: Sim, learners: string[], instances: 1 | 2): Promise<ScenarioRecord> {
+// Instances with REDIS_URL on the bench's SQLite file, after emptying the bench's own
+// Redis database (BENCH_REDIS_URL) so that no run starts with another's counters or cache.
+async function redisInstances(name: string, sim: Sim, instances: number): Promise<Service[]> {
   const redis = new Redis(BENCH_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
-  await redis.flushdb(); // a database of its own (BENCH_REDIS_URL), emptied for each run
+  await redis.flushdb();
   redis.disconnect();
   const svcs: Service[] = [];
-  for (let i = 0; i < instances; i++) svcs.push(await startService(`service-redis-${instances}-${i}`, sim, { REDIS_URL: BENCH_REDIS_URL }));
+  for (let i = 0; i < instances; i++) svcs.push(await startService(`${name}-${instances}-${i}`, sim, { REDIS_URL: BENCH_REDIS_URL }));
+  return svcs;
+}
+
+async function s9(sim: Sim, learners: string[], instances: 1 | 2): Promise<ScenarioRecord> {
+  const svcs = await redisInstances('service-redis', sim, instances);
   const sc = sourceCounter();
   const per = learners.length / instances;
   const opts = svcs.map((svc, i) => {
@@ -588,12 +595,7 @@ async function s9(sim: Sim, learners: string[], instances: 1 | 2): Promise<Scena
 // Scenario 4's load against the production layout (REDIS_URL, one SQLite file): one
 // instance, then two sharing the 50 connections, to see what a second core buys a cache miss.
 async function s10(sim: Sim, learners: string[], instances: 1 | 2): Promise<ScenarioRecord> {
-  const redis = new Redis(BENCH_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  await redis.connect();
-  await redis.flushdb();
-  redis.disconnect();
-  const svcs: Service[] = [];
-  for (let i = 0; i < instances; i++) svcs.push(await startService(`service-redis-0ms-${instances}-${i}`, sim, { REDIS_URL: BENCH_REDIS_URL }));
+  const svcs = await redisInstances('service-redis-0ms', sim, instances);
   const sc = sourceCounter();
   const per = 50 / instances;
   const opts = svcs.map((svc, i) => {
