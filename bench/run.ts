@@ -48,7 +48,8 @@ const want = (id: string): boolean => !only || only.has(id);
 // processes
 
 const tmp = mkdtempSync(join(tmpdir(), 'tutorgate-bench-'));
-const children: ChildProcess[] = [];
+// Every process the bench started, by name: stopped at the end, and their CPU read per run.
+const children = new Map<ChildProcess, string>();
 const SIM_KEY = `sk-ant-bench-${Math.random().toString(36).slice(2, 12)}`;
 const JWT_SECRET = `bench-secret-${'x'.repeat(40)}`;
 
@@ -84,11 +85,9 @@ function start(name: string, args: string[], env: Record<string, string>): Child
   const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.pipe(log);
   child.stderr!.pipe(log);
-  children.push(child);
-  names.set(child, name);
+  children.set(child, name);
   return child;
 }
-const names = new Map<ChildProcess, string>();
 
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -175,7 +174,7 @@ function cpuNow(): Map<string, number> {
   const out = new Map<string, number>();
   const own = process.cpuUsage();
   out.set('load generator', (own.user + own.system) / 1000);
-  for (const [child, name] of names) {
+  for (const [child, name] of children) {
     if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) continue;
     try {
       const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -731,7 +730,7 @@ async function s8(svc: Service, k: Keys): Promise<ScenarioRecord> {
     [join(ROOT, 'node_modules/autocannon/autocannon.js'), '-c', '10', '-d', String(DURATION), '-m', 'POST', '-H', `authorization=Bearer ${k.flood}`, '-H', 'content-type=application/json', '-b', '{}', '-j', `${svc.url}/v1/learning-paths`],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] },
   );
-  children.push(flood);
+  children.set(flood, 'flood load generator');
   let floodJson = '';
   flood.stdout!.on('data', (c: Buffer) => (floodJson += c.toString()));
   const floodDone = new Promise<void>((resolve) => flood.once('exit', () => resolve()));
@@ -906,7 +905,7 @@ async function micro(): Promise<Record<string, unknown>> {
   for (const name of MICRO) {
     const t0 = Date.now();
     const child = spawn(process.execPath, [...TSX_IMPORT, `bench/${name}.bench.ts`], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
+    children.set(child, `micro ${name}`);
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
     child.stdout!.resume();
@@ -1040,7 +1039,7 @@ try {
   console.error(err);
   process.exitCode = 1;
 } finally {
-  for (const c of children) await stop(c).catch(() => {});
+  for (const c of children.keys()) await stop(c).catch(() => {});
   if (!argv['keep-tmp']) rmSync(tmp, { recursive: true, force: true });
   else console.log(`kept ${tmp}`);
 }
