@@ -515,30 +515,40 @@ async function s5(svc: Service, sim: Sim, k: Keys): Promise<ScenarioRecord> {
 
 const SETTLE_SEC = argv.quick ? 4 : 10;
 
-// The 200-learner target for any layout: steady-state p99 within 20 ms of the 800 ms
-// upstream, no failure in the whole run, every answer from the LLM.
-function verdict800(m: Measured, whole: Measured, counts: Record<string, number>): { over: number; verdict: 'pass' | 'miss' } {
-  const over = round2(m.latencyMs.p99 - 800);
+// The 200-learner target for any layout. The issue defines a scenario's overhead as the
+// overhead over calling the simulator directly, and sets the target on it: the steady-state
+// p99 at most 20 ms above the p99 of 200 connections calling the same 800 ms simulator
+// directly, no failure in the whole run, every answer from the LLM. Until session 8 the
+// verdict took p99 − 800 ms, which also charges the service with the simulator's and the
+// load generator's own queueing; that figure is still reported (p99OverUpstreamLatencyMs).
+function verdict800(m: Measured, whole: Measured, direct: Measured, counts: Record<string, number>): { overDirect: number; verdict: 'pass' | 'miss' } {
+  const overDirect = round2(m.latencyMs.p99 - direct.latencyMs.p99);
   const llmShare = (counts.llm ?? 0) / Math.max(1, whole.requests);
-  return { over, verdict: over <= 20 && whole.errors === 0 && whole.timeouts === 0 && whole.non2xx === 0 && llmShare > 0.99 ? 'pass' : 'miss' };
+  return { overDirect, verdict: overDirect <= 20 && whole.errors === 0 && whole.timeouts === 0 && whole.non2xx === 0 && llmShare > 0.99 ? 'pass' : 'miss' };
 }
+
+// 200 connections calling an 800 ms simulator directly, measured as the service is.
+const direct800 = (sim: Sim) =>
+  measureSteady({ url: sim.url, connections: 200, duration: DURATION, timeout: 20, headers: simHeaders, requests: directUpstreamRequest() }, SETTLE_SEC);
+
+const TARGET_800 = 'p99 ≤ 20 ms over a direct call (200 connections, 800 ms upstream), no errors';
 
 async function s6(svc: Service, sim: Sim, learners: string[]): Promise<ScenarioRecord> {
   const sc = sourceCounter();
   const req = uniqueGradingRequest(learners);
   req[0]!.onResponse = sc.onResponse;
   const { steady: m, whole } = await measureSteady({ url: svc.url, connections: 200, duration: DURATION, timeout: 20, requests: req }, SETTLE_SEC);
-  const { steady: d, whole: dWhole } = await measureSteady({ url: sim.url, connections: 200, duration: DURATION, timeout: 20, headers: simHeaders, requests: directUpstreamRequest() }, SETTLE_SEC);
-  const { over, verdict } = verdict800(m, whole, sc.counts);
+  const { steady: d, whole: dWhole } = await direct800(sim);
+  const { overDirect, verdict } = verdict800(m, whole, d, sc.counts);
   return {
     id: '6',
     slug: '06-800ms-200-learners',
     title: '800 ms upstream, 200 concurrent premium learners, cache miss (steady state)',
-    target: 'p99 ≤ 820 ms (overhead ≤ 20 ms), no errors',
+    target: TARGET_800,
     verdict,
     measured: m,
     direct: d,
-    overhead: { p99OverUpstreamLatencyMs: over, p99OverDirectMs: round2(m.latencyMs.p99 - d.latencyMs.p99), p50OverDirectMs: round2(m.latencyMs.p50 - d.latencyMs.p50), wholeRunP99OverUpstreamLatencyMs: round2(whole.latencyMs.p99 - 800) },
+    overhead: { p99OverDirectMs: overDirect, p99OverUpstreamLatencyMs: round2(m.latencyMs.p99 - 800), p50OverDirectMs: round2(m.latencyMs.p50 - d.latencyMs.p50), wholeRunP99OverUpstreamLatencyMs: round2(whole.latencyMs.p99 - 800) },
     sources: sc.counts,
     extra: { settleSec: SETTLE_SEC, wholeRun: whole, directWholeRun: dWhole },
     notes: [
@@ -565,7 +575,8 @@ async function redisInstances(name: string, sim: Sim, instances: number): Promis
   return svcs;
 }
 
-async function s9(sim: Sim, learners: string[], instances: 1 | 2): Promise<ScenarioRecord> {
+// `direct`: 200 connections calling `sim` directly (measured once for both layouts).
+async function s9(sim: Sim, direct: Measured, learners: string[], instances: 1 | 2): Promise<ScenarioRecord> {
   const svcs = await redisInstances('service-redis', sim, instances);
   const sc = sourceCounter();
   const per = learners.length / instances;
@@ -576,15 +587,16 @@ async function s9(sim: Sim, learners: string[], instances: 1 | 2): Promise<Scena
   });
   const { steady: m, whole } = await measureSteady(opts, SETTLE_SEC);
   for (const svc of svcs) await stop(svc.child);
-  const { over, verdict } = verdict800(m, whole, sc.counts);
+  const { overDirect, verdict } = verdict800(m, whole, direct, sc.counts);
   return {
     id: `9-${instances}`,
     slug: `09-redis-${instances}-instance${instances === 1 ? '' : 's'}`,
     title: `scenario 6 with Redis backends, ${instances} instance${instances === 1 ? '' : 's'} (steady state)`,
-    target: 'p99 ≤ 820 ms (overhead ≤ 20 ms), no errors',
+    target: TARGET_800,
     verdict,
     measured: m,
-    overhead: { p99OverUpstreamLatencyMs: over, p50OverUpstreamLatencyMs: round2(m.latencyMs.p50 - 800), wholeRunP99OverUpstreamLatencyMs: round2(whole.latencyMs.p99 - 800) },
+    direct,
+    overhead: { p99OverDirectMs: overDirect, p99OverUpstreamLatencyMs: round2(m.latencyMs.p99 - 800), p50OverDirectMs: round2(m.latencyMs.p50 - direct.latencyMs.p50), wholeRunP99OverUpstreamLatencyMs: round2(whole.latencyMs.p99 - 800) },
     sources: sc.counts,
     extra: { settleSec: SETTLE_SEC, redis: BENCH_REDIS_URL, instances, wholeRun: whole },
     notes: ['REDIS_URL set: rate limits, concurrency slots, token reservations, cache and cross-instance single-flight in Redis; all instances on one SQLite file'],
@@ -1003,8 +1015,9 @@ async function main(): Promise<void> {
   }
   if (want('9')) {
     const sim800 = await startSim('sim-800ms-redis', 800);
-    await repeated(() => s9(sim800, keys.learners, 1));
-    await repeated(() => s9(sim800, keys.learners, 2));
+    const { steady: direct } = await direct800(sim800);
+    await repeated(() => s9(sim800, direct, keys.learners, 1));
+    await repeated(() => s9(sim800, direct, keys.learners, 2));
     await stop(sim800.child);
   }
   if (want('10')) {
