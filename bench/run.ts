@@ -764,6 +764,7 @@ async function s8(svc: Service, k: Keys): Promise<ScenarioRecord> {
     verdict: share429 > 0.95 && p50Delta <= 1 && during.non2xx === 0 && during.errors === 0 ? 'pass' : 'miss',
     // Per request of the light traffic, the service's CPU would include the whole flood's.
     measured: { ...during, cpuMsPerRequest: {} },
+    overhead: { p50Ms: p50Delta, p99Ms: round2(during.latencyMs.p99 - baseline.latencyMs.p99) },
     extra: {
       flood: { requests: floodTotal, rps: Math.round(floodTotal / DURATION), status: floodStatus, share429, p50: f.latency.p50, p99: f.latency.p99, errors: f.errors },
       premiumBaseline: baseline,

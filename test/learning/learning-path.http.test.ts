@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { demoCatalog } from '../../src/features/learning-path/catalog-provider.js';
 import { bearer } from '../helpers/test-app.js';
 import { createSimulatedApp } from '../helpers/simulated-app.js';
@@ -90,6 +90,27 @@ describe('learning paths over HTTP', () => {
     expect((await post('/v1/learning-paths', b, { count: 4 })).json().source).toBe('llm');
     await post('/v1/progress/events', a, { itemId: catalog.items[0]!.id, correct: false });
     expect((await post('/v1/learning-paths', a, { count: 4 })).json().source).toBe('llm');
+  });
+
+  it('refuses a learner over the rate limit before reading their progress or recommending anything', async () => {
+    const admin = await t.premium('lp-admin', ['admin']);
+    const flooder = await t.free('lp-flooder');
+    const put = await t.app.inject({ method: 'PUT', url: '/v1/admin/users/lp-flooder/limits', headers: bearer(admin), payload: { requestsPerMinute: 2 } });
+    expect(put.statusCode).toBe(200);
+    const snapshot = vi.spyOn(t.container.learning.learners, 'snapshot');
+    const recommendations = vi.spyOn(t.container.learning.repo, 'insertRecommendation');
+    try {
+      for (let i = 0; i < 2; i++) expect((await post('/v1/learning-paths', flooder, {})).json().source).toBe('rules');
+      expect(snapshot).toHaveBeenCalledTimes(2);
+      const refused = await post('/v1/learning-paths', flooder, {});
+      expect(refused.statusCode).toBe(429);
+      expect(refused.headers['retry-after']).toBeDefined();
+      expect(snapshot).toHaveBeenCalledTimes(2);
+      expect(recommendations).toHaveBeenCalledTimes(2);
+    } finally {
+      snapshot.mockRestore();
+      recommendations.mockRestore();
+    }
   });
 
   it('refuses an unknown goal', async () => {

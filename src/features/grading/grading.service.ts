@@ -53,12 +53,14 @@ export class GradingService {
 
   constructor(
     private readonly repo: GradingRepository,
-    private readonly pipeline: Pick<PremiumPipeline, 'run'>,
+    private readonly pipeline: Pick<PremiumPipeline, 'admit' | 'run'>,
     private readonly policy: Policy,
     private readonly clock: Clock,
   ) {}
 
   async evaluate(p: Principal, req: EvaluationRequest): Promise<Evaluation & { headers: Record<string, string> }> {
+    // The rate limit first: a refused request looks up no rubric and grades nothing.
+    const admission = await this.pipeline.admit(p, 'grading');
     const rubric = await this.resolveRubric(req);
     const injection = detectInjection(req.answer);
     // The rules grade is only needed for a rules answer or a consistency check, not for a cache hit.
@@ -112,7 +114,7 @@ export class GradingService {
           // The consistency check or the rules answer will call it again and meet the error there.
         }
       },
-    });
+    }, admission);
 
     const grade = outcome.value;
     const reviewReasons = [...grade.reviewReasons, ...(injection.flagged ? ['possible_prompt_injection'] : [])];

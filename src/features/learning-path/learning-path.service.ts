@@ -46,7 +46,7 @@ export class LearningPathService {
     private readonly repo: Pick<LearningRepository, 'insertEvents' | 'insertRecommendation' | 'recordExposure' | 'eventsFor'>,
     private readonly catalogs: CatalogProvider,
     private readonly learners: LearnerModel,
-    private readonly pipeline: Pick<PremiumPipeline, 'run'>,
+    private readonly pipeline: Pick<PremiumPipeline, 'admit' | 'run'>,
     private readonly clock: Clock,
   ) {}
 
@@ -85,6 +85,8 @@ export class LearningPathService {
   }
 
   async path(p: Principal, req: PathRequest): Promise<PremiumOutcome<LearningPath> & { catalogVersion: string }> {
+    // The rate limit first: a refused request reads no progress and recommends nothing.
+    const admission = await this.pipeline.admit(p, 'learning_path');
     const { catalog, prepared } = await this.catalogs.get();
     if (req.goal !== undefined && !catalog.skills.some((s) => s.id === req.goal)) {
       throw new ValidationError(`Unknown goal skill "${req.goal}".`, [{ path: 'goal', message: 'not a skill of the catalog' }]);
@@ -140,7 +142,7 @@ export class LearningPathService {
           return v.ok ? { ok: true, value: { items: v.itemIds.map((id) => toItem(id, reasonsOf.get(id) ?? [])), rationale: v.rationale } } : v;
         },
       },
-    });
+    }, admission);
     const experiment = outcome.flagVariant ? 'learning_path' : null;
     await this.repo.insertRecommendation({ id: newId('rec'), userId: p.userId, experiment, variant: outcome.flagVariant ?? null, source: outcome.source, itemIds: outcome.value.items.map((i) => i.itemId), at: now });
     if (experiment && outcome.flagVariant) await this.repo.recordExposure(experiment, p.userId, outcome.flagVariant, now);

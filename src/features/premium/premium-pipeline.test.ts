@@ -163,6 +163,38 @@ describe('PremiumPipeline', () => {
     expect(calls).toEqual(['shared answer']);
   });
 
+  describe('admission before the feature does its work', () => {
+    // A limiter that counts request-rate decisions, with 2 requests a minute for free users.
+    function counting() {
+      const memory = createMemoryRateLimiter();
+      const hits: string[] = [];
+      const limiter: RateLimiter = { ...memory, hitRequest: (k, s) => (hits.push(k), memory.hitRequest(k, { ...s, requestsPerMinute: 2 })) };
+      return { limiter, hits };
+    }
+
+    it('refuses with a 429 once over the limit, and an admitted task is not counted twice', async () => {
+      const { limiter, hits } = counting();
+      const { pipeline } = build({ limiter });
+      const p = principal('f', 'free');
+      const admitted = await pipeline.admit(p, 'grading');
+      expect(admitted.headers).toBeDefined();
+      expect(await pipeline.run(task(p, 'x'), admitted)).toMatchObject({ source: 'rules', fallbackReason: 'not_entitled', headers: admitted.headers });
+      expect(hits).toEqual(['free:grading:f']);
+      await pipeline.admit(p, 'grading');
+      await expect(pipeline.admit(p, 'grading')).rejects.toBeInstanceOf(RateLimitedError);
+      expect(hits).toHaveLength(3);
+    });
+
+    it('will not run a task on an admission given to another principal or feature', async () => {
+      const { pipeline, calls } = build();
+      const admitted = await pipeline.admit(principal('a'), 'learning_path');
+      await expect(pipeline.run(task(principal('a'), 'x'), admitted)).rejects.toThrow(/admission for learning_path used for grading/);
+      const forA = await pipeline.admit(principal('a'), 'grading');
+      await expect(pipeline.run(task(principal('b'), 'x'), forA)).rejects.toThrow(/another principal/);
+      expect(calls).toEqual([]);
+    });
+  });
+
   describe('concurrency slot and token reservation, asked for together', () => {
     // A limiter whose slot or token answers are scripted, recording what is given back.
     function scripted(o: { slot: boolean; tokens: boolean; settleFails?: boolean }) {

@@ -3,6 +3,7 @@ import type { DeferredWork } from '../../platform/deferred-work.js';
 import { parseDuration } from '../../platform/duration.js';
 import { BudgetExhaustedError, RateLimitedError } from '../../platform/errors.js';
 import type { Policy } from '../../platform/policy.js';
+import type { Feature } from '../../platform/policy.schema.js';
 import type { AnthropicClient, LlmCallRecord } from '../../llm/client/types.js';
 import { isLlmError } from '../../llm/client/llm-error.js';
 import type { CacheManager } from '../cache/cache-manager.js';
@@ -41,6 +42,17 @@ export interface PremiumPipelineDeps {
   onLimitDecision?: (p: Principal, feature: string, decision: { allowed: boolean; violated?: string }) => void;
 }
 
+// A request the request-rate limiter let through: what the rest of the pipeline needs from
+// the decision (the caller's limits, key and budget override) and the headers it answers with.
+export interface Admission {
+  readonly principal: Principal;
+  readonly feature: Feature;
+  readonly spec: LimitSpec;
+  readonly limitKey: string;
+  readonly override: UserOverrides | undefined;
+  readonly headers: Record<string, string>;
+}
+
 // A rules answer when it is not the LLM's turn; carries why, for the response and metrics.
 class Fallback extends Error {
   constructor(
@@ -59,27 +71,36 @@ class Fallback extends Error {
 export class PremiumPipeline {
   constructor(private readonly d: PremiumPipelineDeps) {}
 
-  async run<T>(task: PremiumTask<T>): Promise<PremiumOutcome<T>> {
-    const p = task.principal;
+  // The request-rate decision, which a feature asks for before it does any work of its own
+  // for the request (reads, recommendations, prompts): a refused request costs a limiter
+  // decision, nothing more. Throws RateLimitedError (429) when the request is over a limit.
+  async admit(p: Principal, feature: Feature): Promise<Admission> {
     const override = await this.d.overrides(p.userId);
-    const spec = limitSpecFor(this.d.policy, p.tier, task.feature, override?.limits);
-    const limitKey = `${p.tier}:${task.feature}:${p.userId}`;
+    const spec = limitSpecFor(this.d.policy, p.tier, feature, override?.limits);
+    const limitKey = `${p.tier}:${feature}:${p.userId}`;
     const decision = await this.d.limiter.hitRequest(limitKey, spec);
-    this.d.onLimitDecision?.(p, task.feature, decision);
+    this.d.onLimitDecision?.(p, feature, decision);
     if (!decision.allowed) throw new RateLimitedError(decision.violated ?? 'requests', decision.retryAfterSec, decision.headers);
-    const headers = decision.headers;
+    return { principal: p, feature, spec, limitKey, override, headers: decision.headers };
+  }
 
-    const outcome = await this.answer(task, spec, limitKey, override).catch(async (err: unknown) => {
+  // `admitted`: the admission the feature asked for before building the task; without it
+  // the request is admitted here. One admission answers for one task only.
+  async run<T>(task: PremiumTask<T>, admitted?: Admission): Promise<PremiumOutcome<T>> {
+    const a = admitted ?? (await this.admit(task.principal, task.feature));
+    if (a.principal.userId !== task.principal.userId || a.feature !== task.feature) throw new Error(`admission for ${a.feature} used for ${task.feature}, or for another principal`);
+
+    const outcome = await this.answer(task, a).catch(async (err: unknown) => {
       if (!(err instanceof Fallback)) throw err;
       const value = await task.rules();
       // Rules answers report zero usage (CONTRACT.md); what a failed call spent is in the ledger.
       return { value, source: 'rules' as const, usage: ZERO_SUMMARY, fallbackReason: err.reason, notices: err.notice ? [err.notice] : [], ...(err.variant ? { flagVariant: err.variant } : {}) };
     });
     this.d.metrics?.outcome(task.feature, outcome.source, outcome.fallbackReason);
-    return { ...outcome, headers };
+    return { ...outcome, headers: a.headers };
   }
 
-  private async answer<T>(task: PremiumTask<T>, spec: LimitSpec, limitKey: string, override: UserOverrides | undefined): Promise<Omit<PremiumOutcome<T>, 'headers'>> {
+  private async answer<T>(task: PremiumTask<T>, a: Admission): Promise<Omit<PremiumOutcome<T>, 'headers'>> {
     const p = task.principal;
     if (!p.entitlements.includes(task.feature)) throw new Fallback('not_entitled');
     const flag = this.d.flags.evaluate(task.feature, { userId: p.userId, tier: p.tier, roles: p.roles });
@@ -91,7 +112,7 @@ export class PremiumPipeline {
     const model = this.d.llm.modelFor(task.feature);
     const cachePolicy = this.d.policy.cache[task.feature];
     if (!this.d.cache || !task.cache || !cachePolicy) {
-      const r = await this.callLlm(task, spec, limitKey, override, model);
+      const r = await this.callLlm(task, a, model);
       return { ...r, notices: [], ...(variant ? { flagVariant: variant } : {}) };
     }
     const key = cacheKey({
@@ -108,7 +129,7 @@ export class PremiumPipeline {
     const compute = () =>
       this.d.cache!.getOrCompute<T>(key, { ttlMs: parseDuration(cachePolicy.ttl) ?? 3_600_000, tags: task.cache!.tags, feature: task.feature }, async () => {
         led = true;
-        computed = await this.callLlm(task, spec, limitKey, override, model);
+        computed = await this.callLlm(task, a, model);
         const tokens = computed.usage.inputTokens + computed.usage.outputTokens + computed.usage.cacheReadTokens + computed.usage.cacheWriteTokens;
         return { value: computed.value as T, cacheable: true, meta: { costMicros: Math.round(computed.usage.costUsd * 1e6), tokens } };
       });
@@ -127,8 +148,8 @@ export class PremiumPipeline {
     return { value: got.value, source: 'cache', usage: ZERO_SUMMARY, notices: [], ...(variant ? { flagVariant: variant } : {}) };
   }
 
-  private async callLlm<T>(task: PremiumTask<T>, spec: LimitSpec, limitKey: string, override: UserOverrides | undefined, model: string): Promise<{ value: T; source: 'llm'; usage: UsageSummary; model: string }> {
-    const p = task.principal;
+  private async callLlm<T>(task: PremiumTask<T>, a: Admission, model: string): Promise<{ value: T; source: 'llm'; usage: UsageSummary; model: string }> {
+    const { principal: p, spec, limitKey, override } = a;
     if (!this.d.llm.available(task.feature)) throw new Fallback(this.d.llm.breakerState(task.feature) === 'open' ? 'circuit_open' : 'no_api_key');
     const now = this.d.clock.now();
     const maxCalls = task.llm.maxCalls ?? 2;
