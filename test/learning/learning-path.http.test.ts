@@ -92,7 +92,7 @@ describe('learning paths over HTTP', () => {
     expect((await post('/v1/learning-paths', a, { count: 4 })).json().source).toBe('llm');
   });
 
-  it('refuses a learner over the rate limit before reading their progress or recommending anything', async () => {
+  it('counts a valid path request against the rate limit before reading progress or recommending anything', async () => {
     const admin = await t.premium('lp-admin', ['admin']);
     const flooder = await t.free('lp-flooder');
     const put = await t.app.inject({ method: 'PUT', url: '/v1/admin/users/lp-flooder/limits', headers: bearer(admin), payload: { requestsPerMinute: 2 } });
@@ -100,8 +100,10 @@ describe('learning paths over HTTP', () => {
     const snapshot = vi.spyOn(t.container.learning.learners, 'snapshot');
     const recommendations = vi.spyOn(t.container.learning.repo, 'insertRecommendation');
     try {
+      expect((await post('/v1/learning-paths', flooder, { goal: 'astrophysics' })).statusCode).toBe(422); // invalid: not counted
       for (let i = 0; i < 2; i++) expect((await post('/v1/learning-paths', flooder, {})).json().source).toBe('rules');
       expect(snapshot).toHaveBeenCalledTimes(2);
+      expect((await post('/v1/learning-paths', flooder, { goal: 'astrophysics' })).statusCode).toBe(422); // still named, not hidden by the limit
       const refused = await post('/v1/learning-paths', flooder, {});
       expect(refused.statusCode).toBe(429);
       expect(refused.headers['retry-after']).toBeDefined();

@@ -59,9 +59,10 @@ export class GradingService {
   ) {}
 
   async evaluate(p: Principal, req: EvaluationRequest): Promise<Evaluation & { headers: Record<string, string> }> {
-    // The rate limit first: a refused request looks up no rubric and grades nothing.
-    const admission = await this.pipeline.admit(p, 'grading');
     const rubric = await this.resolveRubric(req);
+    // A valid request is counted against the rate limit before any grading work: a refused
+    // one costs the rubric lookup and the limiter decision, nothing more.
+    const admission = await this.pipeline.admit(p, 'grading');
     const injection = detectInjection(req.answer);
     // The rules grade is only needed for a rules answer or a consistency check, not for a cache hit.
     let rules: RulesGrade | undefined;

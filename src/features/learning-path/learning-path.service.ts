@@ -85,12 +85,13 @@ export class LearningPathService {
   }
 
   async path(p: Principal, req: PathRequest): Promise<PremiumOutcome<LearningPath> & { catalogVersion: string }> {
-    // The rate limit first: a refused request reads no progress and recommends nothing.
-    const admission = await this.pipeline.admit(p, 'learning_path');
     const { catalog, prepared } = await this.catalogs.get();
     if (req.goal !== undefined && !catalog.skills.some((s) => s.id === req.goal)) {
       throw new ValidationError(`Unknown goal skill "${req.goal}".`, [{ path: 'goal', message: 'not a skill of the catalog' }]);
     }
+    // A valid request is counted against the rate limit before any work for it: a refused
+    // one reads no progress and recommends nothing.
+    const admission = await this.pipeline.admit(p, 'learning_path');
     const snap = await this.learners.snapshot(p.userId);
     const kt = await this.learners.kt();
     const skillsOf = skillIndex(catalog);
