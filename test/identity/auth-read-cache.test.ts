@@ -98,7 +98,7 @@ describe('authentication reads remembered on SQLite', () => {
     // A transaction on the serving connection changes an identity (moving the version),
     // then waits; a request arrives meanwhile; then the transaction rolls back.
     const tx = store.db.transaction().execute(async (trx) => {
-      await trx.insertInto('users').values({ id: 'h-tmp', roles: 'learner', created_at: 1, disabled: 0 }).execute();
+      await trx.updateTable('users').set({ roles: 'learner,admin' }).where('id', '=', 'h').execute();
       changed();
       await held;
     });
@@ -111,6 +111,29 @@ describe('authentication reads remembered on SQLite', () => {
     // number seen inside the transaction.
     await new IdentityService(new IdentityRepository(other.db), clock).revokeApiKey('h', id);
     expect((await repo.authByKeyHash(hash))?.key.revokedAt).toBe(clock.now());
+  });
+
+  it('a sign-up or a new key leaves what is remembered in place, in this process or another', async () => {
+    const { hash } = await newKey('j');
+    await svc.createUser({ id: 'j-friend', roles: ['learner'], tier: 'premium' });
+    const before = await repo.authByKeyHash(hash);
+    const friend = await repo.userWithSubscription('j-friend');
+    await svc.createUser({ id: 'j-new', roles: ['learner'], tier: 'free' }); // a JWT learner's first sight is this insert
+    await svc.createApiKey('j-new');
+    await new IdentityService(new IdentityRepository(other.db), clock).createUser({ id: 'j-cli', roles: ['learner'], tier: 'free' });
+    await new IdentityService(new IdentityRepository(other.db), clock).createApiKey('j-cli');
+    expect(await repo.authByKeyHash(hash)).toBe(before);
+    expect(await repo.userWithSubscription('j-friend')).toBe(friend);
+  });
+
+  it('a first subscription for a remembered user is seen at once', async () => {
+    await svc.createUser({ id: 'k', roles: ['learner'], tier: 'free' });
+    expect((await repo.userWithSubscription('k')).subscription).toBeUndefined();
+    await other.db
+      .insertInto('subscriptions')
+      .values({ user_id: 'k', plan: 'premium', status: 'active', current_period_end: null, source: 'admin', last_event_at: clock.now(), updated_at: clock.now() })
+      .execute();
+    expect((await repo.userWithSubscription('k')).subscription?.status).toBe('active');
   });
 
   it('recording when a key was last used changes nobody: the remembered read stays', async () => {

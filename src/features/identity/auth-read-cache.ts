@@ -4,7 +4,8 @@ import { LRUCache } from 'lru-cache';
 // subscription), remembered between requests while nothing about anyone's identity has
 // changed (ADR 0013). On SQLite a trigger moves identity_version forward in the same
 // transaction as every change to users, subscriptions and api_keys, whoever makes it
-// (migration 0006). The version is read before every lookup (well under a microsecond
+// (migration 0006), except the arrival of a new user or key, which changes nothing
+// remembered (migration 0007). The version is read before every lookup (well under a microsecond
 // on the serving connection, against ~11 µs for the three-table read itself), and any
 // movement empties the cache: a revoked key, a disabled user or a cancelled subscription
 // is seen by the very next request, as without the cache.
