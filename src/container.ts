@@ -114,7 +114,6 @@ export async function createContainer(input: ContainerInput): Promise<Container>
       retry: { maxRetries: policy.llm.maxRetries, maxTotalMs: policy.llm.maxRetryMs, baseDelayMs: 250 },
       breaker: { failureThreshold: policy.llm.breakerFailures, openMs: policy.llm.breakerOpenMs, halfOpenProbes: 1 },
       concurrency: { maxInFlight: policy.llm.maxInFlight, maxQueued: policy.llm.maxQueued, queueTimeoutMs: 5_000 },
-      thread: policy.llm.thread,
       logger,
       onCall: llmMetrics.onCall,
       now: () => clock.now(),
@@ -252,7 +251,6 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     readiness,
     async close() {
       await deferred.drain(); // the store closes after this: every answered call is settled first
-      await llm.close?.();
       await sync.stop();
       await cache.close();
       await limiter.close?.();

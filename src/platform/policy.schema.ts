@@ -81,10 +81,8 @@ export const policySchema = z.strictObject({
       maxQueued: z.int().min(0).max(100_000).default(256),
       breakerFailures: z.int().min(1).max(1000).default(5),
       breakerOpenMs: z.int().min(100).max(3_600_000).default(30_000),
-      // Messages calls on a worker thread of their own (ADR 0014); false: on the event loop.
-      thread: z.boolean().default(true),
     })
-    .default({ timeoutMs: {}, maxRetries: 2, maxRetryMs: 20_000, maxInFlight: 64, maxQueued: 256, breakerFailures: 5, breakerOpenMs: 30_000, thread: true }),
+    .default({ timeoutMs: {}, maxRetries: 2, maxRetryMs: 20_000, maxInFlight: 64, maxQueued: 256, breakerFailures: 5, breakerOpenMs: 30_000 }),
   grading: z
     .strictObject({
       secondSampleBelowConfidence: z.number().min(0).max(1).default(0.6),

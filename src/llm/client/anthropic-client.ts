@@ -6,8 +6,6 @@ import type { Message, MessageCreateParamsNonStreaming, MessageParam } from '@an
 import { CircuitBreaker, type BreakerState } from './circuit-breaker.js';
 import { ConcurrencyGate, GateRejected } from './concurrency-gate.js';
 import { createHttpFetch } from './http-transport.js';
-import { attemptOnce, createSdk, DEFAULT_TIMEOUT_MS, type AttemptResult } from './sdk-attempt.js';
-import { startSdkThread } from './sdk-thread.js';
 import { fingerprint, scrubSecrets } from './key-source.js';
 import { LlmError, type LlmErrorCode } from './llm-error.js';
 import { mapSdkError, type MappedError } from './map-sdk-error.js';
@@ -25,9 +23,12 @@ import type {
 } from './types.js';
 import { emptyUsage, toLlmUsage } from './usage.js';
 
+const DEFAULT_TIMEOUT_MS = 30_000;
 const MAX_BACKOFF_MS = 20_000;
 // count_tokens only sharpens an estimate we already have, so it must never hold a request long.
 const COUNT_TOKENS_TIMEOUT_MS = 5_000;
+
+type AttemptResult = { ok: true; message: Message; requestId?: string } | { ok: false; mapped: MappedError };
 
 interface CallContext {
   feature: string;
@@ -69,13 +70,7 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
     return b;
   };
   // One transport for every SDK instance (a rotated key keeps the warm connections).
-  const maxSockets = Math.max(16, cfg.concurrency.maxInFlight);
-  const transport = cfg.fetch ?? createHttpFetch({ maxSockets });
-  // Messages calls on a thread of their own (sdk-thread.ts), unless a test hands in its own
-  // fetch, which cannot cross threads. Token counts and batches stay here: they are few.
-  let thread = cfg.thread && !cfg.fetch ? startSdkThread({ baseURL: cfg.baseURL, maxSockets }) : undefined;
-  const attempt = (client: Anthropic, params: MessageCreateParamsNonStreaming, streamed: boolean, timeoutMs: number, signal?: AbortSignal): Promise<AttemptResult> =>
-    thread && apiKey ? thread.attempt(apiKey, params, streamed, timeoutMs, signal) : attemptOnce(client, params, streamed, timeoutMs, signal, now);
+  const transport = cfg.fetch ?? createHttpFetch({ maxSockets: Math.max(16, cfg.concurrency.maxInFlight) });
   const stateOf = (model: string): BreakerState => (keyBreaker.state() === 'open' ? 'open' : breakerFor(model).state());
   const gate = new ConcurrencyGate(cfg.concurrency);
 
@@ -87,7 +82,18 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
       retiredKeys.length = Math.min(retiredKeys.length, 3);
     }
     apiKey = next;
-    sdk = next ? createSdk(next, cfg.baseURL, transport) : null;
+    sdk = next
+      ? new Anthropic({
+          apiKey: next,
+          ...(cfg.baseURL !== undefined ? { baseURL: cfg.baseURL } : {}),
+          // Retries are ours: each attempt is recorded, the total is capped, the breaker sees each failure.
+          maxRetries: 0,
+          timeout: DEFAULT_TIMEOUT_MS,
+          // The SDK's own logging could print request details; ours is scrubbed and structured.
+          logLevel: 'off',
+          fetch: transport,
+        })
+      : null;
     // A new key is the usual fix for a 401/403 trip; give it a chance at once.
     keyBreaker.reset();
   }
@@ -117,6 +123,42 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
   function localRefusal(ctx: CallContext, code: LlmErrorCode, message: string, retryable: boolean): LlmError {
     emit(ctx, { feature: ctx.feature, model: ctx.model, attempts: 0, retries: 0, latencyMs: 0, usage: emptyUsage(), outcome: code });
     return new LlmError(code, message, { retryable, attempts: 0, calls: ctx.calls });
+  }
+
+  async function attemptOnce(client: Anthropic, params: MessageCreateParamsNonStreaming, streamed: boolean, timeoutMs: number, signal?: AbortSignal): Promise<AttemptResult> {
+    // The SDK's timeout covers only the wait for headers; this deadline also covers reading the
+    // body or the stream, which is where a hung upstream usually stalls.
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), timeoutMs);
+    const onAbort = () => ctl.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let stream: ReturnType<Anthropic['messages']['stream']> | undefined;
+    try {
+      let message: unknown;
+      let requestId: string | null | undefined;
+      const opts = { timeout: timeoutMs, maxRetries: 0, signal: ctl.signal };
+      if (streamed) {
+        stream = client.messages.stream(params, opts);
+        message = await stream.finalMessage();
+        requestId = stream.request_id;
+      } else {
+        const m = await client.messages.create(params, opts);
+        message = m;
+        requestId = m._request_id;
+      }
+      if (!isMessage(message)) {
+        return { ok: false, mapped: { code: 'upstream_invalid_output', retryable: true, upstreamFailure: true, authFailure: false, message: 'upstream returned a body that is not a message', ...(requestId ? { requestId } : {}) } };
+      }
+      return { ok: true, message, ...(requestId ? { requestId } : {}) };
+    } catch (e) {
+      const mapped = mapSdkError(e, now());
+      // A stream that broke after it connected knows its request id even though the error does not.
+      if (!mapped.requestId && stream?.request_id) mapped.requestId = stream.request_id;
+      return { ok: false, mapped };
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
   }
 
   function backoff(attempt: number, retryAfterMs: number | undefined): number {
@@ -188,7 +230,7 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
       attempts++;
       const left = cfg.retry.maxTotalMs - (now() - start);
       const attemptTimeout = attempts === 1 ? timeoutMs : Math.max(1, Math.min(timeoutMs, left));
-      const r = await attempt(client, params, streamed, attemptTimeout, ctx.signal);
+      const r = await attemptOnce(client, params, streamed, attemptTimeout, ctx.signal);
       if (r.ok) {
         permit.keyPermit.success();
         permit.modelPermit.success();
@@ -416,11 +458,6 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
     keyFingerprint,
     setApiKey,
     batches,
-    close: async () => {
-      const t = thread;
-      thread = undefined;
-      await t?.close();
-    },
   };
 }
 
@@ -437,4 +474,10 @@ function toBatchResult(line: { custom_id: string; result: { type: string; messag
   const json = parseJsonAnswer(answerText(m.content));
   if (!json.ok) return { ...base, ...common, ok: false, error: 'invalid_json' };
   return { ...base, ...common, ok: true, raw: json.value };
+}
+
+function isMessage(v: unknown): v is Message {
+  if (typeof v !== 'object' || v === null) return false;
+  const m = v as Partial<Message>;
+  return Array.isArray(m.content) && typeof m.usage === 'object' && m.usage !== null;
 }

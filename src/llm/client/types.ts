@@ -107,8 +107,6 @@ export interface AnthropicClient {
     results(id: string): AsyncIterable<BatchResultItem>;
     cancel(id: string): Promise<void>;
   };
-  /** Stops what the client started (its SDK thread); calls after it are made in place. */
-  close?(): Promise<void>;
 }
 
 export interface LlmLogger {
@@ -132,6 +130,4 @@ export interface AnthropicClientConfig {
   sleep?: (ms: number) => Promise<void>;
   /** The fetch handed to the SDK; default: the keep-alive node:http transport (http-transport.ts). */
   fetch?: typeof fetch;
-  /** Make Messages calls on a worker thread (sdk-thread.ts); ignored with a `fetch` of one's own. */
-  thread?: boolean;
 }
