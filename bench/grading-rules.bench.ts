@@ -1,13 +1,15 @@
 // p50/p95 per answer of the free-tier path: rules grade, prompt build (for the
 // premium path) and output validation, on real SemEval answers.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildGradingPrompt } from '../src/features/grading/grading-prompt.js';
 import { validateGradingOutput } from '../src/features/grading/grading-output.validator.js';
-import { defaultRubric } from '../src/features/grading/rubric.schema.js';
+import { defaultRubric, type Rubric } from '../src/features/grading/rubric.schema.js';
 import { rulesGrade } from '../src/features/grading/rules-grader.js';
 import { loadSemevalDir } from '../src/features/grading/semeval-loader.js';
+import { benchRubrics, demoRubric, GRADING_QUESTION, studentAnswer } from './fixtures.js';
 
 const DATA = process.env.GRADING_DATA ?? '/work/shared/data/grading/semeval2013/training/2way/sciEntsBank';
 const here = dirname(fileURLToPath(import.meta.url));
@@ -55,6 +57,32 @@ function run(n: number) {
 run(Math.min(2000, items.length)); // warm-up: JIT and the concept cache
 const r = run(items.length);
 const ms = (xs: number[]) => ({ p50: +quantile(xs, 0.5).toFixed(4), p95: +quantile(xs, 0.95).toFixed(4) });
+
+// The rubrics the load bench grades with: the demo rubric (two criteria, no anchors) and a
+// class-sized one (three criteria, twelve graded anchors), on unique answers as in a cache
+// miss. Time per grade, and bytes allocated per grade (the inspector's sampling heap
+// profiler, collected objects included), which is what the garbage collector pays for.
+async function rubricRow(rubric: Rubric, n: number) {
+  let seq = 0;
+  const grade = () => rulesGrade({ rubric, question: GRADING_QUESTION, answer: studentAnswer(10_000_000 + seq++) });
+  for (let i = 0; i < 2000; i++) grade();
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    grade();
+    times.push(performance.now() - t0);
+  }
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  for (let i = 0; i < n; i++) grade();
+  const { profile } = await session.post('HeapProfiler.stopSampling');
+  session.disconnect();
+  type Node = { selfSize: number; children: Node[] };
+  const bytes = (node: Node): number => node.selfSize + node.children.reduce((s, c) => s + bytes(c), 0);
+  return { rubric: rubric.id, criteria: rubric.criteria.length, anchors: rubric.anchors.length, msPerGrade: ms(times), kbAllocatedPerGrade: +(bytes(profile.head as Node) / n / 1024).toFixed(1) };
+}
+const rubricRows = [await rubricRow(demoRubric(), 5000), await rubricRow(benchRubrics()[0]!, 5000)];
 const result = {
   bench: 'grading-rules',
   data: DATA,
@@ -64,6 +92,7 @@ const result = {
   rulesGrade: ms(r.grade),
   buildGradingPrompt: ms(r.prompt),
   validateGradingOutput: ms(r.validate),
+  rulesGradeByRubric: rubricRows,
   // Share of rules grades that also pass the LLM-output validator (evidence quotes, feedback, reveal guard).
   rulesGradesPassingValidator: +(valid / items.length).toFixed(4),
   node: process.version,

@@ -127,6 +127,44 @@ describe('rulesGrade', () => {
     const anchored = rulesGrade({ rubric: withAnchors, question, answer: 'it dries up into the air', referenceAnswers: [reference] });
     expect(anchored.similarity).toBeGreaterThan(plain.similarity);
   });
+
+  // What the grader remembers about a rubric (its analysed references, criteria, anchor
+  // fractions and cutoffs) must never carry over to a rubric, question or weight it was
+  // not worked out for: each grade equals one made on fresh copies, which share nothing.
+  it('grades as on fresh copies when rubrics share criteria, and when the params change between grades', () => {
+    const anchors = (correct: string[], incorrect: string[]) => [
+      ...correct.map((answer) => ({ answer, levels: { correctness: 'correct' } })),
+      ...incorrect.map((answer) => ({ answer, levels: { correctness: 'incorrect' } })),
+    ];
+    // Like the folds of the evaluation: the same criteria objects, different anchors.
+    const foldA = { ...rubric, anchors: anchors(['it dries up into the air', 'the heat turns it to vapour'], ['it soaks into the ground']) };
+    const foldB = { ...rubric, anchors: anchors(['it soaks away into the soil'], ['it dries up into the air', 'it turns into vapour']) };
+    const answers = ['it dries up into the air', 'The water evaporates into vapour.', 'it soaks into the ground', 'nothing happens'];
+    const other = 'Why does water vapour form when the water heats up?';
+    const cases = [
+      { r: foldA, q: question, params: {} },
+      { r: foldB, q: question, params: {} },
+      { r: foldA, q: question, params: { questionWeight: 0.9 } },
+      { r: foldA, q: other, params: {} },
+      { r: foldB, q: question, params: { anchorK: 1 } },
+      { r: foldA, q: question, params: {} },
+    ];
+    const grades = (fresh: boolean) =>
+      cases.flatMap(({ r, q, params }, i) =>
+        answers.map((answer, j) =>
+          // A copied rubric and a question string not seen before (the same words, other
+          // spacing) share no remembered analysis with anything.
+          fresh
+            ? rulesGrade({ rubric: structuredClone(r), question: q + ' '.repeat(1 + i * answers.length + j), answer, referenceAnswers: [reference], params })
+            : rulesGrade({ rubric: r, question: q, answer, referenceAnswers: [reference], params }),
+        ),
+      );
+    expect(grades(false)).toEqual(grades(true));
+    // And the two folds do disagree somewhere, or the comparison above proves little.
+    const a = rulesGrade({ rubric: foldA, question, answer: answers[0]!, referenceAnswers: [reference] });
+    const b = rulesGrade({ rubric: foldB, question, answer: answers[0]!, referenceAnswers: [reference] });
+    expect(a.similarity).not.toBe(b.similarity);
+  });
 });
 
 describe('words that name Object.prototype members', () => {

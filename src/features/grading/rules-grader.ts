@@ -149,20 +149,65 @@ function dedupeConcepts(tokens: ConceptToken[], questionConcepts: Set<string>, q
   return [...seen.values()];
 }
 
+// The analysis of a rubric's texts (its references, descriptors and anchors) depends only
+// on those texts, the question's concepts and the question weight, and a rubric is graded
+// against the same question answer after answer. So it is remembered per analysed text
+// (the token array conceptsOf keeps) or per criterion, for the question-concept set and
+// weight it was made with; the set is itself one object per question (questionConceptSet).
+// Worked out again when either differs; dropped with its key.
+interface Remembered<V> {
+  questionConcepts: Set<string>;
+  qWeight: number;
+  value: V;
+}
+function remembered<K extends object, V>(cache: WeakMap<K, Remembered<V>>, key: K, questionConcepts: Set<string>, qWeight: number, make: () => V): V {
+  const hit = cache.get(key);
+  if (hit && hit.questionConcepts === questionConcepts && hit.qWeight === qWeight) return hit.value;
+  const value = make();
+  cache.set(key, { questionConcepts, qWeight, value });
+  return value;
+}
+
+const questionSets = new WeakMap<ConceptToken[], Set<string>>();
+function questionConceptSet(question: string): Set<string> {
+  const tokens = conceptsOf(question);
+  let set = questionSets.get(tokens);
+  if (!set) {
+    set = new Set(tokens.map((c) => c.concept));
+    questionSets.set(tokens, set);
+  }
+  return set;
+}
+
+const refConcepts = new WeakMap<ConceptToken[], Remembered<RefConcept[]>>();
+const referenceConcepts = (text: string, questionConcepts: Set<string>, qWeight: number): RefConcept[] => {
+  const tokens = conceptsOf(text);
+  return remembered(refConcepts, tokens, questionConcepts, qWeight, () => dedupeConcepts(tokens, questionConcepts, qWeight));
+};
+
 // Typos ("seperated", "conected") are frequent in student answers; allow one
 // edit for longer stems, never for short ones where a single edit changes meaning.
 // Answers repeat the same few words against the same reference concepts, so the
 // (answer concept, reference concept) verdicts are remembered (bounded like conceptCache).
-const sameCache = new Map<string, boolean>();
+// Lengths further apart than the edits allowed are told apart without a lookup.
+const sameCache = new Map<string, Map<string, boolean>>();
+let sameCacheSize = 0;
 function sameConcept(a: string, b: string): boolean {
   if (a === b) return true;
   if (a.length < 5 || b.length < 5) return false;
-  const key = `${a}\u0000${b}`;
-  let same = sameCache.get(key);
+  const limit = a.length >= 8 ? 2 : 1;
+  if (Math.abs(a.length - b.length) > limit) return false;
+  if (sameCacheSize > 200_000) {
+    sameCache.clear();
+    sameCacheSize = 0;
+  }
+  let verdicts = sameCache.get(a);
+  if (!verdicts) sameCache.set(a, (verdicts = new Map()));
+  let same = verdicts.get(b);
   if (same === undefined) {
-    if (sameCache.size > 200_000) sameCache.clear();
-    same = !/\d/.test(a + b) && withinEditDistance(a, b, a.length >= 8 ? 2 : 1);
-    sameCache.set(key, same);
+    same = !/\d/.test(a) && !/\d/.test(b) && withinEditDistance(a, b, limit);
+    verdicts.set(b, same);
+    sameCacheSize++;
   }
   return same;
 }
@@ -177,17 +222,24 @@ function matchAgainst(ref: RefConcept[], answer: ConceptToken[], questionConcept
   let bad = 0;
   for (const rc of ref) {
     total += rc.weight;
-    const same = answer.filter((a) => sameConcept(a.concept, rc.concept));
-    const agreeing = same.filter((a) => a.negated === rc.negated);
-    if (agreeing.length) {
+    let same = false;
+    let agreeing = false;
+    for (const a of answer) {
+      if (!sameConcept(a.concept, rc.concept)) continue;
+      same = true;
+      if (a.negated === rc.negated) {
+        agreeing = true;
+        matchedAnswerIdx.add(a.index);
+      }
+    }
+    if (agreeing) {
       got += rc.weight;
       matched.push(rc);
-      for (const a of agreeing) matchedAnswerIdx.add(a.index);
     } else {
       missing.push(rc);
       // Same concept with the opposite polarity, or its antonym asserted ("decrease" for "increase").
       const opposite = antonymOf(rc.concept);
-      if (same.length || (opposite !== undefined && answer.some((a) => a.concept === opposite && a.negated === rc.negated))) {
+      if (same || (opposite !== undefined && answer.some((a) => a.concept === opposite && a.negated === rc.negated))) {
         contradicted.push(rc);
         bad += rc.weight;
       }
@@ -195,9 +247,14 @@ function matchAgainst(ref: RefConcept[], answer: ConceptToken[], questionConcept
   }
   const recall = total > 0 ? got / total : 0;
   // Precision over the answer's own content that the question did not supply.
-  const own = answer.filter((a) => !questionConcepts.has(a.concept));
-  const ownHit = own.filter((a) => matchedAnswerIdx.has(a.index)).length;
-  const precision = own.length ? ownHit / own.length : 0;
+  let own = 0;
+  let ownHit = 0;
+  for (const a of answer) {
+    if (questionConcepts.has(a.concept)) continue;
+    own++;
+    if (matchedAnswerIdx.has(a.index)) ownHit++;
+  }
+  const precision = own ? ownHit / own : 0;
   const raw = (1 - p.precisionWeight) * recall + p.precisionWeight * precision - p.contradictionPenalty * (total > 0 ? bad / total : 0);
   return { similarity: Math.max(0, Math.min(1, raw)), matched, missing, contradicted, matchedAnswerIdx };
 }
@@ -213,23 +270,29 @@ const EMPTY_MATCH: Match = { similarity: 0, matched: [], missing: [], contradict
 function referenceMatch(answer: ConceptToken[], references: readonly string[], questionConcepts: Set<string>, p: RulesGraderParams): Match {
   let best: Match | undefined;
   for (const ref of references) {
-    const m = matchAgainst(dedupeConcepts(conceptsOf(ref), questionConcepts, p.questionWeight), answer, questionConcepts, p);
+    const m = matchAgainst(referenceConcepts(ref, questionConcepts, p.questionWeight), answer, questionConcepts, p);
     if (!best || m.similarity > best.similarity) best = m;
   }
   return best ?? EMPTY_MATCH;
+}
+
+// What the analyses remembered below depend on besides the rubric: the scoring params,
+// the question's concepts and the reference answers. Made once per grade, when needed.
+function analysisContext(references: readonly string[], questionConcepts: Set<string>, p: RulesGraderParams): string {
+  return `${p.questionWeight}\u0000${p.precisionWeight}\u0000${p.contradictionPenalty}\u0000${[...questionConcepts].join(' ')}\u0000${references.join('\u0001')}`;
 }
 
 // Per peer array: batch grading passes the same array for every answer of a question.
 const peerCache = new WeakMap<readonly string[], Map<string, number | undefined>>();
 
 /** Mean reference similarity of the peer answers, or undefined with too few of them. */
-function peerMean(peers: readonly string[], references: readonly string[], questionConcepts: Set<string>, p: RulesGraderParams): number | undefined {
-  const texts = peers.filter((t) => t.trim());
-  if (texts.length < MIN_PEERS) return undefined;
-  const key = `${p.questionWeight}\u0000${p.precisionWeight}\u0000${p.contradictionPenalty}\u0000${[...questionConcepts].join(' ')}\u0000${references.join('\u0001')}`;
+function peerMean(peers: readonly string[], references: readonly string[], questionConcepts: Set<string>, p: RulesGraderParams, context: () => string): number | undefined {
+  const key = context();
   let perPeers = peerCache.get(peers);
   if (!perPeers) peerCache.set(peers, (perPeers = new Map()));
   if (perPeers.has(key)) return perPeers.get(key);
+  const texts = peers.filter((t) => t.trim());
+  if (texts.length < MIN_PEERS) return undefined;
   let sum = 0;
   for (const t of texts) sum += referenceMatch(extractConcepts(t), references, questionConcepts, p).similarity;
   const mean = sum / texts.length;
@@ -238,7 +301,7 @@ function peerMean(peers: readonly string[], references: readonly string[], quest
 }
 
 // Per rubric object: batch grading reuses one rubric for many answers.
-const cutoffCache = new WeakMap<Rubric, Map<string, number | undefined>>();
+const cutoffCache = new WeakMap<Rubric, Map<string, Map<string, number | undefined>>>();
 
 /**
  * The reference-coverage value that best separates this rubric's top-level
@@ -250,12 +313,15 @@ function anchorCutoff(
   references: readonly string[],
   questionConcepts: Set<string>,
   p: RulesGraderParams,
+  context: () => string,
 ): number | undefined {
   if (!rubric.anchors.length || p.anchorWeight <= 0) return undefined;
-  const key = `${criterion.id}\u0000${p.questionWeight}\u0000${p.precisionWeight}\u0000${p.contradictionPenalty}\u0000${[...questionConcepts].join(' ')}\u0000${references.join('\u0001')}`;
   let perRubric = cutoffCache.get(rubric);
   if (!perRubric) cutoffCache.set(rubric, (perRubric = new Map()));
-  if (perRubric.has(key)) return perRubric.get(key);
+  const key = context();
+  let perContext = perRubric.get(key);
+  if (!perContext) perRubric.set(key, (perContext = new Map()));
+  if (perContext.has(criterion.id)) return perContext.get(criterion.id);
   const max = criterionMaxPoints(criterion);
   const points: Array<{ sim: number; top: boolean }> = [];
   for (const a of rubric.anchors) {
@@ -272,61 +338,89 @@ function anchorCutoff(
     // Middle of the equally good range: the widest margin on both sides.
     cutoff = (tied[0]! + tied[tied.length - 1]!) / 2;
   }
-  perRubric.set(key, cutoff);
+  perContext.set(criterion.id, cutoff);
   return cutoff;
 }
 
-/** Weighted concept-set F1 between two texts, polarity-aware; question words count less. */
-function conceptF1(a: ConceptToken[], b: ConceptToken[], questionConcepts: Set<string>, qWeight: number): number {
-  const weigh = (ts: ConceptToken[]) => {
-    const m = new Map<string, number>();
-    for (const t of ts) m.set(conceptKey(t), questionConcepts.has(t.concept) ? qWeight : 1);
-    return m;
-  };
-  const wa = weigh(a);
-  const wb = weigh(b);
+/** A text's concepts (polarity-aware) with their weights: question words count less. */
+interface WeightedConcepts {
+  weights: Map<string, number>;
+  sum: number;
+}
+function weighConcepts(tokens: ConceptToken[], questionConcepts: Set<string>, qWeight: number): WeightedConcepts {
+  const weights = new Map<string, number>();
+  for (const t of tokens) weights.set(conceptKey(t), questionConcepts.has(t.concept) ? qWeight : 1);
+  let sum = 0;
+  weights.forEach((w) => (sum += w));
+  return { weights, sum };
+}
+const anchorWeights = new WeakMap<ConceptToken[], Remembered<WeightedConcepts>>();
+const weighedAnchor = (text: string, questionConcepts: Set<string>, qWeight: number): WeightedConcepts => {
+  const tokens = conceptsOf(text);
+  return remembered(anchorWeights, tokens, questionConcepts, qWeight, () => weighConcepts(tokens, questionConcepts, qWeight));
+};
+
+/** Weighted concept-set F1 between two texts. */
+function conceptF1(a: WeightedConcepts, b: WeightedConcepts): number {
   let inter = 0;
-  let sa = 0;
-  let sb = 0;
-  for (const [k, w] of wa) {
-    sa += w;
-    if (wb.has(k)) inter += w;
+  // forEach, not for…of: no [key, value] array per entry.
+  a.weights.forEach((w, k) => {
+    if (b.weights.has(k)) inter += w;
+  });
+  return a.sum + b.sum > 0 ? (2 * inter) / (a.sum + b.sum) : 0;
+}
+
+// Per rubric and criterion: the level fraction (points / the criterion's maximum) each
+// anchor was graded at, undefined where an anchor does not grade the criterion.
+const fractionsCache = new WeakMap<Rubric, Map<string, Array<number | undefined>>>();
+function anchorFractions(rubric: Rubric, criterion: RubricCriterion): Array<number | undefined> {
+  let perRubric = fractionsCache.get(rubric);
+  if (!perRubric) fractionsCache.set(rubric, (perRubric = new Map()));
+  let fractions = perRubric.get(criterion.id);
+  if (!fractions) {
+    const max = criterionMaxPoints(criterion);
+    fractions = rubric.anchors.map((anchor) => {
+      const level = criterion.levels.find((l) => l.id === anchor.levels[criterion.id]);
+      return level ? (max > 0 ? level.points / max : 0) : undefined;
+    });
+    perRubric.set(criterion.id, fractions);
   }
-  for (const w of wb.values()) sb += w;
-  return sa + sb > 0 ? (2 * inter) / (sa + sb) : 0;
+  return fractions;
 }
 
 /**
  * Nearest-neighbour vote over the rubric's graded anchor answers: the level
  * fraction of the most similar anchors, weighted by similarity. Undefined when
  * no anchor grades this criterion or none shares a concept with the answer.
+ * `similarities`: the answer's concept F1 with each anchor, in the rubric's order (the
+ * same for every criterion, so worked out once per grade).
  */
-function anchorVote(
-  rubric: Rubric,
-  criterion: RubricCriterion,
-  answer: ConceptToken[],
-  questionConcepts: Set<string>,
-  p: RulesGraderParams,
-): number | undefined {
+function anchorVote(rubric: Rubric, criterion: RubricCriterion, similarities: () => number[], p: RulesGraderParams): number | undefined {
   if (!rubric.anchors.length || p.anchorWeight <= 0) return undefined;
-  const max = criterionMaxPoints(criterion);
-  const scored: Array<{ sim: number; frac: number }> = [];
-  for (const anchor of rubric.anchors) {
-    const levelId = anchor.levels[criterion.id];
-    const level = criterion.levels.find((l) => l.id === levelId);
-    if (!level) continue;
-    const sim = conceptF1(answer, conceptsOf(anchor.answer), questionConcepts, p.questionWeight);
-    if (sim > 0) scored.push({ sim, frac: max > 0 ? level.points / max : 0 });
+  const fractions = anchorFractions(rubric, criterion);
+  const sims = similarities();
+  // The k most similar anchors that grade this criterion, most similar first and ties in
+  // the rubric's order: the first k of a stable sort, picked without sorting.
+  const top: number[] = [];
+  for (let pick = Math.max(1, p.anchorK); pick > 0; pick--) {
+    let best = -1;
+    for (let i = 0; i < sims.length; i++) {
+      if (fractions[i] === undefined || !(sims[i]! > 0) || top.includes(i)) continue;
+      if (best < 0 || sims[i]! > sims[best]!) best = i;
+    }
+    if (best < 0) break;
+    top.push(best);
   }
-  if (!scored.length) return undefined;
-  scored.sort((x, y) => y.sim - x.sim);
-  const top = scored.slice(0, Math.max(1, p.anchorK));
-  const total = top.reduce((s, x) => s + x.sim, 0);
-  return top.reduce((s, x) => s + x.sim * x.frac, 0) / total;
+  if (!top.length) return undefined;
+  let total = 0;
+  for (const i of top) total += sims[i]!;
+  let vote = 0;
+  for (const i of top) vote += sims[i]! * fractions[i]!;
+  return vote / total;
 }
 
-function pickLevel(criterion: RubricCriterion, similarity: number, p: RulesGraderParams) {
-  const levels = [...criterion.levels].sort((a, b) => b.points - a.points);
+// `levels`: the criterion's levels, most points first.
+function pickLevel(levels: RubricCriterion['levels'], similarity: number, p: RulesGraderParams) {
   const top = levels[0]!;
   const bottom = levels[levels.length - 1]!;
   if (similarity >= p.threshold) return top;
@@ -357,6 +451,21 @@ function unique<T>(xs: T[]): T[] {
   return [...new Set(xs)];
 }
 
+// A criterion's levels, most points first, and the subject concepts of its top level's
+// descriptor (rubric boilerplate left out).
+const criterionCache = new WeakMap<RubricCriterion, Remembered<{ levels: RubricCriterion['levels']; specific: RefConcept[] }>>();
+function criterionConcepts(criterion: RubricCriterion, questionConcepts: Set<string>, qWeight: number) {
+  return remembered(criterionCache, criterion, questionConcepts, qWeight, () => {
+    const levels = [...criterion.levels].sort((a, b) => b.points - a.points);
+    const specific = dedupeConcepts(
+      conceptsOf(levels[0]!.descriptor).filter((c) => !GENERIC_RUBRIC_CONCEPTS.has(c.concept)),
+      questionConcepts,
+      qWeight,
+    );
+    return { levels, specific };
+  });
+}
+
 /**
  * Deterministic, explainable grade from concept coverage of the best-matching
  * reference answer. Used as the free tier and as the fallback whenever the LLM
@@ -367,22 +476,28 @@ export function rulesGrade(input: RulesGradeInput): RulesGrade {
   const { rubric, answer } = input;
   const question = input.question ?? rubric.question ?? '';
   const references = (input.referenceAnswers ?? rubric.referenceAnswers).filter((r) => r.trim());
-  const questionConcepts = new Set(conceptsOf(question).map((c) => c.concept));
+  const questionConcepts = questionConceptSet(question);
   const answerTokens = extractConcepts(answer);
+  let context: string | undefined;
+  const analysis = () => (context ??= analysisContext(references, questionConcepts, p));
+  let anchorSimilarities: number[] | undefined;
+  const toAnchors = () => {
+    if (!anchorSimilarities) {
+      const own = weighConcepts(answerTokens, questionConcepts, p.questionWeight);
+      anchorSimilarities = rubric.anchors.map((a) => conceptF1(own, weighedAnchor(a.answer, questionConcepts, p.questionWeight)));
+    }
+    return anchorSimilarities;
+  };
+  const descriptorParams = { ...p, precisionWeight: 0 };
 
   const best = referenceMatch(answerTokens, references, questionConcepts, p);
-  const peers = input.peerAnswers && p.peerShift > 0 ? peerMean(input.peerAnswers, references, questionConcepts, p) : undefined;
+  const peers = input.peerAnswers && p.peerShift > 0 ? peerMean(input.peerAnswers, references, questionConcepts, p, analysis) : undefined;
 
   const multi = rubric.criteria.length > 1;
   const similarities: number[] = [];
   const criteria: CriterionGrade[] = rubric.criteria.map((criterion) => {
-    const topLevel = [...criterion.levels].sort((a, b) => b.points - a.points)[0]!;
-    const specific = dedupeConcepts(
-      conceptsOf(topLevel.descriptor).filter((c) => !GENERIC_RUBRIC_CONCEPTS.has(c.concept)),
-      questionConcepts,
-      p.questionWeight,
-    );
-    const cutoff = anchorCutoff(rubric, criterion, references, questionConcepts, p);
+    const { levels, specific } = criterionConcepts(criterion, questionConcepts, p.questionWeight);
+    const cutoff = anchorCutoff(rubric, criterion, references, questionConcepts, p, analysis);
     // Shift so this question's own cutoff (learnt from its graded anchors) lands
     // on the global threshold: reference answers differ a lot in length and
     // wording, so a raw coverage threshold transfers poorly between questions.
@@ -399,7 +514,7 @@ export function rulesGrade(input: RulesGradeInput): RulesGrade {
     let matchedHere = best.matched;
     let missingHere = best.missing;
     if (specific.length >= 2) {
-      const m = matchAgainst(specific, answerTokens, questionConcepts, { ...p, precisionWeight: 0 });
+      const m = matchAgainst(specific, answerTokens, questionConcepts, descriptorParams);
       // Descriptors list alternatives ("vapour or gas"), so full marks must not
       // need every word of them: three quarters of the weight counts as complete.
       m.similarity = Math.min(1, m.similarity / 0.75);
@@ -412,10 +527,10 @@ export function rulesGrade(input: RulesGradeInput): RulesGrade {
         missingHere = m.missing;
       }
     }
-    const vote = anchorVote(rubric, criterion, answerTokens, questionConcepts, p);
+    const vote = anchorVote(rubric, criterion, toAnchors, p);
     if (vote !== undefined) similarity = (1 - p.anchorWeight) * similarity + p.anchorWeight * vote;
     similarities.push(similarity);
-    const level = pickLevel(criterion, similarity, p);
+    const level = pickLevel(levels, similarity, p);
     const found = unique(matchedHere.map((c) => c.surface));
     const lacking = unique(missingHere.filter((c) => c.weight >= 1).map((c) => c.surface));
     const justification =
