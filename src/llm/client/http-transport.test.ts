@@ -11,7 +11,8 @@ const httpFetch = createHttpFetch({ maxSockets: 4 });
 beforeAll(async () => {
   server = createServer((req, res) => {
     let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.setEncoding('utf8'); // a character split between chunks stays whole
+    req.on('data', (c: string) => (body += c));
     req.on('end', () => {
       if (req.url === '/echo') {
         res.setHeader('content-type', 'application/json');
@@ -56,6 +57,15 @@ describe('the SDK transport over node:http', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('set-cookie')).toBe('a=1, b=2');
     expect(await res.json()).toEqual({ method: 'POST', body: '{"x":1}', auth: 'Bearer k', length: '7' });
+  });
+
+  it('sends a string body as UTF-8 with its length in bytes, and takes headers as an object, a list or a Headers', async () => {
+    const body = JSON.stringify({ text: 'évaporation ✓ 💧' });
+    for (const headers of [{ authorization: 'Bearer k' }, [['authorization', 'Bearer k']] as [string, string][], new Headers({ authorization: 'Bearer k' })]) {
+      const res = await httpFetch(`${base}/echo`, { method: 'POST', headers, body });
+      expect(await res.json()).toEqual({ method: 'POST', body, auth: 'Bearer k', length: String(Buffer.byteLength(body)) });
+    }
+    expect(Buffer.byteLength(body)).toBeGreaterThan(body.length);
   });
 
   it('reads a JSON answer from its buffer once, like fetch, and keeps a stream for any other answer', async () => {
