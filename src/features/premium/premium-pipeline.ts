@@ -54,13 +54,18 @@ export interface Admission {
 }
 
 // A rules answer when it is not the LLM's turn; carries why, for the response and metrics.
+// Control flow, not a fault, and thrown for every free user's request: no stack is
+// captured (a capture walks the whole call stack, as errors.ts says of client errors).
 class Fallback extends Error {
   constructor(
     readonly reason: FallbackReason,
     readonly notice?: string,
     readonly variant?: string,
   ) {
+    const frames = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(reason);
+    Error.stackTraceLimit = frames;
   }
 }
 
