@@ -16,7 +16,9 @@ import { openTestStore } from '../helpers/databases.js';
 import { ManualClock } from '../helpers/test-app.js';
 
 // The serving process remembers authentication reads; everything that changes an identity
-// must still be seen by the very next request, whoever writes it.
+// must still be seen by the very next request, whoever writes it (another process's change
+// from the next turn of the event loop).
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 describe('authentication reads remembered on SQLite', () => {
   let dir: string;
   let store: Store;
@@ -61,20 +63,41 @@ describe('authentication reads remembered on SQLite', () => {
     expect((await repo.authByKeyHash(hash))?.key.revokedAt).toBe(clock.now());
   });
 
-  it('a key revoked, a user disabled or a subscription cancelled by another process is seen at once', async () => {
+  it('a key revoked, a user disabled or a subscription cancelled by another process is seen from the next turn of the event loop', async () => {
     const { hash, id } = await newKey('c');
     expect(await repo.authByKeyHash(hash)).toMatchObject({ key: { revokedAt: null }, user: { disabled: false }, subscription: { status: 'active' } });
     await new IdentityService(new IdentityRepository(other.db), clock).revokeApiKey('c', id);
+    await nextTurn();
     expect((await repo.authByKeyHash(hash))?.key.revokedAt).toBe(clock.now());
 
     const second = await newKey('d');
     expect((await repo.authByKeyHash(second.hash))?.user?.disabled).toBe(false);
     await other.db.updateTable('users').set({ disabled: 1 }).where('id', '=', 'd').execute();
+    await nextTurn();
     expect((await repo.authByKeyHash(second.hash))?.user?.disabled).toBe(true);
 
     expect((await repo.userWithSubscription('d')).subscription?.status).toBe('active');
     await other.db.updateTable('subscriptions').set({ status: 'canceled' }).where('user_id', '=', 'd').execute();
+    await nextTurn();
     expect((await repo.userWithSubscription('d')).subscription?.status).toBe('canceled');
+  });
+
+  // The version read is used again within one turn of the event loop (ADR 0013): the
+  // requests of a turn had arrived before it began. What this process writes resets it.
+  it('within one turn, a change made here is seen by the next lookup, and one by another process from the next turn', async () => {
+    const here = await newKey('m');
+    const there = await newKey('n');
+    await nextTurn();
+    expect((await repo.authByKeyHash(here.hash))?.key.revokedAt).toBeNull();
+    expect((await repo.authByKeyHash(there.hash))?.key.revokedAt).toBeNull();
+    await svc.revokeApiKey('m', here.id); // this process, same turn
+    expect((await repo.authByKeyHash(here.hash))?.key.revokedAt).toBe(clock.now());
+    expect((await repo.authByKeyHash(there.hash))?.key.revokedAt).toBeNull(); // remembered again
+    await new IdentityService(new IdentityRepository(other.db), clock).revokeApiKey('n', there.id); // another process, same turn
+    // The turn's version read stands: this lookup belongs with the requests that arrived before the change.
+    expect((await repo.authByKeyHash(there.hash))?.key.revokedAt).toBeNull();
+    await nextTurn();
+    expect((await repo.authByKeyHash(there.hash))?.key.revokedAt).toBe(clock.now());
   });
 
   it('a billing webhook, applied in its own transaction, changes the next read', async () => {
@@ -110,6 +133,7 @@ describe('authentication reads remembered on SQLite', () => {
     // The version is back where it was; another process's change moves it to the very
     // number seen inside the transaction.
     await new IdentityService(new IdentityRepository(other.db), clock).revokeApiKey('h', id);
+    await nextTurn();
     expect((await repo.authByKeyHash(hash))?.key.revokedAt).toBe(clock.now());
   });
 
@@ -133,6 +157,7 @@ describe('authentication reads remembered on SQLite', () => {
       .insertInto('subscriptions')
       .values({ user_id: 'k', plan: 'premium', status: 'active', current_period_end: null, source: 'admin', last_event_at: clock.now(), updated_at: clock.now() })
       .execute();
+    await nextTurn();
     expect((await repo.userWithSubscription('k')).subscription?.status).toBe('active');
   });
 

@@ -55,8 +55,31 @@ export class AuthReadCache {
 // call answers a value never seen before, so nothing read then is trusted afterwards: a
 // version read inside a transaction that rolls back could otherwise come round again for
 // a different, committed change.
-export function identityVersionReader(store: { readNow?: (sql: string) => unknown }): (() => unknown) | undefined {
-  const readNow = store.readNow;
+//
+// The read is a statement of its own (6–9 µs: SQLite opens a read transaction for it), the
+// largest item left of a remembered lookup. So a version read is used again until the
+// current turn of the event loop ends, unless this process runs a statement that may write
+// meanwhile (`writes`): a change made here, by any code on the serving connection, is seen
+// by the very next lookup even within the turn. A change by another process (a CLI
+// command) is seen from the next turn: the requests that share the turn's read had
+// arrived before it began.
+export function identityVersionReader(store: { readNow?: (sql: string) => unknown; writes?: () => number }): (() => unknown) | undefined {
+  const { readNow, writes } = store;
   if (!readNow) return undefined;
-  return () => (readNow('select v from identity_version where id = 1') as { v: number } | undefined)?.v ?? Symbol('unknown');
+  const read = () => (readNow('select v from identity_version where id = 1') as { v: number } | undefined)?.v ?? Symbol('unknown');
+  if (!writes) return read;
+  let kept: { version: unknown; writes: number } | undefined;
+  const forget = () => (kept = undefined);
+  return () => {
+    const w = writes();
+    if (kept && kept.writes === w) return kept.version;
+    const version = read();
+    if (typeof version === 'symbol') return version; // unknown: never kept
+    if (!kept) atTurnEnd(forget);
+    kept = { version, writes: w };
+    return version;
+  };
 }
+
+// Taken at load, so that a test faking timers cannot keep a version past its turn.
+const atTurnEnd: (fn: () => void) => void = globalThis.setImmediate;
