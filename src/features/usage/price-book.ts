@@ -1,3 +1,4 @@
+import { isoDay } from '../../platform/clock.js';
 import type { PricePolicy } from '../../platform/policy.schema.js';
 
 export interface TokenUsage {
@@ -33,7 +34,7 @@ export class PriceBook {
 
   // The newest price whose effective date has come.
   priceAt(model: string, atMs: number): PricePolicy {
-    const day = new Date(atMs).toISOString().slice(0, 10);
+    const day = isoDay(atMs);
     const list = this.byModel.get(model);
     const p = list?.find((x) => x.effective <= day) ?? list?.at(-1);
     if (!p) throw new UnknownPriceError(`no price for model "${model}"`);
