@@ -166,6 +166,11 @@ interface Measured {
   // process) but still moves with the hour and the load: compare it within a run.
   cpuMsPerRequest: Record<string, number>;
   cpuCores: Record<string, number>;
+  // Main-thread time the service(s) spent in garbage collection per request during the
+  // measured run, in ms, from their own `tutorgate_nodejs_gc_duration_seconds` (the
+  // default metrics of prom-client, a `PerformanceObserver` on `gc`). Absent for a
+  // target that is not tutorgate (the calibration route, the bare proxy).
+  gcMsPerRequest?: number;
 }
 
 // CPU time (user + system) of each live child and of this process, in ms.
@@ -204,6 +209,27 @@ function cpuSince(before: Map<string, number>, requests: number, sec: number): P
   return { cpuMsPerRequest, cpuCores };
 }
 
+// Seconds of garbage collection the tutorgate instances behind `urls` have reported so
+// far (summed over the kinds of collection and the instances), or undefined when one of
+// them does not report it.
+async function gcSeconds(urls: string[]): Promise<number | undefined> {
+  let total = 0;
+  for (const url of new Set(urls.map((u) => new URL(u).origin))) {
+    try {
+      const res = await fetch(`${url}/metrics`);
+      if (!res.ok) return undefined;
+      const lines = (await res.text()).split('\n').filter((l) => l.startsWith('tutorgate_nodejs_gc_duration_seconds_sum'));
+      if (lines.length === 0) return undefined;
+      for (const l of lines) total += Number(l.slice(l.lastIndexOf(' ') + 1));
+    } catch {
+      return undefined;
+    }
+  }
+  return total;
+}
+const gcPerRequest = (before: number | undefined, after: number | undefined, requests: number): Pick<Measured, 'gcMsPerRequest'> =>
+  before === undefined || after === undefined ? {} : { gcMsPerRequest: round3(((after - before) * 1000) / Math.max(1, requests)) };
+
 function pct(sorted: Float64Array, q: number): number {
   if (sorted.length === 0) return NaN;
   return round2(sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!);
@@ -214,11 +240,13 @@ async function measure(opts: AutocannonOptions, warm = true): Promise<Measured> 
   if (warm && WARMUP > 0) await autocannon({ ...opts, duration: WARMUP });
   const loadavgBefore = load();
   const samples: number[] = [];
+  const gc = await gcSeconds([opts.url]);
   const cpu = cpuNow();
   const inst = autocannon(opts);
   inst.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => samples.push(ms));
   const r: AutocannonResult = await inst;
-  return { ...summarise(r, samples, opts.connections ?? 10, loadavgBefore), ...cpuSince(cpu, samples.length, r.duration) };
+  const cpuUsed = cpuSince(cpu, samples.length, r.duration);
+  return { ...summarise(r, samples, opts.connections ?? 10, loadavgBefore), ...cpuUsed, ...gcPerRequest(gc, await gcSeconds([opts.url]), samples.length) };
 }
 
 // Steady state of a closed loop: one run of `settleSec` + DURATION seconds on the same
@@ -232,10 +260,16 @@ async function measureSteady(opts: AutocannonOptions | AutocannonOptions[], sett
   const loadavgBefore = load();
   const all: number[] = [];
   const steady: number[] = [];
+  const urls = list.map((o) => o.url);
+  const gcWhole = await gcSeconds(urls);
+  let gc: Promise<number | undefined> = Promise.resolve(gcWhole);
   const t0 = performance.now();
   const cpuWhole = cpuNow();
   let cpu = cpuWhole;
-  const settled = setTimeout(() => (cpu = cpuNow()), settleSec * 1000);
+  const settled = setTimeout(() => {
+    cpu = cpuNow();
+    gc = gcSeconds(urls);
+  }, settleSec * 1000);
   const results: AutocannonResult[] = await Promise.all(
     list.map((o) => {
       const inst = autocannon({ ...o, duration: settleSec + (o.duration ?? DURATION) });
@@ -260,8 +294,10 @@ async function measureSteady(opts: AutocannonOptions | AutocannonOptions[], sett
   };
   clearTimeout(settled);
   const connections = list.reduce((n, o) => n + (o.connections ?? 10), 0);
-  const whole = { ...summarise(r, all, connections, loadavgBefore), ...cpuSince(cpuWhole, all.length, r.duration) };
-  const s = { ...summarise({ ...r, duration: r.duration - settleSec }, steady, connections, loadavgBefore), ...cpuSince(cpu, steady.length, r.duration - settleSec) };
+  const cpuUsed = { whole: cpuSince(cpuWhole, all.length, r.duration), steady: cpuSince(cpu, steady.length, r.duration - settleSec) };
+  const gcEnd = await gcSeconds(urls);
+  const whole = { ...summarise(r, all, connections, loadavgBefore), ...cpuUsed.whole, ...gcPerRequest(gcWhole, gcEnd, all.length) };
+  const s = { ...summarise({ ...r, duration: r.duration - settleSec }, steady, connections, loadavgBefore), ...cpuUsed.steady, ...gcPerRequest(await gc, gcEnd, steady.length) };
   return { steady: s, whole };
 }
 
@@ -319,7 +355,7 @@ function save(rec: ScenarioRecord): void {
   records.push(rec);
   writeFileSync(join(RESULTS, `load-${rec.slug}.json`), JSON.stringify({ generatedAt: new Date().toISOString(), node: process.version, cpus: cpus().length, quick: argv.quick, ...rec }, null, 2) + '\n');
   const m = rec.measured;
-  console.log(`  ${rec.id} ${rec.title}: ${m.rps} req/s, p50 ${m.latencyMs.p50} ms, p99 ${m.latencyMs.p99} ms, non-2xx ${m.non2xx}, errors ${m.errors}, timeouts ${m.timeouts}, CPU ${servedCpu(m) ?? '?'} ms/req${rec.verdict ? ` → ${rec.verdict}` : ''} (load ${m.loadavgBefore})`);
+  console.log(`  ${rec.id} ${rec.title}: ${m.rps} req/s, p50 ${m.latencyMs.p50} ms, p99 ${m.latencyMs.p99} ms, non-2xx ${m.non2xx}, errors ${m.errors}, timeouts ${m.timeouts}, CPU ${servedCpu(m) ?? '?'} ms/req${m.gcMsPerRequest !== undefined ? ` (GC ${m.gcMsPerRequest})` : ''}${rec.verdict ? ` → ${rec.verdict}` : ''} (load ${m.loadavgBefore})`);
 }
 
 const auth = (key: string) => ({ authorization: `Bearer ${key}`, 'content-type': 'application/json' });
