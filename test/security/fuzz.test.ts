@@ -9,9 +9,16 @@ import { expectNoSecrets, expectWellFormedLogLines, Exposure } from './security-
 //
 // Properties: never a 5xx; on 4xx always a JSON or problem+json body that parses. Each
 // role gets RUNS_PER_ROLE requests from a fixed seed, so a failure reproduces exactly.
+// FUZZ_SEED and FUZZ_RUNS explore beyond it (`FUZZ_SEED=$RANDOM FUZZ_RUNS=5000 npx vitest
+// run test/security/fuzz.test.ts`); a failure prints the seed and path to replay it.
 
-const RUNS_PER_ROLE = 600;
-const SEED = 20_261_127;
+const RUNS_PER_ROLE = positive(process.env['FUZZ_RUNS']) ?? 600;
+const SEED = positive(process.env['FUZZ_SEED']) ?? 20_261_127;
+
+function positive(v: string | undefined): number | undefined {
+  const n = Number(v);
+  return v && Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
 const BIG = { requestsPerMinute: 1_000_000, requestsPerHour: 10_000_000, tokensPerDay: 1_000_000_000, concurrent: 1000 };
 
 type Route = { method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'; path: string };
