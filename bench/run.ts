@@ -227,7 +227,6 @@ async function gcSeconds(urls: string[]): Promise<number | undefined> {
   }
   return total;
 }
-const lightTraffic = ({ gcMsPerRequest: _flood, ...m }: Measured): Measured => ({ ...m, cpuMsPerRequest: {} });
 const gcPerRequest = (before: number | undefined, after: number | undefined, requests: number): Pick<Measured, 'gcMsPerRequest'> =>
   before === undefined || after === undefined ? {} : { gcMsPerRequest: round3(((after - before) * 1000) / Math.max(1, requests)) };
 
@@ -246,7 +245,7 @@ async function measure(opts: AutocannonOptions, warm = true): Promise<Measured> 
   const inst = autocannon(opts);
   inst.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => samples.push(ms));
   const r: AutocannonResult = await inst;
-  const cpuUsed = cpuSince(cpu, samples.length, r.duration);
+  const cpuUsed = cpuSince(cpu, samples.length, r.duration); // before the /metrics read below, which it should not count
   return { ...summarise(r, samples, opts.connections ?? 10, loadavgBefore), ...cpuUsed, ...gcPerRequest(gc, await gcSeconds([opts.url]), samples.length) };
 }
 
@@ -295,6 +294,7 @@ async function measureSteady(opts: AutocannonOptions | AutocannonOptions[], sett
   };
   clearTimeout(settled);
   const connections = list.reduce((n, o) => n + (o.connections ?? 10), 0);
+  // CPU first: the /metrics read below should not count in it.
   const cpuUsed = { whole: cpuSince(cpuWhole, all.length, r.duration), steady: cpuSince(cpu, steady.length, r.duration - settleSec) };
   const gcEnd = await gcSeconds(urls);
   const whole = { ...summarise(r, all, connections, loadavgBefore), ...cpuUsed.whole, ...gcPerRequest(gcWhole, gcEnd, all.length) };
@@ -764,6 +764,8 @@ async function s7(svc: Service, rep: number, users: { prefix: string; premium: s
   };
 }
 
+const lightTraffic = ({ gcMsPerRequest: _flood, ...m }: Measured): Measured => ({ ...m, cpuMsPerRequest: {} });
+
 async function s8(svc: Service, k: Keys): Promise<ScenarioRecord> {
   // The flood user gets the built-in free limits back (60/min, 1000/h) through the admin API.
   await adminCall(svc, k.admin, 'PUT', '/v1/admin/users/flood-f1/limits', { requestsPerMinute: 60, requestsPerHour: 1000 });
@@ -799,8 +801,7 @@ async function s8(svc: Service, k: Keys): Promise<ScenarioRecord> {
     title: 'free-user flood (10 conns, 60/min limit) + premium light traffic (20 req/s)',
     target: '429s for the flood; premium p50 unaffected (≤ +1 ms)',
     verdict: share429 > 0.95 && p50Delta <= 1 && during.non2xx === 0 && during.errors === 0 ? 'pass' : 'miss',
-    // Per request of the light traffic, the service's CPU would include the whole flood's.
-    // The service's CPU and GC during the flood went mostly to the flood, not to the light traffic measured.
+    // Per request of the light traffic, the service's CPU and GC would include the whole flood's.
     measured: lightTraffic(during),
     overhead: { p50Ms: p50Delta, p99Ms: round2(during.latencyMs.p99 - baseline.latencyMs.p99) },
     extra: {

@@ -8,7 +8,7 @@ const DAY_MS = 86_400_000;
 
 // The UTC day last formatted, kept until a time outside it is asked for: a cache miss
 // names its budget periods and price row by day and month five or six times, and
-// `toISOString` is the costly part of each (~1 % of the service's CPU under load).
+// `toISOString` made each call cost ~540 ns against ~12 ns now (finding 31).
 let from = 0;
 let until = -1; // empty: no time is inside [0, -1)
 let day = '';
