@@ -4,7 +4,7 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
-const DAY_MS = 86_400_000;
+export const DAY_MS = 86_400_000;
 
 // The UTC day last formatted, kept until a time outside it is asked for: a cache miss
 // names its budget periods and price row by day and month five or six times, and

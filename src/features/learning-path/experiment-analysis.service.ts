@@ -1,4 +1,4 @@
-import type { Clock } from '../../platform/clock.js';
+import { DAY_MS, type Clock } from '../../platform/clock.js';
 import type { UsageAnalyticsRepository } from '../usage/usage-analytics.repository.js';
 import { analyzeExperiment, type ExperimentAnalysis } from './ab-analysis.js';
 import type { LearningRepository } from './learning.repository.js';
@@ -19,7 +19,7 @@ export class ExperimentAnalysisService {
   ) {}
 
   async report(experiment: string, windowDays = 30): Promise<ExperimentReport> {
-    const since = this.clock.now() - windowDays * 86_400_000;
+    const since = this.clock.now() - windowDays * DAY_MS;
     const [exposures, recs, events, cost] = await Promise.all([
       this.repo.exposures(experiment),
       this.repo.recommendationsFor(experiment),

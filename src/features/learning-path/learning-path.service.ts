@@ -1,4 +1,4 @@
-import type { Clock } from '../../platform/clock.js';
+import { DAY_MS, type Clock } from '../../platform/clock.js';
 import { ValidationError } from '../../platform/errors.js';
 import { newId } from '../../platform/ids.js';
 import type { Principal } from '../identity/identity.types.js';
@@ -153,7 +153,7 @@ export class LearningPathService {
   private async history(userId: string, snap: LearnerSnapshot) {
     if (snap.events === 0) return [];
     // Only the recent past matters for recency penalties and review; bound the read.
-    const since = this.clock.now() - 60 * 86_400_000;
+    const since = this.clock.now() - 60 * DAY_MS;
     const rows = await this.repo.eventsFor(userId, since);
     return rows.map((e) => ({ itemId: e.item_id, at: Number(e.at), correct: e.correct === 1 }));
   }

@@ -1,3 +1,4 @@
+import { DAY_MS } from '../../platform/clock.js';
 import type { Catalog, CatalogItem, ItemKind } from './catalog.schema.js';
 import { prepareCatalog, type PreparedCatalog } from './prepared-catalog.js';
 
@@ -53,7 +54,6 @@ export interface RecommendResult {
   rationale: string;
 }
 
-const DAY = 86_400_000;
 const HOUR = 3_600_000;
 
 /**
@@ -112,7 +112,7 @@ export function recommend(input: RecommendInput): RecommendResult {
       const ms = m[s]!;
       if (ms < thr) unmastered++;
       else if (lastSkill[s]! > Number.NEGATIVE_INFINITY) {
-        const d = 1 - 2 ** (-Math.max(0, input.now - lastSkill[s]!) / (opt.reviewHalfLifeDays * DAY));
+        const d = 1 - 2 ** (-Math.max(0, input.now - lastSkill[s]!) / (opt.reviewHalfLifeDays * DAY_MS));
         if (d > due) due = d;
       }
     }
@@ -146,7 +146,7 @@ export function recommend(input: RecommendInput): RecommendResult {
       const ms = m[s]!;
       if (ms < thr) gap += 1 - ms;
       else if (lastSkill[s]! > Number.NEGATIVE_INFINITY) {
-        const d = 1 - 2 ** (-Math.max(0, input.now - lastSkill[s]!) / (opt.reviewHalfLifeDays * DAY));
+        const d = 1 - 2 ** (-Math.max(0, input.now - lastSkill[s]!) / (opt.reviewHalfLifeDays * DAY_MS));
         if (d > due) due = d;
       }
       if (goalMask?.[s]) goal = Math.max(goal, s === goalIdx ? 1 : 0.6);
@@ -187,7 +187,7 @@ export function recommend(input: RecommendInput): RecommendResult {
   function ageDays(i: number): number {
     let newest = Number.NEGATIVE_INFINITY;
     for (const s of pc.itemSkills[i]!) if (m[s]! >= thr && lastSkill[s]! > newest) newest = lastSkill[s]!;
-    return (input.now - newest) / DAY;
+    return (input.now - newest) / DAY_MS;
   }
 
   return { items: out, rationale: buildRationale(out, pc, input.goal, goalIdx) };

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Clock } from '../../platform/clock.js';
-import { isoDay } from '../../platform/clock.js';
+import { DAY_MS, isoDay, type Clock } from '../../platform/clock.js';
 import type { Policy } from '../../platform/policy.js';
 import { principalOf } from '../identity/auth.hook.js';
 import type { BudgetRepository } from './budget.repository.js';
@@ -13,7 +12,7 @@ const range = { from: day.optional(), to: day.optional() };
 
 function resolveRange(clock: Clock, q: { from?: string | undefined; to?: string | undefined }, days = 30) {
   const to = q.to ?? isoDay(clock.now());
-  const from = q.from ?? isoDay(Date.parse(to) - (days - 1) * 86_400_000);
+  const from = q.from ?? isoDay(Date.parse(to) - (days - 1) * DAY_MS);
   return { from, to };
 }
 
