@@ -108,7 +108,8 @@ interface Sim {
 async function startSim(name: string, latencyMs: number): Promise<Sim> {
   const port = await freePort();
   const statsFile = join(tmp, `${name}-stats.json`);
-  const child = start(name, [...TSX_IMPORT, 'bench/sim-process.ts', '--port', String(port), '--latency-ms', String(latencyMs), '--stats-file', statsFile], {});
+  const extra = process.env.BENCH_SIM_NODE_ARGS ? process.env.BENCH_SIM_NODE_ARGS.split(' ') : [];
+  const child = start(name, [...extra, ...TSX_IMPORT, 'bench/sim-process.ts', '--port', String(port), '--latency-ms', String(latencyMs), '--stats-file', statsFile], {});
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/`, child, name);
   return { url, port, child, statsFile };

@@ -4,7 +4,7 @@ import { Script } from './script-control.js';
 import type { ChargeRecord, RecordedRequest, SimulatorOptions, SimulatorStats } from './types.js';
 
 export function emptyStats(): SimulatorStats {
-  return { messages: 0, byModel: {}, streamed: 0, faulted: 0, invalid: 0, countTokens: 0, batchesCreated: 0, batchRequests: 0, charged: 0 };
+  return { messages: 0, byModel: {}, streamed: 0, faulted: 0, invalid: 0, countTokens: 0, batchesCreated: 0, batchRequests: 0, charged: 0, chargedTokens: { input: 0, output: 0, cacheCreation: 0, cacheRead: 0 } };
 }
 
 /** State shared by the route handlers of one simulator instance. */
@@ -19,13 +19,15 @@ export class SimContext {
   baseUrl = '';
   readonly batchDelayMs: number;
   private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly maxRecorded: number;
+  private readonly maxRequests: number;
+  private readonly maxCharges: number;
 
   constructor(private readonly opts: SimulatorOptions) {
     this.now = opts.now ?? Date.now;
     this.cache = new PromptCache(this.now, opts.minCacheableTokens ?? 1024);
     this.batchDelayMs = opts.batchDelayMs ?? 50;
-    this.maxRecorded = opts.maxRecordedRequests ?? 100_000;
+    this.maxRequests = opts.maxRecordedRequests ?? 100_000;
+    this.maxCharges = opts.maxRecordedCharges ?? 100_000;
   }
 
   latency(override?: number): number {
@@ -50,14 +52,17 @@ export class SimContext {
   }
 
   record(r: RecordedRequest): void {
-    this.requests.push(r);
-    // Trim in batches: splicing on every push would make each request O(n).
-    if (this.requests.length > this.maxRecorded * 1.1) this.requests.splice(0, this.requests.length - this.maxRecorded);
+    keepLast(this.requests, r, this.maxRequests);
   }
 
   charge(c: ChargeRecord): void {
-    this.charges.push(c);
+    keepLast(this.charges, c, this.maxCharges);
+    const t = this.stats.chargedTokens;
     this.stats.charged += 1;
+    t.input += c.inputTokens;
+    t.output += c.outputTokens;
+    t.cacheCreation += c.cacheCreationInputTokens;
+    t.cacheRead += c.cacheReadInputTokens;
   }
 
   cancelTimers(): void {
@@ -73,4 +78,12 @@ export class SimContext {
     this.requests.length = 0;
     this.stats = emptyStats();
   }
+}
+
+// Appends, keeping the last `max` entries. Trims in batches: splicing on every push would
+// make each one O(n).
+function keepLast<T>(list: T[], item: T, max: number): void {
+  if (max <= 0) return;
+  list.push(item);
+  if (list.length > max * 1.1) list.splice(0, list.length - max);
 }

@@ -169,3 +169,31 @@ describe('POST /v1/messages via the real SDK', () => {
     await expect(ask('still alive?')).resolves.toBeTruthy();
   });
 });
+
+describe('records under a limit', () => {
+  it('keeps the last charges and requests within their limits, and the totals of all', async () => {
+    const small = await startSimulator({ maxRecordedRequests: 3, maxRecordedCharges: 2 });
+    const none = await startSimulator({ maxRecordedRequests: 0, maxRecordedCharges: 0 });
+    try {
+      for (const s of [small, none]) {
+        const c = new Anthropic({ apiKey: 'sk-ant-test-records', baseURL: s.url, maxRetries: 0 });
+        const answers = [];
+        for (let i = 0; i < 12; i++) answers.push(await c.messages.create({ model: MODEL, max_tokens: 50, messages: [{ role: 'user', content: `question ${i} ${'x'.repeat(i)}` }] }));
+        const stats = s.stats();
+        expect(stats.charged).toBe(12);
+        expect(stats.chargedTokens.input).toBe(answers.reduce((n, a) => n + a.usage.input_tokens, 0));
+        expect(stats.chargedTokens.output).toBe(answers.reduce((n, a) => n + a.usage.output_tokens, 0));
+        expect(stats.chargedTokens.cacheRead + stats.chargedTokens.cacheCreation).toBe(0);
+      }
+      expect(small.charges.length).toBeGreaterThanOrEqual(2);
+      expect(small.charges.length).toBeLessThanOrEqual(3);
+      expect(small.charges.at(-1)!.inputTokens).toBe(Math.ceil('question 11 xxxxxxxxxxx'.length / 4));
+      expect(small.requests.length).toBeLessThanOrEqual(4);
+      expect((small.requests.at(-1)!.body as { messages: { content: string }[] }).messages[0]!.content).toBe('question 11 xxxxxxxxxxx');
+      expect(none.charges).toEqual([]);
+      expect(none.requests).toEqual([]);
+    } finally {
+      await Promise.all([small.close(), none.close()]);
+    }
+  });
+});

@@ -91,3 +91,29 @@ describe('prompt caching', () => {
     expect(second.usage.cache_read_input_tokens).toBe(first.usage.cache_creation_input_tokens);
   });
 });
+
+describe('prompt cache keys', () => {
+  it('tell block boundaries apart, not only the concatenated text', async () => {
+    const half = RUBRIC.slice(0, 2000);
+    const rest = RUBRIC.slice(2000);
+    const twoBlocks = (a: string, b: string) =>
+      client.messages.create({
+        model: MODEL,
+        max_tokens: 10,
+        system: [
+          { type: 'text', text: a },
+          { type: 'text', text: b, cache_control: { type: 'ephemeral' } },
+        ],
+        messages: [{ role: 'user', content: 'q' }],
+      });
+    await twoBlocks(half, rest);
+    expect((await twoBlocks(half + rest.slice(0, 1), rest.slice(1))).usage.cache_read_input_tokens).toBe(0);
+    expect((await twoBlocks(half, rest)).usage.cache_read_input_tokens).toBeGreaterThan(0);
+  });
+
+  it('tell a plain string system prompt from the same text in a block', async () => {
+    const body = (system: string | Anthropic.TextBlockParam[]) => ({ model: MODEL, max_tokens: 10, cache_control: { type: 'ephemeral' as const }, system, messages: [{ role: 'user' as const, content: 'q' }] });
+    await client.messages.create(body(RUBRIC));
+    expect((await client.messages.create(body([{ type: 'text', text: RUBRIC }]))).usage.cache_read_input_tokens).toBe(0);
+  });
+});

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { tokensForChars, totalInputTokens, type CacheTtl, type Segment } from './usage.js';
 
 export interface CacheUsage {
@@ -17,14 +17,25 @@ interface Breakpoint {
   ttl: CacheTtl;
 }
 
-function stableBlock(block: unknown): unknown {
-  if (typeof block !== 'object' || block === null || Array.isArray(block) || !('cache_control' in block)) return block;
-  const { cache_control: _ignored, ...rest } = block as Record<string, unknown>;
-  return rest;
+// What identifies a block for the cache, as [form, text]: the block without its
+// cache_control. A plain string or a text block is its text (the common case, hashed as it
+// is, not re-encoded); anything else is its JSON.
+function blockIdentity(block: unknown): [form: 's' | 't' | 'j', text: string] {
+  if (typeof block === 'string') return ['s', block];
+  if (typeof block !== 'object' || block === null || Array.isArray(block)) return ['j', JSON.stringify(block) ?? ''];
+  const b = block as Record<string, unknown>;
+  if (b.type === 'text' && typeof b.text === 'string' && Object.keys(b).every((k) => k === 'type' || k === 'text' || k === 'cache_control')) return ['t', b.text];
+  if (!('cache_control' in b)) return ['j', JSON.stringify(b)];
+  const { cache_control: _ignored, ...rest } = b;
+  return ['j', JSON.stringify(rest)];
 }
 
+// Each field goes in with its form and length in front, so that no two different sequences
+// of fields feed the hash the same bytes.
+const feed = (hash: Hash, form: string, field: string) => hash.update(`${form}${field.length}:`).update(field);
+
 /**
- * Prefix cache keyed by a hash chain over model + segments, so two requests share an entry
+ * Prefix cache keyed by a hash over model + segments, so two requests share an entry
  * exactly when everything up to the breakpoint is identical (cache_control itself excluded).
  */
 export class PromptCache {
@@ -81,20 +92,24 @@ export class PromptCache {
     this.entries.clear();
   }
 
+  // One running hash over the model and the segments; a breakpoint's key is the digest of
+  // everything up to it. Segments after the last breakpoint cannot change a key and are
+  // not hashed.
   private breakpoints(model: string, segments: Segment[]): Breakpoint[] {
-    if (!segments.some((s) => s.ttl)) return [];
+    let last = -1;
+    for (let i = 0; i < segments.length; i++) if (segments[i]!.ttl) last = i;
+    if (last < 0) return [];
     const out: Breakpoint[] = [];
-    let chain = createHash('sha1').update(model).digest('hex');
+    const hash = feed(createHash('sha1'), 'm', model);
     let chars = 0;
-    for (const s of segments) {
+    for (let i = 0; i <= last; i++) {
+      const s = segments[i]!;
       chars += s.chars;
-      chain = createHash('sha1')
-        .update(chain)
-        .update(JSON.stringify([s.section, s.role ?? null, stableBlock(s.block)]) ?? '')
-        .digest('hex');
+      feed(feed(hash, 'p', s.section), 'r', s.role ?? '');
+      feed(hash, ...blockIdentity(s.block));
       if (!s.ttl) continue;
       const tokens = tokensForChars(chars);
-      if (tokens > 0 && tokens >= this.minTokens) out.push({ hash: chain, tokens, ttl: s.ttl });
+      if (tokens > 0 && tokens >= this.minTokens) out.push({ hash: hash.copy().digest('base64'), tokens, ttl: s.ttl });
     }
     return out;
   }

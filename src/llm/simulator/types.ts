@@ -83,7 +83,9 @@ export interface SimulatorStats {
   countTokens: number;
   batchesCreated: number;
   batchRequests: number;
+  /** Billed messages, and their tokens summed, since start or reset (kept however long the charge list is). */
   charged: number;
+  chargedTokens: { input: number; output: number; cacheCreation: number; cacheRead: number };
 }
 
 export interface SimulatorOptions {
@@ -98,8 +100,10 @@ export interface SimulatorOptions {
   minCacheableTokens?: number;
   /** Delay before a created batch is processed. Default 50 ms. */
   batchDelayMs?: number;
-  /** Oldest recorded requests are dropped beyond this, so long benchmarks do not exhaust memory. Default 100000. */
+  /** Oldest recorded requests are dropped beyond this, so long benchmarks do not exhaust memory; 0 keeps none. Default 100000. */
   maxRecordedRequests?: number;
+  /** The same for `charges`; `stats().chargedTokens` keeps the totals either way. Default 100000. */
+  maxRecordedCharges?: number;
 }
 
 export interface Simulator {
