@@ -62,6 +62,22 @@ describe.each(STORE_KINDS)('metering on %s', (kind) => {
     if (ok.ok) await metering.release(ok.reservation); // leaves no pending row for the reconcile test
   });
 
+  it('names the first refused line in key order and leaves the others untouched', async () => {
+    const lines = [
+      { key: 'user:m5:2026-11', capMicros: 1_000_000 },
+      { key: 'global:2026-11-29', capMicros: 1_000_000 },
+      { key: 'feature:grading:2026-11-29', capMicros: 25_000 },
+    ];
+    const budgets = new BudgetRepository(ts.store.db);
+    const first = await metering.reserve({ userId: 'm5', feature: 'grading', model: 'claude-haiku-4-5', worstCaseMicros: 20_000, lines });
+    expect(first.ok).toBe(true);
+    const before = await budgets.read(lines.map((l) => l.key));
+    expect(await metering.reserve({ userId: 'm5', feature: 'grading', model: 'claude-haiku-4-5', worstCaseMicros: 20_000, lines })).toEqual({ ok: false, refusedKey: 'feature:grading:2026-11-29' });
+    expect(await budgets.read(lines.map((l) => l.key))).toEqual(before);
+    if (first.ok) await metering.release(first.reservation);
+    expect([...(await budgets.read(lines.map((l) => l.key))).values()]).toEqual(lines.map(() => ({ spent: 0, reserved: 0 })));
+  });
+
   it('notifies once per period at 80 % and at 100 % of a budget', async () => {
     const events: { key: string; threshold: number }[] = [];
     const m = new MeteringService(ts.store, prices, clock, (e) => events.push({ key: e.key, threshold: e.threshold }));
@@ -126,5 +142,36 @@ describe('budget under concurrency: 3 instances on one Postgres', () => {
     expect(budget.spent).toBeLessThanOrEqual(cap);
     const ledger = await new UsageLedgerRepository(ts.store.db).settledRows();
     expect(ledger.filter((r) => r.outcome === 'ok')).toHaveLength(20);
+  });
+
+  it('calls sharing two of their three budget lines reserve and settle all at once without deadlock, every counter exact', async () => {
+    const clock = new ManualClock();
+    const instances = stores.map((s) => new MeteringService(s, prices, clock));
+    const shared = [
+      { key: 'global:2026-11-29', capMicros: 1e12 },
+      { key: 'feature:grading:2026-11-29', capMicros: 1e12 },
+    ];
+    const users = 10;
+    const results = await Promise.all(
+      Array.from({ length: 200 }, async (_, i) => {
+        const m = instances[i % 3]!;
+        // Each call lists its lines in another order; the store must lock them in one.
+        const own = { key: `user:d${i % users}:2026-11`, capMicros: 1e12 };
+        const lines = i % 2 ? [own, ...shared] : [...shared].reverse().concat(own);
+        const r = await m.reserve({ userId: `d${i % users}`, feature: 'grading', model: 'claude-haiku-4-5', worstCaseMicros: 10_000, lines });
+        if (!r.ok) return 'refused';
+        await m.settle(r.reservation, [call(`msg_d${i}`, 1000, 500)], 'llm');
+        return 'ok';
+      }),
+    );
+    expect(results.filter((r) => r === 'ok')).toHaveLength(200);
+    const perCall = (await new UsageLedgerRepository(ts.store.db).settledRows()).find((r) => r.message_id === 'msg_d0')!;
+    const cost = Number(perCall.cost_micros);
+    expect(cost).toBeGreaterThan(0);
+    const keys = [...shared.map((l) => l.key), ...Array.from({ length: users }, (_, u) => `user:d${u}:2026-11`)];
+    const budgets = await new BudgetRepository(ts.store.db).read(keys);
+    expect(budgets.get('global:2026-11-29')).toEqual({ spent: 200 * cost, reserved: 0 });
+    expect(budgets.get('feature:grading:2026-11-29')).toEqual({ spent: 200 * cost, reserved: 0 });
+    for (let u = 0; u < users; u++) expect(budgets.get(`user:d${u}:2026-11`)).toEqual({ spent: 20 * cost, reserved: 0 });
   });
 });
