@@ -78,6 +78,46 @@ describe('grading over HTTP with scripted model answers', () => {
     expect(t.sim.stats().messages).toBe(1);
   });
 
+  it('never serves a default-rubric grade to a request with another reference answer', async () => {
+    const body = { answer: 'The salt stays when the water evaporates.' };
+    t.sim.script.enqueue({ json: grade('incorrect', ['The salt stays']) });
+    expect((await evaluate({ ...body, referenceAnswer: 'Filter the mixture through paper.' })).json()).toMatchObject({ source: 'llm', score: 0 });
+    t.sim.script.enqueue({ json: grade('correct', ['the water evaporates']) });
+    const other = (await evaluate({ ...body, referenceAnswer: REFERENCE }, await t.premium())).json();
+    expect(other).toMatchObject({ source: 'llm', score: 2 });
+    expect((await evaluate({ ...body, referenceAnswer: REFERENCE }, await t.premium())).json()).toMatchObject({ source: 'cache', score: 2 });
+    expect(t.sim.stats().messages).toBe(2);
+  });
+
+  it('keeps stored rubrics and the default rubric apart: its id is reserved, and a rubric that cannot be fetched or scored is refused', async () => {
+    const instructor = await t.premium(undefined, ['instructor']);
+    const rubric = (over: Record<string, unknown> = {}, level: Record<string, unknown> = {}) => ({
+      id: 'my-rubric', version: 1, title: 'T', question: QUESTION,
+      criteria: [{ id: 'c', name: 'C', description: 'd', levels: [{ id: 'full', points: 10, descriptor: 'all', ...level }] }],
+      referenceAnswers: [REFERENCE], ...over,
+    });
+    const publish = (payload: unknown) => t.app.inject({ method: 'POST', url: '/v1/grading/rubrics', headers: bearer(instructor), payload });
+    const reserved = await publish(rubric({ id: 'default-correctness' }));
+    expect(reserved.statusCode).toBe(422);
+    expect(reserved.json().detail).toContain('reserved');
+    const path = await publish(rubric({ id: 'my rubric/../x' }));
+    expect(path.statusCode).toBe(422);
+    expect(JSON.stringify(path.json().errors)).toContain('id');
+    expect((await publish(rubric({}, { points: 1e308 }))).statusCode).toBe(422);
+    expect((await publish(rubric({ id: 'weighty', criteria: [{ id: 'c', name: 'C', description: 'd', weight: 1e300, levels: [{ id: 'full', points: 10, descriptor: 'all' }] }] }))).statusCode).toBe(422);
+  });
+
+  // Whether the two requests interleave between the version check and the insert is up to
+  // the scheduler; either way exactly one of them may publish.
+  it('answers one of two racing publishers of the same new version with 409, not both with 201', async () => {
+    const instructor = await t.premium(undefined, ['instructor']);
+    const payload = (title: string) => ({ id: 'raced', version: 1, title, question: QUESTION, criteria: [{ id: 'c', name: 'C', description: 'd', levels: [{ id: 'full', points: 1, descriptor: 'all' }] }], referenceAnswers: [REFERENCE] });
+    const rs = await Promise.all(['first', 'second'].map((title) => t.app.inject({ method: 'POST', url: '/v1/grading/rubrics', headers: bearer(instructor), payload: payload(title) })));
+    expect(rs.map((r) => r.statusCode).sort()).toEqual([201, 409]);
+    const kept = (await t.app.inject({ method: 'GET', url: '/v1/grading/rubrics/raced', headers: bearer(instructor) })).json();
+    expect(['first', 'second']).toContain(kept.title);
+  });
+
   it('makes one upstream call for 50 concurrent identical requests', async () => {
     t.sim.script.when('sieve', { json: grade('incorrect', ['sieve']), latencyMs: 100 });
     const rs = await Promise.all(Array.from({ length: 50 }, () => evaluate({ answer: 'We used a sieve.' })));

@@ -4,10 +4,9 @@ import { ValidationError } from '../../platform/errors.js';
 import { principalOf } from '../identity/auth.hook.js';
 import type { GradingCalibrationService } from './grading-calibration.service.js';
 import type { GradingService } from './grading.service.js';
-import { loadRubricsYaml, RubricImportError } from './rubric.schema.js';
+import { loadRubricsYaml, RubricIdSchema as rubricId, RubricImportError } from './rubric.schema.js';
 
 const text = (max: number) => z.string().min(1).max(max);
-const rubricId = z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/);
 
 export function gradingRoutes(deps: { service: GradingService; calibration: GradingCalibrationService }): FastifyPluginAsyncZod {
   return async (app) => {

@@ -13,7 +13,7 @@ import { validateGradingOutput } from './grading-output.validator.js';
 import type { GradingRepository } from './grading.repository.js';
 import { detectInjection } from './injection-detector.js';
 import { rulesGrade, type Grade, type RulesGrade } from './rules-grader.js';
-import { RubricSchema, defaultRubric, scoreFromLevels, type Rubric, type RubricInput } from './rubric.schema.js';
+import { DEFAULT_RUBRIC_ID, RubricSchema, defaultRubric, scoreFromLevels, type Rubric, type RubricInput } from './rubric.schema.js';
 
 export interface EvaluationRequest {
   rubricId?: string | undefined;
@@ -75,8 +75,11 @@ export class GradingService {
       rules: () => ({ ...toGrade(rulesOnce()), reviewReasons: [] }),
       cache: {
         scope: 'shared',
-        // Everything that decides the grade; the rubric version is in it, so a new version never serves an old grade.
-        inputs: { rubric: rubric.id, version: rubric.version, inline: req.rubric ? rubric : null, question: req.question, answer: req.answer },
+        // Everything that decides the grade. A stored rubric is its id and version (a new
+        // version never serves an old grade); an inline or default rubric is its whole
+        // content, which for the default rubric is the reference answer: the cache is
+        // shared, and two requests that differ in it must never share a grade.
+        inputs: { rubric: rubric.id, version: rubric.version, inline: req.rubricId ? null : rubric, question: req.question, answer: req.answer },
         tags: ['feature:grading', `rubric:${rubric.id}`],
       },
       llm: {
@@ -192,10 +195,13 @@ export class GradingService {
   // A new rubric, or a new version of one the caller owns (admins may version any).
   async publishRubric(p: Principal, input: RubricInput): Promise<Rubric> {
     const rubric = parseRubric(input, 'rubric');
+    // Evaluations name their rubric by id and version, and calibration reads them so.
+    if (rubric.id === DEFAULT_RUBRIC_ID) throw new ValidationError(`The rubric id "${DEFAULT_RUBRIC_ID}" is reserved for the default rubric.`, [{ path: 'id', message: 'reserved' }]);
     const latest = await this.repo.latestRubric(rubric.id);
     if (latest && latest.ownerId !== p.userId && !p.roles.includes('admin')) throw new ForbiddenError('Only the owner of a rubric may publish new versions.');
     if (latest && rubric.version <= latest.rubric.version) throw new ConflictError(`Rubric ${rubric.id} is at version ${latest.rubric.version}; publish version ${latest.rubric.version + 1} or later.`);
-    await this.repo.insertRubric(rubric, p.userId, this.clock.now());
+    // Two publishers of the same new version race to this insert; the loser hears so.
+    if (!(await this.repo.insertRubric(rubric, p.userId, this.clock.now()))) throw new ConflictError(`Rubric ${rubric.id} version ${rubric.version} was published meanwhile; publish version ${rubric.version + 1} or later.`);
     this.latest.delete(rubric.id);
     return rubric;
   }

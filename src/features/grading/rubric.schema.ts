@@ -1,9 +1,17 @@
 import { z } from 'zod';
 import { parseAllDocuments } from 'yaml';
 
+// Ids appear in routes (`/v1/grading/rubrics/{id}`) and in the grading prompt; the same
+// pattern as the route's, so every rubric that can be published can be fetched and used.
+export const RubricIdSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, 'letters, digits, "_", "." or "-", at most 100');
+
+// Bounds that keep every score a finite number (points × weight, summed over criteria).
+export const MAX_LEVEL_POINTS = 1_000;
+export const MAX_CRITERION_WEIGHT = 100;
+
 export const RubricLevelSchema = z.object({
   id: z.string().min(1),
-  points: z.number().finite().min(0),
+  points: z.number().finite().min(0).max(MAX_LEVEL_POINTS),
   descriptor: z.string().min(1),
 });
 
@@ -13,7 +21,7 @@ export const RubricCriterionSchema = z
     name: z.string().min(1),
     description: z.string(),
     levels: z.array(RubricLevelSchema).min(1),
-    weight: z.number().finite().positive().optional(),
+    weight: z.number().finite().positive().max(MAX_CRITERION_WEIGHT).optional(),
   })
   .superRefine((c, ctx) => {
     const seen = new Set<string>();
@@ -30,7 +38,7 @@ export const RubricAnchorSchema = z.object({
 
 export const RubricSchema = z
   .object({
-    id: z.string().min(1),
+    id: RubricIdSchema,
     version: z.number().int().min(1),
     title: z.string().min(1),
     question: z.string().optional(),
@@ -101,9 +109,11 @@ export function scoreFromLevels(rubric: Rubric, chosen: ReadonlyArray<{ criterio
 export const DEFAULT_CRITERION_ID = 'correctness';
 
 /** Rubric used when a client sends only a question and a reference answer. */
+export const DEFAULT_RUBRIC_ID = 'default-correctness';
+
 export function defaultRubric(question: string, referenceAnswer: string): Rubric {
   return RubricSchema.parse({
-    id: 'default-correctness',
+    id: DEFAULT_RUBRIC_ID,
     version: 1,
     title: 'Correctness against the reference answer',
     question,
