@@ -17,6 +17,7 @@ import { gradingRoutes } from './features/grading/grading.routes.js';
 import { learningPathRoutes } from './features/learning-path/learning-path.routes.js';
 import { usageRoutes } from './features/usage/usage.routes.js';
 import { installErrorHandling } from './platform/http/error-handler.js';
+import { installNulGuard } from './platform/http/nul-guard.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 
@@ -78,6 +79,7 @@ export async function buildApp(c: Container): Promise<FastifyInstance> {
   });
 
   installAuth(app, { authenticator: c.identity.authenticator, sessionUser: sessionUserResolver(c), failureGate: c.authFailures });
+  installNulGuard(app);
 
   await app.register(healthRoutes(c.readiness, () => c.metrics.registry.metrics(), c.metrics.registry.contentType));
   await app.register(identityRoutes(c.identity.service, { remaining: meExtras(c) }));

@@ -32,3 +32,11 @@ export function isoMonth(ms: number): string {
   sameDay(ms);
   return month;
 }
+
+// A `YYYY-MM-DD` that names a real day from 1970 on (not 2026-02-31 or 2026-13-45, which
+// `Date.parse` turns into NaN or rolls over into another day).
+export function isCalendarDay(s: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(s)) return false;
+  const ms = Date.parse(`${s}T00:00:00Z`);
+  return ms >= 0 && isoDay(ms) === s;
+}

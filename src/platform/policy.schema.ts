@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isCalendarDay } from './clock.js';
 import { parseDuration } from './duration.js';
 
 export const FEATURES = ['grading', 'learning_path'] as const;
@@ -10,7 +11,7 @@ const feature = z.enum(FEATURES);
 const tier = z.enum(TIERS);
 const usd = z.number().nonnegative().finite();
 const duration = z.string().refine((s) => parseDuration(s) !== undefined, 'expected a duration like 30s, 15m, 1h or 30d');
-const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date YYYY-MM-DD');
+const isoDate = z.string().refine(isCalendarDay, 'expected a date YYYY-MM-DD, from 1970 on');
 
 const limitSpec = z.strictObject({
   requestsPerMinute: z.int().positive().optional(),

@@ -96,7 +96,7 @@ describe('grading over HTTP with scripted model answers', () => {
       criteria: [{ id: 'c', name: 'C', description: 'd', levels: [{ id: 'full', points: 10, descriptor: 'all', ...level }] }],
       referenceAnswers: [REFERENCE], ...over,
     });
-    const publish = (payload: unknown) => t.app.inject({ method: 'POST', url: '/v1/grading/rubrics', headers: bearer(instructor), payload });
+    const publish = (payload: Record<string, unknown>) => t.app.inject({ method: 'POST', url: '/v1/grading/rubrics', headers: bearer(instructor), payload });
     const reserved = await publish(rubric({ id: 'default-correctness' }));
     expect(reserved.statusCode).toBe(422);
     expect(reserved.json().detail).toContain('reserved');

@@ -1,13 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { DAY_MS, isoDay, type Clock } from '../../platform/clock.js';
+import { DAY_MS, isCalendarDay, isoDay, type Clock } from '../../platform/clock.js';
 import type { Policy } from '../../platform/policy.js';
 import { principalOf } from '../identity/auth.hook.js';
 import type { BudgetRepository } from './budget.repository.js';
 import { serviceBudgetLines } from './budget-policy.js';
 import { GROUP_COLUMNS, toCsv, type GroupColumn, type UsageAnalyticsRepository } from './usage-analytics.repository.js';
 
-const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD');
+const day = z.string().refine(isCalendarDay, 'expected a day YYYY-MM-DD, from 1970 on');
 const range = { from: day.optional(), to: day.optional() };
 
 function resolveRange(clock: Clock, q: { from?: string | undefined; to?: string | undefined }, days = 30) {

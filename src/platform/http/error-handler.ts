@@ -51,6 +51,9 @@ function mapError(err: FastifyError | AppError | Error): Mapped {
   const known = fe.code ? FASTIFY_CODES[fe.code] : undefined;
   if (known) return { status: known.status, code: known.code, detail: known.detail };
   if (err instanceof SyntaxError || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return { status: 400, code: 'invalid_json', detail: 'The body is not valid JSON.' };
+  // A character the database cannot store (Postgres: U+0000 in text); the NUL guard
+  // refuses it at the edge, this is the backstop for a path it does not see.
+  if (isUnstorableText(err)) return { status: 400, code: 'bad_request', detail: 'The request holds a character that cannot be stored.' };
   if (isStoreUnavailable(err)) return { status: 503, code: 'service_unavailable', detail: 'The store is unavailable; retry shortly.', headers: { 'retry-after': '5' } };
   // secure-json-parse: "Object contains forbidden prototype property"
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
@@ -58,6 +61,9 @@ function mapError(err: FastifyError | AppError | Error): Mapped {
   }
   return { status: 500, code: 'internal', detail: 'An unexpected error occurred; it has been logged.' };
 }
+
+const UNSTORABLE_TEXT_CODES = new Set(['22021', '22P05']); // character_not_in_repertoire, untranslatable_character
+const isUnstorableText = (err: unknown) => UNSTORABLE_TEXT_CODES.has(String((err as { code?: unknown } | null)?.code));
 
 // The database cannot be reached or answered too late: the service itself cannot serve.
 const STORE_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08003', '08006', 'SQLITE_BUSY']);

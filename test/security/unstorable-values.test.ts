@@ -1,0 +1,59 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STORE_KINDS } from '../helpers/databases.js';
+import { createSimulatedApp } from '../helpers/simulated-app.js';
+import { bearer } from '../helpers/test-app.js';
+
+// Values that parse, pass a pattern, and still cannot be stored or name nothing: U+0000,
+// which Postgres text refuses (it used to fail a grade after its LLM call was billed), and
+// days that do not exist. Each is refused up front with 422 naming the field, on both stores.
+describe.each(STORE_KINDS)('values no store or calendar holds, on %s', (store) => {
+  let t: Awaited<ReturnType<typeof createSimulatedApp>>;
+  let learner: string;
+  let admin: string;
+  beforeAll(async () => {
+    t = await createSimulatedApp({ store });
+    learner = await t.premium('nul-learner');
+    admin = await t.premium('nul-admin', ['admin']);
+  });
+  afterAll(() => t.close());
+
+  const expect422 = (r: { statusCode: number; json(): { code: string; errors?: { path: string }[] } }, path: string) => {
+    expect(r.statusCode, JSON.stringify(r.json())).toBe(422);
+    expect(r.json().code).toBe('validation_failed');
+    expect(r.json().errors?.map((e) => e.path)).toContain(path);
+  };
+
+  it('refuses U+0000 in a graded answer before any upstream call, and bills nothing', async () => {
+    const calls = t.sim.stats().messages;
+    const r = await t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(learner), payload: { question: 'Why does ice float?', referenceAnswer: 'Ice is less dense than water.', answer: 'It is less\u0000 dense.' } });
+    expect422(r, 'body.answer');
+    expect(t.sim.stats().messages).toBe(calls);
+    const ledger = await t.store.db.selectFrom('usage_ledger').select('id').where('user_id', '=', 'nul-learner').execute();
+    expect(ledger).toEqual([]);
+    // The same request without the NUL is graded (control).
+    const ok = await t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(learner), payload: { question: 'Why does ice float?', referenceAnswer: 'Ice is less dense than water.', answer: 'It is less dense.' } });
+    expect(ok.statusCode).toBe(200);
+  });
+
+  it('refuses U+0000 in path parameters, query strings, keys and YAML bodies', async () => {
+    expect422(await t.app.inject({ method: 'GET', url: '/v1/grading/evaluations/x%00', headers: bearer(learner) }), 'params.id');
+    expect422(await t.app.inject({ method: 'DELETE', url: '/v1/admin/users/nul-learner/keys/k%00', headers: bearer(admin) }), 'params.keyId');
+    expect422(await t.app.inject({ method: 'GET', url: '/v1/usage/me?from=%00', headers: bearer(learner) }), 'querystring.from');
+    expect422(await t.app.inject({ method: 'POST', url: '/v1/progress/events', headers: { ...bearer(learner), 'content-type': 'application/json' }, payload: '{"itemId":"a","correct":true,"meta\\u0000":1}' }), 'body (a key)');
+    const yaml = 'id: "nul\\0id"\nversion: 1\ntitle: t\ncriteria: []\nreferenceAnswers: []\n';
+    expect422(await t.app.inject({ method: 'POST', url: '/v1/grading/rubrics', headers: { ...bearer(admin), 'content-type': 'application/yaml' }, payload: yaml.replace('\\0', '\u0000') }), 'body');
+  });
+
+  it('refuses days that do not exist, and keeps real ones', async () => {
+    for (const url of ['/v1/usage/me', '/v1/admin/usage']) {
+      for (const bad of ['2026-13-45', '2026-02-31', '2026-00-10', '0000-01-01', '1969-12-31']) {
+        expect422(await t.app.inject({ method: 'GET', url: `${url}?to=${bad}`, headers: bearer(admin) }), 'querystring.to');
+        expect422(await t.app.inject({ method: 'GET', url: `${url}?from=${bad}`, headers: bearer(admin) }), 'querystring.from');
+      }
+      const r = await t.app.inject({ method: 'GET', url: `${url}?from=2024-02-29&to=2024-03-01`, headers: bearer(admin) });
+      expect(r.statusCode).toBe(200);
+    }
+    const me = (await t.app.inject({ method: 'GET', url: '/v1/usage/me?to=2026-03-01', headers: bearer(learner) })).json();
+    expect(me).toMatchObject({ from: '2026-01-31', to: '2026-03-01' });
+  });
+});
