@@ -68,8 +68,9 @@ export class RateLimitedError extends AppError {
   }
 }
 export class BudgetExhaustedError extends AppError {
-  constructor(budget: string, retryAfterSec: number) {
+  constructor(budget: string, retryAfterSec: number, headers: Record<string, string> = {}) {
     super('budget_exhausted', 429, `Budget "${budget}" is exhausted.`, { budget }, {
+      ...headers,
       'retry-after': String(Math.max(1, Math.ceil(retryAfterSec))),
     });
   }

@@ -66,9 +66,10 @@ function task(p: Principal, answer: string): PremiumTask<string> {
   };
 }
 
-function build(opts: { limiter?: RateLimiter; flagsOn?: boolean; llm?: ReturnType<typeof fakeLlm> } = {}) {
+function build(opts: { limiter?: RateLimiter; flagsOn?: boolean; llm?: ReturnType<typeof fakeLlm>; reserve?: MeteringService['reserve'] } = {}) {
   const { llm, calls } = opts.llm ?? fakeLlm();
   const { metering, settled } = fakeMetering();
+  if (opts.reserve) metering.reserve = opts.reserve;
   const deferred = new DeferredWork((err) => {
     throw err;
   });
@@ -244,6 +245,24 @@ describe('PremiumPipeline', () => {
       const { pipeline } = build({ limiter });
       expect(await pipeline.run(task(principal('a'), 'x'))).toMatchObject({ source: 'llm' });
       expect([...log].sort()).toEqual(['slot released', 'tokens settled']);
+    });
+
+    it('gives the tokens and the slot back when the store fails before the call', async () => {
+      const { limiter, log } = scripted({ slot: true, tokens: true });
+      const down = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+      const { pipeline, calls } = build({ limiter, reserve: async () => Promise.reject(down) });
+      await expect(pipeline.run(task(principal('a'), 'x'))).rejects.toBe(down);
+      expect([...log].sort()).toEqual(['slot released', 'tokens released']);
+      expect(calls).toEqual([]);
+    });
+
+    it("answers a refusal after admission with the request window's rate-limit headers", async () => {
+      for (const o of [{ slot: false, tokens: true }, { slot: true, tokens: false }]) {
+        const { pipeline } = build({ limiter: scripted(o).limiter });
+        const err = (await pipeline.run(task(principal('a'), 'x')).catch((e: unknown) => e)) as RateLimitedError;
+        expect(err).toBeInstanceOf(RateLimitedError);
+        expect(Object.keys(err.headers ?? {}).map((h) => h.toLowerCase()).sort()).toEqual(['ratelimit', 'ratelimit-policy', 'retry-after']);
+      }
     });
 
     it('still answers when the token settlement fails after a paid call', async () => {

@@ -172,8 +172,9 @@ export class PremiumPipeline {
     const tokens = tokensR.status === 'fulfilled' && tokensR.value?.allowed ? tokensR.value : undefined;
     const refusal =
       slotR.status === 'rejected' ? slotR.reason : tokensR.status === 'rejected' ? tokensR.reason
-      : slotR.value && !slotR.value.allowed ? new RateLimitedError('concurrent', 1)
-      : tokensR.value && !tokensR.value.allowed ? new RateLimitedError('tokensPerDay', tokensR.value.retryAfterSec)
+      // A refusal after admission carries the request window's headers, as every answer does.
+      : slotR.value && !slotR.value.allowed ? new RateLimitedError('concurrent', 1, a.headers)
+      : tokensR.value && !tokensR.value.allowed ? new RateLimitedError('tokensPerDay', tokensR.value.retryAfterSec, a.headers)
       : undefined;
     if (refusal !== undefined) {
       await Promise.all([slot?.release().catch(() => {}), tokens?.release().catch(() => {})]);
@@ -192,8 +193,7 @@ export class PremiumPipeline {
       const worst = this.d.prices.worstCaseMicros(model, inputEstimate, task.llm.maxTokens, now) * maxCalls;
       const reserved = await this.d.metering.reserve({ userId: p.userId, feature: task.feature, model, worstCaseMicros: worst, lines });
       if (!reserved.ok) {
-        await tokens?.release();
-        if (this.d.policy.budgets.onExhausted === 'reject') throw new BudgetExhaustedError(budgetName(reserved.refusedKey), secondsUntilReset(reserved.refusedKey, now));
+        if (this.d.policy.budgets.onExhausted === 'reject') throw new BudgetExhaustedError(budgetName(reserved.refusedKey), secondsUntilReset(reserved.refusedKey, now), a.headers);
         throw new Fallback('budget_exhausted', `The ${budgetName(reserved.refusedKey)} budget is spent; this answer comes from the rules engine.`);
       }
 
@@ -231,7 +231,9 @@ export class PremiumPipeline {
       }
       return { value, source: 'llm', usage: settleLater('llm'), model };
     } finally {
-      await Promise.all([tokensSettled, slot?.release().catch(() => {})]);
+      // Tokens not settled (no call was made: the budget refused, or the store or the
+      // prompt failed before it) are given back whole, never held for the day.
+      await Promise.all([tokensSettled ?? tokens?.release().catch(() => {}), slot?.release().catch(() => {})]);
     }
   }
 }
