@@ -165,3 +165,22 @@ describe('dashboard session behind a TLS-terminating proxy', () => {
     expect(String(r.headers['set-cookie'])).toMatch(/; Secure$/);
   });
 });
+
+describe('dashboard sign-in and the failed-credential gate', () => {
+  it('counts failed sign-ins per address with the API, and refuses even a good key once the address is blocked', async () => {
+    const t = await createTestApp({ env: { TUTORGATE_AUTH_FAILURES_PER_MINUTE: '3' } });
+    try {
+      const admin = await t.premium('gate-admin', ['admin']);
+      const from = (remoteAddress: string, token: string) => t.app.inject({ method: 'POST', url: '/admin/session', payload: { token }, remoteAddress });
+      expect((await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer('tg_' + 'y'.repeat(43)), remoteAddress: '203.0.113.5' })).statusCode).toBe(401);
+      expect((await from('203.0.113.5', 'tg_' + 'x'.repeat(43))).statusCode).toBe(401);
+      const third = await from('203.0.113.5', 'not.a.jwt');
+      expect(third.statusCode).toBe(429);
+      expect(third.headers['retry-after']).toBeDefined();
+      expect((await from('203.0.113.5', admin)).statusCode).toBe(429);
+      expect((await from('203.0.113.6', admin)).statusCode).toBe(200);
+    } finally {
+      await t.close();
+    }
+  });
+});

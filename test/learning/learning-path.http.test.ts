@@ -115,6 +115,16 @@ describe('learning paths over HTTP', () => {
     }
   });
 
+  it('takes a request with no body at all as an empty one, and still refuses a bad one', async () => {
+    const none = await t.app.inject({ method: 'POST', url: '/v1/learning-paths', headers: bearer(free) });
+    expect(none.statusCode, none.body).toBe(200);
+    expect(none.json().items.length).toBeGreaterThan(0);
+    expect(none.json().items).toEqual((await post('/v1/learning-paths', free, {})).json().items);
+    const bad = await post('/v1/learning-paths', free, { count: 0 });
+    expect(bad.statusCode).toBe(422);
+    expect(bad.json().detail).toMatch(/count/);
+  });
+
   it('refuses an unknown goal', async () => {
     const r = await post('/v1/learning-paths', premium, { goal: 'astrophysics' });
     expect(r.statusCode).toBe(422);

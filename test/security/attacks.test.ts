@@ -165,6 +165,19 @@ describe('attacks on tutorgate', { timeout: 60_000 }, () => {
       ['POST', '/v1/grading/reviews/eval_x/resolve'],
     ];
 
+    it("shows a learner a rubric's question, criteria and levels, never its reference answers or graded anchors", async () => {
+      for (const key of [premium, free]) {
+        const seen = await req({ method: 'GET', url: '/v1/grading/rubrics/demo-evaporation', headers: bearer(key) });
+        expect(seen.statusCode).toBe(200);
+        expect(seen.json()).toMatchObject({ id: 'demo-evaporation', question: expect.any(String), criteria: expect.any(Array) });
+        expect(seen.json()).not.toHaveProperty('referenceAnswers');
+        expect(seen.json()).not.toHaveProperty('anchors');
+      }
+      const staff = (await req({ method: 'GET', url: '/v1/grading/rubrics/demo-evaporation', headers: bearer(instructor) })).json();
+      expect(staff.referenceAnswers.length).toBeGreaterThan(0);
+      expect(staff.anchors.length).toBeGreaterThan(0);
+    });
+
     it('the staff-only table covers every admin route in the route table', async () => {
       const doc = (await req({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, Record<string, unknown>> };
       const listed = new Set(staffOnly.map(([m, u]) => `${m} ${u.split('?')[0]!.replace('sec-free', '{id}').replace('/k1', '/{keyId}').replace('/flags/grading', '/flags/{key}').replace('experiments/learning_path', 'experiments/{key}').replace('calibrations/demo-evaporation', 'calibrations/{rubricId}')}`));
@@ -378,7 +391,7 @@ describe('attacks on tutorgate', { timeout: 60_000 }, () => {
     });
 
     it('an inline rubric reusing a stored rubric id and version cannot plant a grade for the stored rubric', async () => {
-      const stored = (await req({ method: 'GET', url: '/v1/grading/rubrics/demo-evaporation', headers: bearer(premium) })).json();
+      const stored = (await req({ method: 'GET', url: '/v1/grading/rubrics/demo-evaporation', headers: bearer(instructor) })).json();
       // the attacker's copy: same id and version, but every level is worth full points
       const forged = { ...stored, criteria: stored.criteria.map((c: { levels: { points: number }[] }) => ({ ...c, levels: c.levels.map((l) => ({ ...l, points: 2 })) })) };
       const question = stored.question as string;
@@ -396,7 +409,7 @@ describe('attacks on tutorgate', { timeout: 60_000 }, () => {
     });
 
     it('a stored-rubric grade is not served to an inline rubric with the same id', async () => {
-      const stored = (await req({ method: 'GET', url: '/v1/grading/rubrics/demo-evaporation', headers: bearer(premium) })).json();
+      const stored = (await req({ method: 'GET', url: '/v1/grading/rubrics/demo-evaporation', headers: bearer(instructor) })).json();
       const answer = 'The sun heats it so the water evaporates into water vapour.';
       const levels = [{ criterionId: 'process', levelId: 'full', evidence: ['evaporates into water vapour'] }, { criterionId: 'cause', levelId: 'full', evidence: ['The sun heats it'] }];
       t.sim.script.enqueue({ json: gradeJson(levels) });

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Container } from '../../container.js';
-import { ForbiddenError, UnauthorizedError } from '../../platform/errors.js';
+import { ForbiddenError, RateLimitedError, UnauthorizedError } from '../../platform/errors.js';
 import { principalOf } from '../identity/auth.hook.js';
 import { hasPermission } from '../identity/access.js';
 import { AuthenticationFailed } from '../identity/authenticator.js';
@@ -68,12 +68,17 @@ export function dashboardRoutes(c: Container): FastifyPluginAsyncZod {
       { schema: { tags: ['dashboard'], summary: 'Exchange an admin API key or JWT for a dashboard session cookie', body: z.strictObject({ token: z.string().min(1).max(4096) }) } },
       async (request, reply) => {
         refuseCrossSite(request);
+        // A credential check like any other: the same per-address gate on failures.
+        const gate = await c.authFailures.check(request.ip);
+        if (!gate.allowed) throw new RateLimitedError('authFailuresPerMinute', gate.retryAfterSec);
         let principal;
         try {
           principal = await c.identity.authenticator.authenticate(`Bearer ${request.body.token.trim()}`);
         } catch (err) {
           if (!(err instanceof AuthenticationFailed)) throw err;
           request.log.info({ reason: err.reason }, 'dashboard sign-in refused');
+          const after = await c.authFailures.recordFailure(request.ip);
+          if (!after.allowed) throw new RateLimitedError('authFailuresPerMinute', after.retryAfterSec);
           throw new UnauthorizedError('That API key or token is not valid.');
         }
         if (!hasPermission(principal.roles, 'usage:read-any')) throw new ForbiddenError('The dashboard is for administrators; this key lacks the "usage:read-any" permission.');

@@ -42,7 +42,7 @@ export function gradingRoutes(deps: { service: GradingService; calibration: Grad
 
     app.get('/v1/grading/rubrics', { config: { auth: 'required', permission: 'rubrics:read' }, schema: { tags: ['grading'], summary: 'Rubrics the caller may use (demo rubrics ship)' } }, async () => ({ rubrics: await deps.service.rubrics() }));
 
-    app.get('/v1/grading/rubrics/:id', { config: { auth: 'required', permission: 'rubrics:read' }, schema: { tags: ['grading'], params: z.strictObject({ id: rubricId }) } }, async (request) => deps.service.rubric(request.params.id));
+    app.get('/v1/grading/rubrics/:id', { config: { auth: 'required', permission: 'rubrics:read' }, schema: { tags: ['grading'], params: z.strictObject({ id: rubricId }) } }, async (request) => deps.service.rubricFor(principalOf(request), request.params.id));
 
     app.post('/v1/grading/rubrics', { config: { auth: 'required', permission: 'rubrics:manage' }, schema: { tags: ['grading'], summary: 'Publish a rubric or a new version (JSON, or YAML with content-type application/yaml)' } }, async (request, reply) => {
       const p = principalOf(request);

@@ -4,6 +4,7 @@ import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '.
 import { newId } from '../../platform/ids.js';
 import type { Policy } from '../../platform/policy.js';
 import type { Principal } from '../identity/identity.types.js';
+import { hasPermission } from '../identity/access.js';
 import type { PremiumPipeline } from '../premium/premium-pipeline.js';
 import type { Source } from '../premium/premium.types.js';
 import type { UsageSummary } from '../usage/metering.service.js';
@@ -13,7 +14,7 @@ import { validateGradingOutput } from './grading-output.validator.js';
 import type { GradingRepository } from './grading.repository.js';
 import { detectInjection } from './injection-detector.js';
 import { rulesGrade, type Grade, type RulesGrade } from './rules-grader.js';
-import { DEFAULT_RUBRIC_ID, RubricSchema, defaultRubric, scoreFromLevels, type Rubric, type RubricInput } from './rubric.schema.js';
+import { DEFAULT_RUBRIC_ID, RubricSchema, defaultRubric, maxScore, scoreFromLevels, type Rubric, type RubricInput } from './rubric.schema.js';
 
 export interface EvaluationRequest {
   rubricId?: string | undefined;
@@ -177,8 +178,18 @@ export class GradingService {
       title: rubric.title,
       question: rubric.question,
       criteria: rubric.criteria.length,
-      maxScore: rubric.criteria.reduce((s, c) => s + Math.max(...c.levels.map((l) => l.points)) * (c.weight ?? 1), 0),
+      maxScore: maxScore(rubric),
     }));
+  }
+
+  // A rubric as the caller may see it: its reference answers and graded anchors are what
+  // the LLM grades against and the reveal guard keeps out of feedback, so only those who
+  // manage rubrics read them; a learner sees the question, criteria and levels.
+  async rubricFor(p: Principal, id: string): Promise<Rubric | Omit<Rubric, 'referenceAnswers' | 'anchors'>> {
+    const rubric = await this.rubric(id);
+    if (hasPermission(p.roles, 'rubrics:manage')) return rubric;
+    const { referenceAnswers: _answers, anchors: _anchors, ...shown } = rubric;
+    return shown;
   }
 
   // The newest version, kept for a second per instance: a new version is graded with

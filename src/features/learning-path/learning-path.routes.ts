@@ -37,12 +37,12 @@ export function learningPathRoutes(deps: { service: LearningPathService; catalog
         schema: {
           tags: ['learning'],
           summary: 'Next items for the caller, with rationale; premium users get an LLM-personalised order',
-          body: z.strictObject({ count: z.int().min(1).max(20).default(5), goal: z.string().max(200).optional(), preferredKinds: z.array(itemKindSchema).max(3).optional() }).default({ count: 5 }),
+          // No body at all (Fastify hands over null) is the same as `{}` (CONTRACT.md).
+          body: z.preprocess((v) => v ?? {}, z.strictObject({ count: z.int().min(1).max(20).default(5), goal: z.string().max(200).optional(), preferredKinds: z.array(itemKindSchema).max(3).optional() })),
         },
       },
       async (request, reply) => {
-        const body = request.body ?? { count: 5 };
-        const r = await deps.service.path(principalOf(request), body);
+        const r = await deps.service.path(principalOf(request), request.body);
         reply.headers(r.headers);
         return {
           items: r.value.items,
