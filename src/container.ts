@@ -121,7 +121,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
 
   // A settlement that fails after its answer leaves the pending row and the worst-case
   // hold standing; start-up reconciliation charges it, so nothing is lost.
-  const deferredFailures = new Counter({ name: 'tutorgate_deferred_work_failures_total', help: 'Work done after a response (settling usage) that failed; its pending ledger row is settled at the next start-up.', labelNames: ['work'] as const, registers: [registry] });
+  const deferredFailures = new Counter({ name: 'tutorgate_deferred_work_failures_total', help: 'Work done after a response (settling usage) that failed; its pending ledger row is settled by the next reconciliation (within 15 minutes).', labelNames: ['work'] as const, registers: [registry] });
   const deferred = new DeferredWork((err, label) => {
     deferredFailures.inc({ work: label });
     logger.error({ work: label, err: { message: (err as Error).message } }, 'work after a response failed');

@@ -3,6 +3,7 @@ import { buildApp } from './app.js';
 import { createContainer, type Container } from './container.js';
 import { startAlertEvaluator } from './features/alerts/alert-evaluator.js';
 import { createAlertMetricSource } from './features/alerts/alert-metrics.source.js';
+import { startPendingReconciler } from './features/usage/pending-reconciler.js';
 import { loadApiKey } from './llm/client/key-source.js';
 import { systemClock } from './platform/clock.js';
 import type { Config } from './platform/config.js';
@@ -16,6 +17,9 @@ import { loadPolicy } from './platform/policy.js';
 // A pending ledger row older than this belongs to a process that died mid-call
 // (no upstream call lasts this long: the client caps the total retry time).
 const RECONCILE_AFTER_MS = 10 * 60_000;
+// And while running, so a settlement that failed after its answer does not hold its
+// budget until the next restart.
+const RECONCILE_EVERY_MS = 5 * 60_000;
 
 // Options every Redis client of ours needs: a dead Redis must fail fast, never queue
 // commands forever or hang a request.
@@ -73,6 +77,13 @@ export async function serve(config: Config): Promise<void> {
   if (reconciled) logger.warn({ reconciled }, 'settled usage left pending by a crashed process at its reserved amount');
   const app = await buildApp(container);
   await app.listen({ port: config.PORT, host: config.HOST });
+  const reconciler = startPendingReconciler({
+    metering: container.metering,
+    everyMs: RECONCILE_EVERY_MS,
+    olderThanMs: RECONCILE_AFTER_MS,
+    onReconciled: (n) => logger.warn({ reconciled: n }, 'settled usage left pending (a settlement that failed, or a crashed process) at its reserved amount'),
+    onError: (err) => logger.warn({ err: { message: (err as Error).message } }, 'reconciling pending usage failed; retrying at the next pass'),
+  });
 
   const evaluator =
     container.policy.alerts.rules.length > 0 && config.TUTORGATE_ALERT_EVALUATOR === 'on'
@@ -121,6 +132,7 @@ export async function serve(config: Config): Promise<void> {
     force.unref();
     try {
       clearInterval(calibration);
+      await reconciler.stop();
       app.startDraining();
       await app.close(); // stops accepting, waits for in-flight requests
       await evaluator?.stop();

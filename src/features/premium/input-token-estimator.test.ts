@@ -44,3 +44,17 @@ describe('InputTokenEstimator', () => {
     expect(await est.estimate('grading', [{ text }], '', {})).toBeGreaterThanOrEqual(Math.ceil(localTokenEstimate(text) * 0.75));
   });
 });
+
+describe('localTokenEstimate', () => {
+  it('keeps English at a third of its characters', () => {
+    expect(localTokenEstimate('The water evaporated, leaving the salt.')).toBe(Math.ceil(39 / 3));
+  });
+
+  it('reserves at least a token per character of Chinese or Japanese, and several per emoji', () => {
+    const zh = '水蒸发了，盐留在碗里。因为太阳加热了水。';
+    expect(localTokenEstimate(zh)).toBeGreaterThanOrEqual(zh.length);
+    expect(localTokenEstimate('涙😀')).toBeGreaterThanOrEqual(3 + 4); // UTF-8 bytes of each
+    const mixed = `The salt stays: ${zh}`;
+    expect(localTokenEstimate(mixed)).toBe(Math.ceil('The salt stays: '.length / 3) + Buffer.byteLength(zh));
+  });
+});

@@ -2,10 +2,18 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { AnthropicClient, SystemBlock } from '../../llm/client/types.js';
 
-// Conservative local estimate: tokenizers average about 4 characters a token on English
-// text; 3 leaves headroom, so a budget reservation is an upper bound.
+// Conservative local estimate, so that a budget reservation is an upper bound.
+// Tokenizers average about 4 characters a token on English text; 3 leaves headroom.
+// Other scripts take far more: Chinese or Japanese run near a token per character and
+// rare characters and emoji several, where chars/3 would reserve a third of the cost.
+// A byte-level tokenizer never spends more tokens on a character than its UTF-8 bytes,
+// so every character outside ASCII is counted at its byte length.
 export function localTokenEstimate(text: string): number {
-  return Math.ceil(text.length / 3);
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes === text.length) return Math.ceil(text.length / 3); // ASCII only
+  let ascii = 0;
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) < 0x80) ascii++;
+  return Math.ceil(ascii / 3) + (bytes - ascii);
 }
 
 // Pre-flight input estimate for budget reservations. The static prefix (system prompt,
