@@ -249,7 +249,8 @@ describe('CacheManager with Redis unreachable', () => {
         expect(results.every((r) => r.value === 1)).toBe(true);
         await cache.set(key('down2'), { value: 1, storedAt: 0 }, 60_000, ['t']);
         expect(await cache.get(key('down2'))).toBeUndefined(); // no cache: Redis down and memory unverifiable
-        await expect(cache.invalidateTags(['rubric:r1'])).rejects.toThrow(/Redis/); // a purge must not silently not happen
+        // A purge must not silently not happen, and the caller hears 503 (retry), not 500.
+        await expect(cache.invalidateTags(['rubric:r1'])).rejects.toMatchObject({ status: 503, code: 'service_unavailable', message: expect.stringMatching(/Redis.*retry/) });
       } finally {
         await cache.close();
         redis.disconnect();

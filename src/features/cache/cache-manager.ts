@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
+import { ServiceUnavailableError } from '../../platform/errors.js';
 import type { CacheMetrics } from './cache-metrics.js';
 import { RedisCacheTier, withTimeout, type CacheEvent } from './redis-cache-tier.js';
 
@@ -404,9 +405,16 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
       invalidationEpoch++;
       const dropped = dropMemoryByTags(tags);
       if (!tier) return dropped;
-      const removed = await tier.purgeTags(tags);
+      // A purge that did not reach Redis, or whose broadcast to the other instances failed,
+      // must be retried by its caller: a 503 saying so, never a bare 500.
+      let removed: number;
+      try {
+        removed = await tier.purgeTags(tags);
+      } catch (err) {
+        throw new ServiceUnavailableError(`The cache purge did not reach Redis (${(err as Error).message}); retry it.`);
+      }
       if (!(await tier.publish({ type: 'invalidate', tags, from: instanceId }))) {
-        throw new Error('cache purge: Redis entries removed but the broadcast failed; retry so other instances drop their copies');
+        throw new ServiceUnavailableError('The cache entries were removed from Redis but the other instances were not told; retry the purge so they drop their copies.');
       }
       return removed;
     },
