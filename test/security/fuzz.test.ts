@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STORE_KINDS } from '../helpers/databases.js';
 import { bearer, createTestApp, type TestApp } from '../helpers/test-app.js';
 import { expectNoSecrets, expectWellFormedLogLines, Exposure } from './security-support.js';
 
@@ -83,14 +84,16 @@ const contentType = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom(undefined, 'application/json; charset=utf-8', 'application/json; charset=latin1', 'text/plain', 'application/yaml', 'text/yaml', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/octet-stream', 'application/problem+json', '*/*', ';;;') },
 );
 
-describe('generated requests against every route', { timeout: 120_000 }, () => {
+// On both stores: Postgres refuses what SQLite takes (U+0000 in text, out-of-range
+// integers), and a 500 only Postgres gives went unseen while this ran on SQLite alone.
+describe.each(STORE_KINDS)('generated requests against every route, on %s', { timeout: 120_000 }, (store) => {
   const ex = new Exposure();
   let t: TestApp;
   let routes: Route[];
   const callers: Record<string, string | undefined> = {};
 
   beforeAll(async () => {
-    t = ex.track(await createTestApp({ policy: { limits: { premium: BIG, free: BIG } } }));
+    t = ex.track(await createTestApp({ store, policy: { limits: { premium: BIG, free: BIG } } }));
     callers.anonymous = undefined;
     callers['free learner'] = await t.free('fz-free');
     callers['premium learner'] = await t.premium('fz-premium');
