@@ -24,6 +24,13 @@ describe('isoDay and isoMonth', () => {
     );
   });
 
+  it('names the day of a fraction of a millisecond as Date does, toward zero', () => {
+    for (const ms of [-0.5, -86_400_000.5, -86_400_000 + 0.5, 86_400_000 - 0.5, 0.5]) {
+      expect(isoDay(ms), String(ms)).toBe(plain(ms).slice(0, 10));
+      expect(isoDay(ms - 1), String(ms - 1)).toBe(plain(ms - 1).slice(0, 10));
+    }
+  });
+
   it('throws for a time that is not one, as Date does, and then still answers', () => {
     isoDay(Date.UTC(2026, 10, 29, 12));
     expect(() => isoDay(Number.NaN)).toThrow(RangeError);

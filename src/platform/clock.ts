@@ -14,7 +14,10 @@ let until = -1; // empty: no time is inside [0, -1)
 let day = '';
 let month = '';
 
-function sameDay(ms: number): void {
+function sameDay(time: number): void {
+  // A Date drops a fraction of a millisecond toward zero (-0.5 is 1970-01-01), so the day
+  // of a time is the day of its whole milliseconds.
+  const ms = Math.trunc(time);
   if (ms >= from && ms < until) return; // false for NaN: formatted below, which throws as before
   const iso = new Date(ms).toISOString();
   day = iso.slice(0, 10);
