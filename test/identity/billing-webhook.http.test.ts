@@ -60,4 +60,50 @@ describe('billing webhook', () => {
     expect(r.json().detail).toMatch(/type/);
     expect((await send('{not json')).statusCode).toBe(400);
   });
+
+  it('applies two events of the same second in the order they arrive: cancel after subscribe, and resubscribe after cancel', async () => {
+    const key = await t.free('ivy');
+    const second = nowSec();
+    expect((await send(event('evt_i1', 'subscription.created', 'ivy', second))).json().outcome).toBe('applied');
+    expect((await send(event('evt_i2', 'subscription.canceled', 'ivy', second))).json().outcome).toBe('applied');
+    expect(await tierOf(key)).toBe('free');
+    expect((await send(event('evt_i3', 'subscription.created', 'ivy', second))).json().outcome).toBe('applied');
+    expect(await tierOf(key)).toBe('premium');
+    // an older event still cannot undo a newer one
+    expect((await send(event('evt_i4', 'subscription.canceled', 'ivy', second - 1))).json().outcome).toBe('superseded');
+    expect(await tierOf(key)).toBe('premium');
+  });
+
+  it('a failed payment never creates a subscription or revives a canceled one, and makes a paid one past due', async () => {
+    const stranger = await send(event('evt_j1', 'payment.failed', 'jay-unknown'));
+    expect(stranger.json().outcome).toBe('ignored');
+    const admin = await t.premium('wh-admin', ['admin']);
+    expect((await t.app.inject({ method: 'GET', url: '/v1/admin/users/jay-unknown', headers: bearer(admin) })).statusCode).toBe(404);
+
+    const key = await t.free('kim');
+    await send(event('evt_k1', 'subscription.created', 'kim', nowSec() - 10));
+    await send(event('evt_k2', 'subscription.canceled', 'kim', nowSec() - 5));
+    expect((await send(event('evt_k3', 'payment.failed', 'kim'))).json().outcome).toBe('ignored');
+    expect(await tierOf(key)).toBe('free');
+
+    const paid = await t.free('lou');
+    await send(event('evt_l1', 'subscription.created', 'lou', nowSec() - 10));
+    expect((await send(event('evt_l2', 'payment.failed', 'lou'))).json().outcome).toBe('applied');
+    const me = (await t.app.inject({ method: 'GET', url: '/v1/admin/users/lou', headers: bearer(admin) })).json();
+    expect(me.subscription).toMatchObject({ status: 'past_due' });
+    expect(await tierOf(paid)).toBe('premium'); // until the paid period and its grace end
+  });
+
+  it('refuses user ids the admin API could not manage, and a period start without its end', async () => {
+    for (const userId of ['a b', '../../x', 'x,admin', '\u202e', 'u\u0000x', 'x'.repeat(201)]) {
+      const r = await send(JSON.stringify({ id: `evt_m_${userId.length}_${userId.charCodeAt(0)}`, type: 'subscription.created', created: nowSec(), data: { userId, currentPeriodEnd: nowSec() + 86400 } }));
+      expect(r.statusCode, userId).toBe(422);
+      expect(r.json().detail).toMatch(/userId/);
+    }
+    const endless = await send(JSON.stringify({ id: 'evt_n1', type: 'subscription.created', created: nowSec(), data: { userId: 'nat' } }));
+    expect(endless.statusCode).toBe(422);
+    expect(endless.json().detail).toMatch(/currentPeriodEnd/);
+    // a cancel may leave the period end out (the stored one stays)
+    expect((await send(JSON.stringify({ id: 'evt_n2', type: 'subscription.canceled', created: nowSec(), data: { userId: 'nat' } }))).statusCode).toBe(200);
+  });
 });

@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { Db } from '../../platform/db/database.js';
 import { IdentityRepository } from './identity.repository.js';
-import type { Subscription, SubscriptionStatus } from './identity.types.js';
+import { USER_ID_PATTERN, type Subscription, type SubscriptionStatus } from './identity.types.js';
 
 export const TOLERANCE_SEC = 300;
 
@@ -25,17 +25,22 @@ export function sign(secret: string, t: string, rawBody: Buffer | string): strin
   return createHmac('sha256', secret).update(`${t}.`).update(rawBody).digest('hex');
 }
 
-export const billingEventSchema = z.strictObject({
-  id: z.string().min(1).max(200),
-  type: z.enum(['subscription.created', 'subscription.renewed', 'subscription.canceled', 'payment.failed']),
-  created: z.int().positive(), // unix seconds at the provider
-  data: z.strictObject({
-    userId: z.string().min(1).max(200),
-    plan: z.literal('premium').default('premium'),
-    currentPeriodEnd: z.int().positive().optional(), // unix seconds
-    status: z.enum(['active', 'trialing']).optional(),
-  }),
-});
+export const billingEventSchema = z
+  .strictObject({
+    id: z.string().min(1).max(200),
+    type: z.enum(['subscription.created', 'subscription.renewed', 'subscription.canceled', 'payment.failed']),
+    created: z.int().positive(), // unix seconds at the provider
+    data: z.strictObject({
+      userId: z.string().regex(USER_ID_PATTERN, 'letters, digits and _ . @ - only'),
+      plan: z.literal('premium').default('premium'),
+      currentPeriodEnd: z.int().positive().optional(), // unix seconds
+      status: z.enum(['active', 'trialing']).optional(),
+    }),
+  })
+  // A paid period always ends: without an end, a subscription would stay premium for ever.
+  .refine((e) => !PERIOD_STARTS.has(e.type) || e.data.currentPeriodEnd !== undefined, { path: ['data', 'currentPeriodEnd'], message: 'required for subscription.created and subscription.renewed' });
+
+const PERIOD_STARTS = new Set(['subscription.created', 'subscription.renewed']);
 export type BillingEvent = z.infer<typeof billingEventSchema>;
 
 const STATUS_FOR: Record<BillingEvent['type'], SubscriptionStatus | null> = {
@@ -45,19 +50,26 @@ const STATUS_FOR: Record<BillingEvent['type'], SubscriptionStatus | null> = {
   'payment.failed': 'past_due',
 };
 
-export type WebhookOutcome = 'applied' | 'duplicate' | 'superseded';
+export type WebhookOutcome = 'applied' | 'duplicate' | 'superseded' | 'ignored';
+
+// A failed payment concerns a subscription that is being paid for: it never creates one
+// and never brings a canceled or expired one back (as past_due, premium for the grace).
+const PAYING: ReadonlySet<SubscriptionStatus> = new Set(['active', 'trialing', 'past_due']);
 
 // Idempotent by event id and ordered by event time: the event is recorded and applied
 // in one transaction, and the subscription row only moves forward in time, so a
-// replay changes nothing and a late older event cannot undo a newer one.
+// replay changes nothing and a late older event cannot undo a newer one. Two events in
+// the same second (the provider's clock has no finer grain) apply in the order they
+// arrive: a cancel right after a subscribe, or a resubscribe right after a cancel, holds.
 export async function applyBillingEvent(db: Db, event: BillingEvent, now: number): Promise<WebhookOutcome> {
   return db.transaction().execute(async (trx) => {
     const repo = new IdentityRepository(trx);
     const occurredAt = event.created * 1000;
     const fresh = await repo.recordWebhookEvent({ eventId: event.id, type: event.type, userId: event.data.userId, occurredAt, receivedAt: now });
     if (!fresh) return 'duplicate';
-    await repo.insertUser({ id: event.data.userId, roles: ['learner'], createdAt: now, disabled: false });
     const current = await repo.getSubscription(event.data.userId);
+    if (event.type === 'payment.failed' && !(current && PAYING.has(current.status))) return 'ignored';
+    await repo.insertUser({ id: event.data.userId, roles: ['learner'], createdAt: now, disabled: false });
     const status = STATUS_FOR[event.type] ?? event.data.status ?? 'active';
     const sub: Subscription = {
       userId: event.data.userId,

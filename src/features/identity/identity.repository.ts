@@ -110,15 +110,17 @@ export class IdentityRepository {
       .execute();
   }
 
-  // Applies a billing event only if it is newer than the last one applied, in one
-  // statement, so two instances racing on out-of-order events cannot regress the state.
+  // Applies a billing event unless the last one applied is newer, in one statement, so two
+  // instances racing on out-of-order events cannot regress the state. An event of the
+  // same time applies (the later arrival wins: replays never get here, the event id
+  // already refused them).
   async putSubscriptionIfNewer(s: Subscription): Promise<boolean> {
     const row = subscriptionRow(s);
     const res = await this.db
       .insertInto('subscriptions')
       .values(row)
       .onConflict((oc) =>
-        oc.column('user_id').doUpdateSet(row).where('subscriptions.last_event_at', '<', s.lastEventAt),
+        oc.column('user_id').doUpdateSet(row).where('subscriptions.last_event_at', '<=', s.lastEventAt),
       )
       .executeTakeFirst();
     return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;

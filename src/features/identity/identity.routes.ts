@@ -5,14 +5,14 @@ import { BadRequestError } from '../../platform/errors.js';
 import { TIERS } from '../../platform/policy.schema.js';
 import { principalOf } from './auth.hook.js';
 import type { IdentityService } from './identity.service.js';
-import { ROLES, type Principal } from './identity.types.js';
+import { ROLES, USER_ID_PATTERN, type Principal } from './identity.types.js';
 
 export interface MeExtras {
   // Filled by the limits and budgets features: what the caller has left right now.
   remaining?: (p: Principal) => Promise<Record<string, unknown>>;
 }
 
-const userId = z.string().regex(/^[A-Za-z0-9_.@-]{1,200}$/, 'letters, digits and _ . @ - only');
+const userId = z.string().regex(USER_ID_PATTERN, 'letters, digits and _ . @ - only');
 const userParams = z.strictObject({ id: userId });
 
 export function identityRoutes(identity: IdentityService, extras: MeExtras): FastifyPluginAsyncZod {

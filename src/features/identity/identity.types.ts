@@ -2,6 +2,10 @@ import type { Feature, Tier } from '../../platform/policy.schema.js';
 
 export const ROLES = ['learner', 'instructor', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
+// A user id as the admin API, JWT subjects and billing events accept it: every user that
+// can be provisioned can then be looked up and managed by id.
+export const USER_ID_PATTERN = /^[A-Za-z0-9_.@-]{1,200}$/;
+
 export const SUBSCRIPTION_STATUSES = ['active', 'trialing', 'past_due', 'canceled', 'expired'] as const;
 export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number];
 

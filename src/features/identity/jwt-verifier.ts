@@ -1,4 +1,5 @@
 import { createRemoteJWKSet, jwtVerify, SignJWT, errors as joseErrors, type JWTVerifyGetKey } from 'jose';
+import { USER_ID_PATTERN } from './identity.types.js';
 
 export interface JwtVerifier {
   verify(token: string): Promise<{ sub: string }>;
@@ -38,7 +39,7 @@ export function createJwtVerifier(opts: JwtOptions): JwtVerifier {
           clockTolerance: 5,
         });
         // The same id shape the admin API accepts, so every provisioned user can be managed.
-        if (typeof payload.sub !== 'string' || !/^[A-Za-z0-9_.@-]{1,200}$/.test(payload.sub)) throw new InvalidTokenError('token has no usable subject');
+        if (typeof payload.sub !== 'string' || !USER_ID_PATTERN.test(payload.sub)) throw new InvalidTokenError('token has no usable subject');
         return { sub: payload.sub };
       } catch (err) {
         if (err instanceof InvalidTokenError) throw err;

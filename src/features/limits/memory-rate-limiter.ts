@@ -79,7 +79,8 @@ export function createMemoryRateLimiter(opts: MemoryRateLimiterOptions = {}): Ra
         used: c?.used ?? 0,
         resetMs: c ? c.resetAt - t : window.windowSec * 1000,
       };
-      if (!refused && state.used + 1 > quota) refused = state;
+      // Of the windows that refuse, the one that resets last says when a retry can pass.
+      if (state.used + 1 > quota && (!refused || state.resetMs > refused.resetMs)) refused = state;
       states.push(state);
     }
     if (refused) return buildDecision(states, refused);

@@ -14,7 +14,8 @@ const toSec = (ms: number): number => Math.max(0, Math.ceil(ms / 1000));
 /**
  * Formats the IETF httpapi ratelimit-headers draft (structured-field) headers.
  * RateLimit-Policy lists every configured request window so clients can plan;
- * RateLimit reports only the tightest window (fewest remaining, then soonest reset),
+ * RateLimit reports only the tightest window (fewest remaining, then soonest reset, or
+ * the latest when none is left),
  * because that is the one a client will hit first. A refusal reports the refusing window
  * and adds Retry-After, which every HTTP client understands.
  */
@@ -36,7 +37,9 @@ function pickTightest(states: readonly WindowState[]): WindowState {
   for (const s of states) {
     const r = s.quota - s.used;
     const bestR = best.quota - best.used;
-    if (r < bestR || (r === bestR && s.resetMs < best.resetMs)) best = s;
+    // Equally tight: the soonest reset, unless nothing is left in either, when only the
+    // later reset lets the next request through.
+    if (r < bestR || (r === bestR && (r <= 0 ? s.resetMs > best.resetMs : s.resetMs < best.resetMs))) best = s;
   }
   return best;
 }

@@ -73,6 +73,21 @@ export function defineRateLimiterCases(backend: string, harness: LimiterHarness)
       expect(usage.requestsPerHour?.remaining).toBe(0);
     });
 
+    it('when both windows are full, names the hour: a retry after the minute would be refused again', async () => {
+      const [limiter] = await instances(1);
+      const key = principal();
+      const spec: LimitSpec = { requestsPerMinute: 2, requestsPerHour: 2 };
+      await limiter!.hitRequest(key, spec);
+      const last = await limiter!.hitRequest(key, spec);
+      expect(last.allowed).toBe(true);
+      expect(last.headers.RateLimit).toMatch(/^"hour";r=0;t=(3[5-6]\d\d)$/);
+      const refused = await limiter!.hitRequest(key, spec);
+      expect(refused).toMatchObject({ allowed: false, violated: 'requestsPerHour' });
+      expect(refused.retryAfterSec).toBeGreaterThan(3500);
+      expect(refused.headers['Retry-After']).toBe(String(refused.retryAfterSec));
+      expect(refused.headers.RateLimit).toMatch(/^"hour";r=0;/);
+    });
+
     it('charges the hour nothing when the minute window refuses', async () => {
       const [limiter] = await instances(1);
       const key = principal();

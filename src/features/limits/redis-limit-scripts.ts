@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 
 /**
  * KEYS: one counter per window. ARGV: cost, then quota_i, windowMs_i for each key.
- * Returns {allowed, refusedIndex (1-based, 0 = none), used_1, pttl_1, used_2, pttl_2, ...}
+ * Returns {allowed, refusedIndex (1-based, 0 = none; of several, the one that resets last), used_1, pttl_1, used_2, pttl_2, ...}
  * where used is after the decision.
  */
 const HIT = `
@@ -24,7 +24,11 @@ for i = 1, n do
     u = tonumber(redis.call('GET', KEYS[i]) or '0')
   end
   used[i] = u; ttl[i] = t
-  if allowed == 1 and u + cost > quota then allowed = 0; refused = i end
+  -- of the windows that refuse, the one that resets last says when a retry can pass
+  if u + cost > quota then
+    allowed = 0
+    if refused == 0 or t > ttl[refused] then refused = i end
+  end
 end
 if allowed == 1 and cost > 0 then
   for i = 1, n do
