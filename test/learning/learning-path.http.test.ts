@@ -125,6 +125,20 @@ describe('learning paths over HTTP', () => {
     expect(bad.json().detail).toMatch(/count/);
   });
 
+  it('counts a skill as mastered only once practised: three right answers on the first skill do not master the catalog', async () => {
+    const key = await t.free();
+    const events = ['whole-numbers-lesson', 'whole-numbers-practice-1', 'whole-numbers-practice-2'].map((itemId, i) => ({ eventId: `wn${i}`, itemId, correct: true, at: new Date(Date.UTC(2026, 10, 20, 10, i)).toISOString() }));
+    expect((await post('/v1/progress/events', key, { events })).statusCode).toBe(202);
+    const skills = (await t.app.inject({ method: 'GET', url: '/v1/learners/me/mastery', headers: bearer(key) })).json().skills as { skillId: string; mastered: boolean; attempts: number }[];
+    for (const s of skills.filter((x) => x.attempts === 0)) expect(s.mastered, s.skillId).toBe(false);
+    expect(skills.find((s) => s.skillId === 'word-problems')).toMatchObject({ attempts: 0, mastered: false });
+    const path = (await post('/v1/learning-paths', key, { count: 5 })).json();
+    expect(path.items.length).toBeGreaterThan(0);
+    // what it offers is open: every prerequisite of its skills is a practised, mastered skill
+    const mastered = new Set(skills.filter((s) => s.mastered).map((s) => s.skillId));
+    for (const item of path.items as { skills: string[] }[]) for (const sk of item.skills) for (const pre of prereqs.get(sk) ?? []) expect(mastered.has(pre), `${sk} needs ${pre}`).toBe(true);
+  });
+
   it('refuses an unknown goal', async () => {
     const r = await post('/v1/learning-paths', premium, { goal: 'astrophysics' });
     expect(r.statusCode).toBe(422);

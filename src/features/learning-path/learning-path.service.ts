@@ -4,6 +4,7 @@ import { newId } from '../../platform/ids.js';
 import type { Principal } from '../identity/identity.types.js';
 import type { PremiumPipeline } from '../premium/premium-pipeline.js';
 import type { PremiumOutcome } from '../premium/premium.types.js';
+import { ZERO_SUMMARY } from '../usage/metering.service.js';
 import type { ItemKind } from './catalog.schema.js';
 import type { CatalogProvider } from './catalog-provider.js';
 import type { LearnerModel, LearnerSnapshot } from './learner-model.js';
@@ -70,7 +71,7 @@ export class LearningPathService {
     return { accepted: fresh.length, duplicates: rows.length - fresh.length, events: snap.events };
   }
 
-  async mastery(p: Principal): Promise<{ catalogVersion: string; events: number; skills: { skillId: string; name: string; mastery: number; mastered: boolean }[] }> {
+  async mastery(p: Principal): Promise<{ catalogVersion: string; events: number; skills: { skillId: string; name: string; mastery: number; mastered: boolean; attempts: number }[] }> {
     const { catalog } = await this.catalogs.get();
     const snap = await this.learners.snapshot(p.userId);
     const kt = await this.learners.kt();
@@ -78,8 +79,10 @@ export class LearningPathService {
       catalogVersion: catalog.version,
       events: snap.events,
       skills: catalog.skills.map((s) => {
-        const m = round3(kt.mastery(snap.state, s.id));
-        return { skillId: s.id, name: s.name, mastery: m, mastered: m >= DEFAULT_RECOMMENDER_OPTIONS.masteryThreshold };
+        const m = kt.mastery(snap.state, s.id);
+        const attempts = attemptsOn(snap, s.id);
+        // As the recommender decides it: the estimate over the threshold, on a practised skill.
+        return { skillId: s.id, name: s.name, mastery: round3(m), mastered: m >= DEFAULT_RECOMMENDER_OPTIONS.masteryThreshold && attempts > 0, attempts };
       }),
     };
   }
@@ -101,6 +104,7 @@ export class LearningPathService {
     const rules = recommend({
       catalog: prepared,
       mastery: masteryOf,
+      practised: (s) => attemptsOn(snap, s) > 0,
       pSuccess: (item) => kt.predict(snap.state, item.id, skillsOf(item.id)),
       history,
       goal: req.goal,
@@ -120,7 +124,13 @@ export class LearningPathService {
       const it = byId.get(r.itemId)!;
       return { itemId: r.itemId, title: it.title, kind: it.kind, skills: it.skills, score: r.score, reasons: r.reasons };
     });
-    const mastered = (s: string) => masteryOf(s) >= DEFAULT_RECOMMENDER_OPTIONS.masteryThreshold;
+    const mastered = (s: string) => masteryOf(s) >= DEFAULT_RECOMMENDER_OPTIONS.masteryThreshold && attemptsOn(snap, s) > 0;
+    // Nothing open to this learner: the rules' empty path is the whole answer, and a model
+    // asked to choose none of nothing would only cost a call.
+    if (candidates.length === 0) {
+      await this.repo.insertRecommendation({ id: newId('rec'), userId: p.userId, experiment: null, variant: null, source: 'rules', itemIds: [], at: now });
+      return { value: rulesPath, source: 'rules', usage: ZERO_SUMMARY, notices: [], headers: admission.headers, catalogVersion: catalog.version };
+    }
     const prompt = buildPathPrompt({ learnerSummary: summarize(catalog.skills, masteryOf, snap, history), candidates, count: req.count, goal: req.goal });
 
     const outcome = await this.pipeline.run<LearningPath>({
@@ -158,6 +168,9 @@ export class LearningPathService {
     return rows.map((e) => ({ itemId: e.item_id, at: Number(e.at), correct: e.correct === 1 }));
   }
 }
+
+// Answers the learner has given on items of the skill.
+const attemptsOn = (snap: LearnerSnapshot, skillId: string): number => snap.state.skills.get(skillId)?.attempts ?? 0;
 
 function summarize(skills: { id: string; name: string }[], mastery: (s: string) => number, snap: LearnerSnapshot, history: { correct: boolean }[]): string {
   const recent = history.slice(-20);

@@ -32,6 +32,13 @@ export const DEFAULT_RECOMMENDER_OPTIONS: RecommenderOptions = {
 export interface RecommendInput {
   catalog: Catalog | PreparedCatalog;
   mastery: (skillId: string) => number;
+  /**
+   * Whether the learner has practised the skill. The model infers a skill never practised
+   * from the learner's record on others; that is an estimate, not mastery, so such a skill
+   * counts as unmastered (it is taught, and it unlocks nothing) whatever its estimate.
+   * Omitted: every skill counts as practised.
+   */
+  practised?: (skillId: string) => boolean;
   pSuccess: (item: CatalogItem) => number;
   history: readonly HistoryEntry[];
   goal?: string | undefined;
@@ -74,11 +81,16 @@ export function recommend(input: RecommendInput): RecommendResult {
   const count = Math.max(0, Math.floor(input.count));
 
   const m = new Float64Array(nS);
-  for (let s = 0; s < nS; s++) m[s] = clamp01(input.mastery(pc.skillIds[s]!));
+  const mastered = new Uint8Array(nS);
+  for (let s = 0; s < nS; s++) {
+    const id = pc.skillIds[s]!;
+    m[s] = clamp01(input.mastery(id));
+    mastered[s] = m[s]! >= thr && (input.practised?.(id) ?? true) ? 1 : 0;
+  }
   const prereqOk = new Uint8Array(nS);
   for (let s = 0; s < nS; s++) {
     let ok = 1;
-    for (const p of pc.prerequisites[s]!) if (m[p]! < thr) ok = 0;
+    for (const p of pc.prerequisites[s]!) if (!mastered[p]) ok = 0;
     prereqOk[s] = ok;
   }
 
@@ -109,8 +121,7 @@ export function recommend(input: RecommendInput): RecommendResult {
     for (let j = 0; j < sk.length; j++) {
       const s = sk[j]!;
       if (!prereqOk[s]) prereqs = false;
-      const ms = m[s]!;
-      if (ms < thr) unmastered++;
+      if (!mastered[s]) unmastered++;
       else if (lastSkill[s]! > Number.NEGATIVE_INFINITY) {
         const d = 1 - 2 ** (-Math.max(0, input.now - lastSkill[s]!) / (opt.reviewHalfLifeDays * DAY_MS));
         if (d > due) due = d;
@@ -143,8 +154,7 @@ export function recommend(input: RecommendInput): RecommendResult {
     let goal = 0;
     for (let j = 0; j < sk.length; j++) {
       const s = sk[j]!;
-      const ms = m[s]!;
-      if (ms < thr) gap += 1 - ms;
+      if (!mastered[s]) gap += 1 - m[s]!;
       else if (lastSkill[s]! > Number.NEGATIVE_INFINITY) {
         const d = 1 - 2 ** (-Math.max(0, input.now - lastSkill[s]!) / (opt.reviewHalfLifeDays * DAY_MS));
         if (d > due) due = d;
@@ -169,7 +179,7 @@ export function recommend(input: RecommendInput): RecommendResult {
     const it = items[i]!;
     const c = components(i, it);
     const reasons: string[] = [];
-    const weak = [...pc.itemSkills[i]!].filter((s) => m[s]! < thr);
+    const weak = [...pc.itemSkills[i]!].filter((s) => !mastered[s]);
     if (weak.length > 0) {
       reasons.push(`builds ${weak.map((s) => `${pc.skillNames[s]} (mastery ${pct(m[s]!)})`).join(', ')}`);
     }
@@ -186,7 +196,7 @@ export function recommend(input: RecommendInput): RecommendResult {
 
   function ageDays(i: number): number {
     let newest = Number.NEGATIVE_INFINITY;
-    for (const s of pc.itemSkills[i]!) if (m[s]! >= thr && lastSkill[s]! > newest) newest = lastSkill[s]!;
+    for (const s of pc.itemSkills[i]!) if (mastered[s] && lastSkill[s]! > newest) newest = lastSkill[s]!;
     return (input.now - newest) / DAY_MS;
   }
 
