@@ -27,9 +27,10 @@ export function flagsRoutes(flags: FlagsService, analytics?: FlagAnalytics): Fas
           body: z.strictObject({
             enabled: z.boolean().optional(),
             rollout: z.number().min(0).max(100).optional(),
-            rules: z.array(flagRuleSchema).max(100).optional(),
-            variants: z.array(flagVariantSchema).max(50).optional(),
-            ramp: z.array(flagRampStepSchema).max(100).optional(),
+            // null removes: the targeting rules, the experiment's variants, the ramp
+            rules: z.array(flagRuleSchema).max(100).nullable().optional(),
+            variants: z.array(flagVariantSchema).max(50).nullable().optional(),
+            ramp: z.array(flagRampStepSchema).max(100).nullable().optional(),
           }),
         },
       },

@@ -18,7 +18,9 @@ export function policyFlagDefaults(policy: Policy): FlagDefinition[] {
   }));
 }
 
-export type FlagPatch = Partial<Omit<FlagDefinition, 'key' | 'version' | 'updatedAt'>>;
+type Removable = 'rules' | 'variants' | 'ramp';
+// A change: fields given replace the stored ones; `null` removes a list.
+export type FlagPatch = Partial<Omit<FlagDefinition, 'key' | 'version' | 'updatedAt' | Removable>> & { [K in Removable]?: FlagDefinition[K] | null };
 
 export class FlagsService {
   constructor(
@@ -38,19 +40,13 @@ export class FlagsService {
     return def;
   }
 
-  // A change is stored with its audit entry, then every instance reloads (pub/sub,
-  // with polling as the fallback), so a kill switch takes effect everywhere within a second.
+  // A change is applied to the stored flag as it is at that moment (not to this instance's
+  // copy, which another instance or a concurrent request may have moved on: a kill switch
+  // must never be undone by a rollout change made at the same time), stored with its audit
+  // entry, then every instance reloads (pub/sub, with polling as the fallback), so a kill
+  // switch takes effect everywhere within a second.
   async update(key: string, patch: FlagPatch, actor: string): Promise<FlagDefinition> {
-    const before = this.snapshot.get(key) ?? null;
-    const next = { ...(before ?? { key, enabled: false, rollout: 0 }), ...patch, key };
-    delete next.version;
-    delete next.updatedAt;
-    const parsed = flagDefinitionSchema.safeParse(next);
-    if (!parsed.success) {
-      const errors = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
-      throw new ValidationError(`Invalid flag: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, errors);
-    }
-    const stored = await this.repo.put(parsed.data as FlagDefinition, before, actor, this.clock.now());
+    const stored = await this.repo.update(key, (before) => changed(before, key, patch), actor, this.clock.now(), this.snapshot.get(key) ?? null);
     this.snapshot.upsert(stored);
     await this.sync.notifyChanged();
     return stored;
@@ -65,4 +61,24 @@ export class FlagsService {
   audit(key: string): Promise<FlagAuditEntry[]> {
     return this.repo.audit(key);
   }
+}
+
+// The flag after `patch`. A new rollout without a new ramp ends the ramp: a ramp step
+// already passed would otherwise keep overriding it (an operator's `{"rollout":10}` to
+// slow a rollout down would change nothing).
+function changed(before: FlagDefinition | null, key: string, patch: FlagPatch): FlagDefinition {
+  const next: Record<string, unknown> = { ...(before ?? { key, enabled: false, rollout: 0 }), key };
+  delete next.version;
+  delete next.updatedAt;
+  if (patch.rollout !== undefined && patch.ramp === undefined) delete next.ramp;
+  for (const [field, value] of Object.entries(patch)) {
+    if (value === null) delete next[field];
+    else if (value !== undefined) next[field] = value;
+  }
+  const parsed = flagDefinitionSchema.safeParse(next);
+  if (!parsed.success) {
+    const errors = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+    throw new ValidationError(`Invalid flag: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, errors);
+  }
+  return parsed.data as FlagDefinition;
 }
