@@ -44,6 +44,11 @@ describe('learning paths over HTTP', () => {
     expect(r.json().detail).toMatch(/events\.0\.itemId/);
     const bad = await post('/v1/progress/events', premium, { events: [{ itemId: 'x', correct: 'yes' }] });
     expect(bad.statusCode).toBe(422);
+    const item = catalog.items[0]!.id;
+    const ahead = new Date(t.clock.now() + 3_600_000).toISOString();
+    const future = await post('/v1/progress/events', premium, { events: [{ itemId: item, correct: true, at: new Date(t.clock.now()).toISOString() }, { itemId: item, correct: true, at: ahead }] });
+    expect(future.statusCode).toBe(422);
+    expect(future.json().errors).toEqual([{ path: 'events.1.at', message: 'in the future' }]);
   });
 
   it('gives premium users an LLM path made only of valid candidates, free users the rules path', async () => {

@@ -40,6 +40,9 @@ export interface LearningPath {
   rationale: string;
 }
 
+// How far ahead of this server's clock an attempt's time may be.
+const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
 const CANDIDATE_FACTOR = 3; // the LLM chooses among 3× as many rules-approved candidates as it returns
 
 export class LearningPathService {
@@ -54,9 +57,15 @@ export class LearningPathService {
   async recordEvents(p: Principal, events: ProgressEventInput[]): Promise<{ accepted: number; duplicates: number; events: number }> {
     const { catalog } = await this.catalogs.get();
     const known = new Set(catalog.items.map((i) => i.id));
-    const errors = events.flatMap((e, i) => (known.has(e.itemId) ? [] : [{ path: `events.${i}.itemId`, message: `unknown item "${e.itemId}"` }]));
-    if (errors.length) throw new ValidationError(`Unknown items: ${errors.map((e) => e.path).join(', ')}`, errors);
     const now = this.clock.now();
+    // An attempt is in the past (a device's clock may run a little fast): one dated years
+    // ahead would sort after every real one for good, so each later event would replay the
+    // learner's history and the item would look just done for ever.
+    const errors = events.flatMap((e, i) => [
+      ...(known.has(e.itemId) ? [] : [{ path: `events.${i}.itemId`, message: `unknown item "${e.itemId}"` }]),
+      ...(e.at && Date.parse(e.at) > now + MAX_CLOCK_SKEW_MS ? [{ path: `events.${i}.at`, message: 'in the future' }] : []),
+    ]);
+    if (errors.length) throw new ValidationError(`Invalid events: ${errors.map((e) => `${e.path} (${e.message})`).join(', ')}`, errors);
     const rows = events.map((e) => ({
       user_id: p.userId,
       // Without a client id the event cannot be deduplicated on resend; give it a fresh one.

@@ -66,7 +66,7 @@ function task(p: Principal, answer: string): PremiumTask<string> {
   };
 }
 
-function build(opts: { limiter?: RateLimiter; flagsOn?: boolean; llm?: ReturnType<typeof fakeLlm>; reserve?: MeteringService['reserve'] } = {}) {
+function build(opts: { limiter?: RateLimiter; flagsOn?: boolean; variant?: string; llm?: ReturnType<typeof fakeLlm>; reserve?: MeteringService['reserve'] } = {}) {
   const { llm, calls } = opts.llm ?? fakeLlm();
   const { metering, settled } = fakeMetering();
   if (opts.reserve) metering.reserve = opts.reserve;
@@ -76,7 +76,7 @@ function build(opts: { limiter?: RateLimiter; flagsOn?: boolean; llm?: ReturnTyp
   const pipeline = new PremiumPipeline({
     policy: parsePolicy(undefined),
     clock: { now: () => Date.parse('2026-11-27T12:00:00Z') },
-    flags: { evaluate: (key) => ({ key, enabled: opts.flagsOn ?? true, reason: 'STATIC', rolloutInForce: 100, bucket: 0 }) },
+    flags: { evaluate: (key) => ({ key, enabled: opts.flagsOn ?? true, reason: 'STATIC', rolloutInForce: 100, bucket: 0, ...(opts.variant ? { variant: opts.variant } : {}) }) },
     limiter: opts.limiter ?? createMemoryRateLimiter(),
     cache: createCacheManager(),
     llm,
@@ -103,6 +103,18 @@ describe('PremiumPipeline', () => {
     expect(calls).toHaveLength(1);
     await deferred.drain();
     expect(settled).toEqual(['a']);
+  });
+
+  it("keeps an experiment arm on every answer: a rules answer after the arm's call could not be made still names it", async () => {
+    const down = fakeLlm();
+    down.llm.available = () => false;
+    const { pipeline } = build({ variant: 'llm', llm: down });
+    expect(await pipeline.run(task(principal('arm-a'), 'x'))).toMatchObject({ source: 'rules', fallbackReason: 'no_api_key', flagVariant: 'llm' });
+    const { pipeline: up } = build({ variant: 'llm' });
+    expect(await up.run(task(principal('arm-b'), 'y'))).toMatchObject({ source: 'llm', flagVariant: 'llm' });
+    expect(await up.run(task(principal('arm-c'), 'y'))).toMatchObject({ source: 'cache', flagVariant: 'llm' });
+    const { pipeline: control } = build({ variant: 'control' });
+    expect(await control.run(task(principal('arm-d'), 'z'))).toMatchObject({ source: 'rules', fallbackReason: 'experiment_control', flagVariant: 'control' });
   });
 
   it('gives the rules answer without calling upstream when not entitled or when the flag is off', async () => {

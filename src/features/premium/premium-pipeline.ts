@@ -113,6 +113,21 @@ export class PremiumPipeline {
     const variant = flag.variant;
     // In an experiment on a premium feature, the `control` arm gets the rules answer.
     if (variant === 'control') throw new Fallback('experiment_control', undefined, variant);
+    if (!variant) return this.assigned(task, a, undefined);
+    // Whatever answers from here on (the LLM, the cache, or the rules when the call fails,
+    // the budget is spent or the breaker is open) answers for this arm: an experiment
+    // that lost its treatment users whenever their call failed would compare the control
+    // arm with the lucky part of the other.
+    try {
+      return await this.assigned(task, a, variant);
+    } catch (err) {
+      if (err instanceof Fallback && err.variant === undefined) throw new Fallback(err.reason, err.notice, variant);
+      throw err;
+    }
+  }
+
+  private async assigned<T>(task: PremiumTask<T>, a: Admission, variant: string | undefined): Promise<Omit<PremiumOutcome<T>, 'headers'>> {
+    const p = task.principal;
 
     const model = this.d.llm.modelFor(task.feature);
     const cachePolicy = this.d.policy.cache[task.feature];
