@@ -16,11 +16,15 @@ export interface LearnerSnapshot {
   events: number;
 }
 
-type Repo = Pick<LearningRepository, 'getState' | 'putState' | 'eventsFor' | 'ktParamsJson'>;
+type Repo = Pick<LearningRepository, 'getState' | 'putState' | 'eventsFor' | 'countEvents' | 'ktParamsJson'>;
 
 // Per-learner knowledge state, updated online per attempt. Events that arrive out of
 // order (older than the newest applied) trigger a replay of the learner's history in
-// time order, so the state never depends on arrival order.
+// time order, so the state never depends on arrival order. The state always stands for
+// every stored event exactly once: a request adds its new events to the state only when
+// the state plus them is all that is stored (a concurrent request may have stored more,
+// or replayed the history with these already in it); otherwise it replays.
+// (Two requests racing on one learner counted an event twice, or lost one, before.)
 export class LearnerModel {
   private tracer: KnowledgeTracer | undefined;
 
@@ -53,7 +57,7 @@ export class LearnerModel {
     const current = await this.snapshot(userId);
     const sorted = [...fresh].sort((a, b) => Number(a.at) - Number(b.at));
     const inOrder = sorted.every((e) => Number(e.at) >= current.lastEventAt);
-    if (inOrder) {
+    if (inOrder && current.events + fresh.length === (await this.repo.countEvents(userId))) {
       for (const e of sorted) tracer.update(current.state, e.item_id, skillsOf(e.item_id), e.correct === 1);
       const next = { state: current.state, lastEventAt: Math.max(current.lastEventAt, ...sorted.map((e) => Number(e.at))), events: current.events + fresh.length };
       if (await this.repo.putState(userId, JSON.stringify(learnerStateToJson(next.state)), next.lastEventAt, next.events, this.clock.now(), current.events)) return next;
@@ -66,8 +70,8 @@ export class LearnerModel {
     const state = emptyLearnerState();
     for (const e of all) tracer.update(state, e.item_id, skillsOf(e.item_id), e.correct === 1);
     const next = { state, lastEventAt: Math.max(0, ...all.map((e) => Number(e.at))), events: all.length };
-    await this.repo.putState(userId, JSON.stringify(learnerStateToJson(next.state)), next.lastEventAt, next.events, this.clock.now());
-    return next;
+    if (await this.repo.putState(userId, JSON.stringify(learnerStateToJson(next.state)), next.lastEventAt, next.events, this.clock.now())) return next;
+    return this.snapshot(userId); // a replay that saw more events wrote first
   }
 }
 

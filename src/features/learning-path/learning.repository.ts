@@ -52,8 +52,10 @@ export class LearningRepository {
     return r && { json: r.state_json, lastEventAt: Number(r.last_event_at), events: Number(r.events) };
   }
 
-  // Compare-and-set on the number of events applied: a concurrent writer makes this
-  // return false, and the caller rebuilds the state from the events themselves.
+  // Compare-and-set on the number of events applied: with `expectedEvents` the state is
+  // written only over the one it was computed from (an incremental update); without, only
+  // over a state of no more events (a rebuild from every stored event, which a concurrent
+  // rebuild that saw more must not lose). False: another writer won, nothing was written.
   async putState(userId: string, json: string, lastEventAt: number, events: number, now: number, expectedEvents?: number): Promise<boolean> {
     const row = { user_id: userId, state_json: json, last_event_at: lastEventAt, events, updated_at: now };
     const res = await this.db
@@ -61,10 +63,15 @@ export class LearningRepository {
       .values(row)
       .onConflict((oc) => {
         const upd = oc.column('user_id').doUpdateSet(row);
-        return expectedEvents === undefined ? upd : upd.where('learner_states.events', '=', expectedEvents);
+        return expectedEvents === undefined ? upd.where('learner_states.events', '<=', events) : upd.where('learner_states.events', '=', expectedEvents);
       })
       .executeTakeFirst();
     return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
+  }
+
+  async countEvents(userId: string): Promise<number> {
+    const r = await this.db.selectFrom('progress_events').select((eb) => eb.fn.countAll<number | string>().as('n')).where('user_id', '=', userId).executeTakeFirst();
+    return Number(r?.n ?? 0);
   }
 
   async ktParamsJson(): Promise<string | undefined> {

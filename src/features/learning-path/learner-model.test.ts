@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestStore, STORE_KINDS, type TestStore } from '../../../test/helpers/databases.js';
+import { demoCatalog } from './catalog-provider.js';
+import { LearnerModel } from './learner-model.js';
+import { LearningRepository, type ProgressEventRow } from './learning.repository.js';
+
+// Two requests for one learner racing through apply(): whatever the interleaving, the
+// state stands for every stored event exactly once. The interleavings are forced by
+// calling the model's steps in the order a race would.
+describe.each(STORE_KINDS)('learner state under concurrent progress posts, on %s', (kind) => {
+  let ts: TestStore;
+  let repo: LearningRepository;
+  const catalog = demoCatalog();
+  const item = catalog.items[0]!.id;
+  beforeAll(async () => {
+    ts = await openTestStore(kind);
+    repo = new LearningRepository(ts.store.db);
+  });
+  afterAll(() => ts.cleanup());
+
+  const clock = { now: () => Date.UTC(2026, 10, 29) };
+  const event = (userId: string, id: string, minute: number, correct = true): ProgressEventRow => ({ user_id: userId, event_id: id, item_id: item, correct: correct ? 1 : 0, at: Date.UTC(2026, 10, 20, 10, minute), received_at: clock.now() });
+  const attempts = async (model: LearnerModel, userId: string) => (await model.snapshot(userId)).state.total.attempts;
+
+  it('does not count an event twice when a replay has already taken it in', async () => {
+    const model = new LearnerModel(repo, clock);
+    const u = `twice-${kind}`;
+    await model.apply(u, await repo.insertEvents([event(u, 'a', 1), event(u, 'b', 2)]), catalog);
+    const c = await repo.insertEvents([event(u, 'c', 5)]); // request 1 stored c, and is slow to apply it
+    await model.apply(u, await repo.insertEvents([event(u, 'd', 0)]), catalog); // request 2: d is older than b, so it replays all four
+    const after = await model.apply(u, c, catalog); // request 1 catches up
+    expect(after.events).toBe(4);
+    expect(await attempts(model, u)).toBe(4);
+  });
+
+  it('does not lose an event to a replay that read the history before it was stored', async () => {
+    const u = `lost-${kind}`;
+    const plain = new LearnerModel(repo, clock);
+    await plain.apply(u, await repo.insertEvents([event(u, 'a', 1), event(u, 'b', 2)]), catalog);
+    // request 2's replay has read a, b, d and is about to write when request 1 stores and applies c
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let paused = false;
+    const slow = new LearnerModel(
+      {
+        ...repo,
+        getState: (id) => repo.getState(id),
+        eventsFor: (id, since) => repo.eventsFor(id, since),
+        countEvents: (id) => repo.countEvents(id),
+        ktParamsJson: () => repo.ktParamsJson(),
+        putState: async (...a) => {
+          if (!paused && a[5] === undefined) {
+            paused = true;
+            await held;
+          }
+          return repo.putState(...a);
+        },
+      },
+      clock,
+    );
+    const replaying = slow.apply(u, await repo.insertEvents([event(u, 'd', 0)]), catalog);
+    await new Promise((r) => setTimeout(r, 50)); // the replay has read its events and waits to write
+    await plain.apply(u, await repo.insertEvents([event(u, 'c', 9)]), catalog);
+    release();
+    await replaying;
+    const snap = await plain.snapshot(u);
+    expect(snap.events).toBe(4);
+    expect(snap.state.total.attempts).toBe(4);
+  });
+});
