@@ -38,6 +38,13 @@ describe('flag changes', () => {
     expect(both).toMatchObject({ rollout: 5, ramp: [{ rollout: 30 }] });
   });
 
+  it('refuses a change to a flag the policy does not declare: a misspelt kill switch must not answer 200', async () => {
+    const r = await put(t, admin, 'grding', { enabled: false });
+    expect(r.statusCode).toBe(404);
+    expect(r.json().detail).toContain('"grading"');
+    expect((await t.app.inject({ method: 'GET', url: '/v1/admin/flags/grding', headers: bearer(admin) })).statusCode).toBe(404);
+  });
+
   it('null removes an experiment, its targeting rules or its ramp', async () => {
     expect((await put(t, admin, 'learning_path', { variants: [{ key: 'control', weight: 1 }, { key: 'llm', weight: 1 }] })).json().variants).toHaveLength(2);
     const ended = (await put(t, admin, 'learning_path', { variants: null, ramp: null })).json();

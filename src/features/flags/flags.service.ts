@@ -1,5 +1,5 @@
 import type { Clock } from '../../platform/clock.js';
-import { NotFoundError, ValidationError } from '../../platform/errors.js';
+import { AppError, NotFoundError, ValidationError } from '../../platform/errors.js';
 import type { Policy } from '../../platform/policy.js';
 import { flagDefinitionSchema } from './flag-definition.schema.js';
 import type { FlagSnapshot } from './flag-snapshot.js';
@@ -46,6 +46,9 @@ export class FlagsService {
   // entry, then every instance reloads (pub/sub, with polling as the fallback), so a kill
   // switch takes effect everywhere within a second.
   async update(key: string, patch: FlagPatch, actor: string): Promise<FlagDefinition> {
+    // A flag is declared in the policy file; a change to a misspelt key would answer 200
+    // and switch nothing off.
+    if (!this.snapshot.get(key)) throw new AppError('not_found', 404, `No flag "${key}"; the policy file declares ${this.snapshot.list().map((f) => `"${f.key}"`).join(', ')}.`);
     const stored = await this.repo.update(key, (before) => changed(before, key, patch), actor, this.clock.now(), this.snapshot.get(key) ?? null);
     this.snapshot.upsert(stored);
     await this.sync.notifyChanged();
