@@ -103,6 +103,9 @@ describe('billing webhook', () => {
     const endless = await send(JSON.stringify({ id: 'evt_n1', type: 'subscription.created', created: nowSec(), data: { userId: 'nat' } }));
     expect(endless.statusCode).toBe(422);
     expect(endless.json().detail).toMatch(/currentPeriodEnd/);
+    const future = await send(event('evt_n3', 'subscription.canceled', 'nat', nowSec() + 86_400));
+    expect(future.statusCode).toBe(422);
+    expect(future.json().errors).toEqual([{ path: 'created', message: 'in the future' }]);
     // a cancel may leave the period end out (the stored one stays)
     expect((await send(JSON.stringify({ id: 'evt_n2', type: 'subscription.canceled', created: nowSec(), data: { userId: 'nat' } }))).statusCode).toBe(200);
   });

@@ -21,6 +21,15 @@ describe('deploy files', () => {
     expect(Object.keys(example).sort()).toEqual(Object.keys(policySchema.shape).sort());
   });
 
+  it("every alert's runbook link lands on a heading of docs/operations.md", () => {
+    // GitHub's heading anchors: lower case, punctuation dropped, each space a hyphen.
+    const slug = (h: string) => h.trim().toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-');
+    const anchors = new Set(read('docs/operations.md').split('\n').filter((l) => /^#{1,6} /.test(l)).map((l) => slug(l.replace(/^#+ /, ''))));
+    const links = [...read('deploy/prometheus/alerts.yml').matchAll(/runbook: docs\/operations\.md#(\S+)/g)].map((m) => m[1]!);
+    expect(links.length).toBeGreaterThan(5);
+    expect(links.filter((a) => !anchors.has(a))).toEqual([]);
+  });
+
   it('Prometheus scrapes every app instance of the compose file', () => {
     const compose = parse(read('deploy/compose.yaml'), { merge: true }) as { services: Record<string, { command?: string[]; environment?: Record<string, string> }> };
     const apps = Object.entries(compose.services)

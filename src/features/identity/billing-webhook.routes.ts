@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Clock } from '../../platform/clock.js';
 import type { Db } from '../../platform/db/database.js';
 import { AppError, BadRequestError, ServiceUnavailableError, UnauthorizedError, ValidationError } from '../../platform/errors.js';
-import { applyBillingEvent, billingEventSchema, verifySignature } from './billing-webhook.js';
+import { applyBillingEvent, billingEventSchema, TOLERANCE_SEC, verifySignature } from './billing-webhook.js';
 
 // The signature covers the exact bytes sent, so this plugin keeps the raw body and
 // parses JSON itself, after the signature is checked.
@@ -31,6 +31,9 @@ export function billingWebhookRoutes(deps: { db: Db; clock: Clock; secret: strin
         const errors = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
         throw new ValidationError(`Invalid event: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, errors);
       }
+      // An event from the future would stand as the newest for that user and supersede
+      // every real one until then.
+      if (parsed.data.created > deps.clock.now() / 1000 + TOLERANCE_SEC) throw new ValidationError('Invalid event: created: after the time it was signed', [{ path: 'created', message: 'in the future' }]);
       const outcome = await applyBillingEvent(deps.db, parsed.data, deps.clock.now());
       return reply.status(200).send({ received: true, outcome });
     });

@@ -66,7 +66,7 @@ function task(p: Principal, answer: string): PremiumTask<string> {
   };
 }
 
-function build(opts: { limiter?: RateLimiter; flagsOn?: boolean; variant?: string; llm?: ReturnType<typeof fakeLlm>; reserve?: MeteringService['reserve'] } = {}) {
+function build(opts: { limiter?: RateLimiter; flagsOn?: boolean; variant?: string; llm?: ReturnType<typeof fakeLlm>; reserve?: MeteringService['reserve']; decisions?: { allowed: boolean; violated?: string }[] } = {}) {
   const { llm, calls } = opts.llm ?? fakeLlm();
   const { metering, settled } = fakeMetering();
   if (opts.reserve) metering.reserve = opts.reserve;
@@ -85,6 +85,7 @@ function build(opts: { limiter?: RateLimiter; flagsOn?: boolean; variant?: strin
     deferred,
     prices: { worstCaseMicros: () => 1000 },
     overrides: async () => undefined,
+    ...(opts.decisions ? { onLimitDecision: (_p: Principal, _f: string, d: { allowed: boolean; violated?: string }) => void opts.decisions!.push(d) } : {}),
   });
   return { pipeline, calls, settled, deferred };
 }
@@ -238,10 +239,13 @@ describe('PremiumPipeline', () => {
 
     it('gives the tokens back when the slot is refused, and calls nobody', async () => {
       const { limiter, log } = scripted({ slot: false, tokens: true });
-      const { pipeline, calls } = build({ limiter });
+      const decisions: { allowed: boolean; violated?: string }[] = [];
+      const { pipeline, calls } = build({ limiter, decisions });
       await expect(pipeline.run(task(principal('a'), 'x'))).rejects.toThrow(/"concurrent"/);
       expect(log).toEqual(['tokens released']);
       expect(calls).toEqual([]);
+      // the request window let it in; the concurrency limit refused it, and metrics hear both
+      expect(decisions).toEqual([{ allowed: true, retryAfterSec: 0, headers: expect.any(Object) }, { allowed: false, violated: 'concurrent' }]);
     });
 
     it('gives the slot back when the tokens are refused', async () => {
