@@ -78,6 +78,27 @@ describe('validateGradingOutput', () => {
     expect(validateGradingOutput(o, { rubric: r, answer, revealGuard: true, revealNgram: 20 }).ok).toBe(true);
   });
 
+  it("rejects a justification that quotes the reference answer: the learner sees it too", () => {
+    const o = good();
+    o.criteria[0]!.justification = 'A full answer says: the broken bulb opens the only path so no current can flow.';
+    const guarded = validateGradingOutput(o, { rubric: r, answer, revealGuard: true });
+    expect(guarded.ok).toBe(false);
+    if (!guarded.ok) expect(guarded.problems).toContain('criteria.0.justification: reveals the reference answer verbatim');
+  });
+
+  it("accepts feedback and justifications that quote the learner's own words, even where they match the reference", () => {
+    const own = 'The other two bulbs go out because the broken bulb opens the only path.';
+    const o = good();
+    o.criteria[0]!.evidence = ['the broken bulb opens the only path'];
+    o.criteria[1]!.evidence = ['the other two bulbs go out'];
+    o.criteria[0]!.justification = 'You wrote that the broken bulb opens the only path, which is the key idea.';
+    o.feedback.strengths = ['"The other two bulbs go out because the broken bulb opens the only path" is exactly right.'];
+    expect(validateGradingOutput(o, { rubric: r, answer: own, revealGuard: true })).toMatchObject({ ok: true });
+    // the part of the reference the learner did not write is still guarded
+    o.feedback.improve = ['Add that it opens the only path so no current can flow.'];
+    expect(validateGradingOutput(o, { rubric: r, answer: own, revealGuard: true }).ok).toBe(false);
+  });
+
   it('rejects non-objects with a problem list', () => {
     const res = validateGradingOutput('{"criteria":[]}', { rubric: r, answer, revealGuard: false });
     expect(res.ok).toBe(false);

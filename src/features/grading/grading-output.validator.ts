@@ -74,14 +74,21 @@ export function quoteOccursIn(quote: string, answer: string): boolean {
   return true;
 }
 
-/** The first run of >= n consecutive words that `text` shares with `reference`, if any. */
-export function sharedNgram(text: string, reference: string, n: number): string | undefined {
+/**
+ * The first run of >= n consecutive words that `text` shares with `reference`, if any;
+ * a run the learner's own answer also holds (`notIn`) is no reveal: quoting the learner
+ * back to them is what justifications and feedback do.
+ */
+export function sharedNgram(text: string, reference: string, n: number, notIn?: string): string | undefined {
   const ref = referenceGrams(reference, n);
   if (!ref) return undefined;
   const t = words(text);
+  let own: string | undefined;
   for (let i = 0; i + ref.size <= t.length; i++) {
     const g = t.slice(i, i + ref.size).join(' ');
-    if (ref.grams.has(g)) return g;
+    if (!ref.grams.has(g)) continue;
+    own ??= notIn === undefined ? '' : ` ${words(notIn).join(' ')} `;
+    if (!own.includes(` ${g} `)) return g;
   }
   return undefined;
 }
@@ -166,14 +173,16 @@ export function validateGradingOutput(raw: unknown, opts: ValidateGradingOptions
   }
   if (opts.revealGuard) {
     const n = opts.revealNgram ?? DEFAULT_REVEAL_NGRAM;
+    // Everything the learner is shown: the feedback and each criterion's justification.
     const texts: Array<[string, string]> = [
       ...fb.strengths.map((s, i): [string, string] => [`feedback.strengths.${i}`, s]),
       ...fb.improve.map((s, i): [string, string] => [`feedback.improve.${i}`, s]),
       ['feedback.nextStep', fb.nextStep],
+      ...out.criteria.map((c, i): [string, string] => [`criteria.${i}.justification`, c.justification]),
     ];
     for (const [path, text] of texts) {
       for (const ref of rubric.referenceAnswers) {
-        if (sharedNgram(text, ref, n) !== undefined) {
+        if (sharedNgram(text, ref, n, answer) !== undefined) {
           problems.push(`${path}: reveals the reference answer verbatim`);
           break;
         }
