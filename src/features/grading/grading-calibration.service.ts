@@ -50,7 +50,14 @@ export class GradingCalibrationService {
     const pairs: [number, number][] = [];
     let llmGraded = 0;
     for (const k of known) {
-      const expected = Math.round(scoreFromLevels(rubric, Object.entries(k.levels).map(([criterionId, levelId]) => ({ criterionId, levelId }))));
+      // An override stored before its levels were checked may not fit the rubric: it is
+      // left out, not allowed to fail the whole run.
+      let expected: number;
+      try {
+        expected = Math.round(scoreFromLevels(rubric, Object.entries(k.levels).map(([criterionId, levelId]) => ({ criterionId, levelId }))));
+      } catch {
+        continue;
+      }
       const e = await this.grading.evaluate(CALIBRATION_PRINCIPAL, { rubricId: rubric.id, question: rubric.question ?? rubric.title, answer: k.answer });
       if (e.source !== 'rules') llmGraded++;
       pairs.push([expected, Math.round(e.score)]);

@@ -98,6 +98,8 @@ export class GradingRepository {
   }
 
   // Instructor overrides feed calibration: they are graded answers with a known grade.
+  // Only those graded with the stored rubric: an inline rubric may reuse its id and version
+  // with other criteria (its own rubric is in rubric_json).
   async overridesFor(rubricId: string, version: number): Promise<{ answer: string; override: { levels: Record<string, string> } }[]> {
     const rows = await this.db
       .selectFrom('evaluations')
@@ -105,6 +107,7 @@ export class GradingRepository {
       .where('rubric_id', '=', rubricId)
       .where('rubric_version', '=', version)
       .where('review_status', '=', 'resolved')
+      .where('rubric_json', 'is', null)
       .execute();
     return rows.filter((r) => r.override_json).map((r) => ({ answer: r.answer, override: JSON.parse(r.override_json!) as { levels: Record<string, string> } }));
   }

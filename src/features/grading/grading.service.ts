@@ -226,6 +226,10 @@ export class GradingService {
     if (!row) throw new NotFoundError('Evaluation');
     const rubric = row.rubric_json ? (JSON.parse(row.rubric_json) as Rubric) : (await this.repo.rubricVersion(row.rubric_id, row.rubric_version))?.rubric;
     if (!rubric) throw new NotFoundError('Rubric');
+    // A level for every criterion of the rubric and nothing else: the override is stored
+    // and feeds calibration, which scores it again.
+    const unknown = Object.keys(override.levels).filter((c) => !rubric.criteria.some((x) => x.id === c));
+    if (unknown.length) throw new ValidationError(`levels: unknown criteria ${unknown.map((c) => `"${c}"`).join(', ')}`, unknown.map((c) => ({ path: `levels.${c}`, message: 'not a criterion of the rubric' })));
     let score: number;
     try {
       score = scoreFromLevels(rubric, rubric.criteria.map((c) => ({ criterionId: c.id, levelId: override.levels[c.id] ?? '' })));
