@@ -58,6 +58,24 @@ describe('CacheManager (memory only)', () => {
     expect(second?.value.list).toEqual([1]);
   });
 
+  it('a caller that arrives after a purge does not join a compute that began before it', async () => {
+    const cache = createCacheManager();
+    const gate = deferred();
+    const started = deferred();
+    const old = cache.getOrCompute(key('purged'), opts, async () => {
+      started.resolve();
+      await gate.promise;
+      return { value: 'old', cacheable: true };
+    });
+    await started.promise; // the first compute is under way
+    await cache.invalidateTags(['rubric:r1']);
+    const fresh = await cache.getOrCompute(key('purged'), opts, async () => ({ value: 'new', cacheable: true }));
+    expect(fresh).toMatchObject({ value: 'new', hit: false });
+    gate.resolve();
+    expect((await old).value).toBe('old'); // its own caller still gets what it waited for
+    expect((await cache.getOrCompute(key('purged'), opts, async () => ({ value: 'third', cacheable: true }))).value).toBe('new');
+  });
+
   it('does not store cacheable:false results (e.g. a fallback answer)', async () => {
     const cache = createCacheManager();
     let computes = 0;

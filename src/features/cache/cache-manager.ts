@@ -114,7 +114,9 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
   const memoryTrusted = (): boolean => !tier || subscribed;
 
   const waiters = new Map<string, Set<() => void>>();
-  const inflight = new Map<string, Promise<LeadResult<unknown>>>();
+  // A flight with the invalidation epoch it began in: a caller that arrives after a purge
+  // does not join a flight that began before it (its value may be what was purged).
+  const inflight = new Map<string, { flight: Promise<LeadResult<unknown>>; epoch: number }>();
 
   const ownsSubscriber = Boolean(opts.redis && !opts.subscriber);
   const sub = opts.subscriber ?? opts.redis?.duplicate();
@@ -383,15 +385,16 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
         return withMeta({ value: found.value, hit: true }, found.meta);
       }
       // Checked and set with no await in between, so exactly one concurrent caller leads.
-      let flight = inflight.get(key) as Promise<LeadResult<T>> | undefined;
+      const current = inflight.get(key);
+      let flight = current?.epoch === invalidationEpoch ? (current.flight as Promise<LeadResult<T>>) : undefined;
       const leader = !flight;
       if (!flight) {
         flight = lead(key, opts, compute);
-        inflight.set(key, flight);
         const mine = flight;
+        inflight.set(key, { flight: mine, epoch: invalidationEpoch });
         void mine.then(
-          () => inflight.get(key) === mine && inflight.delete(key),
-          () => inflight.get(key) === mine && inflight.delete(key),
+          () => inflight.get(key)?.flight === mine && inflight.delete(key),
+          () => inflight.get(key)?.flight === mine && inflight.delete(key),
         );
       }
       const r = await flight;
