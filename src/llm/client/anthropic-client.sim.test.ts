@@ -360,6 +360,34 @@ describe('circuit breaker', () => {
     expect(c.breakerState()).toBe('closed');
     expect((await c.structured(request())).calls[0]!.outcome).toBe('ok');
   });
+
+  it('a 401 to a key rotated out while its call was in flight neither trips the breaker nor blames the new key', async () => {
+    const oldKey = 'sk-ant-.api03-OLDKEY-zzzzyyyyxxxxwwwwvvvv-5678';
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let first = true;
+    const c = client({
+      apiKey: oldKey,
+      fetch: (async (input: RequestInfo | URL, init?: RequestInit) => {
+        if (first) {
+          first = false;
+          await held; // the call with the old key is on its way when the key is rotated
+        }
+        return fetch(input, init);
+      }) as typeof fetch,
+    });
+    const pending = failure(c.structured(request()));
+    await new Promise((r) => setTimeout(r, 20));
+    c.setApiKey(KEY);
+    release();
+    const err = await pending;
+    expect(err.status).toBe(401);
+    expect(c.breakerState()).toBe('closed');
+    const alert = logs.find(([level, o]) => level === 'error' && (o as { event?: string }).event === 'llm_auth_failed')![1] as { key: string; current: boolean };
+    expect(alert.current).toBe(false);
+    expect(alert.key).not.toBe(c.keyFingerprint());
+    expect((await c.structured(request())).calls[0]!.outcome).toBe('ok');
+  });
 });
 
 describe('local concurrency cap', () => {

@@ -99,6 +99,19 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
   }
   setApiKey(cfg.apiKey);
 
+  // A 401/403 to the key `client` was made with. Alert-level: every LLM feature is down
+  // until the key is fixed (fingerprint only, never the key). The breaker trips only while
+  // that key is still the current one: an old key's call still in flight when the key was
+  // rotated must not shut the new key out for `openMs`.
+  function keyRejected(client: Anthropic, m: { status?: number | undefined; requestId?: string | undefined }, feature?: string): void {
+    const current = client === sdk;
+    if (current) keyBreaker.trip(`upstream answered ${m.status} to our API key`);
+    logger?.error(
+      { alert: true, event: 'llm_auth_failed', status: m.status, requestId: m.requestId, key: client.apiKey ? fingerprint(client.apiKey) : null, current, ...(feature ? { feature } : {}) },
+      current ? 'Anthropic rejected the API key; LLM calls are failing fast until the key is rotated or the breaker half-opens' : 'Anthropic rejected a rotated-out API key on a call made before the rotation',
+    );
+  }
+
   function modelFor(feature: string): string {
     const model = cfg.models[feature] ?? cfg.models['default'];
     // A missing model is a deployment bug, not an upstream condition: fail loudly, not into a fallback.
@@ -259,12 +272,7 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
       if (m.authFailure) {
         permit.modelPermit.release();
         permit.keyPermit.release();
-        keyBreaker.trip(`upstream answered ${m.status} to our API key`);
-        // Alert-level: every LLM feature is down until the key is fixed. Fingerprint only, never the key.
-        logger?.error(
-          { alert: true, event: 'llm_auth_failed', status: m.status, requestId: m.requestId, key: keyFingerprint(), feature: ctx.feature },
-          'Anthropic rejected the API key; LLM calls are failing fast until the key is rotated or the breaker half-opens',
-        );
+        keyRejected(client, m, ctx.feature);
       } else {
         // Any answer that is not an auth failure shows the key is fine.
         permit.keyPermit.success();
@@ -391,10 +399,7 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
     } catch (e) {
       if (e instanceof LlmError) throw e;
       const m = mapSdkError(e, now());
-      if (m.authFailure) {
-        keyBreaker.trip(`upstream answered ${m.status} to our API key`);
-        logger?.error({ alert: true, event: 'llm_auth_failed', status: m.status, requestId: m.requestId, key: keyFingerprint() }, 'Anthropic rejected the API key');
-      }
+      if (m.authFailure) keyRejected(client, m);
       throw new LlmError(m.code, `batches.${op}: ${scrub(m.message)}`, {
         ...(m.status !== undefined ? { status: m.status } : {}),
         ...(m.requestId ? { requestId: m.requestId } : {}),
