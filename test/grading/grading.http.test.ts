@@ -60,6 +60,23 @@ describe('grading over HTTP with scripted model answers', () => {
     expect(body).toMatchObject({ source: 'rules', fallbackReason: 'invalid_output', usage: { costUsd: 0 } });
   });
 
+  it('asks a second opinion on a low-confidence grade, and keeps the paid grade when that opinion cannot be had', async () => {
+    t.sim.script.enqueue({ json: grade('correct', ['water evaporated'], 0.3) });
+    t.sim.script.enqueue({ json: grade('correct', ['water evaporated'], 0.9) });
+    const agreed = (await evaluate({ answer: 'The water evaporated and left the salt.' })).json();
+    expect(agreed).toMatchObject({ source: 'llm', score: 2, reviewStatus: 'none' });
+    expect(t.sim.stats().messages).toBe(2);
+
+    const before = t.sim.stats().messages;
+    t.sim.script.enqueue({ json: grade('correct', ['water evaporated'], 0.3) });
+    t.sim.script.enqueue({ text: '{"criteria": [' });
+    t.sim.script.enqueue({ text: '{"criteria": [' });
+    const kept = (await evaluate({ answer: 'The water evaporated, the salt did not.' })).json();
+    expect(kept).toMatchObject({ source: 'llm', score: 2, reviewStatus: 'pending', reviewReasons: ['second_sample_failed'] });
+    expect(t.sim.stats().messages - before).toBe(3);
+    expect(kept.usage.costUsd).toBeGreaterThan(0); // all three calls are on the learner's bill
+  });
+
   it('falls back to rules on a refusal and on a hang within the feature timeout', async () => {
     t.sim.script.enqueue({ json: grade('correct', []), stopReason: 'refusal' });
     expect((await evaluate()).json()).toMatchObject({ source: 'rules', fallbackReason: 'upstream_failure' });

@@ -2,6 +2,7 @@ import { LRUCache } from 'lru-cache';
 import type { Clock } from '../../platform/clock.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../platform/errors.js';
 import { newId } from '../../platform/ids.js';
+import { isLlmError } from '../../llm/client/index.js';
 import type { Policy } from '../../platform/policy.js';
 import type { Principal } from '../identity/identity.types.js';
 import { hasPermission } from '../identity/access.js';
@@ -106,8 +107,15 @@ export class GradingService {
       refine: async (first, again) => {
         const reasons: string[] = [];
         if (first.confidence < cfg.secondSampleBelowConfidence) {
-          const second = await again();
-          if (gradesDisagree(first, second, cfg.disagreementThreshold)) reasons.push('samples_disagree');
+          // A second opinion that cannot be had (invalid twice, or the upstream failing) does
+          // not cost the learner the valid grade already paid for: a person looks at it.
+          try {
+            const second = await again();
+            if (gradesDisagree(first, second, cfg.disagreementThreshold)) reasons.push('samples_disagree');
+          } catch (err) {
+            if (!isLlmError(err)) throw err;
+            reasons.push('second_sample_failed');
+          }
         }
         if (gradesDisagree(first, rulesOnce(), RULES_DISAGREEMENT)) reasons.push('rules_disagree');
         return { ...first, reviewReasons: reasons };
