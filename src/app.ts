@@ -16,7 +16,7 @@ import { premiumAdminRoutes } from './features/premium/premium-admin.routes.js';
 import { gradingRoutes } from './features/grading/grading.routes.js';
 import { learningPathRoutes } from './features/learning-path/learning-path.routes.js';
 import { usageRoutes } from './features/usage/usage.routes.js';
-import { installErrorHandling } from './platform/http/error-handler.js';
+import { answerFrameworkError, installErrorHandling } from './platform/http/error-handler.js';
 import { installNulGuard } from './platform/http/nul-guard.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
@@ -44,6 +44,7 @@ export async function buildApp(c: Container): Promise<FastifyInstance> {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 200 },
+    frameworkErrors: answerFrameworkError,
   });
 
   app.setValidatorCompiler(validatorCompiler);

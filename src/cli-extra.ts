@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import type { Config } from './platform/config.js';
+import { ConfigError, type Config } from './platform/config.js';
 import type { Store } from './platform/db/database.js';
 
 export interface CliContext {
@@ -132,10 +132,13 @@ export function registerExtraCommands(program: Command, ctx: CliContext): void {
     .action(async (tags: string[]) => {
       const cfg = ctx.config();
       if (!cfg.REDIS_URL) throw new Error('without REDIS_URL each instance caches in its own memory: use POST /v1/admin/cache/invalidate on each instance');
-      const { openRedis } = await import('./main.js');
+      const { openRedis, whenRedisReady } = await import('./main.js');
       const { createCacheManager } = await import('./features/cache/cache-manager.js');
       const redis = openRedis(cfg.REDIS_URL);
-      await new Promise((res) => redis.once('ready', res));
+      if (!(await whenRedisReady(redis, 5_000))) {
+        redis.disconnect();
+        throw new ConfigError('REDIS_URL: cannot connect to Redis within 5 s; nothing was purged');
+      }
       const cache = createCacheManager({ redis, prefix: 'tg:' });
       try {
         console.log(JSON.stringify({ purged: await cache.invalidateTags(tags) }));

@@ -40,7 +40,7 @@ program
 program
   .command('migrate')
   .description('apply, revert or list database migrations')
-  .addArgument(new Command().createArgument('direction', 'up, down or status').choices(['up', 'down', 'status']).default('up'))
+  .addArgument(new Command().createArgument('[direction]', 'up, down or status').choices(['up', 'down', 'status']).default('up'))
   .action(async (direction: 'up' | 'down' | 'status') => {
     const store = openStore(config().DATABASE_URL, { poolSize: 1 });
     try {
@@ -107,5 +107,8 @@ program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError || err instanceof PolicyError || err instanceof InvalidArgumentError) console.error(`tutorgate: ${err.message}`);
   else if (err instanceof AppError) console.error(`tutorgate: ${err.message}`);
   else console.error(`tutorgate: ${(err as Error).message ?? String(err)}`);
-  process.exitCode = 1;
+  // Now, not when the event loop empties: a start-up that failed half-way leaves the
+  // store's checkpoint worker or a Redis client open, and a process that lingers with
+  // nothing listening looks alive to a supervisor that would otherwise restart it.
+  process.exit(1);
 });

@@ -29,6 +29,26 @@ export function openRedis(url: string, logger?: Logger): Redis {
   return redis;
 }
 
+// Resolves once the client is connected (true), or after `timeoutMs` without (false).
+export function whenRedisReady(redis: Redis, timeoutMs: number): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', ready);
+      resolve(false);
+    }, timeoutMs);
+    const ready = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    redis.once('ready', ready);
+  });
+}
+
+// How long start-up waits for Redis before serving without it: the instance is then live
+// (/healthz) and unready (/readyz 503) until Redis answers, rather than neither.
+const REDIS_START_WAIT_MS = 5_000;
+
 export interface Runtime {
   config: Config;
   store: Store;
@@ -54,7 +74,9 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   });
   await migrateUp(store.db);
   const redis = config.REDIS_URL ? openRedis(config.REDIS_URL, logger) : undefined;
-  if (redis) await new Promise<void>((resolve) => (redis.status === 'ready' ? resolve() : redis.once('ready', () => resolve())));
+  if (redis && !(await whenRedisReady(redis, REDIS_START_WAIT_MS))) {
+    logger.warn({ waitedMs: REDIS_START_WAIT_MS }, 'Redis is not reachable (REDIS_URL); serving anyway: /readyz answers 503 and premium LLM calls answer from rules until it is');
+  }
   const jwtSecret = resolveJwtSecret(config);
   const container = await createContainer({ config, policy, store, logger, clock: systemClock, ...(jwtSecret ? { jwtSecret } : {}), ...(redis ? { redis } : {}) });
   return {

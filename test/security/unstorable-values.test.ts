@@ -44,6 +44,15 @@ describe.each(STORE_KINDS)('values no store or calendar holds, on %s', (store) =
     expect422(await t.app.inject({ method: 'POST', url: '/v1/grading/rubrics', headers: { ...bearer(admin), 'content-type': 'application/yaml' }, payload: yaml.replace('\\0', '\u0000') }), 'body');
   });
 
+  it('answers a URL that does not decode with problem+json, like every other refusal', async () => {
+    for (const url of ['/v1/%E0%A4%A', '/v1/grading/evaluations/%E0%A4%A']) {
+      const r = await t.app.inject({ method: 'GET', url, headers: bearer(learner) });
+      expect(r.statusCode).toBe(400);
+      expect(r.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(r.json()).toMatchObject({ code: 'bad_request', requestId: expect.any(String) });
+    }
+  });
+
   it('refuses days that do not exist, and keeps real ones', async () => {
     for (const url of ['/v1/usage/me', '/v1/admin/usage']) {
       for (const bad of ['2026-13-45', '2026-02-31', '2026-00-10', '0000-01-01', '1969-12-31']) {

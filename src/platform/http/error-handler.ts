@@ -81,6 +81,14 @@ export function sendProblem(reply: FastifyReply, request: FastifyRequest, m: Map
     .send(problem(m.status, m.code, m.detail, request.id, m.extra ?? {}));
 }
 
+// Errors Fastify raises before routing (a malformed URL, a failed route constraint) do
+// not reach setErrorHandler; they come here, through the `frameworkErrors` option.
+export function answerFrameworkError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const mapped = mapError(err);
+  request.log.info({ code: mapped.code, status: mapped.status }, 'request refused');
+  return sendProblem(reply, request, mapped);
+}
+
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const mapped = mapError(err);

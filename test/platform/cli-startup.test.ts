@@ -1,0 +1,79 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+// The real CLI (built by `npm run build`), on failures at start-up: a process must either
+// serve or exit with one line naming what is wrong, never linger half-started.
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+
+const dir = () => mkdtempSync(join(tmpdir(), 'tg-cli-'));
+// A port nothing listens on: connections are refused at once.
+const DEAD_REDIS = 'redis://127.0.0.1:1';
+
+function run(args: string[], env: Record<string, string>, timeoutMs = 20_000) {
+  return new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+    const p = spawn(process.execPath, ['bin/tutorgate.js', ...args], { env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out, err });
+    });
+  });
+}
+
+describe('the CLI at start-up', { timeout: 60_000 }, () => {
+  it('serve exits 1 with one line naming the variable when start-up fails after the store is open', async () => {
+    const d = dir();
+    const r = await run(['serve'], { DATABASE_URL: `sqlite:${d}/t.db`, TUTORGATE_DATA_DIR: d, PORT: String(await freePort()), ANTHROPIC_API_KEY_FILE: `${d}/missing-key` }, 15_000);
+    expect(r.code).toBe(1);
+    expect(r.err.trim().split('\n')).toEqual([expect.stringMatching(/^tutorgate: cannot read ANTHROPIC_API_KEY_FILE/)]);
+  });
+
+  it('migrate with no direction applies every migration', async () => {
+    const d = dir();
+    const r = await run(['migrate'], { DATABASE_URL: `sqlite:${d}/t.db` });
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/applied 0001-identity/);
+    const again = await run(['migrate', 'status'], { DATABASE_URL: `sqlite:${d}/t.db` });
+    expect(again.out).not.toMatch(/pending/);
+  });
+
+  it('cache-purge exits 1 naming REDIS_URL when Redis cannot be reached, instead of hanging', async () => {
+    const r = await run(['cache-purge', 'feature:grading'], { REDIS_URL: DEAD_REDIS });
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^tutorgate: REDIS_URL: cannot connect/);
+  });
+
+  it('serve with Redis unreachable still comes up: live, and unready until Redis answers', async () => {
+    const d = dir();
+    const port = await freePort();
+    const p = spawn(process.execPath, ['bin/tutorgate.js', 'serve'], { env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', DATABASE_URL: `sqlite:${d}/t.db`, TUTORGATE_DATA_DIR: d, PORT: String(port), HOST: '127.0.0.1', REDIS_URL: DEAD_REDIS }, stdio: 'ignore' });
+    try {
+      let health = 0;
+      for (let i = 0; i < 60 && health !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        health = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, () => 0);
+      }
+      expect(health).toBe(200);
+      const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(((await ready.json()) as { checks: { redis: { ok: boolean } } }).checks.redis.ok).toBe(false);
+    } finally {
+      p.kill('SIGTERM');
+      await new Promise((r) => p.once('exit', r));
+    }
+  });
+});
