@@ -18,6 +18,10 @@ describe('config', () => {
       expect((err as Error).message).not.toMatch(/short-secret-value/);
     }
   });
+  it('takes proxy addresses Fastify can trust, and names the variable for anything else', () => {
+    expect(parseConfig({ TUTORGATE_TRUST_PROXY: '10.0.0.1, 10.0.0.0/8, ::1, fd00::/8, loopback' }).TUTORGATE_TRUST_PROXY).toEqual(['10.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8', 'loopback']);
+    for (const bad of ['notanip', '10.0.0.0/33', '10.0.0.1/8/8', '999.1.1.1']) expect(() => parseConfig({ TUTORGATE_TRUST_PROXY: bad }), bad).toThrow(/TUTORGATE_TRUST_PROXY/);
+  });
   it('refuses both a key and a key file', () => {
     expect(() => parseConfig({ ANTHROPIC_API_KEY: 'k', ANTHROPIC_API_KEY_FILE: '/f' })).toThrow(/ANTHROPIC_API_KEY_FILE/);
   });

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { deepFreeze } from './policy.js';
 
@@ -8,6 +9,15 @@ const databaseUrl = z
 const csv = z
   .string()
   .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+
+// What Fastify's trustProxy (proxy-addr) accepts: an address, a CIDR range or a named range.
+function isProxyAddress(x: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(x)) return true;
+  const [ip, bits, ...rest] = x.split('/');
+  const v = isIP(ip ?? '');
+  if (!v || rest.length) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (v === 4 ? 32 : 128));
+}
 
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -24,7 +34,9 @@ const envSchema = z.object({
   TUTORGATE_POLICY: z.string().min(1).optional(),
   TUTORGATE_DATA_DIR: z.string().min(1).default('./data'),
   TUTORGATE_BODY_LIMIT: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
-  TUTORGATE_TRUST_PROXY: csv.optional(),
+  TUTORGATE_TRUST_PROXY: csv
+    .refine((xs) => xs.every(isProxyAddress), 'expected comma-separated IP addresses, CIDR ranges or loopback, linklocal, uniquelocal')
+    .optional(),
   TUTORGATE_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   TUTORGATE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   TUTORGATE_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(30),
