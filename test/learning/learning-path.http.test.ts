@@ -123,6 +123,10 @@ describe('learning paths over HTTP', () => {
   it('takes a request with no body at all as an empty one, and still refuses a bad one', async () => {
     const none = await t.app.inject({ method: 'POST', url: '/v1/learning-paths', headers: bearer(free) });
     expect(none.statusCode, none.body).toBe(200);
+    const labelled = await t.app.inject({ method: 'POST', url: '/v1/learning-paths', headers: { ...bearer(free), 'content-type': 'application/json' }, payload: '' });
+    expect(labelled.statusCode, labelled.body).toBe(200);
+    expect((await t.app.inject({ method: 'POST', url: '/v1/learning-paths', headers: { ...bearer(free), 'content-type': 'application/json' }, payload: '{"count":' })).statusCode).toBe(400);
+    expect((await t.app.inject({ method: 'POST', url: '/v1/learning-paths', headers: { ...bearer(free), 'content-type': 'application/json' }, payload: '{"__proto__":{"x":1}}' })).statusCode).toBe(400);
     expect(none.json().items.length).toBeGreaterThan(0);
     expect(none.json().items).toEqual((await post('/v1/learning-paths', free, {})).json().items);
     const bad = await post('/v1/learning-paths', free, { count: 0 });

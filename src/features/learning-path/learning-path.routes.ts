@@ -17,6 +17,11 @@ const event = z.strictObject({
 
 export function learningPathRoutes(deps: { service: LearningPathService; catalogs: CatalogProvider; experiments: ExperimentAnalysisService }): FastifyPluginAsyncZod {
   return async (app) => {
+    // "An empty body works" (CONTRACT.md) also when the client labels it JSON: an empty
+    // application/json body is no body here (Fastify's parser refuses it outright).
+    // Anything else goes through Fastify's own JSON parser, poisoning checks included.
+    const json = app.getDefaultJsonParser('error', 'error');
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => (body === '' ? done(null, null) : json(request, body as string, done)));
     app.post(
       '/v1/progress/events',
       { config: { auth: 'required' }, schema: { tags: ['learning'], summary: 'Record attempts (one, or a batch of up to 500); idempotent by eventId', body: z.union([z.strictObject({ events: z.array(event).max(500) }), event]) } },
