@@ -48,8 +48,9 @@ export class FlagsService {
   async update(key: string, patch: FlagPatch, actor: string): Promise<FlagDefinition> {
     // A flag is declared in the policy file; a change to a misspelt key would answer 200
     // and switch nothing off.
-    if (!this.snapshot.get(key)) throw new AppError('not_found', 404, `No flag "${key}"; the policy file declares ${this.snapshot.list().map((f) => `"${f.key}"`).join(', ')}.`);
-    const stored = await this.repo.update(key, (before) => changed(before, key, patch), actor, this.clock.now(), this.snapshot.get(key) ?? null);
+    const known = this.snapshot.get(key);
+    if (!known) throw new AppError('not_found', 404, `No flag "${key}"; the policy file declares ${this.snapshot.list().map((f) => `"${f.key}"`).join(', ')}.`);
+    const stored = await this.repo.update(key, (before) => changed(before, key, patch), actor, this.clock.now(), known);
     this.snapshot.upsert(stored);
     await this.sync.notifyChanged();
     return stored;

@@ -194,7 +194,7 @@ export class PremiumPipeline {
     if (refusal !== undefined) {
       await Promise.all([slot?.release().catch(() => {}), tokens?.release().catch(() => {})]);
       // Counted like a request-window refusal (metrics, abuse detection), by its own limit.
-      if (refusal instanceof RateLimitedError) this.d.onLimitDecision?.(p, task.feature, { allowed: false, violated: slotR.status === 'fulfilled' && slotR.value && !slotR.value.allowed ? 'concurrent' : 'tokensPerDay' });
+      if (refusal instanceof RateLimitedError) this.d.onLimitDecision?.(p, task.feature, { allowed: false, violated: (refusal.details as { limit: string }).limit });
       // Premium LLM calls fail closed: no limiter, no upstream spend.
       if (refusal instanceof LimiterUnavailableError) throw new Fallback('limiter_unavailable');
       throw refusal;
