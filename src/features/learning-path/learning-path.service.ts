@@ -90,8 +90,7 @@ export class LearningPathService {
       skills: catalog.skills.map((s) => {
         const m = kt.mastery(snap.state, s.id);
         const attempts = attemptsOn(snap, s.id);
-        // As the recommender decides it: the estimate over the threshold, on a practised skill.
-        return { skillId: s.id, name: s.name, mastery: round3(m), mastered: m >= DEFAULT_RECOMMENDER_OPTIONS.masteryThreshold && attempts > 0, attempts };
+        return { skillId: s.id, name: s.name, mastery: round3(m), mastered: isMastered(m, attempts), attempts };
       }),
     };
   }
@@ -133,7 +132,7 @@ export class LearningPathService {
       const it = byId.get(r.itemId)!;
       return { itemId: r.itemId, title: it.title, kind: it.kind, skills: it.skills, score: r.score, reasons: r.reasons };
     });
-    const mastered = (s: string) => masteryOf(s) >= DEFAULT_RECOMMENDER_OPTIONS.masteryThreshold && attemptsOn(snap, s) > 0;
+    const mastered = (s: string) => isMastered(masteryOf(s), attemptsOn(snap, s));
     // Nothing open to this learner: the rules' empty path is the whole answer, and a model
     // asked to choose none of nothing would only cost a call.
     if (candidates.length === 0) {
@@ -180,6 +179,10 @@ export class LearningPathService {
 
 // Answers the learner has given on items of the skill.
 const attemptsOn = (snap: LearnerSnapshot, skillId: string): number => snap.state.skills.get(skillId)?.attempts ?? 0;
+
+// As the recommender decides it (its `practised` input): the estimate over the threshold,
+// on a skill the learner has practised.
+const isMastered = (mastery: number, attempts: number): boolean => mastery >= DEFAULT_RECOMMENDER_OPTIONS.masteryThreshold && attempts > 0;
 
 function summarize(skills: { id: string; name: string }[], mastery: (s: string) => number, snap: LearnerSnapshot, history: { correct: boolean }[]): string {
   const recent = history.slice(-20);

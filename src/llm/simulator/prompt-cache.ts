@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { tokensForChars, totalInputTokens, type CacheTtl, type Segment } from './usage.js';
+import { tokensForChars, totalInputTokens, withoutCacheControl, type CacheTtl, type Segment } from './usage.js';
 
 export interface CacheUsage {
   inputTokens: number;
@@ -22,12 +22,9 @@ interface Breakpoint {
 // is, not re-encoded); anything else is its JSON.
 function blockIdentity(block: unknown): [form: 's' | 't' | 'j', text: string] {
   if (typeof block === 'string') return ['s', block];
-  if (typeof block !== 'object' || block === null || Array.isArray(block)) return ['j', JSON.stringify(block) ?? ''];
-  const b = block as Record<string, unknown>;
-  if (b.type === 'text' && typeof b.text === 'string' && Object.keys(b).every((k) => k === 'type' || k === 'text' || k === 'cache_control')) return ['t', b.text];
-  if (!('cache_control' in b)) return ['j', JSON.stringify(b)];
-  const { cache_control: _ignored, ...rest } = b;
-  return ['j', JSON.stringify(rest)];
+  const b = block as Record<string, unknown> | null;
+  if (b?.type === 'text' && typeof b.text === 'string' && !Array.isArray(b) && Object.keys(b).every((k) => k === 'type' || k === 'text' || k === 'cache_control')) return ['t', b.text];
+  return ['j', JSON.stringify(withoutCacheControl(block)) ?? ''];
 }
 
 // Each field goes in with its form and length in front, so that no two different sequences

@@ -23,7 +23,7 @@ export function outputTokensFor(text: string): number {
 
 const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function withoutCacheControl(block: unknown): unknown {
+export function withoutCacheControl(block: unknown): unknown {
   if (!isObject(block) || !('cache_control' in block)) return block;
   const { cache_control: _ignored, ...rest } = block;
   return rest;
