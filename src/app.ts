@@ -29,6 +29,8 @@ declare module 'fastify' {
   }
 }
 
+const MAX_PARAM_LENGTH = 200;
+
 export async function buildApp(c: Container): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     loggerInstance: c.logger as FastifyBaseLogger,
@@ -43,13 +45,13 @@ export async function buildApp(c: Container): Promise<FastifyInstance> {
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    routerOptions: { maxParamLength: 200 },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: answerFrameworkError,
   });
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  installErrorHandling(app);
+  installErrorHandling(app, MAX_PARAM_LENGTH);
 
   await app.register(fastifySwagger, {
     openapi: {

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.js';
+import { indexRouteMethods } from './method-not-allowed.js';
 import { problem } from './problem.js';
 
 interface Mapped {
@@ -89,14 +90,27 @@ export function answerFrameworkError(err: FastifyError, request: FastifyRequest,
   return sendProblem(reply, request, mapped);
 }
 
-export function installErrorHandling(app: FastifyInstance): void {
+/** Call before any route is registered (the 405 answer learns the routes as they are added). */
+export function installErrorHandling(app: FastifyInstance, maxParamLength: number): void {
+  const routes = indexRouteMethods(app, maxParamLength);
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const mapped = mapError(err);
     if (mapped.status >= 500) request.log.error({ err }, 'unhandled error');
     else request.log.info({ code: mapped.code, status: mapped.status }, 'request refused');
     return sendProblem(reply, request, mapped);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, request, { status: 404, code: 'not_found', detail: `No route ${request.method} ${request.url.split('?')[0]}.` }),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0];
+    const allowed = routes.allowed(request.method, request.url);
+    if (allowed.length > 0) {
+      return sendProblem(reply, request, {
+        status: 405,
+        code: 'method_not_allowed',
+        detail: `${path} does not take ${request.method}; it takes ${allowed.join(', ')}.`,
+        extra: { allowed },
+        headers: { allow: allowed.join(', ') },
+      });
+    }
+    return sendProblem(reply, request, { status: 404, code: 'not_found', detail: `No route ${request.method} ${path}.` });
+  });
 }

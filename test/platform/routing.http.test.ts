@@ -1,0 +1,50 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer, createTestApp, type TestApp } from '../helpers/test-app.js';
+
+// The service's real route table: a wrong method at a known path is 405 with Allow, an unknown
+// path stays 404, and neither answer leaks past problem+json.
+describe('routing answers', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp();
+  });
+  afterAll(async () => t.close());
+
+  it('answers a wrong method at a known path 405, naming the methods it takes in Allow', async () => {
+    const key = await t.premium();
+    const r = await t.app.inject({ method: 'GET', url: '/v1/grading/evaluations?x=1', headers: bearer(key) });
+    expect(r.statusCode).toBe(405);
+    expect(r.headers['content-type']).toContain('application/problem+json');
+    expect(r.headers['allow']).toBe('POST');
+    const body = r.json();
+    expect(body).toMatchObject({ status: 405, code: 'method_not_allowed', allowed: ['POST'] });
+    expect(body.detail).toBe('/v1/grading/evaluations does not take GET; it takes POST.');
+    expect(body.requestId).toBeTruthy();
+  });
+
+  it('matches parameterised paths and lists every method the path takes', async () => {
+    const r = await t.app.inject({ method: 'DELETE', url: '/v1/admin/flags/grading' });
+    expect(r.statusCode).toBe(405);
+    const allowed = r.headers['allow']?.toString().split(', ') ?? [];
+    // GET (and the HEAD Fastify adds for it) reads a flag, PUT changes it.
+    expect(allowed).toEqual(expect.arrayContaining(['GET', 'HEAD', 'PUT']));
+    expect(allowed).not.toContain('DELETE');
+  });
+
+  it('keeps 404 for a path no route has, whatever the method', async () => {
+    for (const method of ['GET', 'POST', 'DELETE'] as const) {
+      const r = await t.app.inject({ method, url: '/v1/nowhere' });
+      expect(r.statusCode).toBe(404);
+      expect(r.json()).toMatchObject({ code: 'not_found' });
+      expect(r.headers['allow']).toBeUndefined();
+    }
+    // A prefix of a real route is not the route.
+    expect((await t.app.inject({ method: 'PUT', url: '/v1/grading/evaluation' })).statusCode).toBe(404);
+  });
+
+  it('checks the method before authentication, so a wrong method never reaches a handler', async () => {
+    const r = await t.app.inject({ method: 'PUT', url: '/v1/me' });
+    expect(r.statusCode).toBe(405);
+    expect(r.headers['allow']).toContain('GET');
+  });
+});
