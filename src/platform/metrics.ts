@@ -5,6 +5,15 @@ export interface HttpMetrics {
   httpDuration: Histogram<'method' | 'route' | 'status'>;
 }
 
+/**
+ * Bounds of the HTTP duration histogram, in seconds. The top finite bound sits well above the
+ * 10 s latency alert: a quantile whose rank falls in +Inf comes out as the top finite bound, so
+ * an alert at (or above) that bound could never fire. The policy refuses p95LatencyMs alerts
+ * that the histogram cannot tell apart.
+ */
+export const HTTP_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60, 120] as const;
+export const HTTP_DURATION_TOP_MS = HTTP_DURATION_BUCKETS[HTTP_DURATION_BUCKETS.length - 1] * 1000;
+
 // One registry per app instance (not prom-client's global), so tests can build
 // several apps in one process.
 export function createMetrics(): HttpMetrics {
@@ -16,7 +25,7 @@ export function createMetrics(): HttpMetrics {
     name: 'tutorgate_http_request_duration_seconds',
     help: 'HTTP request duration in seconds, by route template and status.',
     labelNames: ['method', 'route', 'status'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: [...HTTP_DURATION_BUCKETS],
     registers: [registry],
   });
   return { registry, httpDuration };

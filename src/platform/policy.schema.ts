@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { isCalendarDay } from './clock.js';
 import { parseDuration } from './duration.js';
+import { HTTP_DURATION_TOP_MS } from './metrics.js';
 
 export const FEATURES = ['grading', 'learning_path'] as const;
 export type Feature = (typeof FEATURES)[number];
@@ -52,6 +53,10 @@ const alertRule = z.strictObject({
   above: z.number().optional(),
   below: z.number().optional(),
   cooldown: duration.default('1h'),
+}).refine((r) => r.metric !== 'p95LatencyMs' || r.above === undefined || r.above < HTTP_DURATION_TOP_MS, {
+  // Latencies past the histogram's top bound all read as that bound: such a rule could never fire.
+  message: `a p95LatencyMs alert must fire below ${HTTP_DURATION_TOP_MS} ms, the latency histogram's highest bound`,
+  path: ['above'],
 });
 
 export const policySchema = z.strictObject({

@@ -33,6 +33,12 @@ describe('policy', () => {
     expect(() => parsePolicy({ nonsense: true })).toThrow(/nonsense|Unrecognized/);
   });
 
+  it('refuses a latency alert the histogram cannot see crossed', () => {
+    const rule = (above: number) => ({ alerts: { rules: [{ name: 'slow', metric: 'p95LatencyMs', above }] } });
+    expect(() => parsePolicy(rule(120_000))).toThrow(/alerts\.rules\.0\.above.*highest bound/);
+    expect(parsePolicy(rule(10_000)).alerts.rules[0]?.above).toBe(10_000);
+  });
+
   it('refuses a model without a price', () => {
     expect(() => parsePolicy({ models: { grading: 'claude-unpriced-9' } })).toThrow(/models\.grading.*no price/);
   });

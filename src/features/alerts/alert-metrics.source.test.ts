@@ -102,6 +102,14 @@ describe('registry-based alert metrics', () => {
     expect(await source.p95LatencyMs()).toBeCloseTo(3750);
   });
 
+  it('reads a p95 of requests slower than the 10 s alert as above 10 s', async () => {
+    const { httpDuration, source } = setup();
+    // Every request takes 30 s: with 10 s as the top bucket this read exactly 10,000 ms,
+    // and the shipped "p95 above 10,000 ms" alert could never fire.
+    for (let i = 0; i < 20; i++) httpDuration.observe({ method: 'POST', route: '/v1/grading/evaluations', status: '200' }, 30);
+    expect(await source.p95LatencyMs()).toBeGreaterThan(10_000);
+  });
+
   it('reads breaker, budget and calibration gauges, and no data when they are absent', async () => {
     const { registry, llm, source } = setup();
     expect(await source.calibrationKappa()).toBeUndefined();
