@@ -12,7 +12,7 @@ export interface HttpMetrics {
  * that the histogram cannot tell apart.
  */
 export const HTTP_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60, 120] as const;
-export const HTTP_DURATION_TOP_MS = HTTP_DURATION_BUCKETS[HTTP_DURATION_BUCKETS.length - 1] * 1000;
+export const HTTP_DURATION_TOP_MS = Math.max(...HTTP_DURATION_BUCKETS) * 1000;
 
 // One registry per app instance (not prom-client's global), so tests can build
 // several apps in one process.

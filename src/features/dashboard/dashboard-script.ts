@@ -385,7 +385,7 @@ function renderFigures(f) {
 
   const premium = f.premium || { bySource: {}, topFallbackReasons: [] };
   const sources = premium.bySource || {};
-  const labels = { llm: 'From the LLM', cache: 'From the cache', rules: 'From rules (fallback)' };
+  const labels = { llm: 'From the LLM', cache: 'From the cache', rules: 'From rules (fallback)', refused: 'Refused (budget spent, 429)' };
   statsList($('answers'), Object.keys(sources).map((k) => [labels[k] || k, int(sources[k]), 'answers-' + k]));
   const ol = $('fallback-reasons');
   ol.replaceChildren();

@@ -38,7 +38,7 @@ describe('readOpsFigures', () => {
       { tier: 'free', allowed: 1, rejected: 2 },
       { tier: 'premium', allowed: 1, rejected: 0 },
     ]);
-    expect(f.premium.bySource).toEqual({ llm: 1, cache: 1, rules: 5 });
+    expect(f.premium.bySource).toEqual({ llm: 1, cache: 1, rules: 5, refused: 0 });
     expect(f.premium.topFallbackReasons).toEqual([
       { reason: 'flag_off', count: 4 },
       { reason: 'budget_exhausted', count: 1 },
@@ -59,7 +59,7 @@ describe('readOpsFigures', () => {
     expect(await readOpsFigures(new Registry())).toEqual({
       cache: { byFeature: [], savedTokens: 0, savedUsd: 0 },
       limiter: { byTier: [] },
-      premium: { bySource: { llm: 0, cache: 0, rules: 0 }, topFallbackReasons: [] },
+      premium: { bySource: { llm: 0, cache: 0, rules: 0, refused: 0 }, topFallbackReasons: [] },
     });
   });
 });

@@ -69,7 +69,7 @@ export async function readOpsFigures(registry: Pick<Registry, 'getSingleMetric'>
   }
 
   // Every source is listed, even at zero, so the page's layout does not jump around.
-  const sources = new Map<string, number>([['llm', 0], ['cache', 0], ['rules', 0]]);
+  const sources = new Map<string, number>([['llm', 0], ['cache', 0], ['rules', 0], ['refused', 0]]);
   const reasons = new Map<string, number>();
   for (const s of premium) {
     const source = label(s, 'source');

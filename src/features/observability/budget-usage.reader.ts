@@ -1,7 +1,7 @@
 import type { Clock } from '../../platform/clock.js';
 import type { Policy } from '../../platform/policy.js';
 import type { BudgetRepository } from '../usage/budget.repository.js';
-import { budgetName, serviceBudgetLines } from '../usage/budget-policy.js';
+import { budgetName, serviceBudgetLines, usedRatio } from '../usage/budget-policy.js';
 import type { BudgetUsage } from './llm-metrics.js';
 
 // The shared budgets only (global and per feature, both daily). Per-user monthly budgets
@@ -13,9 +13,7 @@ export function createBudgetUsageReader(deps: { budgets: Pick<BudgetRepository, 
     const counters = await deps.budgets.read(lines.map((l) => l.key));
     return lines.map((l) => {
       const spent = counters.get(l.key)?.spent ?? 0;
-      // A zero cap means "nothing allowed": that budget is exhausted by definition.
-      const used = l.capMicros === 0 ? 1 : spent / l.capMicros;
-      return { budget: budgetName(l.key), used, limitUsd: l.capMicros / 1e6 };
+      return { budget: budgetName(l.key), used: usedRatio(spent, l.capMicros), limitUsd: l.capMicros / 1e6 };
     });
   };
 }

@@ -7,7 +7,7 @@ export interface PremiumMetrics {
 export function registerPremiumMetrics(registry: Registry): PremiumMetrics {
   const requests = new Counter({
     name: 'tutorgate_premium_requests_total',
-    help: 'Premium feature requests by the source of the answer and, for rules answers, the fallback reason.',
+    help: 'Premium feature requests by the source of the answer (llm, cache, rules, or refused with 429 budget_exhausted) and, for rules and refused answers, the reason.',
     labelNames: ['feature', 'source', 'reason'] as const,
     registers: [registry],
   });

@@ -96,6 +96,8 @@ export class PremiumPipeline {
     if (a.principal.userId !== task.principal.userId || a.feature !== task.feature) throw new Error(`admission for ${a.feature} used for ${task.feature}, or for another principal`);
 
     const outcome = await this.answer(task, a).catch(async (err: unknown) => {
+      // A budget refused with 429 (onExhausted: reject) is an answer too: counted, not lost.
+      if (err instanceof BudgetExhaustedError) this.d.metrics?.outcome(task.feature, 'refused', 'budget_exhausted');
       if (!(err instanceof Fallback)) throw err;
       const value = await task.rules();
       // Rules answers report zero usage (CONTRACT.md); what a failed call spent is in the ledger.

@@ -30,6 +30,11 @@ function sharedLines(policy: Policy, features: readonly Feature[], now: number):
   return lines;
 }
 
+/** Spent over cap, 0..1 and past it. A zero cap means "nothing allowed": exhausted by definition. */
+export function usedRatio(spentMicros: number, capMicros: number): number {
+  return capMicros === 0 ? 1 : spentMicros / capMicros;
+}
+
 // `feature:grading:2026-11-27` → `feature:grading`: the budget without its period.
 export function budgetName(key: string): string {
   return key.replace(/:\d{4}-\d{2}(-\d{2})?$/, '');

@@ -1,24 +1,39 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DAY_MS, isCalendarDay, isoDay, type Clock } from '../../platform/clock.js';
+import { ValidationError } from '../../platform/errors.js';
 import type { Policy } from '../../platform/policy.js';
 import { principalOf } from '../identity/auth.hook.js';
 import type { BudgetRepository } from './budget.repository.js';
-import { serviceBudgetLines } from './budget-policy.js';
+import { serviceBudgetLines, usedRatio } from './budget-policy.js';
 import { GROUP_COLUMNS, toCsv, type GroupColumn, type UsageAnalyticsRepository } from './usage-analytics.repository.js';
 
 const day = z.string().refine(isCalendarDay, 'expected a day YYYY-MM-DD, from 1970 on');
 const range = { from: day.optional(), to: day.optional() };
 
+/** The longest range one request may ask for; the dashboard draws a day per slot. */
+export const MAX_RANGE_DAYS = 366;
+
+// A range that ends before it starts, or spans more than a year, is a mistake to name,
+// not a silent empty or cut answer. Either end defaults from the other (30 days, ending today).
 function resolveRange(clock: Clock, q: { from?: string | undefined; to?: string | undefined }, days = 30) {
   const to = q.to ?? isoDay(clock.now());
   const from = q.from ?? isoDay(Date.parse(to) - (days - 1) * DAY_MS);
+  if (from > to) {
+    const path = q.from ? 'querystring.from' : 'querystring.to';
+    throw new ValidationError(`Invalid request: ${path}: the range starts (${from}) after it ends (${to})`, [{ path, message: `the range starts (${from}) after it ends (${to})` }]);
+  }
+  const span = (Date.parse(to) - Date.parse(from)) / DAY_MS + 1;
+  if (span > MAX_RANGE_DAYS) {
+    const message = `the range spans ${span} days; ask for at most ${MAX_RANGE_DAYS} at a time`;
+    throw new ValidationError(`Invalid request: querystring.from: ${message}`, [{ path: 'querystring.from', message }]);
+  }
   return { from, to };
 }
 
 export function usageRoutes(deps: { analytics: UsageAnalyticsRepository; budgets: BudgetRepository; policy: Policy; clock: Clock }): FastifyPluginAsyncZod {
   return async (app) => {
-    app.get('/v1/usage/me', { config: { auth: 'required' }, schema: { tags: ['usage'], summary: "The caller's tokens and cost by feature and day", querystring: z.strictObject(range) } }, async (request) => {
+    app.get('/v1/usage/me', { config: { auth: 'required' }, schema: { tags: ['usage'], summary: "The caller's tokens and cost by feature and day, over at most 366 days (default: the last 30)", querystring: z.strictObject(range) } }, async (request) => {
       const p = principalOf(request);
       const { from, to } = resolveRange(deps.clock, request.query);
       const [byFeatureDay, totals] = await Promise.all([
@@ -34,7 +49,7 @@ export function usageRoutes(deps: { analytics: UsageAnalyticsRepository; budgets
         config: { auth: 'required', permission: 'usage:read-any', allowSession: true },
         schema: {
           tags: ['usage'],
-          summary: 'Usage analytics grouped by user, feature, model and day; CSV with format=csv',
+          summary: 'Usage analytics grouped by user, feature, model and day, over at most 366 days; CSV with format=csv',
           querystring: z.strictObject({
             groupBy: z
               .string()
@@ -69,6 +84,6 @@ async function burn(deps: { budgets: BudgetRepository; policy: Policy; clock: Cl
   const state = await deps.budgets.read(lines.map((l) => l.key));
   return lines.map((l) => {
     const s = state.get(l.key) ?? { spent: 0, reserved: 0 };
-    return { budget: l.key, capUsd: l.capMicros / 1e6, spentUsd: s.spent / 1e6, reservedUsd: s.reserved / 1e6, used: l.capMicros ? s.spent / l.capMicros : 0 };
+    return { budget: l.key, capUsd: l.capMicros / 1e6, spentUsd: s.spent / 1e6, reservedUsd: s.reserved / 1e6, used: usedRatio(s.spent, l.capMicros) };
   });
 }
