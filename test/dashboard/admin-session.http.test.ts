@@ -1,7 +1,7 @@
-import { SignJWT } from 'jose';
+import { decodeJwt, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminSessionsFor, deriveSessionKey, SESSION_TTL_SEC } from '../../src/features/dashboard/admin-session.js';
-import { bearer, createTestApp, TEST_JWT_SECRET, type TestApp } from '../helpers/test-app.js';
+import { bearer, createTestApp, ManualClock, TEST_JWT_SECRET, type TestApp } from '../helpers/test-app.js';
 
 const COOKIE = /^tg_session=([^;]+);/;
 
@@ -148,6 +148,53 @@ describe('dashboard session over HTTP', () => {
     expect(setCookie).toMatch(/^tg_session=; /);
     expect(setCookie).toContain('Max-Age=0');
     expect(setCookie).toContain('HttpOnly');
+  });
+
+  it('logout ends the session itself: a copy of the cookie reads and writes nothing afterwards', async () => {
+    const signedIn = await signIn(adminKey);
+    const session = cookieFrom(signedIn.headers['set-cookie']);
+    const other = cookieFrom((await signIn(adminKey)).headers['set-cookie']); // a second sign-in, elsewhere
+    expect((await get('/v1/admin/usage', session)).statusCode).toBe(200);
+    expect((await t.app.inject({ method: 'POST', url: '/admin/logout', headers: { cookie: `tg_session=${session}` } })).statusCode).toBe(204);
+    expect((await get('/v1/admin/usage', session)).statusCode).toBe(401);
+    expect((await get('/admin/session', session)).statusCode).toBe(401); // no fresh CSRF token for it either
+    const write = await t.app.inject({
+      method: 'PUT',
+      url: '/v1/admin/flags/grading',
+      payload: { rollout: 50 },
+      headers: { cookie: `tg_session=${session}`, origin: 'http://localhost:80', 'sec-fetch-site': 'same-origin', 'x-csrf-token': signedIn.json().csrfToken },
+    });
+    expect(write.statusCode).toBe(401);
+    expect((await get('/v1/admin/usage', other)).statusCode).toBe(200); // only that session ended
+  });
+
+  it('revoking the API key that signed in ends its sessions', async () => {
+    const { id: keyId, key } = await t.container.identity.service.createApiKey('ada-admin');
+    const session = cookieFrom((await signIn(key)).headers['set-cookie']);
+    expect((await get('/v1/admin/usage', session)).statusCode).toBe(200);
+    await t.container.identity.service.revokeApiKey('ada-admin', keyId);
+    expect((await get('/v1/admin/usage', session)).statusCode).toBe(401);
+  });
+
+  it('a session signed in with a JWT ends when that JWT would have', async () => {
+    // The JWT verifier reads the real time: this app's clock starts at it.
+    const live = await createTestApp({ clock: new ManualClock(Date.now()) });
+    try {
+      await live.premium('jo-admin', ['admin']);
+      const jwt = await live.jwt('jo-admin', 300);
+      const r = await live.app.inject({ method: 'POST', url: '/admin/session', payload: { token: jwt } });
+      expect(r.statusCode).toBe(200);
+      const exp = decodeJwt(jwt).exp! * 1000;
+      expect(Date.parse(r.json().expiresAt)).toBe(exp);
+      expect(String(r.headers['set-cookie'])).toContain(`Max-Age=${Math.ceil((exp - live.clock.now()) / 1000)}`);
+      const session = cookieFrom(r.headers['set-cookie']);
+      const read = () => live.app.inject({ method: 'GET', url: '/v1/admin/usage', headers: { cookie: `tg_session=${session}` } });
+      expect((await read()).statusCode).toBe(200);
+      live.clock.ms = exp + 1;
+      expect((await read()).statusCode).toBe(401);
+    } finally {
+      await live.close();
+    }
   });
 });
 

@@ -1,9 +1,10 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import { jwtVerify, SignJWT } from 'jose';
+import { decodeJwt, jwtVerify, SignJWT } from 'jose';
 import type { Container } from '../../container.js';
 import type { SessionInfo } from '../identity/auth.hook.js';
 import type { Clock } from '../../platform/clock.js';
+import { AdminSessionRepository } from './admin-session.repository.js';
 import { parseCookieHeader } from './cookie-header.js';
 
 export const SESSION_COOKIE = 'tg_session';
@@ -15,9 +16,12 @@ const CSRF_KEY_LABEL = 'tutorgate-admin-csrf';
 export const CSRF_HEADER = 'x-csrf-token';
 
 // The dashboard's cookie session: a short HS256 JWT whose only claims are the admin's
-// user id, typ and the times. It names who signed in, not what they may do; the auth
-// hook re-reads the user's roles on every request, so demoting or disabling an admin
-// takes effect at once.
+// user id, typ, the times and its id (jti). It names who signed in, not what they may do;
+// the auth hook re-reads the user's roles on every request, so demoting or disabling an
+// admin takes effect at once. Its id names a row in `admin_sessions`, which says whether
+// it still stands: signing out, or revoking the API key that signed in, ends it at once on
+// every instance (a stolen cookie dies with the sign-out), and a session signed in with a
+// JWT ends when that JWT would have.
 //
 // The key is an HMAC of the API JWT secret with a fixed label, never the secret itself:
 // a session cookie is then not a valid API bearer token, and an API JWT placed in the
@@ -30,17 +34,25 @@ export class AdminSessions {
   constructor(
     private readonly key: Uint8Array,
     private readonly clock: Clock,
+    private readonly store: AdminSessionRepository,
   ) {
     this.csrfKey = createHmac('sha256', key).update(CSRF_KEY_LABEL).digest();
   }
 
-  async issue(userId: string): Promise<{ token: string; expiresAt: number }> {
-    const iat = Math.floor(this.clock.now() / 1000);
-    const exp = iat + SESSION_TTL_SEC;
+  /**
+   * `keyId`: the API key that signed in, so revoking it ends the session; `notAfterMs`: when
+   * the credential that signed in expires (a JWT's exp), so the session cannot outlive it.
+   */
+  async issue(userId: string, from: { keyId?: string | undefined; notAfterMs?: number | undefined } = {}): Promise<{ token: string; expiresAt: number }> {
+    const now = this.clock.now();
+    const iat = Math.floor(now / 1000);
+    const exp = Math.min(iat + SESSION_TTL_SEC, from.notAfterMs === undefined ? Infinity : Math.floor(from.notAfterMs / 1000));
+    const jti = randomBytes(16).toString('base64url'); // each sign-in, and so its CSRF token, is unique
+    await this.store.start({ id: jti, userId, keyId: from.keyId ?? null, createdAt: now, expiresAt: exp * 1000 });
     const token = await new SignJWT({ typ: SESSION_TYP })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setSubject(userId)
-      .setJti(randomBytes(16).toString('base64url')) // each sign-in, and so its CSRF token, is unique
+      .setJti(jti)
       .setIssuedAt(iat)
       .setExpirationTime(exp)
       .sign(this.key);
@@ -49,18 +61,30 @@ export class AdminSessions {
 
   // The user id, or undefined for anything that is not a live session of ours.
   async verify(token: string): Promise<string | undefined> {
+    const claims = await this.claims(token);
+    if (!claims) return undefined;
+    return (await this.store.isLive(claims.jti, claims.sub, this.clock.now())) ? claims.sub : undefined;
+  }
+
+  /** Signs the session out everywhere; a token that is not a session of ours is ignored. */
+  async end(token: string): Promise<void> {
+    const claims = await this.claims(token);
+    if (claims) await this.store.end(claims.jti, this.clock.now());
+  }
+
+  private async claims(token: string): Promise<{ sub: string; jti: string } | undefined> {
     if (!token || token.length > MAX_TOKEN_CHARS) return undefined;
     try {
       const { payload } = await jwtVerify(token, this.key, {
         algorithms: ['HS256'],
-        requiredClaims: ['exp', 'iat', 'sub'],
+        requiredClaims: ['exp', 'iat', 'sub', 'jti'],
         currentDate: new Date(this.clock.now()),
         clockTolerance: 5,
       });
-      if (payload.typ !== SESSION_TYP || typeof payload.sub !== 'string' || !payload.sub) return undefined;
+      if (payload.typ !== SESSION_TYP || typeof payload.sub !== 'string' || !payload.sub || typeof payload.jti !== 'string') return undefined;
       // Only sessions we could have issued: a longer life means a forged or foreign token.
       if (payload.exp! - payload.iat! > SESSION_TTL_SEC) return undefined;
-      return payload.sub;
+      return { sub: payload.sub, jti: payload.jti };
     } catch {
       return undefined;
     }
@@ -86,7 +110,7 @@ export function deriveSessionKey(secret: string): Uint8Array {
   return new Uint8Array(createHmac('sha256', secret).update(KEY_LABEL).digest());
 }
 
-type SessionDeps = Pick<Container, 'jwtSecret' | 'config' | 'clock'>;
+type SessionDeps = Pick<Container, 'jwtSecret' | 'config' | 'clock' | 'store'>;
 const byContainer = new WeakMap<SessionDeps, AdminSessions>();
 
 // One AdminSessions per container, shared by the routes that issue the cookie and the
@@ -98,10 +122,20 @@ export function adminSessionsFor(c: SessionDeps): AdminSessions {
     // With a JWKS there is no shared secret: sessions then use a per-process key, so
     // they end on restart and do not span instances (admins sign in again).
     const key = secret ? deriveSessionKey(secret) : new Uint8Array(randomBytes(32));
-    s = new AdminSessions(key, c.clock);
+    s = new AdminSessions(key, c.clock, new AdminSessionRepository(c.store.db));
     byContainer.set(c, s);
   }
   return s;
+}
+
+/** When a verified API JWT expires, in ms (it has been verified: only its claims are read here). */
+export function jwtExpiryMs(token: string): number | undefined {
+  try {
+    const exp = decodeJwt(token).exp;
+    return typeof exp === 'number' ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function sessionTokenOf(request: FastifyRequest): string | undefined {

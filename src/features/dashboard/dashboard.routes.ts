@@ -6,7 +6,7 @@ import { ForbiddenError, RateLimitedError, UnauthorizedError } from '../../platf
 import { principalOf } from '../identity/auth.hook.js';
 import { hasPermission } from '../identity/access.js';
 import { AuthenticationFailed } from '../identity/authenticator.js';
-import { adminSessionsFor, SESSION_COOKIE, SESSION_TTL_SEC, sessionTokenOf } from './admin-session.js';
+import { adminSessionsFor, jwtExpiryMs, SESSION_COOKIE, SESSION_TTL_SEC, sessionTokenOf } from './admin-session.js';
 import { serializeSessionCookie } from './cookie-header.js';
 import { DASHBOARD_HTML } from './dashboard-page.js';
 import { DASHBOARD_SCRIPT } from './dashboard-script.js';
@@ -82,17 +82,20 @@ export function dashboardRoutes(c: Container): FastifyPluginAsyncZod {
           throw new UnauthorizedError('That API key or token is not valid.');
         }
         if (!hasPermission(principal.roles, 'usage:read-any')) throw new ForbiddenError('The dashboard is for administrators; this key lacks the "usage:read-any" permission.');
-        const session = await sessions.issue(principal.userId);
+        const credential = request.body.token.trim();
+        const session = await sessions.issue(principal.userId, { keyId: principal.keyId, notAfterMs: principal.via === 'jwt' ? jwtExpiryMs(credential) : undefined });
         request.log.info({ userId: principal.userId, via: principal.via }, 'dashboard sign-in');
         return reply
-          .header('set-cookie', serializeSessionCookie(SESSION_COOKIE, session.token, { maxAgeSec: SESSION_TTL_SEC, secure: request.protocol === 'https' }))
+          .header('set-cookie', serializeSessionCookie(SESSION_COOKIE, session.token, { maxAgeSec: Math.max(1, Math.ceil((session.expiresAt - c.clock.now()) / 1000)), secure: request.protocol === 'https' }))
           .header('cache-control', 'no-store')
           .send({ userId: principal.userId, expiresAt: new Date(session.expiresAt).toISOString(), csrfToken: sessions.csrfTokenFor(session.token) });
       },
     );
 
-    app.post('/admin/logout', { schema: { tags: ['dashboard'], summary: 'Clear the dashboard session cookie' } }, async (request, reply) => {
+    app.post('/admin/logout', { schema: { tags: ['dashboard'], summary: 'End the dashboard session (on every instance) and clear its cookie' } }, async (request, reply) => {
       refuseCrossSite(request);
+      const token = sessionTokenOf(request);
+      if (token) await sessions.end(token);
       return reply
         .header('set-cookie', serializeSessionCookie(SESSION_COOKIE, '', { maxAgeSec: 0, secure: request.protocol === 'https' }))
         .header('cache-control', 'no-store')

@@ -201,6 +201,15 @@ export interface CalibrationRunsTable {
   at: number;
 }
 
+export interface AdminSessionsTable {
+  id: string; // the session token's jti
+  user_id: string;
+  key_id: string | null; // the API key that signed in; null for a JWT
+  created_at: number;
+  expires_at: number;
+  ended_at: number | null; // signed out
+}
+
 export interface DB {
   users: UsersTable;
   subscriptions: SubscriptionsTable;
@@ -222,6 +231,7 @@ export interface DB {
   rubrics: RubricsTable;
   evaluations: EvaluationsTable;
   calibration_runs: CalibrationRunsTable;
+  admin_sessions: AdminSessionsTable;
 }
 
 export type { Generated };

@@ -7,6 +7,7 @@ import * as m0005 from './0005-grading.js';
 import * as m0006 from './0006-identity-version.js';
 import * as m0007 from './0007-identity-version-inserts.js';
 import * as m0008 from './0008-review-indexes.js';
+import * as m0009 from './0009-admin-sessions.js';
 
 // Listed explicitly (not read from disk) so the same code runs from src/ under tsx
 // and from dist/. Expand/contract: a migration only adds; a later one removes what
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   '0006-identity-version': m0006,
   '0007-identity-version-inserts': m0007,
   '0008-review-indexes': m0008,
+  '0009-admin-sessions': m0009,
 };
