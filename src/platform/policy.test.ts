@@ -18,6 +18,19 @@ describe('policy', () => {
     expect(p.tiers.premium?.features).toEqual(['grading', 'learning_path']);
   });
 
+  it('merges a file into the defaults key by key at every depth, replacing lists', () => {
+    const p = parsePolicy({
+      limits: { premium: { requestsPerMinute: 60 } },
+      budgets: { perUserMonthlyUsd: { free: 0.5 } },
+      alerts: { rules: [{ name: 'errors', metric: 'errorRatio', above: 0.2 }] },
+    });
+    // The premium caps the file did not name stay in force: a spend guard is never dropped by accident.
+    expect(p.limits.premium).toMatchObject({ requestsPerMinute: 60, requestsPerHour: 600, tokensPerDay: 200_000, concurrent: 4 });
+    expect(p.limits.free).toMatchObject({ requestsPerMinute: 60, requestsPerHour: 1000 });
+    expect(p.budgets.perUserMonthlyUsd).toEqual({ premium: 5, free: 0.5 });
+    expect(p.alerts.rules.map((r) => r.name)).toEqual(['errors']);
+  });
+
   it('is frozen', () => {
     const p = parsePolicy(undefined);
     expect(() => ((p.tiers as Record<string, unknown>).free = undefined)).toThrow();
