@@ -25,9 +25,9 @@ async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
 }
 
 const positiveInt = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
-  return n;
+  // Digits only: Number('') is 0 (a random port), and '0x50' or '1e3' are not what was meant.
+  if (!/^\d+$/.test(v.trim())) throw new InvalidArgumentError('expected a non-negative integer');
+  return Number(v.trim());
 };
 
 const program = new Command('tutorgate').description('Premium-intelligence service for learning apps').showHelpAfterError();

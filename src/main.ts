@@ -13,6 +13,7 @@ import { parseDuration } from './platform/duration.js';
 import { resolveJwtSecret } from './platform/jwt-secret.js';
 import { createLogger, type Logger } from './platform/logger.js';
 import { loadPolicy } from './platform/policy.js';
+import { repeatEvery } from './platform/repeat-every.js';
 
 // A pending ledger row older than this belongs to a process that died mid-call
 // (no upstream call lasts this long: the client caps the total retry time).
@@ -120,17 +121,19 @@ export async function serve(config: Config): Promise<void> {
       : undefined;
 
   const calibrateEvery = container.policy.grading.calibrationEvery ? parseDuration(container.policy.grading.calibrationEvery) : undefined;
+  // repeatEvery, not setInterval: a calibration schedule may be longer than a timer can wait.
   const calibration = calibrateEvery
-    ? setInterval(() => {
-        void (async () => {
+    ? repeatEvery(calibrateEvery, async () => {
+        try {
           for (const r of await container.grading.service.rubrics()) {
             const result = await container.grading.calibration.calibrate(r.id);
             logger.info({ calibration: result }, 'grading calibration run');
           }
-        })().catch((err: unknown) => logger.warn({ err: { message: (err as Error).message } }, 'calibration run failed'));
-      }, calibrateEvery)
+        } catch (err) {
+          logger.warn({ err: { message: (err as Error).message } }, 'calibration run failed');
+        }
+      })
     : undefined;
-  calibration?.unref();
 
   // Key rotation without a restart: rewrite ANTHROPIC_API_KEY_FILE, then send SIGHUP.
   process.on('SIGHUP', () => {
@@ -153,7 +156,7 @@ export async function serve(config: Config): Promise<void> {
     }, config.TUTORGATE_SHUTDOWN_TIMEOUT_MS);
     force.unref();
     try {
-      clearInterval(calibration);
+      calibration?.stop();
       await reconciler.stop();
       app.startDraining();
       await app.close(); // stops accepting, waits for in-flight requests

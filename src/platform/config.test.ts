@@ -22,6 +22,15 @@ describe('config', () => {
     expect(parseConfig({ TUTORGATE_TRUST_PROXY: '10.0.0.1, 10.0.0.0/8, ::1, fd00::/8, loopback' }).TUTORGATE_TRUST_PROXY).toEqual(['10.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8', 'loopback']);
     for (const bad of ['notanip', '10.0.0.0/33', '10.0.0.1/8/8', '999.1.1.1']) expect(() => parseConfig({ TUTORGATE_TRUST_PROXY: bad }), bad).toThrow(/TUTORGATE_TRUST_PROXY/);
   });
+  it('reads numbers as whole decimals only, and a blank value as unset', () => {
+    expect(parseConfig({ PORT: ' ' }).PORT).toBe(3000); // was 0: a random port
+    expect(parseConfig({ PORT: '8080' }).PORT).toBe(8080);
+    for (const bad of ['0x50', '1e3', '80.0', '-1', '+80']) expect(() => parseConfig({ PORT: bad }), bad).toThrow(/PORT: expected a whole number|PORT/);
+    expect(() => parseConfig({ PORT: '0x50' })).toThrow(/PORT: expected a whole number/);
+    // A shutdown wait longer than a timer can hold fired at once (TimeoutOverflowWarning).
+    expect(() => parseConfig({ TUTORGATE_SHUTDOWN_TIMEOUT_MS: '3000000000' })).toThrow(/TUTORGATE_SHUTDOWN_TIMEOUT_MS/);
+    expect(parseConfig({ TUTORGATE_SHUTDOWN_TIMEOUT_MS: '30000' }).TUTORGATE_SHUTDOWN_TIMEOUT_MS).toBe(30_000);
+  });
   it('refuses both a key and a key file', () => {
     expect(() => parseConfig({ ANTHROPIC_API_KEY: 'k', ANTHROPIC_API_KEY_FILE: '/f' })).toThrow(/ANTHROPIC_API_KEY_FILE/);
   });

@@ -19,8 +19,19 @@ function isProxyAddress(x: string): boolean {
   return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (v === 4 ? 32 : 128));
 }
 
+// Whole decimal numbers only: Number() would read ' ' as 0, '0x50' as 80 and '1e3' as 1000.
+const wholeNumber = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'expected a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+// The longest wait a Node timer can hold; a longer one fires at once.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const envSchema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  PORT: wholeNumber(0, 65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   DATABASE_URL: databaseUrl.default('sqlite:./data/tutorgate.db'),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
@@ -33,13 +44,13 @@ const envSchema = z.object({
   TUTORGATE_JWT_AUDIENCE: z.string().min(1).optional(),
   TUTORGATE_POLICY: z.string().min(1).optional(),
   TUTORGATE_DATA_DIR: z.string().min(1).default('./data'),
-  TUTORGATE_BODY_LIMIT: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
+  TUTORGATE_BODY_LIMIT: wholeNumber(1024, 10 * 1024 * 1024).default(64 * 1024),
   TUTORGATE_TRUST_PROXY: csv
     .refine((xs) => xs.every(isProxyAddress), 'expected comma-separated IP addresses, CIDR ranges or loopback, linklocal, uniquelocal')
     .optional(),
   TUTORGATE_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
-  TUTORGATE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
-  TUTORGATE_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(30),
+  TUTORGATE_SHUTDOWN_TIMEOUT_MS: wholeNumber(0, MAX_TIMER_MS).default(10_000),
+  TUTORGATE_AUTH_FAILURES_PER_MINUTE: wholeNumber(1, 1_000_000).default(30),
   TUTORGATE_ALERT_EVALUATOR: z.enum(['on', 'off']).default('on'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -53,8 +64,9 @@ export class ConfigError extends Error {}
 export function parseConfig(env: NodeJS.ProcessEnv): Config {
   const picked: Record<string, string> = {};
   for (const key of Object.keys(envSchema.shape)) {
+    // An empty or blank value is unset (a template's `PORT=` line); others are taken as given.
     const v = env[key];
-    if (v !== undefined && v !== '') picked[key] = v;
+    if (v !== undefined && v.trim() !== '') picked[key] = v;
   }
   const result = envSchema.safeParse(picked);
   if (!result.success) {
