@@ -48,6 +48,7 @@ describe('createBudgetUsageReader', () => {
     expect(await read()).toEqual([
       { budget: 'global', used: 0.25, limitUsd: 10 }, // reserved money is not spent yet
       { budget: 'feature:grading', used: 0.75, limitUsd: 4 },
+      { budget: 'feature:learning_path', used: 0, limitUsd: 100 }, // the built-in cap the file did not replace
     ]); // per-user monthly budgets stay out: one series per learner
 
   });
