@@ -55,6 +55,17 @@ describe('the CLI at start-up', { timeout: 60_000 }, () => {
     }
   });
 
+  it('users create refuses an id the admin API could not address, with one line', async () => {
+    const d = dir();
+    for (const id of ['', '  bob ', 'x'.repeat(301)]) {
+      const r = await run(['users', 'create', '--id', id], { DATABASE_URL: `sqlite:${d}/t.db` });
+      expect(r.code, r.out).toBe(1);
+      expect(r.err.trim().split('\n')).toEqual([expect.stringMatching(/^tutorgate: User id .* is not 1-200 letters, digits/)]);
+    }
+    const ok = await run(['users', 'create', '--id', 'alice@school.org'], { DATABASE_URL: `sqlite:${d}/t.db` });
+    expect(ok.code, ok.err).toBe(0);
+  });
+
   it('migrate with no direction applies every migration', async () => {
     const d = dir();
     const r = await run(['migrate'], { DATABASE_URL: `sqlite:${d}/t.db` });
