@@ -21,6 +21,8 @@ describe('grade-batch through the Message Batches API', () => {
     metering: t.container.metering,
     ledger: new UsageLedgerRepository(t.store.db),
     progress: () => {},
+    notice: () => {},
+    now: () => Date.now(),
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     pollMs: 20,
     userId: 'teacher-batch',

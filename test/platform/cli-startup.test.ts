@@ -42,6 +42,30 @@ describe('the CLI at start-up', { timeout: 60_000 }, () => {
     expect(r.err.trim().split('\n')).toEqual([expect.stringMatching(/^tutorgate: cannot read ANTHROPIC_API_KEY_FILE/)]);
   });
 
+  it('grade-batch that fails exits 1 with one line, every time', async () => {
+    // The store's checkpoint worker was unreferenced while the store closed in a finally, so
+    // Node usually ended the process there with code 0 and no message. Repeated because the
+    // old failure depended on how fast the worker exited.
+    const d = dir();
+    const env = { DATABASE_URL: `sqlite:${d}/t.db`, TUTORGATE_DATA_DIR: d, ANTHROPIC_API_KEY: 'sk-ant-demo', ANTHROPIC_BASE_URL: 'http://127.0.0.1:1' };
+    for (let i = 0; i < 4; i++) {
+      const r = await run(['grade-batch', '--file', `${d}/missing.csv`, '--rubric', 'nope'], env);
+      expect(r.code, r.err).toBe(1);
+      expect(r.err.trim().split('\n')).toEqual([expect.stringMatching(/^tutorgate: Rubric not found/)]);
+    }
+  });
+
+  it('users create refuses an id the admin API could not address, with one line', async () => {
+    const d = dir();
+    for (const id of ['', '  bob ', 'x'.repeat(301)]) {
+      const r = await run(['users', 'create', '--id', id], { DATABASE_URL: `sqlite:${d}/t.db` });
+      expect(r.code, r.out).toBe(1);
+      expect(r.err.trim().split('\n')).toEqual([expect.stringMatching(/^tutorgate: User id .* is not 1-200 letters, digits/)]);
+    }
+    const ok = await run(['users', 'create', '--id', 'alice@school.org'], { DATABASE_URL: `sqlite:${d}/t.db` });
+    expect(ok.code, ok.err).toBe(0);
+  });
+
   it('migrate with no direction applies every migration', async () => {
     const d = dir();
     const r = await run(['migrate'], { DATABASE_URL: `sqlite:${d}/t.db` });

@@ -1,19 +1,17 @@
-import { existsSync } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
-import { parse as parseCsv } from 'csv-parse/sync';
+import { rm, rename, writeFile } from 'node:fs/promises';
+import { isLlmError } from '../../llm/client/llm-error.js';
 import type { AnthropicClient, BatchResultItem } from '../../llm/client/types.js';
+import { randomToken } from '../../platform/ids.js';
 import type { MeteringService } from '../usage/metering.service.js';
 import type { UsageLedgerRepository } from '../usage/usage-ledger.repository.js';
+import { answersFingerprint, readAnswers, type BatchAnswer } from './grade-batch-input.js';
+import { findCreatedBatches, readState, writeState, type BatchState } from './grade-batch-state.js';
 import { buildGradingPrompt } from './grading-prompt.js';
 import { validateGradingOutput } from './grading-output.validator.js';
 import { rulesGrade } from './rules-grader.js';
 import type { Rubric } from './rubric.schema.js';
 
-export interface BatchAnswer {
-  id: string;
-  question: string;
-  answer: string;
-}
+export { readAnswers, type BatchAnswer } from './grade-batch-input.js';
 
 export interface BatchGradeRow {
   id: string;
@@ -25,91 +23,124 @@ export interface BatchGradeRow {
   problem?: string;
 }
 
-interface BatchState {
-  batchId: string;
-  rubricId: string;
-  rubricVersion: number;
-  count: number;
-}
-
 export interface GradeBatchDeps {
   llm: Pick<AnthropicClient, 'batches'>;
   metering: Pick<MeteringService, 'recordUnreserved'>;
   ledger: Pick<UsageLedgerRepository, 'hasMessage'>;
   progress: (done: number, total: number) => void;
+  notice: (line: string) => void; // what the operator should know about a resume
   sleep: (ms: number) => Promise<void>;
+  now: () => number;
   pollMs: number;
   userId: string; // whom the batch is billed to in the ledger
   maxTokens: number;
 }
 
-export async function readAnswers(file: string, defaultQuestion?: string): Promise<BatchAnswer[]> {
-  const text = await readFile(file, 'utf8');
-  const records: Record<string, unknown>[] = file.endsWith('.jsonl')
-    ? text.split('\n').filter((l) => l.trim()).map((l, i) => {
-        try {
-          return JSON.parse(l) as Record<string, unknown>;
-        } catch {
-          throw new Error(`${file}:${i + 1}: not valid JSON`);
-        }
-      })
-    : (parseCsv(text, { columns: true, skip_empty_lines: true, trim: true }) as Record<string, string>[]);
-  return records.map((r, i) => {
-    const id = String(r.id ?? r.answer_id ?? i + 1);
-    const answer = typeof r.answer === 'string' ? r.answer : undefined;
-    const question = typeof r.question === 'string' && r.question ? r.question : defaultQuestion;
-    if (!answer) throw new Error(`${file}: record ${i + 1} (${id}) has no answer`);
-    if (!question) throw new Error(`${file}: record ${i + 1} (${id}) has no question and the rubric names none`);
-    return { id, question, answer };
-  });
-}
+// The API takes 1-64 characters of [A-Za-z0-9_-] as custom_id and refuses the whole batch
+// otherwise, so the file's own ids (emails, names with spaces) cannot be sent: a request
+// is named by its row and the run, and mapped back by position.
+const customId = (run: string, index: number) => `r${index}-${run}`;
+
+type Created = BatchState & { batchId: string };
 
 // Sends a class set through the Message Batches API (half price). The batch id is kept
 // in a state file next to the input, so an interrupted run resumes the same batch
 // instead of paying for a second one; results already metered are not metered again.
-export async function gradeBatch(file: string, rubric: Rubric, out: string, deps: GradeBatchDeps): Promise<{ rows: BatchGradeRow[]; batchId: string; resumed: boolean }> {
+export async function gradeBatch(file: string, rubric: Rubric, out: string, deps: GradeBatchDeps): Promise<{ rows: BatchGradeRow[]; batchId: string; resumed: boolean; missing: string[] }> {
   const answers = await readAnswers(file, rubric.question);
+  const fingerprint = answersFingerprint(answers);
   const stateFile = `${file}.batch-state.json`;
-  let state: BatchState | undefined;
-  if (existsSync(stateFile)) {
-    state = JSON.parse(await readFile(stateFile, 'utf8')) as BatchState;
+  const state = await readState(stateFile);
+  const resumed = state !== undefined;
+  let created: Created | undefined;
+  if (state) {
     if (state.rubricId !== rubric.id || state.rubricVersion !== rubric.version || state.count !== answers.length) {
       throw new Error(`${stateFile} belongs to another run (rubric ${state.rubricId} v${state.rubricVersion}, ${state.count} answers); remove it to start over`);
     }
+    if (state.fingerprint !== fingerprint) {
+      throw new Error(`${file} changed since its batch${state.batchId ? ` ${state.batchId}` : ''} was created (ids, questions or answers differ, and results are matched back by row); restore it, or remove ${stateFile} to grade it as a new batch`);
+    }
+    created = state.batchId ? { ...state, batchId: state.batchId } : await adoptInterruptedCreate(state, stateFile, deps);
   }
-  const resumed = state !== undefined;
-  if (!state) {
-    const items = answers.map((a) => {
-      const p = buildGradingPrompt({ rubric, question: a.question, answer: a.answer });
-      return { customId: a.id, feature: 'grading', system: [{ text: p.system, cache: '1h' as const }, { text: p.rubricBlock, cache: '5m' as const }], user: p.user, schema: p.outputSchema, maxTokens: deps.maxTokens };
-    });
-    const batchId = await deps.llm.batches.create(items);
-    state = { batchId, rubricId: rubric.id, rubricVersion: rubric.version, count: answers.length };
-    await writeFile(stateFile, JSON.stringify(state));
-  }
+  created ??= await createBatch(answers, rubric, fingerprint, stateFile, deps);
+  const { batchId, run } = created;
   for (;;) {
-    const status = await deps.llm.batches.retrieve(state.batchId);
+    const status = await deps.llm.batches.retrieve(batchId);
     const c = status.counts;
     deps.progress(c.succeeded + c.errored + c.canceled + c.expired, answers.length);
     if (status.status === 'ended') break;
     await deps.sleep(deps.pollMs);
   }
-  const byId = new Map(answers.map((a) => [a.id, a]));
-  const rows: BatchGradeRow[] = [];
-  for await (const r of deps.llm.batches.results(state.batchId)) {
-    const a = byId.get(r.customId);
-    if (!a) continue;
-    rows.push(toRow(a, r, rubric));
+  const indexOf = new Map(answers.map((_, i) => [customId(run, i), i]));
+  const rows: (BatchGradeRow | undefined)[] = answers.map(() => undefined); // no holes: map() would skip them
+  const foreign: string[] = [];
+  for await (const r of deps.llm.batches.results(batchId)) {
+    // Metered whatever it maps to: the key paid for it.
     if (r.usage && r.messageId && !(await deps.ledger.hasMessage(r.messageId))) {
       await deps.metering.recordUnreserved({ userId: deps.userId, feature: 'grading' }, [{ model: r.model ?? 'unknown', messageId: r.messageId, latencyMs: 0, usage: r.usage, outcome: r.ok ? 'ok' : (r.error ?? 'error'), batch: true }], 'batch');
     }
+    const i = indexOf.get(r.customId);
+    if (i === undefined) foreign.push(r.customId);
+    else rows[i] = toRow(answers[i]!, r, rubric);
   }
-  rows.sort((x, y) => answers.findIndex((a) => a.id === x.id) - answers.findIndex((a) => a.id === y.id));
+  if (foreign.length) {
+    throw new Error(`batch ${batchId} holds requests this run never sent (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', …' : ''}): it is not the batch of ${file}; remove ${stateFile} to start over`);
+  }
+  // An answer the batch returned nothing for is graded by rules and says so, rather than
+  // silently missing from the output; the caller reports the ids.
+  const missing: string[] = [];
+  const complete = rows.map((row, i) => {
+    if (row) return row;
+    missing.push(answers[i]!.id);
+    return toRow(answers[i]!, { customId: customId(run, i), ok: false, error: 'no_result' }, rubric);
+  });
   const tmp = `${out}.tmp`;
-  await writeFile(tmp, out.endsWith('.csv') ? toCsv(rows) : rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  await writeFile(tmp, out.endsWith('.csv') ? toCsv(complete) : complete.map((r) => JSON.stringify(r)).join('\n') + '\n');
   await rename(tmp, out);
   await rename(stateFile, `${stateFile}.done`);
-  return { rows, batchId: state.batchId, resumed };
+  return { rows: complete, batchId, resumed, missing };
+}
+
+async function createBatch(answers: BatchAnswer[], rubric: Rubric, fingerprint: string, stateFile: string, deps: GradeBatchDeps): Promise<Created> {
+  const state: BatchState = { v: 2, run: randomToken(6), creatingAt: deps.now(), rubricId: rubric.id, rubricVersion: rubric.version, count: answers.length, fingerprint };
+  const items = answers.map((a, i) => {
+    const p = buildGradingPrompt({ rubric, question: a.question, answer: a.answer });
+    return { customId: customId(state.run, i), feature: 'grading', system: [{ text: p.system, cache: '1h' as const }, { text: p.rubricBlock, cache: '5m' as const }], user: p.user, schema: p.outputSchema, maxTokens: deps.maxTokens };
+  });
+  // Written before the call: a run killed while it is in flight must not create blindly again.
+  await writeState(stateFile, state);
+  let batchId: string;
+  try {
+    batchId = await deps.llm.batches.create(items);
+  } catch (err) {
+    // A 4xx answer means the API refused the request and created nothing; anything else
+    // (timeout, lost connection, 5xx) may have created the batch, so the state stays.
+    if (isLlmError(err) && err.status !== undefined && err.status >= 400 && err.status < 500) await rm(stateFile, { force: true });
+    throw err;
+  }
+  const created = { ...state, batchId };
+  await writeState(stateFile, created);
+  return created;
+}
+
+// A run that was interrupted during the create call cannot know whether the batch came
+// into being. The API lists batches but not their custom_ids, so candidates are batches
+// created since then with as many requests; one is adopted (its custom_ids, checked when
+// the results are read, prove it is this run's), none means nothing reached the API, and
+// several are for the operator to tell apart.
+async function adoptInterruptedCreate(state: BatchState, stateFile: string, deps: GradeBatchDeps): Promise<Created | undefined> {
+  const found = await findCreatedBatches(deps.llm, state);
+  if (found.length === 0) {
+    deps.notice(`the previous run was interrupted while creating its batch, and no batch of ${state.count} requests was created since: creating it now`);
+    return undefined;
+  }
+  if (found.length > 1) {
+    throw new Error(`the previous run was interrupted while creating its batch, and ${found.length} batches of ${state.count} requests were created since (${found.map((b) => b.id).join(', ')}); check them in the Anthropic Console, cancel the ones that are not this file's, and put the right id into ${stateFile} as "batchId" (or remove ${stateFile} to create a new batch)`);
+  }
+  const adopted = { ...state, batchId: found[0]!.id };
+  deps.notice(`the previous run was interrupted while creating its batch; resuming ${adopted.batchId}, created at ${found[0]!.createdAt}`);
+  await writeState(stateFile, adopted);
+  return adopted;
 }
 
 function toRow(a: BatchAnswer, r: BatchResultItem, rubric: Rubric): BatchGradeRow {

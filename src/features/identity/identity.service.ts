@@ -1,10 +1,10 @@
 import type { Clock } from '../../platform/clock.js';
-import { ConflictError, NotFoundError } from '../../platform/errors.js';
+import { ConflictError, NotFoundError, ValidationError } from '../../platform/errors.js';
 import { newId } from '../../platform/ids.js';
 import type { Tier } from '../../platform/policy.schema.js';
 import { displayPrefix, generateApiKey, hashApiKey } from './api-key.js';
 import type { IdentityRepository } from './identity.repository.js';
-import type { Role, Subscription, SubscriptionStatus, User } from './identity.types.js';
+import { USER_ID_PATTERN, type Role, type Subscription, type SubscriptionStatus, type User } from './identity.types.js';
 
 export class IdentityService {
   constructor(
@@ -13,6 +13,11 @@ export class IdentityService {
   ) {}
 
   async createUser(input: { id: string; roles: Role[]; tier: Tier }): Promise<User> {
+    // Here and not only in the admin route's schema: the CLI creates users too, and a user
+    // the admin API cannot address (empty, padded, too long) can never be managed again.
+    if (!USER_ID_PATTERN.test(input.id)) {
+      throw new ValidationError(`User id ${JSON.stringify(input.id.length > 40 ? `${input.id.slice(0, 40)}…` : input.id)} is not 1-200 letters, digits and _ . @ -.`, [{ path: 'id', message: 'letters, digits and _ . @ - only' }]);
+    }
     const user: User = { id: input.id, roles: input.roles, createdAt: this.clock.now(), disabled: false };
     if (!(await this.repo.insertUser(user))) throw new ConflictError(`User "${input.id}" already exists.`);
     if (input.tier === 'premium') await this.grant(input.id, { until: null });

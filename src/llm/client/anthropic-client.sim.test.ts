@@ -488,6 +488,16 @@ describe('keys, tokens and batches', () => {
     }
   });
 
+  it('lists batches newest first, across pages of 100', async () => {
+    const c = client();
+    const ids: string[] = [];
+    for (let i = 0; i < 101; i++) ids.push(await c.batches.create([{ customId: 'a', feature: 'grading', system: [{ text: 'Grade.' }], user: `x${i}`, schema, maxTokens: 200 }]));
+    const listed: string[] = [];
+    for await (const b of c.batches.list()) listed.push(b.id);
+    expect(listed.slice(0, 101)).toEqual(ids.reverse());
+    expect(new Set(listed).size).toBe(listed.length);
+  });
+
   it('cancels a batch', async () => {
     const c = client();
     const id = await c.batches.create([{ customId: 'a', feature: 'grading', system: [{ text: 'Grade.' }], user: 'x', schema, maxTokens: 200 }]);

@@ -3,6 +3,7 @@
 // breaker, a local concurrency cap, and a call record per upstream call for metering.
 import Anthropic from '@anthropic-ai/sdk';
 import type { Message, MessageCreateParamsNonStreaming, MessageParam } from '@anthropic-ai/sdk/resources/messages';
+import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import { CircuitBreaker, type BreakerState } from './circuit-breaker.js';
 import { ConcurrencyGate, GateRejected } from './concurrency-gate.js';
 import { createHttpFetch } from './http-transport.js';
@@ -419,20 +420,21 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
       return batch.id;
     },
     async retrieve(id: string): Promise<BatchStatus> {
-      const b = await admin('retrieve', (c) => c.messages.batches.retrieve(id, {}, { maxRetries: 0 }));
+      return toBatchStatus(await admin('retrieve', (c) => c.messages.batches.retrieve(id, {}, { maxRetries: 0 })));
+    },
+    // Newest first, as the API lists them; one page per call, so a caller that found what
+    // it looks for (grade-batch after an interrupted create) stops reading early.
+    list(): AsyncIterable<BatchStatus> {
       return {
-        id: b.id,
-        status: b.processing_status,
-        counts: {
-          processing: b.request_counts.processing,
-          succeeded: b.request_counts.succeeded,
-          errored: b.request_counts.errored,
-          canceled: b.request_counts.canceled,
-          expired: b.request_counts.expired,
+        async *[Symbol.asyncIterator]() {
+          let page = await admin('list', (c) => c.messages.batches.list({ limit: 100 }, { maxRetries: 0 }));
+          for (;;) {
+            for (const b of page.data) yield toBatchStatus(b);
+            if (!page.hasNextPage()) return;
+            const current = page;
+            page = await admin('list', () => current.getNextPage());
+          }
         },
-        createdAt: b.created_at,
-        endedAt: b.ended_at,
-        expiresAt: b.expires_at,
       };
     },
     results(id: string): AsyncIterable<BatchResultItem> {
@@ -463,6 +465,23 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
     keyFingerprint,
     setApiKey,
     batches,
+  };
+}
+
+function toBatchStatus(b: MessageBatch): BatchStatus {
+  return {
+    id: b.id,
+    status: b.processing_status,
+    counts: {
+      processing: b.request_counts.processing,
+      succeeded: b.request_counts.succeeded,
+      errored: b.request_counts.errored,
+      canceled: b.request_counts.canceled,
+      expired: b.request_counts.expired,
+    },
+    createdAt: b.created_at,
+    endedAt: b.ended_at,
+    expiresAt: b.expires_at,
   };
 }
 

@@ -105,6 +105,7 @@ export interface AnthropicClient {
     create(items: BatchItem[]): Promise<string>;
     retrieve(id: string): Promise<BatchStatus>;
     results(id: string): AsyncIterable<BatchResultItem>;
+    list(): AsyncIterable<BatchStatus>;
     cancel(id: string): Promise<void>;
   };
 }

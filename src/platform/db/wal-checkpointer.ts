@@ -53,12 +53,17 @@ export interface WalCheckpointer {
 
 export function startWalCheckpointer(path: string, opts: { everyMs?: number; onReport?: (r: CheckpointReport) => void } = {}): WalCheckpointer {
   const worker = new Worker(WORKER, { eval: true, workerData: { path, everyMs: opts.everyMs ?? 200, driver: createRequire(import.meta.url).resolve('better-sqlite3') } });
-  worker.unref(); // never what keeps a process alive
+  worker.unref(); // never what keeps a process alive while it runs...
   if (opts.onReport) worker.on('message', opts.onReport);
   worker.on('error', (err) => opts.onReport?.({ ok: false, error: err.message }));
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   return {
     async stop() {
+      // ... but while stopping it must be: the caller awaits its exit, and with nothing else
+      // left on the event loop (a CLI command that failed and is closing the store in a
+      // finally) an unreferenced worker let Node end the process right there, with code 0,
+      // before the caller's catch could print the error and exit 1.
+      worker.ref();
       worker.postMessage('stop');
       await exited;
     },
