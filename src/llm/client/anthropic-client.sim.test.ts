@@ -361,6 +361,26 @@ describe('circuit breaker', () => {
     expect((await c.structured(request())).calls[0]!.outcome).toBe('ok');
   });
 
+  it('after a 401 trip, a half-open probe that gets no HTTP answer leaves the key breaker unproven; an answer closes it', async () => {
+    // The model breaker's threshold is out of reach: this test watches the key breaker alone.
+    const c = client({ now: () => clock, retry: { maxRetries: 0, maxTotalMs: 60_000, baseDelayMs: 10 }, breaker: { failureThreshold: 100, openMs: 10_000, halfOpenProbes: 1 } });
+    sim.faults.next({ kind: 'status', status: 401 });
+    expect((await failure(c.structured(request()))).status).toBe(401);
+    expect(c.available()).toBe(false);
+    clock += 10_000;
+    // A reset, our own deadline and a cut stream all say nothing about whether the key is good.
+    for (const fault of [{ kind: 'reset' }, { kind: 'truncated-stream' }] as const) {
+      sim.faults.next(fault);
+      expect((await failure(c.structured(request({ stream: true })))).code).toBe('upstream_unavailable');
+      expect(c.breakerState()).toBe('half_open');
+    }
+    // A status from the server does: a 529 is not a 401, so the key was accepted.
+    sim.faults.next({ kind: 'status', status: 529 });
+    expect((await failure(c.structured(request()))).code).toBe('upstream_unavailable');
+    expect(c.available()).toBe(true);
+    expect(c.breakerState()).toBe('closed');
+  });
+
   it('a 401 to a key rotated out while its call was in flight neither trips the breaker nor blames the new key', async () => {
     const oldKey = 'sk-ant-.api03-OLDKEY-zzzzyyyyxxxxwwwwvvvv-5678';
     let release!: () => void;

@@ -274,8 +274,12 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
         permit.keyPermit.release();
         keyRejected(client, m, ctx.feature);
       } else {
-        // Any answer that is not an auth failure shows the key is fine.
-        permit.keyPermit.success();
+        // An answer from the server that is not an auth failure shows the key is fine. No answer
+        // at all (a reset, our deadline, a cut stream) proves nothing about the key: a half-open
+        // probe after a 401 trip must not close the key breaker on it, so the permit is only
+        // handed back and the next call probes again.
+        if (m.answered) permit.keyPermit.success();
+        else permit.keyPermit.release();
         if (m.upstreamFailure) permit.modelPermit.failure();
         else permit.modelPermit.success();
       }
