@@ -289,6 +289,30 @@ describe('retries', () => {
   });
 });
 
+describe('a caller who has gone', () => {
+  it('an already-aborted signal makes no upstream request: upstream_timeout, not retryable', async () => {
+    const ctl = new AbortController();
+    ctl.abort();
+    const err = await failure(client().structured(request({ signal: ctl.signal })));
+    expect(err).toMatchObject({ code: 'upstream_timeout', retryable: false, attempts: 0 });
+    expect(err.message).toContain('aborted by the caller');
+    expect(err.calls).toEqual([expect.objectContaining({ outcome: 'upstream_timeout', attempts: 0 })]);
+    expect(sim.requests).toHaveLength(0);
+  });
+
+  it('an abort between the answer and its repair round makes no repair call', async () => {
+    const ctl = new AbortController();
+    sim.script.enqueue({ json: { score: 11, feedback: 'out of range' } });
+    sim.script.enqueue({ json: { score: 1, feedback: 'never asked for' } });
+    // parse runs between the two rounds: abort there, as a client hanging up at that moment would.
+    const parse = (raw: unknown) => (ctl.abort(), parseVerdict(raw));
+    const err = await failure(client().structured(request({ signal: ctl.signal, parse })));
+    expect(err).toMatchObject({ code: 'upstream_timeout', retryable: false });
+    expect(sim.stats().messages).toBe(1);
+    expect(err.calls.map((c) => [c.outcome, c.repair ?? false])).toEqual([['upstream_invalid_output', false], ['upstream_timeout', true]]);
+  });
+});
+
 describe('circuit breaker', () => {
   it('opens after N consecutive failures, then fails fast without calling upstream, then a good probe closes it', async () => {
     const c = client({

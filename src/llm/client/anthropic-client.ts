@@ -145,6 +145,9 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
     const timer = setTimeout(() => ctl.abort(), timeoutMs);
     const onAbort = () => ctl.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
+    // The listener never fires for a signal aborted before it was added. Callers check first,
+    // but this is the last line before a billed request.
+    if (signal?.aborted) ctl.abort();
     let stream: ReturnType<Anthropic['messages']['stream']> | undefined;
     try {
       let message: unknown;
@@ -228,7 +231,11 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
       });
     };
 
+    const callerAborted = (m: MappedError): LlmError => fail({ ...m, code: 'upstream_timeout', message: 'aborted by the caller' }, false);
     for (;;) {
+      // Before every attempt, the first of a repair round included: a caller who has gone
+      // (aborted before the call, or while we judged the previous answer) must not be billed.
+      if (ctx.signal?.aborted) throw callerAborted(last ?? { code: 'upstream_timeout', retryable: false, upstreamFailure: false, authFailure: false, message: '' });
       const client = sdk;
       if (!client) throw fail({ code: 'no_api_key', retryable: false, upstreamFailure: false, authFailure: false, message: 'no Anthropic API key configured' }, false);
       const keyPermit = keyBreaker.acquire();
@@ -267,7 +274,7 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
       if (ctx.signal?.aborted) {
         permit.keyPermit.release();
         permit.modelPermit.release();
-        throw fail({ ...m, code: 'upstream_timeout', message: 'aborted by the caller' }, false);
+        throw callerAborted(m);
       }
       if (m.authFailure) {
         permit.modelPermit.release();
@@ -288,7 +295,7 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
       const delay = backoff(attempts, m.retryAfterMs);
       // Waiting past the budget only to fail later would waste the caller's time: fail now.
       if (now() - start + delay > cfg.retry.maxTotalMs) throw fail(m, m.retryable);
-      if (!(await sleepUnlessAborted(delay, ctx.signal))) throw fail({ ...m, code: 'upstream_timeout', message: 'aborted by the caller' }, false);
+      if (!(await sleepUnlessAborted(delay, ctx.signal))) throw callerAborted(m);
     }
   }
 
@@ -318,6 +325,7 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
     const model = modelFor(req.feature);
     const ctx: CallContext = { feature: req.feature, model, calls: [], signal: req.signal };
     if (!sdk) throw localRefusal(ctx, 'no_api_key', `${req.feature}: no Anthropic API key configured`, false);
+    if (req.signal?.aborted) throw localRefusal(ctx, 'upstream_timeout', `${req.feature}: aborted by the caller`, false);
     // Fail fast without queueing: a queued call would only learn the same thing later.
     if (stateOf(model) === 'open') throw localRefusal(ctx, 'circuit_open', `${req.feature}: LLM circuit breaker is open for ${model}`, true);
     let release: () => void;
@@ -325,6 +333,8 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
       release = await gate.acquire(req.signal);
     } catch (e) {
       const why = e instanceof GateRejected ? e.reason : 'rejected';
+      // The caller left while queued: the same outcome as leaving during the call.
+      if (why === 'aborted') throw localRefusal(ctx, 'upstream_timeout', `${req.feature}: aborted by the caller`, false);
       throw localRefusal(ctx, 'overloaded_locally', `${req.feature}: too many LLM calls in flight (${why})`, true);
     }
     try {
