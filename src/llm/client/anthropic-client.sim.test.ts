@@ -225,6 +225,43 @@ describe('retries', () => {
     expect(sim.stats().messages).toBe(1);
   });
 
+  it('a retry-after that leaves no room for a useful attempt ends the call with the 429, not a timeout', async () => {
+    // The clock moves with each wait, as it would in real time.
+    const sleep = async (ms: number) => {
+      waits.push(ms);
+      clock += ms;
+    };
+    const c = client({ now: () => clock, sleep, retry: { maxRetries: 3, maxTotalMs: 10_000, baseDelayMs: 200 }, breaker: { failureThreshold: 100, openMs: 1000, halfOpenProbes: 1 } });
+    // 9.5 s of the 10 s budget leaves 0.5 s, under the 1 s minimum attempt: no wait, no retry.
+    sim.faults.next({ kind: 'status', status: 429, retryAfterMs: 9_500 });
+    const err = await failure(c.structured(request()));
+    expect(err).toMatchObject({ code: 'upstream_rate_limited', status: 429, retryable: true, attempts: 1 });
+    expect(waits).toEqual([]);
+    expect(sim.stats().messages).toBe(1);
+
+    // 8 s leaves 2 s: worth the wait, and the retry succeeds.
+    sim.faults.next({ kind: 'status', status: 429, retryAfterMs: 8_000 });
+    expect((await c.structured(request())).calls[0]).toMatchObject({ outcome: 'ok', attempts: 2 });
+    expect(waits).toEqual([8_000]);
+  });
+
+  it('a wait that overran the budget gives up with the error that caused it, without a doomed attempt', async () => {
+    const c = client({
+      now: () => clock,
+      // The timer fired 1.5 s late: 8 + 1.5 of the 10 s are gone, 0.5 s is left.
+      sleep: async (ms) => {
+        waits.push(ms);
+        clock += ms + 1_500;
+      },
+      retry: { maxRetries: 3, maxTotalMs: 10_000, baseDelayMs: 200 },
+    });
+    sim.faults.next({ kind: 'status', status: 429, retryAfterMs: 8_000 });
+    const err = await failure(c.structured(request()));
+    expect(err).toMatchObject({ code: 'upstream_rate_limited', status: 429, attempts: 1 });
+    expect(waits).toEqual([8_000]);
+    expect(sim.stats().messages).toBe(1);
+  });
+
   it('stops after maxRetries with the last error, all attempts in one record', async () => {
     sim.faults.next({ kind: 'status', status: 500 }, 10);
     const err = await failure(client({ retry: { maxRetries: 2, maxTotalMs: 60_000, baseDelayMs: 10 }, breaker: { failureThreshold: 100, openMs: 1000, halfOpenProbes: 1 } }).structured(request()));

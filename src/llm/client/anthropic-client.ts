@@ -25,6 +25,10 @@ import { emptyUsage, toLlmUsage } from './usage.js';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const MAX_BACKOFF_MS = 20_000;
+// A retry given less than this is not worth making: it cannot succeed against a real upstream,
+// and its certain timeout would be reported instead of the error that caused the retry (and
+// counted against the breaker). Capped by the feature timeout, which is what an attempt gets.
+const MIN_USEFUL_ATTEMPT_MS = 1_000;
 // count_tokens only sharpens an estimate we already have, so it must never hold a request long.
 const COUNT_TOKENS_TIMEOUT_MS = 5_000;
 
@@ -206,6 +210,11 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
   async function callUpstream(ctx: CallContext, params: MessageCreateParamsNonStreaming, streamed: boolean, repair: boolean): Promise<{ message: Message; record: LlmCallRecord }> {
     const start = now();
     const timeoutMs = timeoutFor(ctx.feature);
+    const minAttemptMs = Math.min(MIN_USEFUL_ATTEMPT_MS, timeoutMs);
+    // maxTotalMs bounds the retries, counted from the start of the call: the first attempt always
+    // gets the full feature timeout (an operator's timeout is not silently shortened by the retry
+    // budget, whose default is below the learning path's timeout), and no retry runs past the cap.
+    const left = () => cfg.retry.maxTotalMs - (now() - start);
     let attempts = 0;
     let last: MappedError | undefined;
     const fail = (m: MappedError, retryable: boolean): LlmError => {
@@ -236,6 +245,9 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
       // Before every attempt, the first of a repair round included: a caller who has gone
       // (aborted before the call, or while we judged the previous answer) must not be billed.
       if (ctx.signal?.aborted) throw callerAborted(last ?? { code: 'upstream_timeout', retryable: false, upstreamFailure: false, authFailure: false, message: '' });
+      // The wait before this retry may have overrun (timers are late under load): give up with
+      // the error that caused the retry rather than make an attempt too short to succeed.
+      if (last && left() < minAttemptMs) throw fail(last, last.retryable);
       const client = sdk;
       if (!client) throw fail({ code: 'no_api_key', retryable: false, upstreamFailure: false, authFailure: false, message: 'no Anthropic API key configured' }, false);
       const keyPermit = keyBreaker.acquire();
@@ -248,8 +260,7 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
         throw fail({ code: 'circuit_open', retryable: true, upstreamFailure: false, authFailure: false, message: 'LLM circuit breaker is open' }, true);
       }
       attempts++;
-      const left = cfg.retry.maxTotalMs - (now() - start);
-      const attemptTimeout = attempts === 1 ? timeoutMs : Math.max(1, Math.min(timeoutMs, left));
+      const attemptTimeout = attempts === 1 ? timeoutMs : Math.min(timeoutMs, left());
       const r = await attemptOnce(client, params, streamed, attemptTimeout, ctx.signal);
       if (r.ok) {
         permit.keyPermit.success();
@@ -293,8 +304,9 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
       last = m;
       if (!m.retryable || attempts > cfg.retry.maxRetries) throw fail(m, m.retryable);
       const delay = backoff(attempts, m.retryAfterMs);
-      // Waiting past the budget only to fail later would waste the caller's time: fail now.
-      if (now() - start + delay > cfg.retry.maxTotalMs) throw fail(m, m.retryable);
+      // Waiting when no useful attempt fits after the wait would only turn this error (a 429, say)
+      // into a timeout later: fail now, with what actually went wrong.
+      if (delay + minAttemptMs > left()) throw fail(m, m.retryable);
       if (!(await sleepUnlessAborted(delay, ctx.signal))) throw callerAborted(m);
     }
   }
