@@ -114,6 +114,27 @@ describe('POST /v1/messages via the real SDK', () => {
     expect(sim.charges).toHaveLength(0);
   });
 
+  it('rejects more than 4 cache_control blocks over tools, system, messages and the top level, as the API does', async () => {
+    const cc = { type: 'ephemeral' as const };
+    const text = (t: string) => ({ type: 'text' as const, text: t, cache_control: cc });
+    const body = {
+      model: MODEL,
+      max_tokens: 5,
+      tools: [{ name: 't', input_schema: { type: 'object' as const }, cache_control: cc }],
+      system: [text('a'), text('b')],
+      messages: [{ role: 'user' as const, content: [text('c'), text('d')] }],
+    };
+    const err = await client.messages.create({ ...body, cache_control: cc }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Anthropic.BadRequestError);
+    expect((err as APIError).type).toBe('invalid_request_error');
+    expect((err as APIError).message).toContain('A maximum of 4 blocks with cache_control may be provided. Found 6.');
+    await expect(client.messages.countTokens({ ...body, cache_control: cc })).rejects.toBeInstanceOf(Anthropic.BadRequestError);
+    // 5 without the top-level one is still too many; 4 is fine.
+    await expect(client.messages.create(body)).rejects.toBeInstanceOf(Anthropic.BadRequestError);
+    await expect(client.messages.create({ ...body, tools: [{ name: 't', input_schema: { type: 'object' } }] })).resolves.toBeTruthy();
+    expect(sim.charges).toHaveLength(1);
+  });
+
   it('rejects malformed requests and bad credentials with the API error shape', async () => {
     const post = (body: string, headers: Record<string, string> = { authorization: 'Bearer k' }) =>
       fetch(`${sim.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
