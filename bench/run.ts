@@ -20,6 +20,7 @@ import { parseArgs, promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import autocannon, { type AutocannonOptions, type AutocannonRequest, type AutocannonResult } from 'autocannon';
 import { DEFAULT_POLICY } from '../src/platform/policy-defaults.js';
+import { minCacheableTokens } from '../src/llm/simulator/cache-minimums.js';
 import { PriceBook } from '../src/features/usage/price-book.js';
 import type { PricePolicy } from '../src/platform/policy.schema.js';
 import type { UsageRow } from '../src/features/usage/usage-analytics.repository.js';
@@ -844,7 +845,8 @@ const prices = new PriceBook((DEFAULT_POLICY.prices ?? []) as PricePolicy[]);
 async function promptCaching(svc: Service, sim: Sim, adminKey: string, pcKeys: { big: string; demo: string }): Promise<Record<string, unknown>> {
   const big = benchRubrics()[0]!;
   const N = 100;
-  const out: Record<string, unknown> = { answers: N, minCacheableTokens: 1024, prefixTokens: { [big.id]: cacheablePrefixTokens(big), [demo.id]: cacheablePrefixTokens(demo) } };
+  // The bench's simulator applies each model's documented minimum; record the grading model's.
+  const out: Record<string, unknown> = { answers: N, minCacheableTokens: minCacheableTokens(DEFAULT_POLICY.models?.grading ?? ''), prefixTokens: { [big.id]: cacheablePrefixTokens(big), [demo.id]: cacheablePrefixTokens(demo) } };
   for (const [label, rubricId, key] of [
     ['classRubric', big.id, pcKeys.big],
     ['demoRubric', demo.id, pcKeys.demo],

@@ -4,7 +4,7 @@ import { createContainer, type Container } from './container.js';
 import { startAlertEvaluator } from './features/alerts/alert-evaluator.js';
 import { createAlertMetricSource } from './features/alerts/alert-metrics.source.js';
 import { startPendingReconciler } from './features/usage/pending-reconciler.js';
-import { loadApiKey } from './llm/client/key-source.js';
+import { reloadApiKey } from './llm/client/key-source.js';
 import { systemClock } from './platform/clock.js';
 import type { Config } from './platform/config.js';
 import { openStore, type Store } from './platform/db/database.js';
@@ -136,14 +136,7 @@ export async function serve(config: Config): Promise<void> {
     : undefined;
 
   // Key rotation without a restart: rewrite ANTHROPIC_API_KEY_FILE, then send SIGHUP.
-  process.on('SIGHUP', () => {
-    try {
-      container.llm.setApiKey(loadApiKey(config));
-      logger.info({ key: container.llm.keyFingerprint() }, 'anthropic key reloaded');
-    } catch (err) {
-      logger.error({ err: { message: (err as Error).message } }, 'key reload failed; keeping the current key');
-    }
-  });
+  process.on('SIGHUP', () => reloadApiKey(container.llm, config, logger));
 
   let stopping = false;
   const stop = async (signal: string) => {

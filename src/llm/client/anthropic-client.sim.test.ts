@@ -225,6 +225,43 @@ describe('retries', () => {
     expect(sim.stats().messages).toBe(1);
   });
 
+  it('a retry-after that leaves no room for a useful attempt ends the call with the 429, not a timeout', async () => {
+    // The clock moves with each wait, as it would in real time.
+    const sleep = async (ms: number) => {
+      waits.push(ms);
+      clock += ms;
+    };
+    const c = client({ now: () => clock, sleep, retry: { maxRetries: 3, maxTotalMs: 10_000, baseDelayMs: 200 }, breaker: { failureThreshold: 100, openMs: 1000, halfOpenProbes: 1 } });
+    // 9.5 s of the 10 s budget leaves 0.5 s, under the 1 s minimum attempt: no wait, no retry.
+    sim.faults.next({ kind: 'status', status: 429, retryAfterMs: 9_500 });
+    const err = await failure(c.structured(request()));
+    expect(err).toMatchObject({ code: 'upstream_rate_limited', status: 429, retryable: true, attempts: 1 });
+    expect(waits).toEqual([]);
+    expect(sim.stats().messages).toBe(1);
+
+    // 8 s leaves 2 s: worth the wait, and the retry succeeds.
+    sim.faults.next({ kind: 'status', status: 429, retryAfterMs: 8_000 });
+    expect((await c.structured(request())).calls[0]).toMatchObject({ outcome: 'ok', attempts: 2 });
+    expect(waits).toEqual([8_000]);
+  });
+
+  it('a wait that overran the budget gives up with the error that caused it, without a doomed attempt', async () => {
+    const c = client({
+      now: () => clock,
+      // The timer fired 1.5 s late: 8 + 1.5 of the 10 s are gone, 0.5 s is left.
+      sleep: async (ms) => {
+        waits.push(ms);
+        clock += ms + 1_500;
+      },
+      retry: { maxRetries: 3, maxTotalMs: 10_000, baseDelayMs: 200 },
+    });
+    sim.faults.next({ kind: 'status', status: 429, retryAfterMs: 8_000 });
+    const err = await failure(c.structured(request()));
+    expect(err).toMatchObject({ code: 'upstream_rate_limited', status: 429, attempts: 1 });
+    expect(waits).toEqual([8_000]);
+    expect(sim.stats().messages).toBe(1);
+  });
+
   it('stops after maxRetries with the last error, all attempts in one record', async () => {
     sim.faults.next({ kind: 'status', status: 500 }, 10);
     const err = await failure(client({ retry: { maxRetries: 2, maxTotalMs: 60_000, baseDelayMs: 10 }, breaker: { failureThreshold: 100, openMs: 1000, halfOpenProbes: 1 } }).structured(request()));
@@ -286,6 +323,30 @@ describe('retries', () => {
     expect(err.code).toBe('upstream_timeout');
     expect(err.retryable).toBe(false);
     expect(err.attempts).toBe(1);
+  });
+});
+
+describe('a caller who has gone', () => {
+  it('an already-aborted signal makes no upstream request: upstream_timeout, not retryable', async () => {
+    const ctl = new AbortController();
+    ctl.abort();
+    const err = await failure(client().structured(request({ signal: ctl.signal })));
+    expect(err).toMatchObject({ code: 'upstream_timeout', retryable: false, attempts: 0 });
+    expect(err.message).toContain('aborted by the caller');
+    expect(err.calls).toEqual([expect.objectContaining({ outcome: 'upstream_timeout', attempts: 0 })]);
+    expect(sim.requests).toHaveLength(0);
+  });
+
+  it('an abort between the answer and its repair round makes no repair call', async () => {
+    const ctl = new AbortController();
+    sim.script.enqueue({ json: { score: 11, feedback: 'out of range' } });
+    sim.script.enqueue({ json: { score: 1, feedback: 'never asked for' } });
+    // parse runs between the two rounds: abort there, as a client hanging up at that moment would.
+    const parse = (raw: unknown) => (ctl.abort(), parseVerdict(raw));
+    const err = await failure(client().structured(request({ signal: ctl.signal, parse })));
+    expect(err).toMatchObject({ code: 'upstream_timeout', retryable: false });
+    expect(sim.stats().messages).toBe(1);
+    expect(err.calls.map((c) => [c.outcome, c.repair ?? false])).toEqual([['upstream_invalid_output', false], ['upstream_timeout', true]]);
   });
 });
 
@@ -359,6 +420,26 @@ describe('circuit breaker', () => {
     c.setApiKey(KEY);
     expect(c.breakerState()).toBe('closed');
     expect((await c.structured(request())).calls[0]!.outcome).toBe('ok');
+  });
+
+  it('after a 401 trip, a half-open probe that gets no HTTP answer leaves the key breaker unproven; an answer closes it', async () => {
+    // The model breaker's threshold is out of reach: this test watches the key breaker alone.
+    const c = client({ now: () => clock, retry: { maxRetries: 0, maxTotalMs: 60_000, baseDelayMs: 10 }, breaker: { failureThreshold: 100, openMs: 10_000, halfOpenProbes: 1 } });
+    sim.faults.next({ kind: 'status', status: 401 });
+    expect((await failure(c.structured(request()))).status).toBe(401);
+    expect(c.available()).toBe(false);
+    clock += 10_000;
+    // A reset, our own deadline and a cut stream all say nothing about whether the key is good.
+    for (const fault of [{ kind: 'reset' }, { kind: 'truncated-stream' }] as const) {
+      sim.faults.next(fault);
+      expect((await failure(c.structured(request({ stream: true })))).code).toBe('upstream_unavailable');
+      expect(c.breakerState()).toBe('half_open');
+    }
+    // A status from the server does: a 529 is not a 401, so the key was accepted.
+    sim.faults.next({ kind: 'status', status: 529 });
+    expect((await failure(c.structured(request()))).code).toBe('upstream_unavailable');
+    expect(c.available()).toBe(true);
+    expect(c.breakerState()).toBe('closed');
   });
 
   it('a 401 to a key rotated out while its call was in flight neither trips the breaker nor blames the new key', async () => {

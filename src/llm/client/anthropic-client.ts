@@ -26,6 +26,10 @@ import { emptyUsage, toLlmUsage } from './usage.js';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const MAX_BACKOFF_MS = 20_000;
+// A retry given less than this is not worth making: it cannot succeed against a real upstream,
+// and its certain timeout would be reported instead of the error that caused the retry (and
+// counted against the breaker). Capped by the feature timeout, which is what an attempt gets.
+const MIN_USEFUL_ATTEMPT_MS = 1_000;
 // count_tokens only sharpens an estimate we already have, so it must never hold a request long.
 const COUNT_TOKENS_TIMEOUT_MS = 5_000;
 
@@ -146,6 +150,9 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
     const timer = setTimeout(() => ctl.abort(), timeoutMs);
     const onAbort = () => ctl.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
+    // The listener never fires for a signal aborted before it was added. Callers check first,
+    // but this is the last line before a billed request.
+    if (signal?.aborted) ctl.abort();
     let stream: ReturnType<Anthropic['messages']['stream']> | undefined;
     try {
       let message: unknown;
@@ -204,6 +211,11 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
   async function callUpstream(ctx: CallContext, params: MessageCreateParamsNonStreaming, streamed: boolean, repair: boolean): Promise<{ message: Message; record: LlmCallRecord }> {
     const start = now();
     const timeoutMs = timeoutFor(ctx.feature);
+    const minAttemptMs = Math.min(MIN_USEFUL_ATTEMPT_MS, timeoutMs);
+    // maxTotalMs bounds the retries, counted from the start of the call: the first attempt always
+    // gets the full feature timeout (an operator's timeout is not silently shortened by the retry
+    // budget, whose default is below the learning path's timeout), and no retry runs past the cap.
+    const left = () => cfg.retry.maxTotalMs - (now() - start);
     let attempts = 0;
     let last: MappedError | undefined;
     const fail = (m: MappedError, retryable: boolean): LlmError => {
@@ -229,7 +241,14 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
       });
     };
 
+    const callerAborted = (m: MappedError): LlmError => fail({ ...m, code: 'upstream_timeout', message: 'aborted by the caller' }, false);
     for (;;) {
+      // Before every attempt, the first of a repair round included: a caller who has gone
+      // (aborted before the call, or while we judged the previous answer) must not be billed.
+      if (ctx.signal?.aborted) throw callerAborted(last ?? { code: 'upstream_timeout', retryable: false, upstreamFailure: false, authFailure: false, message: '' });
+      // The wait before this retry may have overrun (timers are late under load): give up with
+      // the error that caused the retry rather than make an attempt too short to succeed.
+      if (last && left() < minAttemptMs) throw fail(last, last.retryable);
       const client = sdk;
       if (!client) throw fail({ code: 'no_api_key', retryable: false, upstreamFailure: false, authFailure: false, message: 'no Anthropic API key configured' }, false);
       const keyPermit = keyBreaker.acquire();
@@ -242,8 +261,7 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
         throw fail({ code: 'circuit_open', retryable: true, upstreamFailure: false, authFailure: false, message: 'LLM circuit breaker is open' }, true);
       }
       attempts++;
-      const left = cfg.retry.maxTotalMs - (now() - start);
-      const attemptTimeout = attempts === 1 ? timeoutMs : Math.max(1, Math.min(timeoutMs, left));
+      const attemptTimeout = attempts === 1 ? timeoutMs : Math.min(timeoutMs, left());
       const r = await attemptOnce(client, params, streamed, attemptTimeout, ctx.signal);
       if (r.ok) {
         permit.keyPermit.success();
@@ -268,24 +286,29 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
       if (ctx.signal?.aborted) {
         permit.keyPermit.release();
         permit.modelPermit.release();
-        throw fail({ ...m, code: 'upstream_timeout', message: 'aborted by the caller' }, false);
+        throw callerAborted(m);
       }
       if (m.authFailure) {
         permit.modelPermit.release();
         permit.keyPermit.release();
         keyRejected(client, m, ctx.feature);
       } else {
-        // Any answer that is not an auth failure shows the key is fine.
-        permit.keyPermit.success();
+        // An answer from the server that is not an auth failure shows the key is fine. No answer
+        // at all (a reset, our deadline, a cut stream) proves nothing about the key: a half-open
+        // probe after a 401 trip must not close the key breaker on it, so the permit is only
+        // handed back and the next call probes again.
+        if (m.answered) permit.keyPermit.success();
+        else permit.keyPermit.release();
         if (m.upstreamFailure) permit.modelPermit.failure();
         else permit.modelPermit.success();
       }
       last = m;
       if (!m.retryable || attempts > cfg.retry.maxRetries) throw fail(m, m.retryable);
       const delay = backoff(attempts, m.retryAfterMs);
-      // Waiting past the budget only to fail later would waste the caller's time: fail now.
-      if (now() - start + delay > cfg.retry.maxTotalMs) throw fail(m, m.retryable);
-      if (!(await sleepUnlessAborted(delay, ctx.signal))) throw fail({ ...m, code: 'upstream_timeout', message: 'aborted by the caller' }, false);
+      // Waiting when no useful attempt fits after the wait would only turn this error (a 429, say)
+      // into a timeout later: fail now, with what actually went wrong.
+      if (delay + minAttemptMs > left()) throw fail(m, m.retryable);
+      if (!(await sleepUnlessAborted(delay, ctx.signal))) throw callerAborted(m);
     }
   }
 
@@ -315,6 +338,7 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
     const model = modelFor(req.feature);
     const ctx: CallContext = { feature: req.feature, model, calls: [], signal: req.signal };
     if (!sdk) throw localRefusal(ctx, 'no_api_key', `${req.feature}: no Anthropic API key configured`, false);
+    if (req.signal?.aborted) throw localRefusal(ctx, 'upstream_timeout', `${req.feature}: aborted by the caller`, false);
     // Fail fast without queueing: a queued call would only learn the same thing later.
     if (stateOf(model) === 'open') throw localRefusal(ctx, 'circuit_open', `${req.feature}: LLM circuit breaker is open for ${model}`, true);
     let release: () => void;
@@ -322,6 +346,8 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
       release = await gate.acquire(req.signal);
     } catch (e) {
       const why = e instanceof GateRejected ? e.reason : 'rejected';
+      // The caller left while queued: the same outcome as leaving during the call.
+      if (why === 'aborted') throw localRefusal(ctx, 'upstream_timeout', `${req.feature}: aborted by the caller`, false);
       throw localRefusal(ctx, 'overloaded_locally', `${req.feature}: too many LLM calls in flight (${why})`, true);
     }
     try {

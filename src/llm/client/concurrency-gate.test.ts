@@ -35,6 +35,12 @@ describe('ConcurrencyGate', () => {
     expect(g.queued).toBe(0);
   });
 
+  it('a signal aborted before acquire gets no slot, even a free one', async () => {
+    const g = new ConcurrencyGate({ maxInFlight: 1, maxQueued: 1, queueTimeoutMs: 10_000 });
+    await expect(g.acquire(AbortSignal.abort())).rejects.toMatchObject({ reason: 'aborted' });
+    expect(g.inFlight).toBe(0);
+  });
+
   it('an aborted waiter leaves the queue', async () => {
     const g = new ConcurrencyGate({ maxInFlight: 1, maxQueued: 1, queueTimeoutMs: 10_000 });
     await g.acquire();

@@ -28,12 +28,14 @@ export class ConcurrencyGate {
 
   /** Resolves to a release function; call it exactly once. Rejects with GateRejected. */
   acquire(signal?: AbortSignal): Promise<() => void> {
+    // Checked first: an 'abort' listener never fires for a signal that is already aborted, so a
+    // free slot would otherwise go to a caller who has already left.
+    if (signal?.aborted) return Promise.reject(new GateRejected('aborted'));
     if (this.#inFlight < this.opts.maxInFlight) {
       this.#inFlight++;
       return Promise.resolve(this.#releaser());
     }
     if (this.#queue.length >= this.opts.maxQueued) return Promise.reject(new GateRejected('queue_full'));
-    if (signal?.aborted) return Promise.reject(new GateRejected('aborted'));
     return new Promise((resolve, reject) => {
       const cleanup = () => {
         clearTimeout(timer);

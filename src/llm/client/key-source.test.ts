@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { fingerprint, loadApiKey, scrubSecrets } from './key-source.js';
+import { createAnthropicClient } from './anthropic-client.js';
+import { fingerprint, loadApiKey, reloadApiKey, scrubSecrets } from './key-source.js';
 
 // Assembled at run time: a real-looking key literal in the repo would trip secret scanners.
 const KEY = ['sk', 'ant', 'api03', 'abcdefghijklmnopqrstuvwxyz0123456789', '9f2c'].join('-');
@@ -13,7 +14,11 @@ describe('loadApiKey', () => {
     expect(loadApiKey({ ANTHROPIC_API_KEY: ` ${KEY} ` })).toBe(KEY);
     expect(loadApiKey({ ANTHROPIC_API_KEY: '  ' })).toBeNull();
     expect(loadApiKey({})).toBeNull();
-    expect(loadApiKey({ ANTHROPIC_API_KEY_FILE: '/k' }, () => '\n')).toBeNull();
+  });
+  it('an empty or whitespace-only key file throws naming the file, as an unreadable one does', () => {
+    for (const text of ['', '\n', ' \t\r\n ']) {
+      expect(() => loadApiKey({ ANTHROPIC_API_KEY: KEY, ANTHROPIC_API_KEY_FILE: '/run/secrets/anthropic' }, () => text)).toThrow('ANTHROPIC_API_KEY_FILE /run/secrets/anthropic is empty');
+    }
   });
   it('an unreadable file names the path and errno, never contents', () => {
     const err = () =>
@@ -30,6 +35,35 @@ describe('loadApiKey', () => {
     const dir = mkdtempSync(join(tmpdir(), 'key-'));
     writeFileSync(join(dir, 'key'), KEY);
     expect(loadApiKey({ ANTHROPIC_API_KEY_FILE: join(dir, 'key') })).toBe(KEY);
+  });
+});
+
+describe('reloadApiKey (SIGHUP)', () => {
+  const llm = () =>
+    createAnthropicClient({ apiKey: KEY, baseURL: 'http://127.0.0.1:9', models: { default: 'm' }, timeoutsMs: {}, retry: { maxRetries: 0, maxTotalMs: 1, baseDelayMs: 1 }, breaker: { failureThreshold: 1, openMs: 1, halfOpenProbes: 1 }, concurrency: { maxInFlight: 1, maxQueued: 0, queueTimeoutMs: 1 } });
+  const logs = () => {
+    const lines: Array<[string, object, string]> = [];
+    return { lines, logger: { info: (o: object, m: string) => lines.push(['info', o, m]), error: (o: object, m: string) => lines.push(['error', o, m]) } };
+  };
+
+  it('an emptied key file keeps the current key, and says so naming the file', () => {
+    const c = llm();
+    const before = c.keyFingerprint();
+    const { lines, logger } = logs();
+    reloadApiKey(c, { ANTHROPIC_API_KEY_FILE: '/run/secrets/anthropic' }, logger, () => '\n');
+    expect(c.available()).toBe(true);
+    expect(c.keyFingerprint()).toBe(before);
+    expect(lines).toEqual([['error', { err: { message: 'ANTHROPIC_API_KEY_FILE /run/secrets/anthropic is empty' } }, 'key reload failed; keeping the current key']]);
+  });
+
+  it('a rewritten key file replaces the key', () => {
+    const c = llm();
+    const next = ['sk', 'ant', 'api03', 'zyxwvutsrqponmlkjihgfedcba9876543210', '77aa'].join('-');
+    const { lines, logger } = logs();
+    reloadApiKey(c, { ANTHROPIC_API_KEY_FILE: '/run/secrets/anthropic' }, logger, () => `${next}\n`);
+    expect(c.keyFingerprint()).toBe(fingerprint(next));
+    expect(lines[0]![0]).toBe('info');
+    expect(JSON.stringify(lines)).not.toContain(next);
   });
 });
 

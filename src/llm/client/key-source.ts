@@ -10,7 +10,9 @@ export interface KeyEnv {
 /**
  * The file wins over the variable: rotation works by rewriting the file and sending SIGHUP,
  * and a stale variable left in the unit file must not shadow the new key.
- * Returns null when neither is set or both are blank.
+ * Returns null when neither is set or the variable is blank. A named file that is empty throws,
+ * like one that cannot be read: it is a rotation caught half-way (truncated, not yet written)
+ * or a broken secret mount, not a request to switch the LLM off.
  */
 export function loadApiKey(env: KeyEnv, readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): string | null {
   const file = env.ANTHROPIC_API_KEY_FILE?.trim();
@@ -24,7 +26,8 @@ export function loadApiKey(env: KeyEnv, readFile: (path: string) => string = (p)
       throw new Error(`cannot read ANTHROPIC_API_KEY_FILE ${file} (${code})`);
     }
     const key = text.trim();
-    return key === '' ? null : key;
+    if (key === '') throw new Error(`ANTHROPIC_API_KEY_FILE ${file} is empty`);
+    return key;
   }
   const key = env.ANTHROPIC_API_KEY?.trim();
   return key ? key : null;
@@ -52,4 +55,23 @@ export function scrubSecrets(text: string, secrets: readonly (string | null | un
     if (s && s.length >= 8) out = out.split(s).join('[redacted]');
   }
   return out.replace(KEY_LIKE, 'sk-ant-[redacted]').replace(BEARER, '$1[redacted]').replace(X_API_KEY, '$1[redacted]');
+}
+
+/**
+ * SIGHUP: load the key again and hand it to the client. A file that cannot be read or is empty
+ * keeps the current key (with an error line naming the file, never its contents): dropping it
+ * would turn every LLM feature off without a word.
+ */
+export function reloadApiKey(
+  llm: { setApiKey(key: string | null): void; keyFingerprint(): string | null },
+  env: KeyEnv,
+  logger: { info(o: object, m: string): void; error(o: object, m: string): void },
+  readFile?: (path: string) => string,
+): void {
+  try {
+    llm.setApiKey(loadApiKey(env, readFile));
+    logger.info({ key: llm.keyFingerprint() }, 'anthropic key reloaded');
+  } catch (err) {
+    logger.error({ err: { message: (err as Error).message } }, 'key reload failed; keeping the current key');
+  }
 }

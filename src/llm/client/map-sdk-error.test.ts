@@ -33,6 +33,14 @@ describe('mapSdkError', () => {
     expect(mapSdkError(new SyntaxError('Unexpected end of JSON input'), NOW)).toMatchObject({ code: 'upstream_invalid_output', retryable: true });
   });
 
+  it('marks only what the server said (a status or an SSE error event) as an answer', () => {
+    for (const e of [new APIConnectionTimeoutError(), new APIUserAbortError(), new APIConnectionError({ message: 'reset' }), new SyntaxError('x'), new Error('stream ended without producing a Message')]) {
+      expect(mapSdkError(e, NOW).answered).toBeUndefined();
+    }
+    expect(mapSdkError(apiError(529), NOW).answered).toBe(true);
+    expect(mapSdkError(new APIError(undefined, { type: 'error', error: { type: 'overloaded_error', message: 'x' } }, undefined, new Headers(), 'overloaded_error' as never), NOW).answered).toBe(true);
+  });
+
   it('maps SSE error events by their type', () => {
     const ev = (type: string) => new APIError(undefined, { type: 'error', error: { type, message: 'x' } }, undefined, new Headers(), type as never);
     expect(mapSdkError(ev('overloaded_error'), NOW).code).toBe('upstream_unavailable');

@@ -17,6 +17,11 @@ export interface MappedError {
   upstreamFailure: boolean;
   /** 401/403: the key is bad, open the breaker at once. */
   authFailure: boolean;
+  /**
+   * The server itself answered: an HTTP status or an SSE `error` event. Only such an answer
+   * proves the key was accepted; a reset, a timeout or a cut stream says nothing about it.
+   */
+  answered?: true;
   /** Server-requested wait, from retry-after-ms or retry-after. */
   retryAfterMs?: number;
   message: string;
@@ -36,7 +41,7 @@ export function mapSdkError(err: unknown, nowMs: number): MappedError {
   }
   if (err instanceof APIError) {
     const requestId = err.requestID ?? undefined;
-    const base = { requestId, message: err.message } as const;
+    const base = { requestId, message: err.message, answered: true } as const;
     const status = err.status;
     if (status === undefined) {
       // An `event: error` inside an SSE stream: no status, only the error type.

@@ -1,3 +1,4 @@
+import { minCacheableTokens } from './cache-minimums.js';
 import { Faults } from './fault-control.js';
 import { PromptCache } from './prompt-cache.js';
 import { Script } from './script-control.js';
@@ -24,7 +25,9 @@ export class SimContext {
 
   constructor(private readonly opts: SimulatorOptions) {
     this.now = opts.now ?? Date.now;
-    this.cache = new PromptCache(this.now, opts.minCacheableTokens ?? 1024);
+    // An explicit minimum applies to every model (0: cache everything); otherwise each model's own.
+    const fixed = opts.minCacheableTokens;
+    this.cache = new PromptCache(this.now, fixed === undefined ? minCacheableTokens : () => fixed);
     this.batchDelayMs = opts.batchDelayMs ?? 50;
     this.maxRequests = opts.maxRecordedRequests ?? 100_000;
     this.maxCharges = opts.maxRecordedCharges ?? 100_000;

@@ -114,8 +114,29 @@ describe('POST /v1/messages via the real SDK', () => {
     expect(sim.charges).toHaveLength(0);
   });
 
+  it('rejects more than 4 cache_control blocks over tools, system, messages and the top level, as the API does', async () => {
+    const cc = { type: 'ephemeral' as const };
+    const text = (t: string) => ({ type: 'text' as const, text: t, cache_control: cc });
+    const body = {
+      model: MODEL,
+      max_tokens: 5,
+      tools: [{ name: 't', input_schema: { type: 'object' as const }, cache_control: cc }],
+      system: [text('a'), text('b')],
+      messages: [{ role: 'user' as const, content: [text('c'), text('d')] }],
+    };
+    const err = await client.messages.create({ ...body, cache_control: cc }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Anthropic.BadRequestError);
+    expect((err as APIError).type).toBe('invalid_request_error');
+    expect((err as APIError).message).toContain('A maximum of 4 blocks with cache_control may be provided. Found 6.');
+    await expect(client.messages.countTokens({ ...body, cache_control: cc })).rejects.toBeInstanceOf(Anthropic.BadRequestError);
+    // 5 without the top-level one is still too many; 4 is fine.
+    await expect(client.messages.create(body)).rejects.toBeInstanceOf(Anthropic.BadRequestError);
+    await expect(client.messages.create({ ...body, tools: [{ name: 't', input_schema: { type: 'object' } }] })).resolves.toBeTruthy();
+    expect(sim.charges).toHaveLength(1);
+  });
+
   it('rejects malformed requests and bad credentials with the API error shape', async () => {
-    const post = (body: string, headers: Record<string, string> = { authorization: 'Bearer k' }) =>
+    const post = (body: string, headers: Record<string, string> = { authorization: 'Bearer k', 'anthropic-version': '2023-06-01' }) =>
       fetch(`${sim.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
     const missingMax = await post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }] }));
     expect(missingMax.status).toBe(400);
@@ -131,7 +152,22 @@ describe('POST /v1/messages via the real SDK', () => {
     expect(((await noAuth.json()) as { error: { type: string } }).error.type).toBe('authentication_error');
     const huge = await post('"' + 'x'.repeat(32 * 1024 * 1024 + 10) + '"');
     expect(huge.status).toBe(413);
-    expect((await fetch(`${sim.url}/v1/nope`, { headers: { authorization: 'Bearer k' } })).status).toBe(404);
+    expect((await fetch(`${sim.url}/v1/nope`, { headers: { authorization: 'Bearer k', 'anthropic-version': '2023-06-01' } })).status).toBe(404);
+    expect((await fetch(`${sim.url}/`)).status).toBe(200);
+  });
+
+  it('requires a well-formed anthropic-version header on /v1/*, as the API does', async () => {
+    const post = (headers: Record<string, string>) =>
+      fetch(`${sim.url}/v1/messages`, { method: 'POST', headers: { authorization: 'Bearer k', 'content-type': 'application/json', ...headers }, body: JSON.stringify({ model: MODEL, max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }) });
+    const missing = await post({});
+    expect(missing.status).toBe(400);
+    expect(await missing.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: 'anthropic-version: header is required' } });
+    expect((await post({ 'anthropic-version': 'latest' })).status).toBe(400);
+    expect((await post({ 'anthropic-version': '2023-13-01' })).status).toBe(400);
+    expect(sim.charges).toHaveLength(0);
+    expect(sim.stats().messages).toBe(0);
+    // Any real-looking version is accepted; the SDK's own (2026-10-21) is checked by every other test here.
+    expect((await post({ 'anthropic-version': '2023-06-01' })).status).toBe(200);
     expect((await fetch(`${sim.url}/`)).status).toBe(200);
   });
 
@@ -145,7 +181,7 @@ describe('POST /v1/messages via the real SDK', () => {
       await expect(right.messages.create({ model: MODEL, max_tokens: 5, messages: [{ role: 'user', content: 'x' }] })).resolves.toBeTruthy();
       const viaXApiKey = await fetch(`${locked.url}/v1/messages/count_tokens`, {
         method: 'POST',
-        headers: { 'x-api-key': 'sk-ant-right', 'content-type': 'application/json' },
+        headers: { 'x-api-key': 'sk-ant-right', 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
         body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'abcd' }] }),
       });
       expect(await viaXApiKey.json()).toEqual({ input_tokens: 1 });
@@ -163,7 +199,7 @@ describe('POST /v1/messages via the real SDK', () => {
       '{"__proto__":{"x":1},"model":"m","max_tokens":1e400,"messages":[]}',
     ];
     for (const body of hostile) {
-      const r = await fetch(`${sim.url}/v1/messages`, { method: 'POST', headers: { authorization: 'Bearer k' }, body });
+      const r = await fetch(`${sim.url}/v1/messages`, { method: 'POST', headers: { authorization: 'Bearer k', 'anthropic-version': '2023-06-01' }, body });
       expect([200, 400]).toContain(r.status);
     }
     await expect(ask('still alive?')).resolves.toBeTruthy();

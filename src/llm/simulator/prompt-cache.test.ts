@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from './index.js';
 
 const MODEL = 'claude-sonnet-5-5';
-const RUBRIC = 'Rubric: award points for accuracy and clarity. '.repeat(100); // 4900 chars = 1225 tokens
+const RUBRIC = 'Rubric: award points for accuracy and clarity. '.repeat(100); // 4700 chars = 1175 tokens
 let clock = 1_000_000;
 let sim: Simulator;
 let client: Anthropic;
@@ -75,6 +75,35 @@ describe('prompt caching', () => {
     const again = await ask('q', undefined, 'short system prompt');
     expect(again.usage.cache_creation_input_tokens).toBe(0);
     expect(again.usage.cache_read_input_tokens).toBe(0);
+  });
+
+  it("uses each model's documented minimum: Haiku 4.5 and Opus 4.5/4.6 need 4096 tokens, Sonnet 4.5/4.6 1024", async () => {
+    const cachedOn = async (model: string, system: string) => {
+      const first = await client.messages.create({ model, max_tokens: 10, system: [{ type: 'text', text: system, cache_control: { type: 'ephemeral' } }], messages: [{ role: 'user', content: 'q' }] });
+      return first.usage.cache_creation_input_tokens;
+    };
+    const long = 'Rubric: award points for accuracy. '.repeat(470); // 16450 chars = 4113 tokens
+    // RUBRIC is 1175 tokens: enough for Sonnet, not for Haiku 4.5 or Opus 4.5/4.6.
+    expect(await cachedOn('claude-sonnet-4-6', RUBRIC)).toBe(1175);
+    expect(await cachedOn('claude-sonnet-4-5-20250929', RUBRIC)).toBe(1175);
+    for (const model of ['claude-haiku-4-5', 'claude-haiku-4-5-20251001', 'claude-opus-4-5', 'claude-opus-4-6']) {
+      expect(await cachedOn(model, RUBRIC)).toBe(0);
+      expect(await cachedOn(model, long)).toBe(4113);
+    }
+    expect(await cachedOn('claude-3-5-haiku-20241022', RUBRIC)).toBe(0);
+    // An unknown id gets the common 1024.
+    expect(await cachedOn('claude-made-up-1', RUBRIC)).toBe(1175);
+  });
+
+  it('an explicit minCacheableTokens applies to every model', async () => {
+    const everything = await startSimulator({ minCacheableTokens: 0 });
+    try {
+      const c = new Anthropic({ apiKey: 'sk-ant-test-cache', baseURL: everything.url, maxRetries: 0 });
+      const r = await c.messages.create({ model: 'claude-haiku-4-5', max_tokens: 10, system: [{ type: 'text', text: 'short system prompt', cache_control: { type: 'ephemeral' } }], messages: [{ role: 'user', content: 'q' }] });
+      expect(r.usage.cache_creation_input_tokens).toBe(Math.ceil('short system prompt'.length / 4));
+    } finally {
+      await everything.close();
+    }
   });
 
   it('reset() forgets cached prefixes', async () => {

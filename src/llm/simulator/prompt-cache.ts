@@ -41,7 +41,7 @@ export class PromptCache {
 
   constructor(
     private readonly now: () => number,
-    private readonly minTokens: number,
+    private readonly minTokensFor: (model: string) => number,
   ) {}
 
   account(model: string, segments: Segment[]): CacheUsage {
@@ -97,6 +97,7 @@ export class PromptCache {
     for (let i = 0; i < segments.length; i++) if (segments[i]!.ttl) last = i;
     if (last < 0) return [];
     const out: Breakpoint[] = [];
+    const minTokens = this.minTokensFor(model);
     const hash = feed(createHash('sha1'), 'm', model);
     let chars = 0;
     for (let i = 0; i <= last; i++) {
@@ -106,7 +107,7 @@ export class PromptCache {
       feed(hash, ...blockIdentity(s.block));
       if (!s.ttl) continue;
       const tokens = tokensForChars(chars);
-      if (tokens > 0 && tokens >= this.minTokens) out.push({ hash: hash.copy().digest('base64'), tokens, ttl: s.ttl });
+      if (tokens > 0 && tokens >= minTokens) out.push({ hash: hash.copy().digest('base64'), tokens, ttl: s.ttl });
     }
     return out;
   }

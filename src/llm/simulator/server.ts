@@ -8,6 +8,7 @@ import { handleCountTokens, handleCreateMessage } from './messages-handler.js';
 import { listModels, retrieveModel } from './models.js';
 import type { Simulator, SimulatorOptions } from './types.js';
 
+const API_VERSION = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
 const BATCH_ROUTE = /^\/v1\/messages\/batches\/([^/]+)(\/results|\/cancel)?$/;
 
 function credential(req: IncomingMessage): string | undefined {
@@ -60,6 +61,14 @@ async function handle(ctx: SimContext, batches: BatchStore, opts: SimulatorOptio
   const key = credential(req);
   if (!key || (opts.apiKey !== undefined && key !== opts.apiKey)) {
     sendError(res, 401, requestId, key ? 'invalid x-api-key' : 'x-api-key or authorization header is required');
+    return;
+  }
+  // The API refuses a request without a version rather than guess which one the client speaks.
+  // Any well-formed date is accepted: the SDK sends its own (2026-10-21), curl users often 2023-06-01.
+  const version = req.headers['anthropic-version'];
+  if (typeof version !== 'string' || !API_VERSION.test(version.trim())) {
+    ctx.stats.invalid += 1;
+    sendError(res, 400, requestId, version === undefined ? 'anthropic-version: header is required' : `anthropic-version: ${JSON.stringify(version)} is not a valid version (YYYY-MM-DD)`);
     return;
   }
   if (!read.ok) {

@@ -65,7 +65,7 @@ describe('structured outputs', () => {
   it('accepts the beta spelling output_format', async () => {
     const r = await fetch(`${sim.url}/v1/messages`, {
       method: 'POST',
-      headers: { authorization: 'Bearer k', 'content-type': 'application/json' },
+      headers: { authorization: 'Bearer k', 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
       body: JSON.stringify({
         model: 'm',
         max_tokens: 500,

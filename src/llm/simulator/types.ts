@@ -96,7 +96,10 @@ export interface SimulatorOptions {
   apiKey?: string;
   /** Clock for prompt-cache TTLs, timestamps and charge records. */
   now?: () => number;
-  /** Prefixes shorter than this are never cached, like the real API's per-model minimum. Default 1024. */
+  /**
+   * Prefixes shorter than this are never cached, for every model. Unset: each model's documented
+   * minimum (4096 for Haiku 4.5 and Opus 4.5/4.6, 1024 for Sonnet 4.5/4.6, 1024 for unknown ids).
+   */
   minCacheableTokens?: number;
   /** Delay before a created batch is processed. Default 50 ms. */
   batchDelayMs?: number;

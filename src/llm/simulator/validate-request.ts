@@ -5,6 +5,22 @@ const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !==
 // The current API rejects sampling parameters outright; clients must not send them.
 const REJECTED_PARAMS = ['temperature', 'top_p', 'top_k'] as const;
 
+// The API caches at most 4 prefixes per request and refuses more breakpoints outright rather
+// than pick some: a client that sends 5 must learn it, not silently lose caching.
+const MAX_CACHE_BREAKPOINTS = 4;
+
+const marked = (v: unknown): boolean => isObject(v) && v.cache_control != null;
+
+// Breakpoints over tools, system and every message's blocks, plus the top-level
+// cache_control (automatic caching), which takes one of the same 4 slots.
+function cacheBreakpoints(body: JsonObject): number {
+  const inList = (list: unknown) => (Array.isArray(list) ? list.filter(marked).length : 0);
+  let n = body.cache_control != null ? 1 : 0;
+  n += inList(body.tools) + inList(body.system);
+  for (const m of body.messages as unknown[]) if (isObject(m)) n += inList(m.content);
+  return n;
+}
+
 function contentError(content: unknown, where: string): string | undefined {
   if (typeof content === 'string') return undefined;
   if (!Array.isArray(content)) return `${where}: Input should be a valid string or list of content blocks`;
@@ -48,6 +64,8 @@ export function validateMessageRequest(body: unknown, kind: 'create' | 'count_to
       return "output_config.format: Input should be {type: 'json_schema', schema: object}";
     }
   }
+  const breakpoints = cacheBreakpoints(body);
+  if (breakpoints > MAX_CACHE_BREAKPOINTS) return `A maximum of ${MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. Found ${breakpoints}.`;
   if (kind === 'count_tokens') return undefined;
 
   const max = body.max_tokens;
