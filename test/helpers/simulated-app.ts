@@ -9,7 +9,7 @@ export const SIM_KEY = 'sk-ant-.test-0123456789abcdefSECRETKEY';
 
 // An app whose Anthropic client talks to the simulator over a real socket with the real SDK.
 export async function createSimulatedApp(opts: { policy?: PolicyFile; store?: 'sqlite' | 'postgres' | TestStore; redis?: Redis; env?: Record<string, string>; latencyMs?: number } = {}): Promise<TestApp & { sim: Simulator }> {
-  const sim = await startSimulator({ apiKey: SIM_KEY, minCacheableTokens: 0, ...(opts.latencyMs ? { latencyMs: opts.latencyMs } : {}) });
+  const sim = await startSimulator({ apiKey: SIM_KEY, ...(opts.latencyMs ? { latencyMs: opts.latencyMs } : {}) });
   const t = await createTestApp({
     ...(opts.store ? { store: opts.store } : {}),
     ...(opts.policy ? { policy: opts.policy } : {}),

@@ -109,18 +109,43 @@ describe('the premium pipeline: flags, limits, budgets, metering', () => {
     expect(row.output_tokens).toBe(charge.outputTokens);
   });
 
-  it('prompt caching: the second grade on one rubric reads the static prefix from the cache', async () => {
+  it("prompt caching follows the model's minimum: a short prefix on Haiku is never cached, a rubric past 4,096 tokens is written once and then read", async () => {
     const key = await t.premium('cache-reader');
-    const first = t.sim.charges.length;
+    // The default rubric's prefix (under 1,000 tokens) is below Claude Haiku 4.5's 4,096-token
+    // minimum: the API neither writes nor reads it, so no write premium is paid either.
+    let first = t.sim.charges.length;
     await grade(key, 'The sun heats the puddle.');
     await grade(key, 'The water turns into vapour.');
+    expect(t.sim.charges.length - first).toBe(2);
+    for (const c of t.sim.charges.slice(first)) expect(c.cacheCreationInputTokens + c.cacheReadInputTokens).toBe(0);
+
+    // A class rubric with long level descriptors (about 5,000 tokens) passes the minimum.
+    const instructor = await t.premium('cache-instructor', ['instructor']);
+    const long = (what: string) => Array.from({ length: 60 }, (_, i) => `${what} point ${i}: the answer names evaporation, says where the vapour goes and why heat matters.`).join(' ');
+    const published = await t.app.inject({
+      method: 'POST',
+      url: '/v1/grading/rubrics',
+      headers: bearer(instructor),
+      payload: {
+        id: 'long-evaporation', version: 1, title: 'Evaporation, in depth', question: 'Why does a puddle disappear?',
+        criteria: [{ id: 'correctness', name: 'Correct', description: long('Criterion'), levels: [{ id: 'correct', points: 2, descriptor: long('Full marks') }, { id: 'incorrect', points: 0, descriptor: long('No marks') }] }],
+        referenceAnswers: ['The water evaporates into the air.'],
+      },
+    });
+    expect(published.statusCode).toBe(201);
+    first = t.sim.charges.length;
+    for (const answer of ['The sun heats the puddle.', 'The water turns into vapour.']) {
+      const r = await t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(key), payload: { rubricId: 'long-evaporation', question: 'Why does a puddle disappear?', answer } });
+      expect(r.json().source).toBe('llm');
+    }
     const [a, b] = t.sim.charges.slice(first);
     expect(t.sim.charges.length - first).toBe(2);
-    expect(a!.cacheCreationInputTokens + a!.cacheReadInputTokens).toBeGreaterThan(0);
-    expect(b!.cacheReadInputTokens).toBeGreaterThan(0);
+    expect(a!.cacheCreationInputTokens).toBeGreaterThanOrEqual(4096);
+    expect(b!.cacheReadInputTokens).toBeGreaterThanOrEqual(4096);
     expect(b!.inputTokens).toBeLessThan(b!.cacheReadInputTokens); // most of the prompt is the cached prefix
     const rows = await new UsageLedgerRepository(t.store.db).settledRows({ userId: 'cache-reader' });
     expect(rows.reduce((s, r) => s + r.cache_read_tokens, 0)).toBe(a!.cacheReadInputTokens + b!.cacheReadInputTokens);
+    expect(rows.reduce((s, r) => s + r.cache_write_5m_tokens + r.cache_write_1h_tokens, 0)).toBe(a!.cacheCreationInputTokens + b!.cacheCreationInputTokens);
   });
 
   it('ledger totals equal the simulator record, token for token, and cost equals tokens × price', async () => {
