@@ -32,7 +32,23 @@ const ANCHORS: Array<[string, string, string, string]> = [
   ['The sun warms the water; the fastest molecules escape first, so the puddle shrinks until it is gone.', 'full', 'full', 'full'],
 ];
 
+/**
+ * The class rubric (12 anchors), and a course rubric: the same criteria calibrated with 84
+ * graded anchors, whose prompt prefix passes Claude Haiku 4.5's 4,096-token minimum for
+ * prompt caching (the class rubric's does not).
+ */
 export function benchRubrics(): Rubric[] {
+  const [cls] = classRubrics();
+  const course = RubricSchema.parse({
+    ...cls,
+    id: 'bench-evaporation-course',
+    title: 'Evaporation of a puddle (course set, 84 graded anchors)',
+    anchors: Array.from({ length: 7 }, (_, k) => ANCHORS.map(([answer, process, cause, vocabulary]) => ({ answer: `${answer} (sample ${k + 1} from section ${String.fromCharCode(65 + k)})`, levels: { process, cause, vocabulary } }))).flat(),
+  });
+  return [cls!, course];
+}
+
+function classRubrics(): Rubric[] {
   return [
     RubricSchema.parse({
       id: 'bench-evaporation-class',

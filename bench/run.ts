@@ -25,6 +25,7 @@ import { PriceBook } from '../src/features/usage/price-book.js';
 import type { PricePolicy } from '../src/platform/policy.schema.js';
 import type { UsageRow } from '../src/features/usage/usage-analytics.repository.js';
 import { benchRubrics, cacheablePrefixTokens, demoRubric, DEMO_RUBRIC_ID, GRADING_QUESTION, gradingBody, studentAnswer, upstreamGradingBody } from './fixtures.js';
+import type { Rubric } from '../src/features/grading/rubric.schema.js';
 
 const execFileP = promisify(execFile);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -842,24 +843,25 @@ const prices = new PriceBook((DEFAULT_POLICY.prices ?? []) as PricePolicy[]);
 
 // Prompt caching: 100 answers on one rubric through the service (the ledger says what was
 // billed), against the same 100 prompts sent straight to the simulator without cache_control.
-async function promptCaching(svc: Service, sim: Sim, adminKey: string, pcKeys: { big: string; demo: string }): Promise<Record<string, unknown>> {
-  const big = benchRubrics()[0]!;
+async function promptCaching(svc: Service, sim: Sim, adminKey: string, pcKeys: { big: string; course: string; demo: string }): Promise<Record<string, unknown>> {
+  const [big, course] = benchRubrics() as [Rubric, Rubric];
   const N = 100;
   // The bench's simulator applies each model's documented minimum; record the grading model's.
-  const out: Record<string, unknown> = { answers: N, minCacheableTokens: minCacheableTokens(DEFAULT_POLICY.models?.grading ?? ''), prefixTokens: { [big.id]: cacheablePrefixTokens(big), [demo.id]: cacheablePrefixTokens(demo) } };
-  for (const [label, rubricId, key] of [
-    ['classRubric', big.id, pcKeys.big],
-    ['demoRubric', demo.id, pcKeys.demo],
+  const out: Record<string, unknown> = { answers: N, minCacheableTokens: minCacheableTokens(DEFAULT_POLICY.models?.grading ?? ''), prefixTokens: { [big.id]: cacheablePrefixTokens(big), [course.id]: cacheablePrefixTokens(course), [demo.id]: cacheablePrefixTokens(demo) } };
+  for (const [label, rubric, key, user] of [
+    ['classRubric', big, pcKeys.big, 'pc-big'],
+    ['courseRubric', course, pcKeys.course, 'pc-course'],
+    ['demoRubric', demo, pcKeys.demo, 'pc-demo'],
   ] as const) {
+    const rubricId = rubric.id;
     const base = answerSeq;
     for (let i = 0; i < N; i++) {
       const r = await fetch(`${svc.url}/v1/grading/evaluations`, { method: 'POST', headers: auth(key), body: JSON.stringify({ rubricId, question: GRADING_QUESTION, answer: studentAnswer(answerSeq++) }) });
       await r.arrayBuffer();
     }
-    const rows = (await ledgerByUser(svc, adminKey)).filter((r) => r.user === (label === 'classRubric' ? 'pc-big' : 'pc-demo'));
+    const rows = (await ledgerByUser(svc, adminKey)).filter((r) => r.user === user);
     const withCache = addRows(rows);
     // Without cache_control: the same prompts, straight to the simulator.
-    const rubric = label === 'classRubric' ? big : demo;
     const noCache = { calls: 0, inputTokens: 0, outputTokens: 0, cacheWriteTokens: 0, cacheReadTokens: 0, costUsd: 0 };
     for (let i = 0; i < N; i++) {
       const r = await fetch(`${sim.url}/v1/messages`, { method: 'POST', headers: simHeaders, body: JSON.stringify(upstreamGradingBody(rubric, studentAnswer(base + i), { cache: false })) });
@@ -913,6 +915,7 @@ async function costReport(svc: Service, adminKey: string, mixRec: ScenarioRecord
   // Controlled, sequential measurements: 100 grades per rubric, N paths, one user each.
   const perGradeDemo = per(ofUser('pc-demo'), 100);
   const perGradeClass = per(ofUser('pc-big'), 100);
+  const perGradeCourse = per(ofUser('pc-course'), 100);
   const perPath = per(ofUser('pc-path'), paths?.n ?? 1);
 
   // Hit ratios under the mix, counted from the responses' `source`.
@@ -934,16 +937,17 @@ async function costReport(svc: Service, adminKey: string, mixRec: ScenarioRecord
   return {
     source: 'ledger (GET /v1/admin/usage?groupBy=user,feature,model); per-grade and per-path figures from sequential cache-miss calls by dedicated users; hit ratios from scenario 7',
     models: DEFAULT_POLICY.models,
-    perGrade: { demoRubric: perGradeDemo, classRubricWithPromptCache: perGradeClass },
+    perGrade: { demoRubric: perGradeDemo, classRubricWithPromptCache: perGradeClass, courseRubricWithPromptCache: perGradeCourse },
     perPath,
     pathSources: paths?.sources,
     mix: { userPrefix: mixPrefix, ledger: mixLedger, responses: { gradesLlm, gradesCache, pathsLlm, pathsCache }, hitRatio: { grading: round2(gradeHit), learningPath: round2(pathHit) } },
     monthlyPer1000Users: {
-      assumption: { ...monthly, grading: 'demo rubric (no prompt cache: prefix under 1,024 tokens)' },
+      assumption: { ...monthly, grading: `demo rubric (no prompt cache: prefix under the grading model's ${minCacheableTokens(String(DEFAULT_POLICY.models?.grading))}-token minimum)` },
       noResponseCacheUsd: month(perGradeDemo.costUsd, perPath.costUsd, 0, 0),
       withMixHitRatioUsd: month(perGradeDemo.costUsd, perPath.costUsd, gradeHit, pathHit),
       withMixHitRatioAndBatchGradingUsd: month(perGradeDemo.costUsd, perPath.costUsd, gradeHit, pathHit, batch),
       classRubricPromptCachedWithMixHitRatioUsd: month(perGradeClass.costUsd, perPath.costUsd, gradeHit, pathHit),
+      courseRubricPromptCachedWithMixHitRatioUsd: month(perGradeCourse.costUsd, perPath.costUsd, gradeHit, pathHit),
       batchFactor: batch,
     },
     promptCaching: pc,
@@ -1012,6 +1016,7 @@ async function main(): Promise<void> {
     freeLearners: [],
   };
   const pcBig = await cliUser('pc-big', 'premium');
+  const pcCourse = await cliUser('pc-course', 'premium');
   const pcDemo = await cliUser('pc-demo', 'premium');
   const pcPath = await cliUser('pc-path', 'premium');
   let svc = await startService('service', sim0);
@@ -1022,13 +1027,13 @@ async function main(): Promise<void> {
     const prefix = `mix${rep}-`;
     mixUsers.push({ prefix, premium: await bulkUsers(svc, keys.admin, `${prefix}p`, 50, 'premium'), free: await bulkUsers(svc, keys.admin, `${prefix}f`, 20, 'free') });
   }
-  await adminCall(svc, keys.admin, 'POST', '/v1/grading/rubrics', benchRubrics()[0]);
-  console.log(`  set-up: ${8 + 200 + 70 * REPEAT} users in ${Math.round((Date.now() - started) / 1000)} s (API part)`);
+  for (const rubric of benchRubrics()) await adminCall(svc, keys.admin, 'POST', '/v1/grading/rubrics', rubric);
+  console.log(`  set-up: ${9 + 200 + 70 * REPEAT} users in ${Math.round((Date.now() - started) / 1000)} s (API part)`);
 
   let pc: Record<string, unknown> | undefined;
   let paths: { n: number; sources: Record<string, number> } | undefined;
   if (want('cost')) {
-    pc = await promptCaching(svc, sim0, keys.admin, { big: pcBig, demo: pcDemo });
+    pc = await promptCaching(svc, sim0, keys.admin, { big: pcBig, course: pcCourse, demo: pcDemo });
     paths = { n: 20, sources: await pathCost(svc, pcPath, 20) };
   }
   if (want('1')) await repeated(() => s1(svc, keys));
