@@ -132,13 +132,14 @@ export function registerExtraCommands(program: Command, ctx: CliContext): void {
 
   program
     .command('cache-purge')
-    .description('drop cached answers by tag (e.g. rubric:ID, feature:grading, catalog:VERSION) on every instance (needs REDIS_URL)')
+    .description('drop cached answers by tag (e.g. rubric:ID, feature:grading, catalog:VERSION, user:ID) on every instance (needs REDIS_URL)')
     .argument('<tags...>')
     .action(async (tags: string[]) => {
       const cfg = ctx.config();
       if (!cfg.REDIS_URL) throw new Error('without REDIS_URL each instance caches in its own memory: use POST /v1/admin/cache/invalidate on each instance');
       const { openRedis, whenRedisReady } = await import('./main.js');
       const { createCacheManager } = await import('./features/cache/cache-manager.js');
+      const { storedTag } = await import('./features/cache/cache-key.js');
       const redis = openRedis(cfg.REDIS_URL);
       if (!(await whenRedisReady(redis, 5_000))) {
         redis.disconnect();
@@ -146,7 +147,7 @@ export function registerExtraCommands(program: Command, ctx: CliContext): void {
       }
       const cache = createCacheManager({ redis, prefix: 'tg:' });
       try {
-        console.log(JSON.stringify({ purged: await cache.invalidateTags(tags) }));
+        console.log(JSON.stringify({ purged: await cache.invalidateTags(tags.map(storedTag)) }));
       } finally {
         await cache.close();
         redis.disconnect();

@@ -75,6 +75,13 @@ describe('grading over HTTP with scripted model answers', () => {
     expect(kept).toMatchObject({ source: 'llm', score: 2, reviewStatus: 'pending', reviewReasons: ['second_sample_failed'] });
     expect(t.sim.stats().messages - before).toBe(3);
     expect(kept.usage.costUsd).toBeGreaterThan(0); // all three calls are on the learner's bill
+
+    // That unchecked grade is not shared: the next learner with the same answer gets a checked one.
+    t.sim.script.enqueue({ json: grade('correct', ['water evaporated'], 0.9) });
+    const next = (await evaluate({ answer: 'The water evaporated, the salt did not.' }, await t.premium())).json();
+    expect(next).toMatchObject({ source: 'llm', reviewStatus: 'none' });
+    // A checked grade is shared as before.
+    expect((await evaluate({ answer: 'The water evaporated, the salt did not.' }, await t.premium())).json().source).toBe('cache');
   });
 
   it('falls back to rules on a refusal and on a hang within the feature timeout', async () => {

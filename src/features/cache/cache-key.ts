@@ -57,6 +57,19 @@ export function cacheKey(input: CacheKeyInput): string {
   return `tg:c:${input.feature}:${input.scope}${userPart}:${digest}`;
 }
 
+/**
+ * The tag that marks one user's entries. Tags become Redis key names, which hold no raw user
+ * ids (see the key layout above), so the tag names the user by hash. `storedTag` maps a tag as
+ * an operator writes it (`user:<id>`) to the stored one, so purging by user id still works.
+ */
+export function userTag(userId: string): string {
+  return `user:${userHash(userId)}`;
+}
+
+export function storedTag(tag: string): string {
+  return tag.startsWith('user:') ? userTag(tag.slice('user:'.length)) : tag;
+}
+
 export function userHash(userId: string): string {
   return createHash('sha256').update(`tg-user\0${userId}`).digest('hex').slice(0, 16);
 }

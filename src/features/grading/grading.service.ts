@@ -82,6 +82,9 @@ export class GradingService {
         // content, which for the default rubric is the reference answer: the cache is
         // shared, and two requests that differ in it must never share a grade.
         inputs: { rubric: rubric.id, version: rubric.version, inline: req.rubricId ? null : rubric, question: req.question, answer: req.answer },
+        // A grade whose second opinion failed is answered (and sent to review) but not shared
+        // for the cache's 30 days: the next learner with this answer gets a checked grade.
+        cacheable: (g) => !g.reviewReasons?.includes('second_sample_failed'),
         tags: ['feature:grading', `rubric:${rubric.id}`],
       },
       llm: {

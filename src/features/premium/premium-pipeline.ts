@@ -137,10 +137,14 @@ export class PremiumPipeline {
       const r = await this.callLlm(task, a, model);
       return { ...r, notices: [], ...(variant ? { flagVariant: variant } : {}) };
     }
+    // The stricter scope wins: an operator who asks for per-user caching gets it, and a task
+    // whose answers are personal is never shared, whatever the policy says.
+    const scope = task.cache.scope === 'user' || cachePolicy.scope === 'user' ? 'user' : 'shared';
+    const cacheable = task.cache.cacheable;
     const key = cacheKey({
       feature: task.feature,
-      scope: task.cache.scope,
-      ...(task.cache.scope === 'user' ? { userId: p.userId } : {}),
+      scope,
+      ...(scope === 'user' ? { userId: p.userId } : {}),
       template: task.llm.template,
       model,
       inputs: task.cache.inputs,
@@ -153,7 +157,7 @@ export class PremiumPipeline {
         led = true;
         computed = await this.callLlm(task, a, model);
         const tokens = computed.usage.inputTokens + computed.usage.outputTokens + computed.usage.cacheReadTokens + computed.usage.cacheWriteTokens;
-        return { value: computed.value as T, cacheable: true, meta: { costMicros: Math.round(computed.usage.costUsd * 1e6), tokens } };
+        return { value: computed.value as T, cacheable: cacheable ? cacheable(computed.value as T) : true, meta: { costMicros: Math.round(computed.usage.costUsd * 1e6), tokens } };
       });
     let got: Awaited<ReturnType<typeof compute>>;
     try {

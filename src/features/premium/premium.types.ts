@@ -21,8 +21,10 @@ export interface PremiumTask<T> {
   principal: Principal;
   // The deterministic answer every request can fall back to.
   rules: () => T | Promise<T>;
-  // Without it the result is never cached.
-  cache?: { scope: 'shared' | 'user'; inputs: unknown; tags: string[] };
+  // Without it the result is never cached. The policy may narrow `scope` to 'user', never
+  // widen it. `cacheable` may refuse to store a value that should be answered but not kept
+  // (e.g. a grade whose second opinion could not be had: the next identical answer tries again).
+  cache?: { scope: 'shared' | 'user'; inputs: unknown; tags: string[]; cacheable?: (value: T) => boolean };
   // The structured request (see src/llm/client/types.ts), plus what the pipeline needs.
   // The prompt is built only when a call is made: a cache hit or a rules answer never needs it.
   llm: Pick<StructuredRequest<T>, 'parse' | 'maxTokens' | 'stream'> & {

@@ -1,0 +1,45 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer } from '../helpers/test-app.js';
+import { createSimulatedApp } from '../helpers/simulated-app.js';
+
+type App = Awaited<ReturnType<typeof createSimulatedApp>>;
+const body = { question: 'Why does a puddle disappear?', referenceAnswer: 'The water evaporates into the air.', answer: 'It evaporates in the sun.' };
+
+describe("the policy's cache settings", () => {
+  let t: App;
+  let admin: string;
+  beforeAll(async () => {
+    t = await createSimulatedApp({ policy: { cache: { grading: { ttl: '30d', scope: 'user' } } } });
+    admin = await t.premium('cache-admin', ['admin']);
+    t.sim.script.when('<student_answer>', {
+      json: {
+        criteria: [{ criterionId: 'correctness', levelId: 'correct', evidence: [], justification: 'Names evaporation.' }],
+        feedback: { strengths: ['Clear.'], improve: ['Say where the vapour goes.'], nextStep: 'Explain the role of heat.' },
+        confidence: 0.9,
+      },
+    });
+  });
+  afterAll(() => t.close());
+
+  const grade = (key: string) => t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(key), payload: body });
+
+  it('scope: user keeps grades per user, even for a feature whose answers may be shared', async () => {
+    const alice = await t.premium('alice');
+    const bob = await t.premium('bob');
+    expect((await grade(alice)).json().source).toBe('llm');
+    expect((await grade(bob)).json().source).toBe('llm'); // was 'cache': alice's grade
+    expect((await grade(alice)).json().source).toBe('cache');
+    expect((await grade(bob)).json().source).toBe('cache');
+  });
+
+  it("purges one user's learning paths by user id, though the tag stores only its hash", async () => {
+    const key = await t.premium('jane.doe@school.example');
+    const path = () => t.app.inject({ method: 'POST', url: '/v1/learning-paths', headers: bearer(key), payload: {} });
+    expect((await path()).json().source).toBe('llm');
+    expect((await path()).json().source).toBe('cache');
+    const purge = await t.app.inject({ method: 'POST', url: '/v1/admin/cache/invalidate', headers: bearer(admin), payload: { tags: ['user:jane.doe@school.example'] } });
+    expect(purge.statusCode).toBe(200);
+    expect(purge.json().purged).toBeGreaterThan(0);
+    expect((await path()).json().source).toBe('llm');
+  });
+});
