@@ -43,6 +43,12 @@ export interface RateLimiter {
    * nothing is consumed from any window, so a refused request costs nothing.
    */
   hitRequest(key: string, spec: LimitSpec): Promise<LimitDecision>;
+  /**
+   * Gives back the point an admitted request took from each request window, for a request
+   * refused after admission (its concurrency or token limit, a spent budget): a refused request
+   * costs nothing. Best effort: a window that has reset since gives back to the new window.
+   */
+  refundRequest(key: string, spec: LimitSpec): Promise<void>;
   /** holds `estimate` tokens against tokensPerDay before an upstream call */
   reserveTokens(key: string, spec: LimitSpec, estimate: number): Promise<TokenReservation>;
   /** concurrent in-flight calls; a holder that never releases loses its slot after the lease */

@@ -96,6 +96,11 @@ export function createMemoryRateLimiter(opts: MemoryRateLimiterOptions = {}): Ra
       return hitRequestSync(key, spec);
     },
 
+    async refundRequest(key, spec) {
+      const t = now();
+      for (const { window } of activeRequestWindows(spec)) add(`rq:${key}:${window.suffix}`, -1, window.windowSec, t);
+    },
+
     async reserveTokens(key, spec, estimate) {
       const quota = spec.tokensPerDay;
       const held = Math.max(0, Math.ceil(estimate));

@@ -88,6 +88,23 @@ export function defineRateLimiterCases(backend: string, harness: LimiterHarness)
       expect(refused.headers.RateLimit).toMatch(/^"hour";r=0;/);
     });
 
+    it('gives back the point of a request refused after admission, in every window, never below zero', async () => {
+      const [limiter] = await instances(1);
+      const key = principal();
+      const spec: LimitSpec = { requestsPerMinute: 2, requestsPerHour: 100 };
+      expect((await limiter!.hitRequest(key, spec)).allowed).toBe(true);
+      expect((await limiter!.hitRequest(key, spec)).allowed).toBe(true);
+      await limiter!.refundRequest(key, spec);
+      const usage = await limiter!.peek(key, spec);
+      expect(usage.requestsPerMinute?.remaining).toBe(1);
+      expect(usage.requestsPerHour?.remaining).toBe(99);
+      expect((await limiter!.hitRequest(key, spec)).allowed).toBe(true);
+      expect((await limiter!.hitRequest(key, spec)).allowed).toBe(false);
+      const fresh = principal();
+      await limiter!.refundRequest(fresh, spec); // nothing taken: nothing to give, no credit either
+      expect((await limiter!.peek(fresh, spec)).requestsPerMinute?.remaining).toBe(2);
+    });
+
     it('charges the hour nothing when the minute window refuses', async () => {
       const [limiter] = await instances(1);
       const key = principal();

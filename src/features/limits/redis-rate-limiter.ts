@@ -126,6 +126,19 @@ export function createRedisRateLimiter(redis: Redis, opts: RedisRateLimiterOptio
       return buildDecision(states, reply[0] === 1 ? undefined : states[Number(reply[1]) - 1]);
     },
 
+    // Rare (a refusal after admission), so one adjust per window. A window whose counter has
+    // expired is left alone (the adjust script creates nothing for a negative delta). If Redis
+    // cannot take it, the point stays spent; if admission fell back to the in-process limiter,
+    // that one gets the point back.
+    async refundRequest(key, spec) {
+      const windows = activeRequestWindows(spec);
+      try {
+        await Promise.all(windows.map(({ window }) => call('refundRequest', () => client.tgLimitAdjust(k(key, window.suffix), '-1', String(window.windowSec * 1000)))));
+      } catch {
+        await insurance?.refundRequest(key, spec);
+      }
+    },
+
     async reserveTokens(key, spec, estimate): Promise<TokenReservation> {
       const quota = spec.tokensPerDay;
       if (quota === undefined || !Number.isFinite(quota)) return noopReservation();

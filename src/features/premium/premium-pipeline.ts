@@ -98,6 +98,9 @@ export class PremiumPipeline {
     const outcome = await this.answer(task, a).catch(async (err: unknown) => {
       // A budget refused with 429 (onExhausted: reject) is an answer too: counted, not lost.
       if (err instanceof BudgetExhaustedError) this.d.metrics?.outcome(task.feature, 'refused', 'budget_exhausted');
+      // Refused after admission (its concurrency or token limit, a spent budget): a 429 costs
+      // none of the request windows, or a client told to retry in 1 s would find its minute spent.
+      if (err instanceof RateLimitedError || err instanceof BudgetExhaustedError) await this.d.limiter.refundRequest(a.limitKey, a.spec).catch(() => {});
       if (!(err instanceof Fallback)) throw err;
       const value = await task.rules();
       // Rules answers report zero usage (CONTRACT.md); what a failed call spent is in the ledger.
