@@ -26,6 +26,25 @@ async function instanceWithConnections(extra: Partial<CreateCacheManagerOptions>
   return { cache, redis, subscriber };
 }
 
+/**
+ * Holds back the pub/sub messages `subscriber` delivers until the returned function is called:
+ * an instance that has not heard of a purge yet (pub/sub delivery is not ordered with other
+ * connections' replies, so this is a real interleaving, made deterministic).
+ */
+function holdMessages(subscriber: Redis): () => void {
+  const held: unknown[][] = [];
+  const emit = subscriber.emit.bind(subscriber);
+  let holding = true;
+  subscriber.emit = ((event: string | symbol, ...args: unknown[]) => {
+    if (holding && event === 'message') return held.push(args) > 0;
+    return emit(event, ...args);
+  }) as typeof subscriber.emit;
+  return () => {
+    holding = false;
+    for (const args of held.splice(0)) emit('message', ...args);
+  };
+}
+
 beforeAll(async () => {
   admin = await connectRedis();
 });
@@ -130,6 +149,38 @@ describe('CacheManager with Redis', () => {
     expect((await b.getOrCompute(key('q', 'inv2'), optsFor('inv2'), compute)).value).toBe(2); // other rubric untouched
     expect(await admin.exists(`${prefix}tg:ct:rubric:inv1`)).toBe(1); // re-tagged by the recompute
   });
+
+  // The reviewer's race: b computes, a purges (script done, message on its way), b's compute
+  // ends before b hears of it. b's epoch is unchanged, so only Redis can tell b's write is stale.
+  for (const [how, extra, setUp] of [
+    ['under its lock', {}, async () => {}],
+    ['without the lock (lock wait exceeded)', { lockWaitMs: 50 }, async (k: string) => void (await admin.set(`${prefix}tg:cl:${k}`, 'stuck-instance-token', 'PX', 60_000))],
+  ] as const) {
+    it(`a compute that began before a purge is not stored after it, ${how}, by an instance not yet told of the purge`, async () => {
+      const { cache: b, subscriber } = await instanceWithConnections(extra);
+      const release = holdMessages(subscriber); // before a and c exist: b hears of no purge at all
+      const [a, c] = [await instance(), await instance()];
+      const k = key(`race ${how}`, 'race');
+      await setUp(k);
+      const started = deferred();
+      const gate = deferred();
+      const old = b.getOrCompute(k, optsFor('race'), async () => {
+        started.resolve();
+        await gate.promise;
+        return { value: 'computed before the purge', cacheable: true };
+      });
+      await started.promise;
+      await a.invalidateTags(['rubric:race']);
+      gate.resolve();
+      expect((await old).value).toBe('computed before the purge'); // its own caller still gets what it waited for
+      expect(await admin.exists(`${prefix}${k}`)).toBe(0); // not in Redis ...
+      expect(await c.get(k)).toBeUndefined();
+      expect(await b.get(k)).toBeUndefined(); // ... nor in b's memory tier
+      release();
+      await admin.del(`${prefix}tg:cl:${k}`);
+      expect(await c.getOrCompute(k, optsFor('race'), async () => ({ value: 'after', cacheable: true }))).toEqual({ value: 'after', hit: false });
+    });
+  }
 
   it('losing the invalidation channel empties the memory tier and stops using it (Redis still serves)', async () => {
     const a = await instance();
