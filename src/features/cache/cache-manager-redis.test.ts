@@ -182,6 +182,55 @@ describe('CacheManager with Redis', () => {
     });
   }
 
+  describe('a TTL lowered in the policy applies to entries already stored', () => {
+    const month = { ...optsFor(), ttlMs: 30 * 24 * 3_600_000 };
+    const tenMinutes = { ...optsFor(), ttlMs: 10 * 60_000 };
+    let t = Date.now();
+    const clock = { now: () => t }; // shared by the instances: the entry ages without waiting
+
+    it('an entry older than the new TTL is a miss on Redis (recomputed under the lock) and in memory', async () => {
+      t = Date.now();
+      const [a, b, c] = [await instance(clock), await instance(clock), await instance(clock)];
+      const k = key('ttl lowered');
+      const lock = `${prefix}tg:cl:${k}`;
+      let computes = 0;
+      const compute = async () => ({ value: ++computes, cacheable: true, meta: { locked: await admin.exists(lock) } });
+      await a.getOrCompute(k, month, compute);
+      expect((await b.getOrCompute(k, month, compute)).hit).toBe(true); // b now holds it in memory
+      t += 11 * 60_000; // the entry is 11 minutes old; the policy now says 10
+      // c never read it: Redis's copy is too old, and the lookup took the lock for c (single-flight holds)
+      expect(await c.getOrCompute(k, tenMinutes, compute)).toEqual({ value: 2, hit: false, meta: { locked: 1 } });
+      expect(await admin.pttl(`${prefix}${k}`)).toBeLessThanOrEqual(10 * 60_000);
+      // b's memory copy is too old as well: b reads the replacement from Redis
+      expect(await b.getOrCompute(k, tenMinutes, compute)).toEqual({ value: 2, hit: true, meta: { locked: 1 } });
+      expect(computes).toBe(2);
+    });
+
+    it('an entry still fresh for the new TTL is served, and its Redis expiry is brought down to what that TTL leaves', async () => {
+      t = Date.now();
+      const [a, c] = [await instance(clock), await instance(clock)];
+      const k = key('ttl lowered, still fresh');
+      await a.getOrCompute(k, month, async () => ({ value: 'graded', cacheable: true }));
+      expect(await admin.pttl(`${prefix}${k}`)).toBeGreaterThan(10 * 60_000);
+      t += 2 * 60_000;
+      expect(await c.getOrCompute(k, tenMinutes, async () => ({ value: 'unused', cacheable: true }))).toEqual({ value: 'graded', hit: true });
+      expect(await admin.pttl(`${prefix}${k}`)).toBeLessThanOrEqual(8 * 60_000);
+    });
+
+    it('an entry written by the previous version (no s field) is still read, and judged by its storedAt', async () => {
+      t = Date.now();
+      const c = await instance(clock);
+      const legacy = (storedAt: number) => JSON.stringify({ f: 1, v: { value: 'legacy', storedAt }, e: t + month.ttlMs, t: month.tags });
+      const [young, old] = [key('legacy young'), key('legacy old')];
+      await admin.set(`${prefix}${young}`, legacy(t - 5 * 60_000), 'PX', month.ttlMs);
+      await admin.set(`${prefix}${old}`, legacy(t - 11 * 60_000), 'PX', month.ttlMs);
+      const compute = async () => ({ value: 'recomputed', cacheable: true });
+      expect(await c.getOrCompute(young, tenMinutes, compute)).toEqual({ value: 'legacy', hit: true });
+      expect(await c.getOrCompute(old, tenMinutes, compute)).toEqual({ value: 'recomputed', hit: false });
+      expect(await admin.pttl(`${prefix}${old}`)).toBeLessThanOrEqual(10 * 60_000);
+    });
+  });
+
   it('losing the invalidation channel empties the memory tier and stops using it (Redis still serves)', async () => {
     const a = await instance();
     const { cache: b, subscriber } = await instanceWithConnections();

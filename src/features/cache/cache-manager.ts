@@ -62,6 +62,10 @@ interface MemoryEntry {
 }
 
 interface Envelope {
+  // When it was written (our clock, epoch ms), so an entry older than the TTL a reader uses now is a
+  // miss even if it was written with a longer one. First in the JSON: GET_OR_LOCK reads it with an
+  // anchored match. Absent in entries of earlier versions, which are judged by v.storedAt.
+  s?: number;
   f: 1;
   v: CachedValue<unknown>;
   e: number; // expiresAt (epoch ms)
@@ -201,6 +205,7 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
     try {
       const e = JSON.parse(raw) as Partial<Envelope> | null;
       if (!e || e.f !== 1 || typeof e.e !== 'number' || !Array.isArray(e.t)) return undefined;
+      if (e.s !== undefined && typeof e.s !== 'number') return undefined;
       if (!e.v || typeof e.v !== 'object' || typeof e.v.storedAt !== 'number') return undefined;
       return e as Envelope;
     } catch {
@@ -208,32 +213,43 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
     }
   }
 
-  function memoryLookup<T>(key: string): CachedValue<T> | undefined {
+  // The TTL is the caller's (the policy's) as of now, not the one the entry was written with: an
+  // entry stored at or before now - ttlMs is too old for it, even if its own expiry is later.
+  function oldestFresh(ttlMs: number): number {
+    return ttlMs >= 1 ? Math.floor(now() - ttlMs) : -Infinity;
+  }
+  const storedAtOf = (env: Envelope): number => env.s ?? env.v.storedAt;
+
+  /** `oldest`: entries stored at or before it are a miss (see oldestFresh); `get()` has no TTL and passes none. */
+  function memoryLookup<T>(key: string, oldest = -Infinity): CachedValue<T> | undefined {
     if (!memoryTrusted()) return undefined;
     const m = memory.get(key);
     if (!m) return undefined;
     const env = m.expiresAt > now() ? decode(m.raw) : undefined;
-    if (env) return env.v as CachedValue<T>;
-    memory.delete(key);
+    if (env && storedAtOf(env) > oldest) return env.v as CachedValue<T>;
+    memory.delete(key); // expired, or too old for this instance's policy: the recompute replaces it
     return undefined;
   }
 
-  async function lookup<T>(key: string, feature: string): Promise<CachedValue<T> | undefined> {
-    const m = memoryLookup<T>(key);
+  async function lookup<T>(key: string, feature: string, oldest = -Infinity): Promise<CachedValue<T> | undefined> {
+    const m = memoryLookup<T>(key, oldest);
     if (m || !tier) return m;
     const epoch = invalidationEpoch;
     const raw = await tier.get(key);
-    return raw == null ? undefined : adopt<T>(key, raw, feature, epoch);
+    return raw == null ? undefined : adopt<T>(key, raw, feature, epoch, oldest);
   }
 
   // An entry read from Redis: decoded, and copied to memory unless an invalidation came in
   // while it was being read. A corrupt entry is a miss, and deleted so a compute can replace it.
-  function adopt<T>(key: string, raw: string, feature: string, epoch: number): CachedValue<T> | undefined {
+  // One older than `oldest` is a miss too, but left in place: the recompute overwrites it, and an
+  // instance still on the longer TTL (mid-deploy) may serve it until then.
+  function adopt<T>(key: string, raw: string, feature: string, epoch: number, oldest = -Infinity): CachedValue<T> | undefined {
     const env = decode(raw);
     if (!env) {
       void tier?.del(key);
       return undefined;
     }
+    if (!(storedAtOf(env) > oldest)) return undefined;
     // Redis owns expiry; our clock only decides how long the memory copy may live.
     if (memoryTrusted() && epoch === invalidationEpoch && env.e > now()) {
       memory.set(key, { raw, tags: env.t, feature, expiresAt: env.e });
@@ -248,7 +264,7 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
     const ttl = Math.round(ttlMs);
     const expiresAt = now() + ttl;
     try {
-      return { raw: JSON.stringify({ f: 1, v: value, e: expiresAt, t: tags } satisfies Envelope), ttl, expiresAt };
+      return { raw: JSON.stringify({ s: Math.floor(now()), f: 1, v: value, e: expiresAt, t: tags } satisfies Envelope), ttl, expiresAt };
     } catch (err) {
       onError(err, 'serialise');
       return undefined;
@@ -338,10 +354,13 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
     let delay = 10;
     for (;;) {
       const epoch = invalidationEpoch;
-      const r = await tier.getOrLock(key, token, lockTtlMs);
+      const oldest = oldestFresh(opts.ttlMs);
+      // An entry too old for opts.ttlMs is absent for the script (so it can take the lock) when it has
+      // `s`; one of an earlier version without it comes back, and adopt() judges it by storedAt.
+      const r = await tier.getOrLock(key, token, lockTtlMs, oldest);
       if ('found' in r) {
-        const found = adopt<T>(key, r.found, opts.feature, epoch);
-        // A corrupt entry was deleted by adopt(); computing replaces it.
+        const found = adopt<T>(key, r.found, opts.feature, epoch, oldest);
+        // A corrupt entry was deleted by adopt(), an earlier version's too-old one is left; computing replaces either.
         if (!found) return computeAndStore(key, opts, compute, r.generation);
         return { value: found.value, meta: found.meta, hit: true, cacheable: true };
       }
@@ -403,7 +422,8 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
       compute: () => Promise<ComputeResult<T>>,
     ): Promise<{ value: T; hit: boolean; meta?: Record<string, unknown> }> {
       // Memory only: with Redis, the leader's first round trip reads the entry (or locks it).
-      const found = closed ? undefined : tier ? memoryLookup<T>(key) : await lookup<T>(key, opts.feature);
+      const oldest = oldestFresh(opts.ttlMs);
+      const found = closed ? undefined : tier ? memoryLookup<T>(key, oldest) : await lookup<T>(key, opts.feature, oldest);
       if (found) {
         record(opts.feature, true, found.meta);
         return withMeta({ value: found.value, hit: true }, found.meta);

@@ -79,10 +79,24 @@ const EXTEND_LOCK = script(`if redis.call('GET', KEYS[1]) == ARGV[1] then return
 // with the purge generation a later write must still find.
 // Atomic, so a lock acquired here means the entry was absent at that moment (a holder
 // stores before it unlocks), and the leader needs no second look.
+// An entry written at or before ARGV[3] (its "s", first in the JSON, so an anchored match
+// costs next to nothing on a hit) is too old for the caller's current TTL and counts as
+// absent: the caller then gets the lock and single-flight holds for its recompute. A fresh
+// one has its expiry brought down to what that TTL leaves it (s - ARGV[3] ms), so an entry
+// written under a longer TTL does not outlive a lowered one in Redis once it is read. ARGV[3]
+// empty, or an entry without "s" (an earlier version's): returned as is, the caller judges it.
 const GET_OR_LOCK = script(`${READ_GENERATION}
 local g = generation(KEYS[3])
 local v = redis.call('GET', KEYS[1])
-if v then return {1, v, g} end
+if v then
+  local s = tonumber(string.match(v, '^{"s":(%d+)'))
+  local oldest = tonumber(ARGV[3])
+  if not s or not oldest then return {1, v, g} end
+  if s > oldest then
+    if redis.call('PTTL', KEYS[1]) > s - oldest then redis.call('PEXPIRE', KEYS[1], s - oldest) end
+    return {1, v, g}
+  end
+end
 if redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') then return {2, g} end
 return {3, g}`);
 
@@ -168,9 +182,11 @@ export class RedisCacheTier {
     await this.attempt('del', () => this.redis.del(this.entryKey(key)));
   }
 
-  async getOrLock(key: string, token: string, ttlMs: number): Promise<GetOrLockResult> {
+  /** `oldest`: an entry written at or before it (epoch ms) is treated as absent. */
+  async getOrLock(key: string, token: string, ttlMs: number, oldest = -Infinity): Promise<GetOrLockResult> {
     const keys = [this.entryKey(key), this.lockKey(key), this.generationKey()];
-    const r = await this.attempt('get-or-lock', () => this.run(GET_OR_LOCK, keys, [token, String(ttlMs)]));
+    const args = [token, String(ttlMs), Number.isFinite(oldest) ? String(oldest) : ''];
+    const r = await this.attempt('get-or-lock', () => this.run(GET_OR_LOCK, keys, args));
     if (!Array.isArray(r)) return { lock: 'unavailable' };
     if (r[0] === 1 && typeof r[1] === 'string') return { found: r[1], generation: String(r[2]) };
     return { lock: r[0] === 2 ? 'acquired' : 'held', generation: String(r[1]) };
