@@ -26,6 +26,25 @@ async function instanceWithConnections(extra: Partial<CreateCacheManagerOptions>
   return { cache, redis, subscriber };
 }
 
+/**
+ * Holds back the pub/sub messages `subscriber` delivers until the returned function is called:
+ * an instance that has not heard of a purge yet (pub/sub delivery is not ordered with other
+ * connections' replies, so this is a real interleaving, made deterministic).
+ */
+function holdMessages(subscriber: Redis): () => void {
+  const held: unknown[][] = [];
+  const emit = subscriber.emit.bind(subscriber);
+  let holding = true;
+  subscriber.emit = ((event: string | symbol, ...args: unknown[]) => {
+    if (holding && event === 'message') return held.push(args) > 0;
+    return emit(event, ...args);
+  }) as typeof subscriber.emit;
+  return () => {
+    holding = false;
+    for (const args of held.splice(0)) emit('message', ...args);
+  };
+}
+
 beforeAll(async () => {
   admin = await connectRedis();
 });
@@ -129,6 +148,87 @@ describe('CacheManager with Redis', () => {
     expect(again).toEqual({ value: 3, hit: false });
     expect((await b.getOrCompute(key('q', 'inv2'), optsFor('inv2'), compute)).value).toBe(2); // other rubric untouched
     expect(await admin.exists(`${prefix}tg:ct:rubric:inv1`)).toBe(1); // re-tagged by the recompute
+  });
+
+  // The reviewer's race: b computes, a purges (script done, message on its way), b's compute
+  // ends before b hears of it. b's epoch is unchanged, so only Redis can tell b's write is stale.
+  for (const [how, extra, setUp] of [
+    ['under its lock', {}, async () => {}],
+    ['without the lock (lock wait exceeded)', { lockWaitMs: 50 }, async (k: string) => void (await admin.set(`${prefix}tg:cl:${k}`, 'stuck-instance-token', 'PX', 60_000))],
+  ] as const) {
+    it(`a compute that began before a purge is not stored after it, ${how}, by an instance not yet told of the purge`, async () => {
+      const { cache: b, subscriber } = await instanceWithConnections(extra);
+      const release = holdMessages(subscriber); // before a and c exist: b hears of no purge at all
+      const [a, c] = [await instance(), await instance()];
+      const k = key(`race ${how}`, 'race');
+      await setUp(k);
+      const started = deferred();
+      const gate = deferred();
+      const old = b.getOrCompute(k, optsFor('race'), async () => {
+        started.resolve();
+        await gate.promise;
+        return { value: 'computed before the purge', cacheable: true };
+      });
+      await started.promise;
+      await a.invalidateTags(['rubric:race']);
+      gate.resolve();
+      expect((await old).value).toBe('computed before the purge'); // its own caller still gets what it waited for
+      expect(await admin.exists(`${prefix}${k}`)).toBe(0); // not in Redis ...
+      expect(await c.get(k)).toBeUndefined();
+      expect(await b.get(k)).toBeUndefined(); // ... nor in b's memory tier
+      release();
+      await admin.del(`${prefix}tg:cl:${k}`);
+      expect(await c.getOrCompute(k, optsFor('race'), async () => ({ value: 'after', cacheable: true }))).toEqual({ value: 'after', hit: false });
+    });
+  }
+
+  describe('a TTL lowered in the policy applies to entries already stored', () => {
+    const month = { ...optsFor(), ttlMs: 30 * 24 * 3_600_000 };
+    const tenMinutes = { ...optsFor(), ttlMs: 10 * 60_000 };
+    let t = Date.now();
+    const clock = { now: () => t }; // shared by the instances: the entry ages without waiting
+
+    it('an entry older than the new TTL is a miss on Redis (recomputed under the lock) and in memory', async () => {
+      t = Date.now();
+      const [a, b, c] = [await instance(clock), await instance(clock), await instance(clock)];
+      const k = key('ttl lowered');
+      const lock = `${prefix}tg:cl:${k}`;
+      let computes = 0;
+      const compute = async () => ({ value: ++computes, cacheable: true, meta: { locked: await admin.exists(lock) } });
+      await a.getOrCompute(k, month, compute);
+      expect((await b.getOrCompute(k, month, compute)).hit).toBe(true); // b now holds it in memory
+      t += 11 * 60_000; // the entry is 11 minutes old; the policy now says 10
+      // c never read it: Redis's copy is too old, and the lookup took the lock for c (single-flight holds)
+      expect(await c.getOrCompute(k, tenMinutes, compute)).toEqual({ value: 2, hit: false, meta: { locked: 1 } });
+      expect(await admin.pttl(`${prefix}${k}`)).toBeLessThanOrEqual(10 * 60_000);
+      // b's memory copy is too old as well: b reads the replacement from Redis
+      expect(await b.getOrCompute(k, tenMinutes, compute)).toEqual({ value: 2, hit: true, meta: { locked: 1 } });
+      expect(computes).toBe(2);
+    });
+
+    it('an entry still fresh for the new TTL is served, and its Redis expiry is brought down to what that TTL leaves', async () => {
+      t = Date.now();
+      const [a, c] = [await instance(clock), await instance(clock)];
+      const k = key('ttl lowered, still fresh');
+      await a.getOrCompute(k, month, async () => ({ value: 'graded', cacheable: true }));
+      expect(await admin.pttl(`${prefix}${k}`)).toBeGreaterThan(10 * 60_000);
+      t += 2 * 60_000;
+      expect(await c.getOrCompute(k, tenMinutes, async () => ({ value: 'unused', cacheable: true }))).toEqual({ value: 'graded', hit: true });
+      expect(await admin.pttl(`${prefix}${k}`)).toBeLessThanOrEqual(8 * 60_000);
+    });
+
+    it('an entry written by the previous version (no s field) is still read, and judged by its storedAt', async () => {
+      t = Date.now();
+      const c = await instance(clock);
+      const legacy = (storedAt: number) => JSON.stringify({ f: 1, v: { value: 'legacy', storedAt }, e: t + month.ttlMs, t: month.tags });
+      const [young, old] = [key('legacy young'), key('legacy old')];
+      await admin.set(`${prefix}${young}`, legacy(t - 5 * 60_000), 'PX', month.ttlMs);
+      await admin.set(`${prefix}${old}`, legacy(t - 11 * 60_000), 'PX', month.ttlMs);
+      const compute = async () => ({ value: 'recomputed', cacheable: true });
+      expect(await c.getOrCompute(young, tenMinutes, compute)).toEqual({ value: 'legacy', hit: true });
+      expect(await c.getOrCompute(old, tenMinutes, compute)).toEqual({ value: 'recomputed', hit: false });
+      expect(await admin.pttl(`${prefix}${old}`)).toBeLessThanOrEqual(10 * 60_000);
+    });
   });
 
   it('losing the invalidation channel empties the memory tier and stops using it (Redis still serves)', async () => {

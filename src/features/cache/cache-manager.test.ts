@@ -113,6 +113,19 @@ describe('CacheManager (memory only)', () => {
     expect(await cache.get(key('a'))).toBeUndefined();
   });
 
+  it('an entry older than the TTL asked for now (the policy was lowered) is a miss, and is replaced', async () => {
+    let t = 1_000_000;
+    const cache = createCacheManager({ now: () => t });
+    const month = { ...opts, ttlMs: 30 * 24 * 3_600_000 };
+    const tenMinutes = { ...opts, ttlMs: 10 * 60_000 };
+    await cache.getOrCompute(key('a'), month, async () => ({ value: 'under the 30-day policy', cacheable: true }));
+    t += 11 * 60_000;
+    expect(await cache.getOrCompute(key('a'), month, async () => ({ value: 'unused', cacheable: true }))).toEqual({ value: 'under the 30-day policy', hit: true });
+    expect(await cache.getOrCompute(key('a'), tenMinutes, async () => ({ value: 'recomputed', cacheable: true }))).toEqual({ value: 'recomputed', hit: false });
+    t += 9 * 60_000;
+    expect(await cache.getOrCompute(key('a'), tenMinutes, async () => ({ value: 'unused', cacheable: true }))).toEqual({ value: 'recomputed', hit: true });
+  });
+
   it('evicts least-recently-used entries to stay within the byte budget, and counts it', async () => {
     const registry = new Registry();
     const metrics = registerCacheMetrics(registry);

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { ServiceUnavailableError } from '../../platform/errors.js';
 import type { CacheMetrics } from './cache-metrics.js';
-import { RedisCacheTier, withTimeout, type CacheEvent } from './redis-cache-tier.js';
+import { RedisCacheTier, withTimeout, type CacheEvent, type WriteResult } from './redis-cache-tier.js';
 
 export interface CachedValue<T> {
   value: T;
@@ -62,6 +62,10 @@ interface MemoryEntry {
 }
 
 interface Envelope {
+  // When it was written (our clock, epoch ms), so an entry older than the TTL a reader uses now is a
+  // miss even if it was written with a longer one. First in the JSON: GET_OR_LOCK reads it with an
+  // anchored match. Absent in entries of earlier versions, which are judged by v.storedAt.
+  s?: number;
   f: 1;
   v: CachedValue<unknown>;
   e: number; // expiresAt (epoch ms)
@@ -96,6 +100,8 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
   let closed = false;
   // Bumped on every invalidation seen here; a compute or Redis read that straddles one is not written to
   // memory or Redis, so a purge cannot be undone by a result that was computed from the old state.
+  // This only covers purges this instance has heard of; for Redis, the purge generation (read when a
+  // compute starts, checked by the write script) covers the ones whose message is still on its way.
   let invalidationEpoch = 0;
 
   const memory = new LRUCache<string, MemoryEntry>({
@@ -199,6 +205,7 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
     try {
       const e = JSON.parse(raw) as Partial<Envelope> | null;
       if (!e || e.f !== 1 || typeof e.e !== 'number' || !Array.isArray(e.t)) return undefined;
+      if (e.s !== undefined && typeof e.s !== 'number') return undefined;
       if (!e.v || typeof e.v !== 'object' || typeof e.v.storedAt !== 'number') return undefined;
       return e as Envelope;
     } catch {
@@ -206,32 +213,43 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
     }
   }
 
-  function memoryLookup<T>(key: string): CachedValue<T> | undefined {
+  // The TTL is the caller's (the policy's) as of now, not the one the entry was written with: an
+  // entry stored at or before now - ttlMs is too old for it, even if its own expiry is later.
+  function oldestFresh(ttlMs: number): number {
+    return ttlMs >= 1 ? Math.floor(now() - ttlMs) : -Infinity;
+  }
+  const storedAtOf = (env: Envelope): number => env.s ?? env.v.storedAt;
+
+  /** `oldest`: entries stored at or before it are a miss (see oldestFresh); `get()` has no TTL and passes none. */
+  function memoryLookup<T>(key: string, oldest = -Infinity): CachedValue<T> | undefined {
     if (!memoryTrusted()) return undefined;
     const m = memory.get(key);
     if (!m) return undefined;
     const env = m.expiresAt > now() ? decode(m.raw) : undefined;
-    if (env) return env.v as CachedValue<T>;
-    memory.delete(key);
+    if (env && storedAtOf(env) > oldest) return env.v as CachedValue<T>;
+    memory.delete(key); // expired, or too old for this instance's policy: the recompute replaces it
     return undefined;
   }
 
-  async function lookup<T>(key: string, feature: string): Promise<CachedValue<T> | undefined> {
-    const m = memoryLookup<T>(key);
+  async function lookup<T>(key: string, feature: string, oldest = -Infinity): Promise<CachedValue<T> | undefined> {
+    const m = memoryLookup<T>(key, oldest);
     if (m || !tier) return m;
     const epoch = invalidationEpoch;
     const raw = await tier.get(key);
-    return raw == null ? undefined : adopt<T>(key, raw, feature, epoch);
+    return raw == null ? undefined : adopt<T>(key, raw, feature, epoch, oldest);
   }
 
   // An entry read from Redis: decoded, and copied to memory unless an invalidation came in
   // while it was being read. A corrupt entry is a miss, and deleted so a compute can replace it.
-  function adopt<T>(key: string, raw: string, feature: string, epoch: number): CachedValue<T> | undefined {
+  // One older than `oldest` is a miss too, but left in place: the recompute overwrites it, and an
+  // instance still on the longer TTL (mid-deploy) may serve it until then.
+  function adopt<T>(key: string, raw: string, feature: string, epoch: number, oldest = -Infinity): CachedValue<T> | undefined {
     const env = decode(raw);
     if (!env) {
       void tier?.del(key);
       return undefined;
     }
+    if (!(storedAtOf(env) > oldest)) return undefined;
     // Redis owns expiry; our clock only decides how long the memory copy may live.
     if (memoryTrusted() && epoch === invalidationEpoch && env.e > now()) {
       memory.set(key, { raw, tags: env.t, feature, expiresAt: env.e });
@@ -246,22 +264,40 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
     const ttl = Math.round(ttlMs);
     const expiresAt = now() + ttl;
     try {
-      return { raw: JSON.stringify({ f: 1, v: value, e: expiresAt, t: tags } satisfies Envelope), ttl, expiresAt };
+      return { raw: JSON.stringify({ s: Math.floor(now()), f: 1, v: value, e: expiresAt, t: tags } satisfies Envelope), ttl, expiresAt };
     } catch (err) {
       onError(err, 'serialise');
       return undefined;
     }
   }
 
-  function remember(key: string, e: { raw: string; expiresAt: number }, tags: string[], feature: string): void {
-    if (memoryTrusted()) memory.set(key, { raw: e.raw, tags: [...tags], feature, expiresAt: e.expiresAt });
+  /**
+   * Memory keeps a value unless Redis refused it (a purge came in after its compute began), or a purge
+   * was heard here since `epoch`. A purge heard later drops it by tag, so this is the last check needed.
+   */
+  function remember(key: string, e: { raw: string; expiresAt: number }, tags: string[], feature: string, written: WriteResult, epoch: number): void {
+    if (written !== 'refused' && epoch === invalidationEpoch && memoryTrusted()) memory.set(key, { raw: e.raw, tags: [...tags], feature, expiresAt: e.expiresAt });
   }
 
-  async function store(key: string, value: CachedValue<unknown>, ttlMs: number, tags: string[], feature: string): Promise<void> {
+  /**
+   * `since`: the compute behind a value began at this purge generation (undefined: Redis did not say)
+   * and epoch. Redis refuses the write if a purge came in since; a value whose generation is unknown
+   * is not written to Redis at all, since nothing can tell whether a purge overtook it. Without
+   * `since` (the plain `set`), the write is unconditional.
+   */
+  async function store(
+    key: string,
+    value: CachedValue<unknown>,
+    ttlMs: number,
+    tags: string[],
+    feature: string,
+    since?: { generation: string | undefined; epoch: number },
+  ): Promise<void> {
     const e = envelope(value, ttlMs, tags);
     if (!e) return;
-    remember(key, e, tags, feature);
-    if (tier) await tier.set(key, e.raw, e.ttl, tags);
+    const epoch = since?.epoch ?? invalidationEpoch;
+    const written = tier && (!since || since.generation !== undefined) ? await tier.set(key, e.raw, e.ttl, tags, since?.generation) : undefined;
+    remember(key, e, tags, feature, written, epoch);
   }
 
   function record(feature: string, hit: boolean, meta: Record<string, unknown> | undefined): void {
@@ -280,23 +316,25 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
 
   // Runs the compute; the value to store comes back only when it may be stored: cacheable,
   // and no invalidation seen while it ran (it may have been computed from the old state).
-  async function computeForCache<T>(compute: () => Promise<ComputeResult<T>>): Promise<{ result: LeadResult<T>; cached?: CachedValue<T> }> {
+  async function computeForCache<T>(compute: () => Promise<ComputeResult<T>>): Promise<{ result: LeadResult<T>; cached?: CachedValue<T>; epoch: number }> {
     const epoch = invalidationEpoch;
     const r = await compute();
     const result: LeadResult<T> = { value: r.value, meta: r.meta, hit: false, cacheable: r.cacheable };
-    if (!r.cacheable || epoch !== invalidationEpoch) return { result };
+    if (!r.cacheable || epoch !== invalidationEpoch) return { result, epoch };
     const cached: CachedValue<T> = { value: r.value, storedAt: now() };
     if (r.meta !== undefined) cached.meta = r.meta;
-    return { result, cached };
+    return { result, cached, epoch };
   }
 
+  /** Computes without the Redis lock; `generation`: the purge generation Redis reported before, if it answered. */
   async function computeAndStore<T>(
     key: string,
     opts: { ttlMs: number; tags: string[]; feature: string },
     compute: () => Promise<ComputeResult<T>>,
+    generation: string | undefined,
   ): Promise<LeadResult<T>> {
-    const { result, cached } = await computeForCache(compute);
-    if (cached) await store(key, cached, opts.ttlMs, opts.tags, opts.feature);
+    const { result, cached, epoch } = await computeForCache(compute);
+    if (cached) await store(key, cached, opts.ttlMs, opts.tags, opts.feature, { generation, epoch });
     return result;
   }
 
@@ -310,24 +348,27 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
     opts: { ttlMs: number; tags: string[]; feature: string },
     compute: () => Promise<ComputeResult<T>>,
   ): Promise<LeadResult<T>> {
-    if (!tier) return computeAndStore(key, opts, compute);
+    if (!tier) return computeAndStore(key, opts, compute, undefined);
     const token = randomUUID();
     const deadline = performance.now() + lockWaitMs;
     let delay = 10;
     for (;;) {
       const epoch = invalidationEpoch;
-      const r = await tier.getOrLock(key, token, lockTtlMs);
+      const oldest = oldestFresh(opts.ttlMs);
+      // An entry too old for opts.ttlMs is absent for the script (so it can take the lock) when it has
+      // `s`; one of an earlier version without it comes back, and adopt() judges it by storedAt.
+      const r = await tier.getOrLock(key, token, lockTtlMs, oldest);
       if ('found' in r) {
-        const found = adopt<T>(key, r.found, opts.feature, epoch);
-        // A corrupt entry was deleted by adopt(); computing replaces it.
-        if (!found) return computeAndStore(key, opts, compute);
+        const found = adopt<T>(key, r.found, opts.feature, epoch, oldest);
+        // A corrupt entry was deleted by adopt(), an earlier version's too-old one is left; computing replaces either.
+        if (!found) return computeAndStore(key, opts, compute, r.generation);
         return { value: found.value, meta: found.meta, hit: true, cacheable: true };
       }
-      if (r.lock === 'unavailable') return computeAndStore(key, opts, compute);
-      if (r.lock === 'acquired') return computeUnderLock(key, token, opts, compute);
+      if (r.lock === 'unavailable') return computeAndStore(key, opts, compute, undefined);
+      if (r.lock === 'acquired') return computeUnderLock(key, token, opts, compute, r.generation);
       // Another instance is computing. Its lock expires if it dies, so this loop ends either with its
       // value, with our own lock, or at the wait bound.
-      if (performance.now() >= deadline) return computeAndStore(key, opts, compute);
+      if (performance.now() >= deadline) return computeAndStore(key, opts, compute, r.generation);
       await waitForDone(key, Math.min(delay, Math.max(1, deadline - performance.now())));
       delay = Math.min(delay * 2, 250);
     }
@@ -338,6 +379,7 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
     token: string,
     opts: { ttlMs: number; tags: string[]; feature: string },
     compute: () => Promise<ComputeResult<T>>,
+    generation: string,
   ): Promise<LeadResult<T>> {
     const t = tier!;
     const heartbeat = setInterval(() => void t.extendLock(key, token, lockTtlMs), Math.max(10, Math.floor(lockTtlMs / 3)));
@@ -345,11 +387,12 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
     const done: CacheEvent = { type: 'done', key, from: instanceId };
     let released = false;
     try {
-      const { result, cached } = await computeForCache(compute);
+      const { result, cached, epoch } = await computeForCache(compute);
       const e = cached && envelope(cached, opts.ttlMs, opts.tags);
       if (e) {
-        remember(key, e, opts.tags, opts.feature);
-        released = await t.setReleaseAndPublish(key, e.raw, e.ttl, opts.tags, token, done);
+        const written = await t.setReleaseAndPublish(key, e.raw, e.ttl, opts.tags, token, done, generation);
+        released = written !== undefined;
+        remember(key, e, opts.tags, opts.feature, written, epoch);
       }
       return result;
     } finally {
@@ -379,7 +422,8 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
       compute: () => Promise<ComputeResult<T>>,
     ): Promise<{ value: T; hit: boolean; meta?: Record<string, unknown> }> {
       // Memory only: with Redis, the leader's first round trip reads the entry (or locks it).
-      const found = closed ? undefined : tier ? memoryLookup<T>(key) : await lookup<T>(key, opts.feature);
+      const oldest = oldestFresh(opts.ttlMs);
+      const found = closed ? undefined : tier ? memoryLookup<T>(key, oldest) : await lookup<T>(key, opts.feature, oldest);
       if (found) {
         record(opts.feature, true, found.meta);
         return withMeta({ value: found.value, hit: true }, found.meta);
@@ -408,18 +452,13 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
       invalidationEpoch++;
       const dropped = dropMemoryByTags(tags);
       if (!tier) return dropped;
-      // A purge that did not reach Redis, or whose broadcast to the other instances failed,
-      // must be retried by its caller: a 503 saying so, never a bare 500.
-      let removed: number;
+      // The purge script also tells the other instances, so it happens with its broadcast or not at
+      // all. One that did not reach Redis must be retried by its caller: a 503 saying so, never a bare 500.
       try {
-        removed = await tier.purgeTags(tags);
+        return await tier.purgeTags(tags, { type: 'invalidate', tags, from: instanceId });
       } catch (err) {
         throw new ServiceUnavailableError(`The cache purge did not reach Redis (${(err as Error).message}); retry it.`);
       }
-      if (!(await tier.publish({ type: 'invalidate', tags, from: instanceId }))) {
-        throw new ServiceUnavailableError('The cache entries were removed from Redis but the other instances were not told; retry the purge so they drop their copies.');
-      }
-      return removed;
     },
 
     stats() {
