@@ -1,7 +1,10 @@
 # syntax=docker/dockerfile:1
 # tutorgate image: build once, run many instances (see deploy/compose.yaml, docs/operations.md).
 # Not built in the development sandbox (no Docker engine there); CI builds it.
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node 20 left support on 2026-04-30; 22 is a maintained LTS (to April 2027), and every
+# dependency here supports it (better-sqlite3 12 ships builds for it). The code also runs
+# on 20.19+ (package.json engines), which the development machines use.
+ARG NODE_IMAGE=node:22-bookworm-slim
 
 # ---- build: compile TypeScript and the native better-sqlite3 module ----
 FROM ${NODE_IMAGE} AS build
