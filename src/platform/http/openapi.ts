@@ -50,8 +50,6 @@ export interface RouteDocs {
   limited?: boolean;
   /** Error answers beyond what the route's access config and schema imply, with their meaning. */
   errors?: Partial<Record<ErrorStatus, string>>;
-  /** Error answers the route cannot give although its schema suggests them (e.g. 404 for a param that names no resource). */
-  notErrors?: ErrorStatus[];
 }
 
 // RFC 9457, as platform/http/problem.ts builds it. Extra members (limit, retryAfterSec,
@@ -78,7 +76,10 @@ const VALIDATION_PROBLEM = named('ValidationProblem', ValidationProblemSchema);
 // (return503OnClosing): its own JSON, not a problem.
 const CLOSING_BODY = z.strictObject({ error: z.string(), message: z.string(), statusCode: z.literal(503) });
 
-const BODY_OPTIONAL = 'x-tutorgate-body-optional';
+// What @fastify/swagger cannot say about a request body (it marks every body required and
+// drops the description of a body given by media type): carried to transformObject on the
+// operation under this key, applied there, then removed.
+const REQUEST_BODY = 'x-tutorgate-request-body';
 
 export interface OpenApiOptions {
   /** The dashboard's session cookie. */
@@ -166,7 +167,6 @@ function errorsOf(access: Access, schema: { body?: unknown; querystring?: unknow
   errors.set(500, ERROR_TEXT[500]);
   errors.set(503, ERROR_TEXT[503]);
   for (const [status, text] of Object.entries(docs?.errors ?? {})) errors.set(Number(status) as ErrorStatus, text);
-  for (const status of docs?.notErrors ?? []) errors.delete(status);
   return errors;
 }
 
@@ -199,7 +199,7 @@ export function openApiTransforms(o: OpenApiOptions): { transform: SwaggerTransf
     const access = accessOf(route.config as FastifyContextConfig | undefined);
 
     if (docs?.body) s.body = { ...(docs.body.description ? { description: docs.body.description } : {}), content: content(docs.body.content, 'input') };
-    if (docs?.bodyOptional) s[BODY_OPTIONAL] = true;
+    if (docs?.bodyOptional || docs?.body?.description) s[REQUEST_BODY] = { ...(docs.bodyOptional ? { required: false } : {}), ...(docs.body?.description ? { description: docs.body.description } : {}) };
     if (access.session === 'write') {
       s.headers = { type: 'object', properties: { 'x-csrf-token': { type: 'string', description: 'With the session cookie only: the token POST /admin/session (or GET /admin/session) handed out' } } };
     }
@@ -214,6 +214,7 @@ export function openApiTransforms(o: OpenApiOptions): { transform: SwaggerTransf
       };
     }
     for (const [status, text] of errorsOf(access, fastifySchema, docs)) {
+      if (status in response) continue; // the route documents this answer itself (e.g. /readyz's 503)
       const problem = ref(status === 422 ? VALIDATION_PROBLEM : PROBLEM, 'output');
       response[status] = {
         description: text,
@@ -238,10 +239,10 @@ export function openApiTransforms(o: OpenApiOptions): { transform: SwaggerTransf
     components = new Map();
     for (const item of Object.values(doc.paths)) {
       for (const op of Object.values(item)) {
-        if (!op[BODY_OPTIONAL]) continue;
-        delete op[BODY_OPTIONAL];
-        // @fastify/swagger marks every body required, but this route's parser turns no body into {}.
-        if (op.requestBody) (op.requestBody as Json).required = false;
+        const fix = op[REQUEST_BODY] as Json | undefined;
+        if (!fix) continue;
+        delete op[REQUEST_BODY];
+        if (op.requestBody) Object.assign(op.requestBody, fix);
       }
     }
     return doc;
