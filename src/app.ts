@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Container } from './container.js';
 import { installAuth } from './features/identity/auth.hook.js';
-import { sessionUserResolver } from './features/dashboard/admin-session.js';
+import { SESSION_COOKIE, sessionUserResolver } from './features/dashboard/admin-session.js';
 import { dashboardRoutes } from './features/dashboard/dashboard.routes.js';
 import { billingWebhookRoutes } from './features/identity/billing-webhook.routes.js';
 import { identityRoutes } from './features/identity/identity.routes.js';
@@ -18,6 +18,7 @@ import { learningPathRoutes } from './features/learning-path/learning-path.route
 import { usageRoutes } from './features/usage/usage.routes.js';
 import { answerFrameworkError, installErrorHandling } from './platform/http/error-handler.js';
 import { installNulGuard } from './platform/http/nul-guard.js';
+import { openApiTransforms, securitySchemes } from './platform/http/openapi.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 
@@ -53,14 +54,22 @@ export async function buildApp(c: Container): Promise<FastifyInstance> {
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandling(app, MAX_PARAM_LENGTH);
 
+  const openapi = { sessionCookie: SESSION_COOKIE, signatureHeader: 'Tutorgate-Signature' };
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'tutorgate', version: '0.1.0', description: 'Premium grading and adaptive learning paths with a deterministic fallback.' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API key (tg_…) or JWT' } } },
+      info: {
+        title: 'tutorgate',
+        version: '0.1.0',
+        description:
+          'Premium grading and adaptive learning paths with a deterministic fallback. Errors are RFC 9457 application/problem+json with a stable `code`; a known path called with a method it does not take answers 405 with an Allow header, an unknown path 404.',
+      },
+      components: { securitySchemes: securitySchemes(openapi) },
+      // Each operation states its own security (see openapi.ts); this is the default of the rest.
       security: [{ bearer: [] }],
     },
-    transform: jsonSchemaTransform,
+    // Documentation only: route `schema.docs` is read here and by nothing at request time.
+    ...openApiTransforms(openapi),
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 

@@ -15,6 +15,13 @@ import { opsRoutes } from './ops.routes.js';
 
 // Everything the page loads comes from this origin, and nothing inline runs, so an
 // injected string cannot become script even if it reached the DOM as markup.
+// Documentation only (see platform/http/openapi.ts).
+const SESSION_DOCS = {
+  sessionBody: z.strictObject({ userId: z.string(), expiresAt: z.iso.datetime(), csrfToken: z.string().meta({ description: 'Send as x-csrf-token with changes made through the cookie' }) }),
+  signedInAs: z.strictObject({ userId: z.string(), via: z.enum(['api_key', 'jwt', 'session']), csrfToken: z.string().optional().meta({ description: 'When signed in with the cookie' }) }),
+  crossSite: 'forbidden: the request came from another site (Sec-Fetch-Site)',
+};
+
 const CSP = [
   "default-src 'self'",
   "script-src 'self'",
@@ -65,7 +72,21 @@ export function dashboardRoutes(c: Container): FastifyPluginAsyncZod {
 
     app.post(
       '/admin/session',
-      { schema: { tags: ['dashboard'], summary: 'Exchange an admin API key or JWT for a dashboard session cookie', body: z.strictObject({ token: z.string().min(1).max(4096) }) } },
+      {
+        schema: {
+          tags: ['dashboard'],
+          summary: 'Exchange an admin API key or JWT for a dashboard session cookie',
+          body: z.strictObject({ token: z.string().min(1).max(4096) }),
+          docs: {
+            responses: { 200: { description: `Signed in; the session is in the ${SESSION_COOKIE} cookie (HttpOnly, SameSite=Strict)`, content: { 'application/json': SESSION_DOCS.sessionBody }, headers: { 'Set-Cookie': `${SESSION_COOKIE}=…` } } },
+            errors: {
+              401: 'unauthorized: that API key or token is not valid',
+              403: `${SESSION_DOCS.crossSite}, or the key lacks the "usage:read-any" permission`,
+              429: 'rate_limited: too many failed credential checks from this address (limit authFailuresPerMinute); Retry-After says when to try again',
+            },
+          },
+        },
+      },
       async (request, reply) => {
         refuseCrossSite(request);
         // A credential check like any other: the same per-address gate on failures.
@@ -92,20 +113,31 @@ export function dashboardRoutes(c: Container): FastifyPluginAsyncZod {
       },
     );
 
-    app.post('/admin/logout', { schema: { tags: ['dashboard'], summary: 'End the dashboard session (on every instance) and clear its cookie' } }, async (request, reply) => {
-      refuseCrossSite(request);
-      const token = sessionTokenOf(request);
-      if (token) await sessions.end(token);
-      return reply
-        .header('set-cookie', serializeSessionCookie(SESSION_COOKIE, '', { maxAgeSec: 0, secure: request.protocol === 'https' }))
-        .header('cache-control', 'no-store')
-        .status(204)
-        .send();
-    });
+    app.post(
+      '/admin/logout',
+      {
+        schema: {
+          tags: ['dashboard'],
+          summary: 'End the dashboard session (on every instance) and clear its cookie',
+          description: `Reads the ${SESSION_COOKIE} cookie if there is one; without it, only clears the cookie.`,
+          docs: { responses: { 204: { description: 'Signed out (also when there was no session)', headers: { 'Set-Cookie': `${SESSION_COOKIE}=; Max-Age=0` } } }, errors: { 403: SESSION_DOCS.crossSite } },
+        },
+      },
+      async (request, reply) => {
+        refuseCrossSite(request);
+        const token = sessionTokenOf(request);
+        if (token) await sessions.end(token);
+        return reply
+          .header('set-cookie', serializeSessionCookie(SESSION_COOKIE, '', { maxAgeSec: 0, secure: request.protocol === 'https' }))
+          .header('cache-control', 'no-store')
+          .status(204)
+          .send();
+      },
+    );
 
     app.get(
       '/admin/session',
-      { config: { auth: 'required', permission: 'usage:read-any', allowSession: true }, schema: { tags: ['dashboard'], summary: 'Who the dashboard is signed in as' } },
+      { config: { auth: 'required', permission: 'usage:read-any', allowSession: true }, schema: { tags: ['dashboard'], summary: 'Who the dashboard is signed in as', docs: { responses: { 200: { description: 'The signed-in admin', content: { 'application/json': SESSION_DOCS.signedInAs } } } } } },
       async (request, reply) => {
         const p = principalOf(request);
         // A reload loses the page's in-memory CSRF token while the cookie lives on, so the

@@ -32,6 +32,7 @@ export function flagsRoutes(flags: FlagsService, analytics?: FlagAnalytics): Fas
             variants: z.array(flagVariantSchema).max(50).nullable().optional(),
             ramp: z.array(flagRampStepSchema).max(100).nullable().optional(),
           }),
+          docs: { errors: { 409: 'conflict: the flag kept changing under this update; retry it' } },
         },
       },
       async (request) => flags.update(request.params.key, request.body as Parameters<FlagsService['update']>[1], principalOf(request).userId),

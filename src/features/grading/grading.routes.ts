@@ -4,6 +4,7 @@ import { ValidationError } from '../../platform/errors.js';
 import { principalOf } from '../identity/auth.hook.js';
 import type { GradingCalibrationService } from './grading-calibration.service.js';
 import type { GradingService } from './grading.service.js';
+import { EvaluationSchema, PublishedRubricsSchema, RUBRIC_BODY, RubricListSchema } from './grading.openapi.js';
 import { loadRubricsYaml, RubricIdSchema as rubricId, RubricImportError } from './rubric.schema.js';
 
 const text = (max: number) => z.string().min(1).max(max);
@@ -27,6 +28,7 @@ export function gradingRoutes(deps: { service: GradingService; calibration: Grad
             referenceAnswer: text(8000).optional(),
             answer: text(8000),
           }),
+          docs: { limited: true, responses: { 200: { description: 'The grade', content: { 'application/json': EvaluationSchema } } }, errors: { 404: 'not_found: no rubric with that rubricId' } },
         },
       },
       async (request, reply) => {
@@ -36,31 +38,47 @@ export function gradingRoutes(deps: { service: GradingService; calibration: Grad
       },
     );
 
-    app.get('/v1/grading/evaluations/:id', { config: { auth: 'required' }, schema: { tags: ['grading'], params: z.strictObject({ id: z.string().max(100) }) } }, async (request) =>
+    app.get('/v1/grading/evaluations/:id', { config: { auth: 'required' }, schema: { tags: ['grading'], params: z.strictObject({ id: z.string().max(100) }), docs: { responses: { 200: { description: 'The evaluation (with the reviewer\'s score and `override` once resolved)', content: { 'application/json': EvaluationSchema.extend({ override: z.record(z.string(), z.unknown()).optional() }) } } } } } }, async (request) =>
       deps.service.get(principalOf(request), request.params.id),
     );
 
-    app.get('/v1/grading/rubrics', { config: { auth: 'required', permission: 'rubrics:read' }, schema: { tags: ['grading'], summary: 'Rubrics the caller may use (demo rubrics ship)' } }, async () => ({ rubrics: await deps.service.rubrics() }));
+    app.get('/v1/grading/rubrics', { config: { auth: 'required', permission: 'rubrics:read' }, schema: { tags: ['grading'], summary: 'Rubrics the caller may use (demo rubrics ship)', docs: { responses: { 200: { description: 'The latest version of each rubric', content: { 'application/json': RubricListSchema } } } } } }, async () => ({ rubrics: await deps.service.rubrics() }));
 
     app.get('/v1/grading/rubrics/:id', { config: { auth: 'required', permission: 'rubrics:read' }, schema: { tags: ['grading'], params: z.strictObject({ id: rubricId }) } }, async (request) => deps.service.rubricFor(principalOf(request), request.params.id));
 
-    app.post('/v1/grading/rubrics', { config: { auth: 'required', permission: 'rubrics:manage' }, schema: { tags: ['grading'], summary: 'Publish a rubric or a new version (JSON, or YAML with content-type application/yaml)' } }, async (request, reply) => {
-      const p = principalOf(request);
-      let inputs: unknown[];
-      if (typeof request.body === 'string') {
-        try {
-          inputs = loadRubricsYaml(request.body);
-        } catch (err) {
-          if (err instanceof RubricImportError) throw new ValidationError(`Invalid rubric YAML: ${err.problems.join('; ')}`.slice(0, 2000), err.problems.map((m) => ({ path: m.split(':')[0] ?? '', message: m })));
-          throw err;
+    app.post(
+      '/v1/grading/rubrics',
+      {
+        config: { auth: 'required', permission: 'rubrics:manage' },
+        schema: {
+          tags: ['grading'],
+          summary: 'Publish a rubric or a new version (JSON, or YAML with content-type application/yaml)',
+          // The handler parses the body itself (JSON or YAML), so it is documented, not declared.
+          docs: {
+            body: RUBRIC_BODY,
+            responses: { 201: { description: 'Published', content: { 'application/json': PublishedRubricsSchema } } },
+            errors: { 403: 'forbidden: the caller lacks the "rubrics:manage" permission, or another user owns the rubric', 409: 'conflict: that version (or a later one) is already published' },
+          },
+        },
+      },
+      async (request, reply) => {
+        const p = principalOf(request);
+        let inputs: unknown[];
+        if (typeof request.body === 'string') {
+          try {
+            inputs = loadRubricsYaml(request.body);
+          } catch (err) {
+            if (err instanceof RubricImportError) throw new ValidationError(`Invalid rubric YAML: ${err.problems.join('; ')}`.slice(0, 2000), err.problems.map((m) => ({ path: m.split(':')[0] ?? '', message: m })));
+            throw err;
+          }
+        } else {
+          inputs = [request.body];
         }
-      } else {
-        inputs = [request.body];
-      }
-      const published = [];
-      for (const input of inputs) published.push(await deps.service.publishRubric(p, input as never));
-      return reply.status(201).send({ rubrics: published.map((r) => ({ id: r.id, version: r.version })) });
-    });
+        const published = [];
+        for (const input of inputs) published.push(await deps.service.publishRubric(p, input as never));
+        return reply.status(201).send({ rubrics: published.map((r) => ({ id: r.id, version: r.version })) });
+      },
+    );
 
     app.get('/v1/grading/reviews', { config: { auth: 'required', permission: 'reviews:manage' }, schema: { tags: ['grading'], summary: 'Grades flagged for review', querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50) }) } }, async (request) => ({
       reviews: await deps.service.reviewQueue(request.query.limit),
@@ -70,7 +88,7 @@ export function gradingRoutes(deps: { service: GradingService; calibration: Grad
       '/v1/grading/reviews/:id/resolve',
       {
         config: { auth: 'required', permission: 'reviews:manage' },
-        schema: { tags: ['grading'], summary: 'Resolve a flagged grade with an override (feeds calibration)', params: z.strictObject({ id: z.string().max(100) }), body: z.strictObject({ levels: z.record(z.string().max(100), z.string().max(100)), note: z.string().max(2000).optional() }) },
+        schema: { tags: ['grading'], summary: 'Resolve a flagged grade with an override (feeds calibration)', params: z.strictObject({ id: z.string().max(100) }), body: z.strictObject({ levels: z.record(z.string().max(100), z.string().max(100)), note: z.string().max(2000).optional() }), docs: { errors: { 409: 'conflict: this evaluation is not awaiting review' } } },
       },
       async (request) => deps.service.resolveReview(principalOf(request), request.params.id, request.body),
     );

@@ -1,15 +1,35 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { z } from 'zod';
 import type { Clock } from '../../platform/clock.js';
 import type { Db } from '../../platform/db/database.js';
 import { AppError, BadRequestError, ServiceUnavailableError, UnauthorizedError, ValidationError } from '../../platform/errors.js';
+import { named } from '../../platform/http/openapi.js';
 import { applyBillingEvent, billingEventSchema, TOLERANCE_SEC, verifySignature } from './billing-webhook.js';
+
+// Documentation only (see platform/http/openapi.ts). The body is read as raw bytes (the
+// signature covers them), so it is documented here and never declared to Fastify.
+const WEBHOOK_DOCS = {
+  body: { description: 'One event, exactly the bytes the signature covers', content: { 'application/json': named('BillingEvent', billingEventSchema, 'input') } },
+  responses: {
+    200: {
+      description: 'Accepted; outcome says what was done with it (a replayed event id is a duplicate, and changes nothing)',
+      content: { 'application/json': z.strictObject({ received: z.literal(true), outcome: z.enum(['applied', 'duplicate', 'superseded', 'ignored']) }) },
+    },
+  },
+  errors: {
+    400: 'bad_request or invalid_json: the body is not JSON (or not UTF-8)',
+    401: 'unauthorized: the Tutorgate-Signature header is missing, malformed or wrong; stale_signature: its timestamp is more than 300 s from the server clock',
+    422: 'validation_failed: not a valid event (errors[] names the fields), or created is in the future',
+    503: 'service_unavailable: the webhook is not configured (TUTORGATE_WEBHOOK_SECRET), or the store cannot be reached',
+  },
+} as const;
 
 // The signature covers the exact bytes sent, so this plugin keeps the raw body and
 // parses JSON itself, after the signature is checked.
 export function billingWebhookRoutes(deps: { db: Db; clock: Clock; secret: string | undefined }): FastifyPluginAsync {
   return async (app) => {
     app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-    app.post('/v1/webhooks/billing', { schema: { tags: ['billing'], summary: 'Subscription events from the payment provider (HMAC-signed)' } }, async (request, reply) => {
+    app.post('/v1/webhooks/billing', { schema: { tags: ['billing'], summary: 'Subscription events from the payment provider (HMAC-signed)', security: [{ billingSignature: [] }], docs: WEBHOOK_DOCS } }, async (request, reply) => {
       if (!deps.secret) throw new ServiceUnavailableError('The billing webhook is not configured (TUTORGATE_WEBHOOK_SECRET).');
       const raw = request.body as Buffer | undefined;
       if (!Buffer.isBuffer(raw)) throw new BadRequestError('Send the event as application/json.');

@@ -4,6 +4,7 @@ import { parseDuration } from '../../platform/duration.js';
 import { BadRequestError } from '../../platform/errors.js';
 import { TIERS } from '../../platform/policy.schema.js';
 import { principalOf } from './auth.hook.js';
+import { MeSchema, NewApiKeySchema, UserSchema } from './identity.openapi.js';
 import type { IdentityService } from './identity.service.js';
 import { ROLES, USER_ID_PATTERN, type Principal } from './identity.types.js';
 
@@ -17,7 +18,7 @@ const userParams = z.strictObject({ id: userId });
 
 export function identityRoutes(identity: IdentityService, extras: MeExtras): FastifyPluginAsyncZod {
   return async (app) => {
-    app.get('/v1/me', { config: { auth: 'required' }, schema: { tags: ['identity'], summary: 'The caller: principal, tier, roles, entitlements, remaining limits and budget' } }, async (request) => {
+    app.get('/v1/me', { config: { auth: 'required' }, schema: { tags: ['identity'], summary: 'The caller: principal, tier, roles, entitlements, remaining limits and budget', docs: { responses: { 200: { description: 'The caller', content: { 'application/json': MeSchema } } } } } }, async (request) => {
       const p = principalOf(request);
       return {
         userId: p.userId,
@@ -35,7 +36,7 @@ export function identityRoutes(identity: IdentityService, extras: MeExtras): Fas
       return { users: await identity.listUsers(request.query.limit, request.query.after) };
     });
 
-    app.post('/v1/admin/users', { config: admin, schema: { tags: ['admin'], body: z.strictObject({ id: userId, roles: z.array(z.enum(ROLES)).min(1).default(['learner']), tier: z.enum(TIERS).default('free') }) } }, async (request, reply) => {
+    app.post('/v1/admin/users', { config: admin, schema: { tags: ['admin'], body: z.strictObject({ id: userId, roles: z.array(z.enum(ROLES)).min(1).default(['learner']), tier: z.enum(TIERS).default('free') }), docs: { responses: { 201: { description: 'Created', content: { 'application/json': UserSchema } } }, errors: { 409: 'conflict: a user with that id exists' } } } }, async (request, reply) => {
       const user = await identity.createUser(request.body);
       return reply.status(201).send(user);
     });
@@ -56,11 +57,11 @@ export function identityRoutes(identity: IdentityService, extras: MeExtras): Fas
       return identity.getUser(request.params.id);
     });
 
-    app.post('/v1/admin/users/:id/keys', { config: admin, schema: { tags: ['admin'], params: userParams } }, async (request, reply) => {
+    app.post('/v1/admin/users/:id/keys', { config: admin, schema: { tags: ['admin'], params: userParams, docs: { responses: { 201: { description: 'Created; the key is shown only now', content: { 'application/json': NewApiKeySchema } } } } } }, async (request, reply) => {
       return reply.status(201).send(await identity.createApiKey(request.params.id));
     });
 
-    app.delete('/v1/admin/users/:id/keys/:keyId', { config: admin, schema: { tags: ['admin'], params: z.strictObject({ id: userId, keyId: z.string().max(100) }) } }, async (request, reply) => {
+    app.delete('/v1/admin/users/:id/keys/:keyId', { config: admin, schema: { tags: ['admin'], params: z.strictObject({ id: userId, keyId: z.string().max(100) }), docs: { responses: { 204: { description: 'Revoked' } } } } }, async (request, reply) => {
       await identity.revokeApiKey(request.params.id, request.params.keyId);
       return reply.status(204).send();
     });

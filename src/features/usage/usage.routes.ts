@@ -5,6 +5,7 @@ import { ValidationError } from '../../platform/errors.js';
 import type { Policy } from '../../platform/policy.js';
 import { principalOf } from '../identity/auth.hook.js';
 import type { BudgetRepository } from './budget.repository.js';
+import { MyUsageSchema, UsageReportSchema } from './usage.openapi.js';
 import { serviceBudgetLines, usedRatio } from './budget-policy.js';
 import { GROUP_COLUMNS, toCsv, type GroupColumn, type UsageAnalyticsRepository } from './usage-analytics.repository.js';
 
@@ -33,7 +34,7 @@ function resolveRange(clock: Clock, q: { from?: string | undefined; to?: string 
 
 export function usageRoutes(deps: { analytics: UsageAnalyticsRepository; budgets: BudgetRepository; policy: Policy; clock: Clock }): FastifyPluginAsyncZod {
   return async (app) => {
-    app.get('/v1/usage/me', { config: { auth: 'required' }, schema: { tags: ['usage'], summary: "The caller's tokens and cost by feature and day, over at most 366 days (default: the last 30)", querystring: z.strictObject(range) } }, async (request) => {
+    app.get('/v1/usage/me', { config: { auth: 'required' }, schema: { tags: ['usage'], summary: "The caller's tokens and cost by feature and day, over at most 366 days (default: the last 30)", querystring: z.strictObject(range), docs: { responses: { 200: { description: "The caller's usage", content: { 'application/json': MyUsageSchema } } } } } }, async (request) => {
       const p = principalOf(request);
       const { from, to } = resolveRange(deps.clock, request.query);
       const [byFeatureDay, totals] = await Promise.all([
@@ -60,6 +61,7 @@ export function usageRoutes(deps: { analytics: UsageAnalyticsRepository; budgets
             top: z.coerce.number().int().min(1).max(1000).optional(),
             format: z.enum(['json', 'csv']).default('json'),
           }),
+          docs: { responses: { 200: { description: 'The report; with format=csv the rows alone, as a CSV attachment', content: { 'application/json': UsageReportSchema, 'text/csv': z.string() } } } },
         },
       },
       async (request, reply) => {

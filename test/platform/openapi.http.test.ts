@@ -1,0 +1,269 @@
+import type { LightMyRequestResponse } from 'fastify';
+// Ajv ships with Fastify (it validates JSON schemas there); here it checks that every schema
+// of the document is valid JSON Schema 2020-12, and that real answers match what is documented.
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sign } from '../../src/features/identity/billing-webhook.js';
+import { bearer, createTestApp, TEST_WEBHOOK_SECRET, type TestApp } from '../helpers/test-app.js';
+
+type Json = Record<string, any>;
+const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'];
+
+// The OpenAPI document is what client generators are built from: it must say who may call
+// each operation, what it answers on success (status and body) and how it fails.
+describe('the OpenAPI document', () => {
+  let t: TestApp;
+  let doc: Json;
+  let ajv: Ajv2020;
+  let admin: string;
+  let premium: string;
+
+  const operations = () =>
+    Object.entries(doc.paths as Record<string, Json>).flatMap(([path, item]) =>
+      Object.entries(item)
+        .filter(([m]) => METHODS.includes(m))
+        .map(([method, op]) => ({ key: `${method.toUpperCase()} ${path}`, path, method, op: op as Json })),
+    );
+  const op = (method: string, path: string): Json => {
+    const found = doc.paths[path]?.[method.toLowerCase()];
+    expect(found, `${method} ${path} is documented`).toBeDefined();
+    return found;
+  };
+  // Component refs become absolute ids Ajv knows, so one schema can be compiled on its own.
+  const forAjv = (schema: unknown): unknown => JSON.parse(JSON.stringify(schema).replaceAll('"#/components/schemas/', '"urn:tutorgate:schema:'));
+
+  // The answer is one the document lists for that operation, with a documented media type,
+  // and its body matches the documented schema.
+  function expectDocumented(method: string, path: string, res: LightMyRequestResponse): void {
+    const documented = op(method, path).responses as Record<string, Json>;
+    const answer = documented[String(res.statusCode)];
+    expect(answer, `${method} ${path} answered ${res.statusCode} (${res.body.slice(0, 200)}); it documents ${Object.keys(documented).join(', ')}`).toBeDefined();
+    if (!answer!.content) {
+      expect(res.body).toBe('');
+      return;
+    }
+    const type = String(res.headers['content-type'] ?? '').split(';')[0]!.trim();
+    const media = Object.entries(answer!.content as Record<string, Json>).find(([t]) => t.split(';')[0]!.trim() === type)?.[1];
+    expect(media, `${method} ${path} ${res.statusCode} answered ${type}; documented: ${Object.keys(answer!.content).join(', ')}`).toBeDefined();
+    if (type.endsWith('json')) {
+      const validate = ajv.compile(forAjv(media!.schema) as object);
+      expect(validate(res.json()), `${method} ${path} ${res.statusCode}: ${JSON.stringify(validate.errors)}`).toBe(true);
+    }
+  }
+
+  beforeAll(async () => {
+    t = await createTestApp();
+    admin = await t.premium('oa-admin', ['admin']);
+    premium = await t.premium('oa-premium');
+    const r = await t.app.inject({ method: 'GET', url: '/openapi.json' });
+    expect(r.statusCode).toBe(200);
+    doc = r.json();
+    ajv = new Ajv2020({ strict: true, strictTypes: false, strictRequired: false, strictTuples: false, allowUnionTypes: true, validateFormats: false });
+    // Schema Object keywords OpenAPI 3.1 adds to JSON Schema 2020-12.
+    ajv.addVocabulary(['example', 'discriminator', 'xml', 'externalDocs']);
+    for (const [name, schema] of Object.entries((doc.components?.schemas ?? {}) as Json)) ajv.addSchema(forAjv(schema) as object, `urn:tutorgate:schema:${name}`);
+  });
+  afterAll(async () => t.close());
+
+  describe('is well-formed OpenAPI 3.1', () => {
+    it('has the 3.1 header and operations that each answer something', () => {
+      expect(doc.openapi).toMatch(/^3\.1\.\d+$/);
+      expect(doc.info).toMatchObject({ title: expect.any(String), version: expect.any(String) });
+      expect(operations().length).toBeGreaterThan(40);
+      for (const { key, op } of operations()) {
+        const codes = Object.keys(op.responses ?? {});
+        expect(codes.length, key).toBeGreaterThan(0);
+        for (const code of codes) {
+          expect(code, key).toMatch(/^(?:[1-5](?:\d\d|XX)|default)$/);
+          expect(typeof op.responses[code].description, `${key} ${code}`).toBe('string');
+        }
+      }
+    });
+
+    it('resolves every $ref and names only declared security schemes', () => {
+      const refs: string[] = [];
+      JSON.stringify(doc, (k, v) => {
+        if (k === '$ref') refs.push(v);
+        return v;
+      });
+      expect(refs.length).toBeGreaterThan(0);
+      for (const ref of refs) {
+        expect(ref).toMatch(/^#\//);
+        const target = ref.slice(2).split('/').reduce<any>((node, part) => node?.[part.replaceAll('~1', '/').replaceAll('~0', '~')], doc);
+        expect(target, ref).toBeDefined();
+      }
+      const schemes = Object.keys(doc.components.securitySchemes);
+      for (const { key, op } of operations()) {
+        expect(Array.isArray(op.security), `${key} states its security`).toBe(true);
+        for (const requirement of op.security) for (const name of Object.keys(requirement)) expect(schemes, key).toContain(name);
+      }
+    });
+
+    it('declares every path parameter', () => {
+      for (const { key, path, op } of operations()) {
+        const inPath = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]).sort();
+        const declared = ((op.parameters ?? []) as Json[]).filter((p) => p.in === 'path');
+        expect(declared.map((p) => p.name).sort(), key).toEqual(inPath);
+        for (const p of declared) expect(p.required, `${key} ${p.name}`).toBe(true);
+      }
+    });
+
+    it('holds only valid JSON Schema 2020-12 (no OpenAPI 3.0 leftovers such as nullable)', () => {
+      const schemas: unknown[] = [];
+      for (const { op } of operations()) {
+        for (const p of (op.parameters ?? []) as Json[]) schemas.push(p.schema);
+        for (const media of Object.values((op.requestBody?.content ?? {}) as Json)) schemas.push(media.schema);
+        for (const r of Object.values(op.responses as Json)) for (const media of Object.values((r.content ?? {}) as Json)) schemas.push(media.schema);
+      }
+      for (const s of schemas) expect(() => ajv.compile(forAjv(s) as object)).not.toThrow();
+      expect(JSON.stringify(doc)).not.toContain('"nullable"');
+    });
+  });
+
+  describe('says who may call', () => {
+    it('public routes need no credentials', () => {
+      for (const [method, path] of [['GET', '/healthz'], ['GET', '/readyz'], ['GET', '/metrics'], ['POST', '/admin/session'], ['POST', '/admin/logout']] as const) {
+        expect(op(method, path).security, `${method} ${path}`).toEqual([]);
+      }
+    });
+
+    it('the billing webhook needs its signature header, not a bearer token', () => {
+      expect(op('POST', '/v1/webhooks/billing').security).toEqual([{ billingSignature: [] }]);
+      expect(doc.components.securitySchemes.billingSignature).toMatchObject({ type: 'apiKey', in: 'header', name: 'Tutorgate-Signature' });
+    });
+
+    it('routes that take the dashboard cookie list it as an alternative to the bearer token', () => {
+      expect(doc.components.securitySchemes.session).toMatchObject({ type: 'apiKey', in: 'cookie', name: 'tg_session' });
+      for (const path of ['/v1/admin/usage', '/v1/admin/ops', '/admin/session']) expect(op('GET', path).security).toEqual([{ bearer: [] }, { session: [] }]);
+      expect(op('PUT', '/v1/admin/flags/{key}').security).toEqual([{ bearer: [] }, { session: [] }]);
+      expect(op('GET', '/v1/admin/users').security).toEqual([{ bearer: [] }]);
+      expect(op('POST', '/v1/grading/evaluations').security).toEqual([{ bearer: [] }]);
+    });
+
+    it('every operation that takes a bearer token documents a 401 problem', () => {
+      for (const { key, op } of operations()) {
+        if (!(op.security as Json[]).some((r) => 'bearer' in r)) continue;
+        expect(op.responses['401']?.content?.['application/problem+json']?.schema, key).toEqual({ $ref: '#/components/schemas/Problem' });
+      }
+    });
+  });
+
+  describe('says how operations fail', () => {
+    it('every error answer is problem+json, validation failures with their errors list', () => {
+      expect(doc.components.schemas.Problem.required).toEqual(expect.arrayContaining(['type', 'title', 'status', 'detail', 'code', 'requestId']));
+      expect(Object.keys(doc.components.schemas.ValidationProblem.properties)).toContain('errors');
+      for (const { key, op } of operations()) {
+        for (const [code, r] of Object.entries(op.responses as Record<string, Json>)) {
+          if (Number(code) < 400 || key === 'GET /readyz') continue;
+          expect(r.content?.['application/problem+json'], `${key} ${code}`).toBeDefined();
+          if (code === '422') expect(r.content['application/problem+json'].schema).toEqual({ $ref: '#/components/schemas/ValidationProblem' });
+        }
+      }
+    });
+
+    it('lists the errors that apply: 403 for permissions and premium features, 404 for resources, 422 for input, 429 with Retry-After', () => {
+      const grade = op('POST', '/v1/grading/evaluations').responses;
+      expect(Object.keys(grade)).toEqual(expect.arrayContaining(['400', '401', '403', '413', '415', '422', '429', '503']));
+      expect(grade['403'].description).toContain('premium_required');
+      expect(Object.keys(grade['429'].headers)).toEqual(expect.arrayContaining(['Retry-After', 'RateLimit', 'RateLimit-Policy']));
+      expect(Object.keys(op('GET', '/v1/admin/users/{id}').responses)).toEqual(expect.arrayContaining(['403', '404']));
+      expect(Object.keys(op('POST', '/v1/admin/users').responses)).toContain('409');
+      expect(Object.keys(op('GET', '/v1/me').responses)).not.toContain('403');
+    });
+  });
+
+  describe('documents request bodies as they are read', () => {
+    it('the learning-path body is optional', () => {
+      expect(op('POST', '/v1/learning-paths').requestBody.required).toBe(false);
+    });
+
+    it('rubric publish takes a Rubric as JSON, or YAML', () => {
+      const body = op('POST', '/v1/grading/rubrics').requestBody;
+      expect(body.required).toBe(true);
+      expect(body.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Rubric' });
+      expect(Object.keys(body.content)).toEqual(expect.arrayContaining(['application/yaml', 'text/yaml']));
+      expect(doc.components.schemas.Rubric.required).toEqual(expect.arrayContaining(['id', 'version', 'title', 'criteria', 'referenceAnswers']));
+    });
+
+    it('catalog import takes a Catalog, the webhook a BillingEvent', () => {
+      expect(op('PUT', '/v1/admin/catalog').requestBody.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Catalog' });
+      expect(op('POST', '/v1/webhooks/billing').requestBody.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/BillingEvent' });
+    });
+  });
+
+  describe('matches what the service answers', () => {
+    it('documents the success status each route really gives', () => {
+      const success = (method: string, path: string) => Object.keys(op(method, path).responses).filter((c) => c.startsWith('2'));
+      expect(success('POST', '/v1/admin/users')).toEqual(['201']);
+      expect(success('POST', '/v1/admin/users/{id}/keys')).toEqual(['201']);
+      expect(success('DELETE', '/v1/admin/users/{id}/keys/{keyId}')).toEqual(['204']);
+      expect(success('POST', '/v1/progress/events')).toEqual(['202']);
+      expect(success('POST', '/v1/grading/rubrics')).toEqual(['201']);
+      expect(success('POST', '/admin/logout')).toEqual(['204']);
+      expect(success('POST', '/v1/grading/evaluations')).toEqual(['200']);
+    });
+
+    it('user and key management', async () => {
+      const created = await t.app.inject({ method: 'POST', url: '/v1/admin/users', headers: bearer(admin), payload: { id: 'oa-user' } });
+      expectDocumented('POST', '/v1/admin/users', created);
+      const key = await t.app.inject({ method: 'POST', url: '/v1/admin/users/oa-user/keys', headers: bearer(admin) });
+      expectDocumented('POST', '/v1/admin/users/{id}/keys', key);
+      const revoked = await t.app.inject({ method: 'DELETE', url: `/v1/admin/users/oa-user/keys/${key.json().id}`, headers: bearer(admin) });
+      expectDocumented('DELETE', '/v1/admin/users/{id}/keys/{keyId}', revoked);
+      expectDocumented('POST', '/v1/admin/users', await t.app.inject({ method: 'POST', url: '/v1/admin/users', headers: bearer(admin), payload: { id: 'oa-user' } }));
+    });
+
+    it('the premium routes, /v1/me and usage', async () => {
+      const graded = await t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(premium), payload: { question: 'Why does a puddle dry up?', referenceAnswer: 'The water evaporates into the air.', answer: 'The water evaporates.' } });
+      expectDocumented('POST', '/v1/grading/evaluations', graded);
+      expectDocumented('GET', '/v1/grading/evaluations/{id}', await t.app.inject({ method: 'GET', url: `/v1/grading/evaluations/${graded.json().id}`, headers: bearer(premium) }));
+      // No body at all is an empty request.
+      expectDocumented('POST', '/v1/learning-paths', await t.app.inject({ method: 'POST', url: '/v1/learning-paths', headers: bearer(premium) }));
+      expectDocumented('POST', '/v1/learning-paths', await t.app.inject({ method: 'POST', url: '/v1/learning-paths', headers: bearer(premium), payload: { count: 0 } }));
+      expectDocumented('GET', '/v1/me', await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(premium) }));
+      expectDocumented('GET', '/v1/me', await t.app.inject({ method: 'GET', url: '/v1/me' }));
+      expectDocumented('GET', '/v1/usage/me', await t.app.inject({ method: 'GET', url: '/v1/usage/me', headers: bearer(premium) }));
+      expectDocumented('GET', '/v1/admin/usage', await t.app.inject({ method: 'GET', url: '/v1/admin/usage', headers: bearer(admin) }));
+      expectDocumented('GET', '/v1/admin/usage', await t.app.inject({ method: 'GET', url: '/v1/admin/usage?format=csv', headers: bearer(admin) }));
+    });
+
+    it('learning progress and the catalog', async () => {
+      const catalog = await t.app.inject({ method: 'GET', url: '/v1/catalog', headers: bearer(premium) });
+      expectDocumented('GET', '/v1/catalog', catalog);
+      const itemId = catalog.json().items[0].id;
+      expectDocumented('POST', '/v1/progress/events', await t.app.inject({ method: 'POST', url: '/v1/progress/events', headers: bearer(premium), payload: { itemId, correct: true } }));
+      expectDocumented('GET', '/v1/learners/me/mastery', await t.app.inject({ method: 'GET', url: '/v1/learners/me/mastery', headers: bearer(premium) }));
+      expectDocumented('PUT', '/v1/admin/catalog', await t.app.inject({ method: 'PUT', url: '/v1/admin/catalog', headers: bearer(admin), payload: catalog.json() }));
+      expectDocumented('PUT', '/v1/admin/catalog', await t.app.inject({ method: 'PUT', url: '/v1/admin/catalog', headers: bearer(admin), payload: {} }));
+    });
+
+    it('rubric publish, as JSON and as YAML', async () => {
+      const rubric = {
+        id: 'oa-rubric',
+        version: 1,
+        title: 'Evaporation',
+        criteria: [{ id: 'c', name: 'Correctness', description: 'Names evaporation', levels: [{ id: 'no', points: 0, descriptor: 'Does not' }, { id: 'yes', points: 1, descriptor: 'Does' }] }],
+        referenceAnswers: ['The water evaporates.'],
+      };
+      expectDocumented('POST', '/v1/grading/rubrics', await t.app.inject({ method: 'POST', url: '/v1/grading/rubrics', headers: bearer(admin), payload: rubric }));
+      const yaml = JSON.stringify({ rubrics: [{ ...rubric, version: 2 }] }); // JSON is YAML
+      expectDocumented('POST', '/v1/grading/rubrics', await t.app.inject({ method: 'POST', url: '/v1/grading/rubrics', headers: { ...bearer(admin), 'content-type': 'application/yaml' }, payload: yaml }));
+      expectDocumented('POST', '/v1/grading/rubrics', await t.app.inject({ method: 'POST', url: '/v1/grading/rubrics', headers: bearer(admin), payload: rubric }));
+      expectDocumented('POST', '/v1/grading/rubrics', await t.app.inject({ method: 'POST', url: '/v1/grading/rubrics', headers: bearer(admin), payload: {} }));
+      expectDocumented('GET', '/v1/grading/rubrics', await t.app.inject({ method: 'GET', url: '/v1/grading/rubrics', headers: bearer(premium) }));
+    });
+
+    it('the public routes and the webhook', async () => {
+      expectDocumented('GET', '/healthz', await t.app.inject({ method: 'GET', url: '/healthz' }));
+      expectDocumented('GET', '/readyz', await t.app.inject({ method: 'GET', url: '/readyz' }));
+      expectDocumented('GET', '/metrics', await t.app.inject({ method: 'GET', url: '/metrics' }));
+      expectDocumented('POST', '/admin/logout', await t.app.inject({ method: 'POST', url: '/admin/logout' }));
+      expectDocumented('POST', '/admin/session', await t.app.inject({ method: 'POST', url: '/admin/session', payload: { token: admin } }));
+      const created = Math.floor(t.clock.now() / 1000);
+      const event = JSON.stringify({ id: 'evt_oa_1', type: 'subscription.created', created, data: { userId: 'oa-premium', currentPeriodEnd: created + 30 * 86400 } });
+      const signed = { 'content-type': 'application/json', 'tutorgate-signature': `t=${created},v1=${sign(TEST_WEBHOOK_SECRET, String(created), event)}` };
+      expectDocumented('POST', '/v1/webhooks/billing', await t.app.inject({ method: 'POST', url: '/v1/webhooks/billing', headers: signed, payload: event }));
+      expectDocumented('POST', '/v1/webhooks/billing', await t.app.inject({ method: 'POST', url: '/v1/webhooks/billing', headers: { 'content-type': 'application/json' }, payload: event }));
+    });
+  });
+});
