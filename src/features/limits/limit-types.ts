@@ -82,6 +82,13 @@ export type RequestWindow = (typeof REQUEST_WINDOWS)[number];
 
 export const TOKEN_WINDOW_SEC = 86_400;
 /**
+ * Tokens held by calls still in flight are also counted apart, for this long after the first
+ * hold (the slot lease: no call lives longer). A refusal that only the holds cause then says
+ * "retry in HOLDS_RETRY_SEC" (they settle within seconds), not "in a day".
+ */
+export const HOLDS_WINDOW_SEC = 120;
+export const HOLDS_RETRY_SEC = 1;
+/**
  * A slot holder that crashed never calls release(); its lease lapses after this long.
  * Longer than any sane upstream LLM call, short enough that a crash costs a user minutes, not a day.
  */

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import {
   activeRequestWindows,
   DEFAULT_SLOT_LEASE_SEC,
+  HOLDS_RETRY_SEC,
+  HOLDS_WINDOW_SEC,
   TOKEN_WINDOW_SEC,
   type LimitDecision,
   type LimitSpec,
@@ -105,14 +107,22 @@ export function createMemoryRateLimiter(opts: MemoryRateLimiterOptions = {}): Ra
       const quota = spec.tokensPerDay;
       const held = Math.max(0, Math.ceil(estimate));
       const k = `tok:${key}`;
+      const kh = `tokheld:${key}`;
       if (quota === undefined || !Number.isFinite(quota)) return noopReservation();
       const t = now();
       const c = current(k, t);
-      if ((c?.used ?? 0) + held > quota) {
+      const used = c?.used ?? 0;
+      if (used + held > quota) {
+        // Only calls still in flight stand in the way: capacity comes back as they settle.
+        if (used - (current(kh, t)?.used ?? 0) + held <= quota) return refusedReservation(HOLDS_RETRY_SEC);
         return refusedReservation(c ? Math.ceil((c.resetAt - t) / 1000) : TOKEN_WINDOW_SEC);
       }
       add(k, held, TOKEN_WINDOW_SEC, t);
-      return heldReservation(held, async (delta) => add(k, delta, TOKEN_WINDOW_SEC, now()));
+      add(kh, held, HOLDS_WINDOW_SEC, t);
+      return heldReservation(held, async (delta) => {
+        add(k, delta, TOKEN_WINDOW_SEC, now());
+        add(kh, -held, HOLDS_WINDOW_SEC, now());
+      });
     },
 
     async acquireSlot(key, limit): Promise<SlotLease> {

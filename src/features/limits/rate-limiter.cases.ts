@@ -154,6 +154,26 @@ export function defineRateLimiterCases(backend: string, harness: LimiterHarness)
       expect((await a!.reserveTokens(key, spec, 351)).allowed).toBe(false);
     });
 
+    it('a token refusal that only calls in flight cause says retry in 1 s; one that settled use causes names the reset', async () => {
+      const [a, b] = await instances(2);
+      const key = principal();
+      const spec: LimitSpec = { tokensPerDay: 1000 };
+      const first = await a!.reserveTokens(key, spec, 600); // a call in flight, held at its worst case
+      const blocked = await b!.reserveTokens(key, spec, 600);
+      expect(blocked).toMatchObject({ allowed: false, retryAfterSec: 1 }); // was 86,400: a day
+      await first.settle(300); // it really used 300
+      const second = await b!.reserveTokens(key, spec, 600);
+      expect(second.allowed).toBe(true);
+      await second.settle(650); // 950 used, nothing in flight
+      const spent = await a!.reserveTokens(key, spec, 100);
+      expect(spent.allowed).toBe(false);
+      expect(spent.retryAfterSec).toBeGreaterThan(80_000); // the day's window resets: a long wait is the truth
+      const released = await a!.reserveTokens(key, spec, 50);
+      expect(released.allowed).toBe(true);
+      await released.release(); // a release ends its hold too
+      expect((await b!.reserveTokens(key, spec, 100)).retryAfterSec).toBeGreaterThan(80_000);
+    });
+
     it('admits 4 of 10 concurrent slot acquires, frees on release, and release is idempotent', async () => {
       const [a, b] = await instances(2);
       const key = principal();

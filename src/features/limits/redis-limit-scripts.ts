@@ -45,6 +45,25 @@ for i = 1, n do out[#out + 1] = used[i]; out[#out + 1] = ttl[i] end
 return out
 `;
 
+/**
+ * KEYS[1] token counter, KEYS[2] held-tokens counter. ARGV: delta1, windowMs1, delta2, windowMs2.
+ * ADJUST on each key in one call (a settlement moves both).
+ */
+const ADJUST2 = `
+for i = 1, 2 do
+  local delta = tonumber(ARGV[2 * i - 1])
+  if delta ~= 0 then
+    if redis.call('PTTL', KEYS[i]) < 0 then
+      if delta > 0 then redis.call('SET', KEYS[i], delta, 'PX', ARGV[2 * i]) end
+    else
+      local v = redis.call('INCRBY', KEYS[i], delta)
+      if v < 0 then redis.call('SET', KEYS[i], 0, 'KEEPTTL') end
+    end
+  end
+end
+return 1
+`;
+
 /** KEYS[1] counter. ARGV: delta, windowMs. Gives back (negative) or takes more (positive), never below 0. */
 const ADJUST = `
 local delta = tonumber(ARGV[1])
@@ -98,6 +117,7 @@ return out
 export interface LimitScripts {
   tgLimitHit(numKeys: number, ...args: string[]): Promise<number[]>;
   tgLimitAdjust(key: string, delta: string, windowMs: string): Promise<number>;
+  tgLimitAdjust2(key1: string, key2: string, delta1: string, windowMs1: string, delta2: string, windowMs2: string): Promise<number>;
   tgLimitAcquire(key: string, limit: string, leaseMs: string, holderId: string): Promise<number>;
   tgLimitPeek(numKeys: number, ...args: string[]): Promise<number[]>;
 }
@@ -109,6 +129,7 @@ export interface LimitScripts {
 export function defineLimitScripts(redis: Redis): Redis & LimitScripts {
   redis.defineCommand('tgLimitHit', { lua: HIT });
   redis.defineCommand('tgLimitAdjust', { lua: ADJUST, numberOfKeys: 1 });
+  redis.defineCommand('tgLimitAdjust2', { lua: ADJUST2, numberOfKeys: 2 });
   redis.defineCommand('tgLimitAcquire', { lua: ACQUIRE, numberOfKeys: 1 });
   redis.defineCommand('tgLimitPeek', { lua: PEEK });
   return redis as Redis & LimitScripts;

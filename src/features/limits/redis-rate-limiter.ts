@@ -3,6 +3,8 @@ import type { Redis } from 'ioredis';
 import {
   activeRequestWindows,
   DEFAULT_SLOT_LEASE_SEC,
+  HOLDS_RETRY_SEC,
+  HOLDS_WINDOW_SEC,
   LimiterUnavailableError,
   TOKEN_WINDOW_SEC,
   type LimitSpec,
@@ -94,12 +96,11 @@ export function createRedisRateLimiter(redis: Redis, opts: RedisRateLimiterOptio
     throw new LimiterUnavailableError(operation, { cause: err });
   }
 
-  const adjust = (key: string, delta: number) =>
-    delta === 0
-      ? Promise.resolve()
-      : call('settleTokens', () => client.tgLimitAdjust(k(key, 'tok'), String(delta), String(TOKEN_WINDOW_SEC * 1000))).then(
-          () => {},
-        );
+  // A settlement (or release) moves the day's tokens by `delta` and ends a hold of `held`.
+  const adjust = (key: string, delta: number, held: number) =>
+    call('settleTokens', () =>
+      client.tgLimitAdjust2(k(key, 'tok'), k(key, 'tokheld'), String(delta), String(TOKEN_WINDOW_SEC * 1000), String(-held), String(HOLDS_WINDOW_SEC * 1000)),
+    ).then(() => {});
 
   return {
     redisHealthy: () => redis.status === 'ready' && !failing,
@@ -143,16 +144,23 @@ export function createRedisRateLimiter(redis: Redis, opts: RedisRateLimiterOptio
       const quota = spec.tokensPerDay;
       if (quota === undefined || !Number.isFinite(quota)) return noopReservation();
       const held = Math.max(0, Math.ceil(estimate));
+      // The hold is counted twice in one step: in the day's tokens, and among the tokens of
+      // calls in flight (a window that never refuses), so a refusal can tell the two apart.
       const reply = await call(
         'reserveTokens',
-        () => client.tgLimitHit(1, k(key, 'tok'), String(held), String(Math.floor(quota)), String(TOKEN_WINDOW_SEC * 1000)),
+        () =>
+          client.tgLimitHit(2, k(key, 'tok'), k(key, 'tokheld'), String(held), String(Math.floor(quota)), String(TOKEN_WINDOW_SEC * 1000), String(Number.MAX_SAFE_INTEGER), String(HOLDS_WINDOW_SEC * 1000)),
         // The caller already saw a failure and will not settle: give a late hold straight back.
         (late) => {
-          if (late[0] === 1) void adjust(key, -held).catch(() => {});
+          if (late[0] === 1) void adjust(key, -held, held).catch(() => {});
         },
       );
-      if (reply[0] !== 1) return refusedReservation(Math.ceil(Number(reply[3]) / 1000));
-      return heldReservation(held, (delta) => adjust(key, delta));
+      if (reply[0] !== 1) {
+        // Only calls still in flight stand in the way: capacity comes back as they settle.
+        if (Number(reply[2]) - Number(reply[4]) + held <= quota) return refusedReservation(HOLDS_RETRY_SEC);
+        return refusedReservation(Math.ceil(Number(reply[3]) / 1000));
+      }
+      return heldReservation(held, (delta) => adjust(key, delta, held));
     },
 
     async acquireSlot(key, limit): Promise<SlotLease> {
