@@ -139,7 +139,7 @@ export function registerExtraCommands(program: Command, ctx: CliContext): void {
       if (!cfg.REDIS_URL) throw new Error('without REDIS_URL each instance caches in its own memory: use POST /v1/admin/cache/invalidate on each instance');
       const { openRedis, whenRedisReady } = await import('./main.js');
       const { createCacheManager } = await import('./features/cache/cache-manager.js');
-      const { storedTag } = await import('./features/cache/cache-key.js');
+      const { purgeTags } = await import('./features/cache/cache-key.js');
       const redis = openRedis(cfg.REDIS_URL);
       if (!(await whenRedisReady(redis, 5_000))) {
         redis.disconnect();
@@ -147,7 +147,7 @@ export function registerExtraCommands(program: Command, ctx: CliContext): void {
       }
       const cache = createCacheManager({ redis, prefix: 'tg:' });
       try {
-        console.log(JSON.stringify({ purged: await cache.invalidateTags(tags.map(storedTag)) }));
+        console.log(JSON.stringify({ purged: await cache.invalidateTags(purgeTags(tags)) }));
       } finally {
         await cache.close();
         redis.disconnect();

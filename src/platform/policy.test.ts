@@ -31,6 +31,15 @@ describe('policy', () => {
     expect(p.alerts.rules.map((r) => r.name)).toEqual(['errors']);
   });
 
+  it('removes a default the file sets to null, so a cap can still be lifted', () => {
+    const p = parsePolicy({ budgets: { perUserMonthlyUsd: { premium: null }, globalDailyUsd: null }, limits: { premium: { tokensPerDay: null } } });
+    expect(p.budgets.perUserMonthlyUsd).toEqual({});
+    expect(p.budgets.globalDailyUsd).toBeUndefined();
+    expect(p.budgets.perFeatureDailyUsd).toEqual({ grading: 200, learning_path: 100 });
+    expect(p.limits.premium).toEqual(expect.not.objectContaining({ tokensPerDay: expect.anything() }));
+    expect(p.limits.premium?.concurrent).toBe(4);
+  });
+
   it('is frozen', () => {
     const p = parsePolicy(undefined);
     expect(() => ((p.tiers as Record<string, unknown>).free = undefined)).toThrow();

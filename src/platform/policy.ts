@@ -14,14 +14,17 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 // Key by key at every depth: a file that sets `limits.premium.requestsPerMinute` keeps the
 // default premium `tokensPerDay` and `concurrent` (and `limits.free`); one that sets
-// `budgets.perUserMonthlyUsd.free` keeps the premium monthly budget. Lists are replaced
-// whole, except prices, which accumulate (the newest effective date wins later).
+// `budgets.perUserMonthlyUsd.free` keeps the premium monthly budget. `null` removes a
+// default (`budgets: { perUserMonthlyUsd: { premium: null } }`: no monthly cap for premium).
+// Lists are replaced whole, except prices, which accumulate (the newest effective date wins later).
 // (The merge went one level deep before: a tier's block replaced the default block, and a
 // file that set one premium limit silently dropped the premium token and concurrency caps.)
 function merge(base: Record<string, unknown>, over: Record<string, unknown>, top = true): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(over)) {
-    if (top && k === 'prices' && Array.isArray(v) && Array.isArray(base[k])) out[k] = [...(base[k] as unknown[]), ...v];
+    // `null` removes the default: the only way to say "no cap here" once maps merge key by key.
+    if (v === null) delete out[k];
+    else if (top && k === 'prices' && Array.isArray(v) && Array.isArray(base[k])) out[k] = [...(base[k] as unknown[]), ...v];
     else if (isRecord(v) && isRecord(base[k])) out[k] = merge(base[k] as Record<string, unknown>, v, false);
     else out[k] = v;
   }

@@ -30,6 +30,11 @@ describe("the policy's cache settings", () => {
     expect((await grade(bob)).json().source).toBe('llm'); // was 'cache': alice's grade
     expect((await grade(alice)).json().source).toBe('cache');
     expect((await grade(bob)).json().source).toBe('cache');
+    // Per-user entries carry the user's tag, so purging the user reaches them.
+    const purge = await t.app.inject({ method: 'POST', url: '/v1/admin/cache/invalidate', headers: bearer(admin), payload: { tags: ['user:alice'] } });
+    expect(purge.json().purged).toBe(1);
+    expect((await grade(alice)).json().source).toBe('llm');
+    expect((await grade(bob)).json().source).toBe('cache');
   });
 
   it("purges one user's learning paths by user id, though the tag stores only its hash", async () => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { cacheKey, canonicalJson, normaliseString, type CacheKeyInput } from './cache-key.js';
+import { cacheKey, canonicalJson, normaliseString, purgeTags, userTag, type CacheKeyInput } from './cache-key.js';
 
 const base = (over: Partial<CacheKeyInput> = {}): CacheKeyInput => ({
   feature: 'grading',
@@ -97,5 +97,12 @@ describe('cacheKey', () => {
     const piece = fc.oneof(fc.string(), fc.constantFrom(' ', '  ', '\t', '\n', '\u00a0', 'e\u0301', '\u00e9', 'A', 'z', '~', '!'));
     fc.assert(fc.property(fc.array(piece, { maxLength: 12 }), (parts) => normaliseString(parts.join('')) === full(parts.join(''))), { numRuns: 2000 });
     for (const x of ['', 'plain words here', ' leading', 'trailing ', 'two  spaces', 'tab\there', 'cafe\u0301', 'non\u00a0breaking']) expect(normaliseString(x)).toBe(full(x));
+  });
+});
+
+describe('purgeTags', () => {
+  it('purges a user by the hashed tag and by the raw one older entries carry, and leaves other tags alone', () => {
+    expect(purgeTags(['user:jane@school.example', 'rubric:demo', 'rubric:demo'])).toEqual([userTag('jane@school.example'), 'user:jane@school.example', 'rubric:demo']);
+    expect(userTag('jane@school.example')).toMatch(/^user:[0-9a-f]{16}$/);
   });
 });

@@ -70,6 +70,14 @@ export function storedTag(tag: string): string {
   return tag.startsWith('user:') ? userTag(tag.slice('user:'.length)) : tag;
 }
 
+/**
+ * The tags a purge of `tag` must drop: for a user, the hashed tag and, for entries written
+ * before the tags were hashed (session 13; learning paths live an hour), the raw one.
+ */
+export function purgeTags(tags: readonly string[]): string[] {
+  return [...new Set(tags.flatMap((t) => (t.startsWith('user:') ? [storedTag(t), t] : [t])))];
+}
+
 export function userHash(userId: string): string {
   return createHash('sha256').update(`tg-user\0${userId}`).digest('hex').slice(0, 16);
 }

@@ -18,6 +18,8 @@ export interface LimitDecision {
    * plus Retry-After when refused.
    */
   headers: Record<string, string>;
+  /** set when a shared-state limiter could not be reached and its in-process stand-in decided */
+  byStandIn?: true;
 }
 
 export interface TokenReservation {
@@ -47,8 +49,9 @@ export interface RateLimiter {
    * Gives back the point an admitted request took from each request window, for a request
    * refused after admission (its concurrency or token limit, a spent budget): a refused request
    * costs nothing. Best effort: a window that has reset since gives back to the new window.
+   * `admitted` is the decision that let it in: only the backend that counted it gives it back.
    */
-  refundRequest(key: string, spec: LimitSpec): Promise<void>;
+  refundRequest(key: string, spec: LimitSpec, admitted: LimitDecision): Promise<void>;
   /** holds `estimate` tokens against tokensPerDay before an upstream call */
   reserveTokens(key: string, spec: LimitSpec, estimate: number): Promise<TokenReservation>;
   /** concurrent in-flight calls; a holder that never releases loses its slot after the lease */

@@ -93,15 +93,16 @@ export function defineRateLimiterCases(backend: string, harness: LimiterHarness)
       const key = principal();
       const spec: LimitSpec = { requestsPerMinute: 2, requestsPerHour: 100 };
       expect((await limiter!.hitRequest(key, spec)).allowed).toBe(true);
-      expect((await limiter!.hitRequest(key, spec)).allowed).toBe(true);
-      await limiter!.refundRequest(key, spec);
+      const admitted = await limiter!.hitRequest(key, spec);
+      expect(admitted.allowed).toBe(true);
+      await limiter!.refundRequest(key, spec, admitted);
       const usage = await limiter!.peek(key, spec);
       expect(usage.requestsPerMinute?.remaining).toBe(1);
       expect(usage.requestsPerHour?.remaining).toBe(99);
       expect((await limiter!.hitRequest(key, spec)).allowed).toBe(true);
       expect((await limiter!.hitRequest(key, spec)).allowed).toBe(false);
       const fresh = principal();
-      await limiter!.refundRequest(fresh, spec); // nothing taken: nothing to give, no credit either
+      await limiter!.refundRequest(fresh, spec, admitted); // nothing taken: nothing to give, no credit either
       expect((await limiter!.peek(fresh, spec)).requestsPerMinute?.remaining).toBe(2);
     });
 

@@ -115,7 +115,7 @@ export function createRedisRateLimiter(redis: Redis, opts: RedisRateLimiterOptio
       try {
         reply = await call('hitRequest', () => client.tgLimitHit(windows.length, ...args));
       } catch (err) {
-        if (insurance) return insurance.hitRequest(key, spec);
+        if (insurance) return { ...(await insurance.hitRequest(key, spec)), byStandIn: true };
         throw err;
       }
       const states: WindowState[] = windows.map(({ window, quota }, i) => ({
@@ -127,17 +127,14 @@ export function createRedisRateLimiter(redis: Redis, opts: RedisRateLimiterOptio
       return buildDecision(states, reply[0] === 1 ? undefined : states[Number(reply[1]) - 1]);
     },
 
-    // Rare (a refusal after admission), so one adjust per window. A window whose counter has
-    // expired is left alone (the adjust script creates nothing for a negative delta). If Redis
-    // cannot take it, the point stays spent; if admission fell back to the in-process limiter,
-    // that one gets the point back.
-    async refundRequest(key, spec) {
+    // Rare (a refusal after admission), so one adjust per window, in one script per window.
+    // Only the backend that counted the request gives the point back: the in-process stand-in
+    // if it decided, else Redis. If Redis cannot take the refund, the point stays spent (a
+    // refund to the other backend would credit a request it never counted).
+    async refundRequest(key, spec, admitted) {
+      if (admitted.byStandIn) return insurance?.refundRequest(key, spec, admitted);
       const windows = activeRequestWindows(spec);
-      try {
-        await Promise.all(windows.map(({ window }) => call('refundRequest', () => client.tgLimitAdjust(k(key, window.suffix), '-1', String(window.windowSec * 1000)))));
-      } catch {
-        await insurance?.refundRequest(key, spec);
-      }
+      await Promise.all(windows.map(({ window }) => call('refundRequest', () => client.tgLimitAdjust(k(key, window.suffix), '-1', String(window.windowSec * 1000))).catch(() => {})));
     },
 
     async reserveTokens(key, spec, estimate): Promise<TokenReservation> {

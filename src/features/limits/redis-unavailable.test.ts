@@ -25,6 +25,21 @@ describe('Redis unreachable (nothing listens on the port)', () => {
     expect(errors[0]).toBe('hitRequest');
   });
 
+  it('a refund goes to the backend that counted the request, never to the other one', { timeout: NO_HANG }, async () => {
+    const limiter = createRedisRateLimiter(dead, { prefix });
+    const key = 'free:grading:refund';
+    const s = { requestsPerMinute: 2 };
+    const first = await limiter.hitRequest(key, s);
+    expect(first).toMatchObject({ allowed: true, byStandIn: true });
+    await limiter.hitRequest(key, s);
+    expect((await limiter.hitRequest(key, s)).allowed).toBe(false);
+    await limiter.refundRequest(key, s, first); // the stand-in counted it: the stand-in gives it back
+    expect((await limiter.hitRequest(key, s)).allowed).toBe(true);
+    // A request Redis admitted is not refunded by the stand-in when Redis is gone: the point stays spent.
+    await limiter.refundRequest(key, s, { allowed: true, retryAfterSec: 0, headers: {} });
+    expect((await limiter.hitRequest(key, s)).allowed).toBe(false);
+  });
+
   it('the premium paths throw LimiterUnavailableError so the caller can fail closed', { timeout: NO_HANG }, async () => {
     const limiter = createRedisRateLimiter(dead, { prefix });
     await expect(limiter.reserveTokens('premium:grading:u1', spec, 10)).rejects.toBeInstanceOf(LimiterUnavailableError);

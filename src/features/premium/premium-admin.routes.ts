@@ -4,7 +4,7 @@ import type { Clock } from '../../platform/clock.js';
 import { NotFoundError } from '../../platform/errors.js';
 import type { Policy } from '../../platform/policy.js';
 import type { CacheManager } from '../cache/cache-manager.js';
-import { storedTag } from '../cache/cache-key.js';
+import { purgeTags } from '../cache/cache-key.js';
 import type { IdentityService } from '../identity/identity.service.js';
 import type { BudgetRepository } from '../usage/budget.repository.js';
 import { microsFromUsd } from '../usage/price-book.js';
@@ -59,7 +59,7 @@ export function premiumAdminRoutes(deps: { budgets: BudgetRepository; overrides:
         config: { auth: 'required', permission: 'cache:manage' },
         schema: { tags: ['admin'], summary: 'Purge cached answers by tag (e.g. rubric:ID, feature:grading, catalog:VERSION, user:ID) on every instance', body: z.strictObject({ tags: z.array(z.string().regex(/^[a-z_]+:[A-Za-z0-9_.@:-]{1,200}$/)).min(1).max(100) }) },
       },
-      async (request) => ({ purged: await deps.cache.invalidateTags(request.body.tags.map(storedTag)) }),
+      async (request) => ({ purged: await deps.cache.invalidateTags(purgeTags(request.body.tags)) }),
     );
   };
 }

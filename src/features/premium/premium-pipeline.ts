@@ -7,9 +7,9 @@ import type { Feature } from '../../platform/policy.schema.js';
 import type { AnthropicClient, LlmCallRecord } from '../../llm/client/types.js';
 import { isLlmError } from '../../llm/client/llm-error.js';
 import type { CacheManager } from '../cache/cache-manager.js';
-import { cacheKey } from '../cache/cache-key.js';
+import { cacheKey, userTag } from '../cache/cache-key.js';
 import type { FlagSnapshot } from '../flags/flag-snapshot.js';
-import { LimiterUnavailableError, type LimitSpec, type RateLimiter } from '../limits/limit-types.js';
+import { LimiterUnavailableError, type LimitDecision, type LimitSpec, type RateLimiter } from '../limits/limit-types.js';
 import type { Principal } from '../identity/identity.types.js';
 import { budgetLines, secondsUntilReset } from '../usage/budget-policy.js';
 import type { MeteringService, UsageSummary } from '../usage/metering.service.js';
@@ -51,6 +51,8 @@ export interface Admission {
   readonly limitKey: string;
   readonly override: UserOverrides | undefined;
   readonly headers: Record<string, string>;
+  /** the request-window decision that admitted it (a refusal after admission gives its point back there) */
+  readonly decision: LimitDecision;
 }
 
 // A rules answer when it is not the LLM's turn; carries why, for the response and metrics.
@@ -86,7 +88,7 @@ export class PremiumPipeline {
     const decision = await this.d.limiter.hitRequest(limitKey, spec);
     this.d.onLimitDecision?.(p, feature, decision);
     if (!decision.allowed) throw new RateLimitedError(decision.violated ?? 'requests', decision.retryAfterSec, decision.headers);
-    return { principal: p, feature, spec, limitKey, override, headers: decision.headers };
+    return { principal: p, feature, spec, limitKey, override, headers: decision.headers, decision };
   }
 
   // `admitted`: the admission the feature asked for before building the task; without it
@@ -100,7 +102,7 @@ export class PremiumPipeline {
       if (err instanceof BudgetExhaustedError) this.d.metrics?.outcome(task.feature, 'refused', 'budget_exhausted');
       // Refused after admission (its concurrency or token limit, a spent budget): a 429 costs
       // none of the request windows, or a client told to retry in 1 s would find its minute spent.
-      if (err instanceof RateLimitedError || err instanceof BudgetExhaustedError) await this.d.limiter.refundRequest(a.limitKey, a.spec).catch(() => {});
+      if (err instanceof RateLimitedError || err instanceof BudgetExhaustedError) await this.d.limiter.refundRequest(a.limitKey, a.spec, a.decision).catch(() => {});
       if (!(err instanceof Fallback)) throw err;
       const value = await task.rules();
       // Rules answers report zero usage (CONTRACT.md); what a failed call spent is in the ledger.
@@ -144,6 +146,8 @@ export class PremiumPipeline {
     // whose answers are personal is never shared, whatever the policy says.
     const scope = task.cache.scope === 'user' || cachePolicy.scope === 'user' ? 'user' : 'shared';
     const cacheable = task.cache.cacheable;
+    // One user's entries carry their user tag, so purging `user:<id>` reaches them (ADR 0003 §2).
+    const tags = scope === 'user' && !task.cache.tags.includes(userTag(p.userId)) ? [...task.cache.tags, userTag(p.userId)] : task.cache.tags;
     const key = cacheKey({
       feature: task.feature,
       scope,
@@ -151,12 +155,12 @@ export class PremiumPipeline {
       template: task.llm.template,
       model,
       inputs: task.cache.inputs,
-      tags: task.cache.tags,
+      tags,
     });
     let computed: Awaited<ReturnType<PremiumPipeline['callLlm']>> | undefined;
     let led = false;
     const compute = () =>
-      this.d.cache!.getOrCompute<T>(key, { ttlMs: parseDuration(cachePolicy.ttl) ?? 3_600_000, tags: task.cache!.tags, feature: task.feature }, async () => {
+      this.d.cache!.getOrCompute<T>(key, { ttlMs: parseDuration(cachePolicy.ttl) ?? 3_600_000, tags, feature: task.feature }, async () => {
         led = true;
         computed = await this.callLlm(task, a, model);
         const tokens = computed.usage.inputTokens + computed.usage.outputTokens + computed.usage.cacheReadTokens + computed.usage.cacheWriteTokens;
