@@ -95,6 +95,29 @@ describe('grade-batch when a run goes wrong', () => {
     expect(created()).toBe(before);
   });
 
+  it("never bills another run's batch of the same size: found after a kill, checked before any result is metered, set aside", async () => {
+    const mine = classSet('foreign-b.jsonl', ['b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7']);
+    const die: Partial<Batches> = { create: () => Promise.reject(new Error('killed')) };
+    await expect(gradeBatch(mine, await rubric(), join(dir, 'foreign-b.out.jsonl'), deps(die, { userId: 'teacher-b' }))).rejects.toThrow('killed');
+    // Meanwhile another teacher grades a set of the same size from the same key.
+    const theirs = await gradeBatch(classSet('foreign-a.jsonl', ['a1', 'a2', 'a3', 'a4', 'a5', 'a6', 'a7']), await rubric(), join(dir, 'foreign-a.out.jsonl'), deps({}, { userId: 'teacher-a' }));
+    const ledger = new UsageLedgerRepository(t.store.db);
+    const billedTo = async (u: string) => (await ledger.settledRows({ userId: u })).length;
+    expect(await billedTo('teacher-a')).toBe(7);
+
+    await expect(gradeBatch(mine, await rubric(), join(dir, 'foreign-b.out.jsonl'), deps({}, { userId: 'teacher-b' }))).rejects.toThrow(`batch ${theirs.batchId}, found after the interrupted create, is another run's`);
+    expect(await billedTo('teacher-b')).toBe(0); // was 7: teacher-a's answers, billed to teacher-b
+    expect(JSON.parse(readFileSync(`${mine}.batch-state.json`, 'utf8'))).toMatchObject({ notOurs: [theirs.batchId] });
+    expect(JSON.parse(readFileSync(`${mine}.batch-state.json`, 'utf8'))).not.toHaveProperty('batchId');
+
+    const before = created();
+    const r = await gradeBatch(mine, await rubric(), join(dir, 'foreign-b.out.jsonl'), deps({}, { userId: 'teacher-b' }));
+    expect(created()).toBe(before + 1); // its own batch, at last
+    expect(r.rows.map((x) => x.id)).toEqual(['b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7']);
+    expect(await billedTo('teacher-b')).toBe(7);
+    expect(await billedTo('teacher-a')).toBe(7);
+  });
+
   it('a create the API refused (4xx) leaves no state behind: nothing was created', async () => {
     const file = classSet('refused.jsonl', ['f1', 'f2']);
     const refuse: Partial<Batches> = { create: () => Promise.reject(new LlmError('upstream_rejected', 'batches.create: 400', { status: 400 })) };

@@ -14,6 +14,7 @@ export interface BatchState {
   rubricVersion: number;
   count: number;
   fingerprint: string; // answersFingerprint of the input
+  notOurs?: string[]; // batches found after an interrupted create that proved to be another run's
 }
 
 // How far the API's clock may be behind ours when we look for a batch by creation time.
@@ -43,6 +44,7 @@ export async function findCreatedBatches(llm: Pick<AnthropicClient, 'batches'>, 
   const found: BatchStatus[] = [];
   for await (const b of llm.batches.list()) {
     if (Date.parse(b.createdAt) < since) break;
+    if (state.notOurs?.includes(b.id)) continue;
     const c = b.counts;
     if (c.processing + c.succeeded + c.errored + c.canceled + c.expired === state.count) found.push(b);
   }

@@ -41,7 +41,8 @@ export interface GradeBatchDeps {
 // is named by its row and the run, and mapped back by position.
 const customId = (run: string, index: number) => `r${index}-${run}`;
 
-type Created = BatchState & { batchId: string };
+// `adopted`: found after an interrupted create, so not yet proven to be this run's batch.
+type Created = BatchState & { batchId: string; adopted?: true };
 
 // Sends a class set through the Message Batches API (half price). The batch id is kept
 // in a state file next to the input, so an interrupted run resumes the same batch
@@ -72,19 +73,27 @@ export async function gradeBatch(file: string, rubric: Rubric, out: string, deps
     await deps.sleep(deps.pollMs);
   }
   const indexOf = new Map(answers.map((_, i) => [customId(run, i), i]));
-  const rows: (BatchGradeRow | undefined)[] = answers.map(() => undefined); // no holes: map() would skip them
+  // First pass, before anything is billed: every result must be one this run sent. Results are
+  // read twice rather than held in memory (a batch may hold 100,000 answers).
   const foreign: string[] = [];
+  for await (const r of deps.llm.batches.results(batchId)) if (!indexOf.has(r.customId)) foreign.push(r.customId);
+  if (foreign.length) {
+    const sample = `${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', …' : ''}`;
+    if (created.adopted) {
+      // Another run's batch of the same size: remembered as such, so the next run creates this file's own.
+      const { batchId: _, adopted: __, ...waiting } = created;
+      await writeState(stateFile, { ...waiting, notOurs: [...(waiting.notOurs ?? []), batchId] });
+      throw new Error(`batch ${batchId}, found after the interrupted create, is another run's (it holds requests this run never sent: ${sample}); nothing was billed to ${deps.userId}; run again to create the batch of ${file}`);
+    }
+    throw new Error(`batch ${batchId} holds requests this run never sent (${sample}): it is not the batch of ${file}; nothing was billed; remove ${stateFile} to start over`);
+  }
+  const rows: (BatchGradeRow | undefined)[] = answers.map(() => undefined); // no holes: map() would skip them
   for await (const r of deps.llm.batches.results(batchId)) {
     // Metered whatever it maps to: the key paid for it.
     if (r.usage && r.messageId && !(await deps.ledger.hasMessage(r.messageId))) {
       await deps.metering.recordUnreserved({ userId: deps.userId, feature: 'grading' }, [{ model: r.model ?? 'unknown', messageId: r.messageId, latencyMs: 0, usage: r.usage, outcome: r.ok ? 'ok' : (r.error ?? 'error'), batch: true }], 'batch');
     }
-    const i = indexOf.get(r.customId);
-    if (i === undefined) foreign.push(r.customId);
-    else rows[i] = toRow(answers[i]!, r, rubric);
-  }
-  if (foreign.length) {
-    throw new Error(`batch ${batchId} holds requests this run never sent (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', …' : ''}): it is not the batch of ${file}; remove ${stateFile} to start over`);
+    rows[indexOf.get(r.customId)!] = toRow(answers[indexOf.get(r.customId)!]!, r, rubric);
   }
   // An answer the batch returned nothing for is graded by rules and says so, rather than
   // silently missing from the output; the caller reports the ids.
@@ -125,8 +134,8 @@ async function createBatch(answers: BatchAnswer[], rubric: Rubric, fingerprint: 
 
 // A run that was interrupted during the create call cannot know whether the batch came
 // into being. The API lists batches but not their custom_ids, so candidates are batches
-// created since then with as many requests; one is adopted (its custom_ids, checked when
-// the results are read, prove it is this run's), none means nothing reached the API, and
+// created since then with as many requests; one is adopted (its custom_ids, checked before
+// any result is billed, prove it is this run's), none means nothing reached the API, and
 // several are for the operator to tell apart.
 async function adoptInterruptedCreate(state: BatchState, stateFile: string, deps: GradeBatchDeps): Promise<Created | undefined> {
   const found = await findCreatedBatches(deps.llm, state);
@@ -137,9 +146,10 @@ async function adoptInterruptedCreate(state: BatchState, stateFile: string, deps
   if (found.length > 1) {
     throw new Error(`the previous run was interrupted while creating its batch, and ${found.length} batches of ${state.count} requests were created since (${found.map((b) => b.id).join(', ')}); check them in the Anthropic Console, cancel the ones that are not this file's, and put the right id into ${stateFile} as "batchId" (or remove ${stateFile} to create a new batch)`);
   }
-  const adopted = { ...state, batchId: found[0]!.id };
-  deps.notice(`the previous run was interrupted while creating its batch; resuming ${adopted.batchId}, created at ${found[0]!.createdAt}`);
-  await writeState(stateFile, adopted);
+  // Not written to the state file until its results prove it ours: a run interrupted while it
+  // waits looks again, and a batch that proves foreign is set aside (`notOurs`).
+  const adopted: Created = { ...state, batchId: found[0]!.id, adopted: true };
+  deps.notice(`the previous run was interrupted while creating its batch; resuming ${adopted.batchId}, created at ${found[0]!.createdAt} (checked to be this run's before anything is billed)`);
   return adopted;
 }
 
