@@ -85,8 +85,8 @@ export type RequestWindow = (typeof REQUEST_WINDOWS)[number];
 
 export const TOKEN_WINDOW_SEC = 86_400;
 /**
- * Tokens held by calls still in flight are also counted apart, for this long after the first
- * hold (the slot lease: no call lives longer). A refusal that only the holds cause then says
+ * Tokens held by calls still in flight are also counted apart, until this long after the
+ * latest hold (the slot lease: no call lives longer). A refusal that only the holds cause then says
  * "retry in HOLDS_RETRY_SEC" (they settle within seconds), not "in a day".
  */
 export const HOLDS_WINDOW_SEC = 120;

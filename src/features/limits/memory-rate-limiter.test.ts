@@ -24,6 +24,23 @@ describe('memory rate limiter with an injected clock', () => {
     expect((await limiter.hitRequest('k', spec)).allowed).toBe(true);
   });
 
+  it('counts holds of calls in flight until 120 s after the latest hold, not the first', async () => {
+    let t = 1_000_000;
+    const limiter = createMemoryRateLimiter({ now: () => t });
+    const spec = { tokensPerDay: 1000 };
+    await (await limiter.reserveTokens('k', spec, 100)).settle(100); // opens the holds window
+    t += 115_000;
+    const inFlight = await limiter.reserveTokens('k', spec, 800);
+    t += 6_000; // 121 s after the first hold, 6 s into this call
+    // Only the call in flight stands in the way (100 used + 600 fits): retry in a second, not a day.
+    expect(await limiter.reserveTokens('k', spec, 600)).toMatchObject({ allowed: false, retryAfterSec: 1 });
+    const small = await limiter.reserveTokens('k', spec, 50);
+    await inFlight.settle(10); // its settle must not erase the newer hold
+    expect(await limiter.reserveTokens('k', spec, 890)).toMatchObject({ allowed: false, retryAfterSec: 1 });
+    await small.release();
+    expect((await limiter.reserveTokens('k', spec, 890)).allowed).toBe(true);
+  });
+
   it('frees the slot of a holder that never releases once its lease lapses', async () => {
     let t = 0;
     const limiter = createMemoryRateLimiter({ now: () => t, slotLeaseSec: 30 });

@@ -119,6 +119,9 @@ export function createMemoryRateLimiter(opts: MemoryRateLimiterOptions = {}): Ra
       }
       add(k, held, TOKEN_WINDOW_SEC, t);
       add(kh, held, HOLDS_WINDOW_SEC, t);
+      // The holds window slides with every hold: it lapses only when no call is in flight.
+      const holds = current(kh, t);
+      if (holds) holds.resetAt = t + HOLDS_WINDOW_SEC * 1000;
       return heldReservation(held, async (delta) => {
         add(k, delta, TOKEN_WINDOW_SEC, now());
         add(kh, -held, HOLDS_WINDOW_SEC, now());

@@ -46,6 +46,28 @@ return out
 `;
 
 /**
+ * KEYS[1] the day's tokens, KEYS[2] tokens held by calls in flight. ARGV: held, quota, windowMs,
+ * holdsMs. Holds the estimate in both if the day's tokens allow it. The holds counter's expiry
+ * slides with every hold, so it lapses only once no hold has been taken for holdsMs (no call
+ * lives that long), never under a call still in flight.
+ * Returns {allowed, dayUsed (before), dayPttl, holding (before)}.
+ */
+const RESERVE = `
+local held, quota = tonumber(ARGV[1]), tonumber(ARGV[2])
+local t = redis.call('PTTL', KEYS[1])
+local used = 0
+if t < 0 then t = tonumber(ARGV[3]) else used = tonumber(redis.call('GET', KEYS[1]) or '0') end
+local holding = tonumber(redis.call('GET', KEYS[2]) or '0')
+if used + held > quota then return {0, used, t, holding} end
+if held > 0 then
+  if redis.call('PTTL', KEYS[1]) < 0 then redis.call('SET', KEYS[1], held, 'PX', ARGV[3]) else redis.call('INCRBY', KEYS[1], held) end
+  redis.call('INCRBY', KEYS[2], held)
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+end
+return {1, used, t, holding}
+`;
+
+/**
  * KEYS[1] token counter, KEYS[2] held-tokens counter. ARGV: delta1, windowMs1, delta2, windowMs2.
  * ADJUST on each key in one call (a settlement moves both).
  */
@@ -117,6 +139,7 @@ return out
 export interface LimitScripts {
   tgLimitHit(numKeys: number, ...args: string[]): Promise<number[]>;
   tgLimitAdjust(key: string, delta: string, windowMs: string): Promise<number>;
+  tgLimitReserve(dayKey: string, holdsKey: string, held: string, quota: string, windowMs: string, holdsMs: string): Promise<number[]>;
   tgLimitAdjust2(key1: string, key2: string, delta1: string, windowMs1: string, delta2: string, windowMs2: string): Promise<number>;
   tgLimitAcquire(key: string, limit: string, leaseMs: string, holderId: string): Promise<number>;
   tgLimitPeek(numKeys: number, ...args: string[]): Promise<number[]>;
@@ -130,6 +153,7 @@ export function defineLimitScripts(redis: Redis): Redis & LimitScripts {
   redis.defineCommand('tgLimitHit', { lua: HIT });
   redis.defineCommand('tgLimitAdjust', { lua: ADJUST, numberOfKeys: 1 });
   redis.defineCommand('tgLimitAdjust2', { lua: ADJUST2, numberOfKeys: 2 });
+  redis.defineCommand('tgLimitReserve', { lua: RESERVE, numberOfKeys: 2 });
   redis.defineCommand('tgLimitAcquire', { lua: ACQUIRE, numberOfKeys: 1 });
   redis.defineCommand('tgLimitPeek', { lua: PEEK });
   return redis as Redis & LimitScripts;

@@ -142,11 +142,10 @@ export function createRedisRateLimiter(redis: Redis, opts: RedisRateLimiterOptio
       if (quota === undefined || !Number.isFinite(quota)) return noopReservation();
       const held = Math.max(0, Math.ceil(estimate));
       // The hold is counted twice in one step: in the day's tokens, and among the tokens of
-      // calls in flight (a window that never refuses), so a refusal can tell the two apart.
+      // calls in flight, so a refusal can tell the two apart.
       const reply = await call(
         'reserveTokens',
-        () =>
-          client.tgLimitHit(2, k(key, 'tok'), k(key, 'tokheld'), String(held), String(Math.floor(quota)), String(TOKEN_WINDOW_SEC * 1000), String(Number.MAX_SAFE_INTEGER), String(HOLDS_WINDOW_SEC * 1000)),
+        () => client.tgLimitReserve(k(key, 'tok'), k(key, 'tokheld'), String(held), String(Math.floor(quota)), String(TOKEN_WINDOW_SEC * 1000), String(HOLDS_WINDOW_SEC * 1000)),
         // The caller already saw a failure and will not settle: give a late hold straight back.
         (late) => {
           if (late[0] === 1) void adjust(key, -held, held).catch(() => {});
@@ -154,8 +153,8 @@ export function createRedisRateLimiter(redis: Redis, opts: RedisRateLimiterOptio
       );
       if (reply[0] !== 1) {
         // Only calls still in flight stand in the way: capacity comes back as they settle.
-        if (Number(reply[2]) - Number(reply[4]) + held <= quota) return refusedReservation(HOLDS_RETRY_SEC);
-        return refusedReservation(Math.ceil(Number(reply[3]) / 1000));
+        if (Number(reply[1]) - Number(reply[3]) + held <= quota) return refusedReservation(HOLDS_RETRY_SEC);
+        return refusedReservation(Math.ceil(Number(reply[2]) / 1000));
       }
       return heldReservation(held, (delta) => adjust(key, delta, held));
     },
