@@ -31,6 +31,14 @@ describe('routing answers', () => {
     expect(allowed).not.toContain('DELETE');
   });
 
+  it("names GET for a plugin's root route with and without the trailing slash", async () => {
+    for (const url of ['/docs', '/docs/']) {
+      const r = await t.app.inject({ method: 'PUT', url });
+      expect(r.statusCode, url).toBe(405);
+      expect(r.headers['allow']?.toString().split(', '), url).toEqual(expect.arrayContaining(['GET', 'HEAD']));
+    }
+  });
+
   it('keeps 404 for a path no route has, whatever the method', async () => {
     for (const method of ['GET', 'POST', 'DELETE'] as const) {
       const r = await t.app.inject({ method, url: '/v1/nowhere' });

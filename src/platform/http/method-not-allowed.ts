@@ -18,12 +18,17 @@ export function indexRouteMethods(app: FastifyInstance, maxParamLength: number):
   const methods = new Set<string>();
   const noop = () => undefined;
   app.addHook('onRoute', (route) => {
+    // A plugin's root route ('/' under a prefix) answers at the prefix with and without the
+    // trailing slash, but only one of the two is announced here for GET.
+    const urls = route.prefix && (route.routePath === '/' || route.routePath === '') ? [route.prefix, `${route.prefix}/`] : [route.url];
     for (const m of [route.method].flat()) {
       const method = m.toUpperCase();
-      // A path may be declared twice for one method only with constraints, which we do not use.
-      if (router.hasRoute(method as HTTPMethod, route.url)) continue;
-      router.on(method as HTTPMethod, route.url, noop);
-      methods.add(method);
+      for (const url of urls) {
+        // A path may be declared twice for one method only with constraints, which we do not use.
+        if (router.hasRoute(method as HTTPMethod, url)) continue;
+        router.on(method as HTTPMethod, url, noop);
+        methods.add(method);
+      }
     }
   });
   return {
