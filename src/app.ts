@@ -16,7 +16,7 @@ import { premiumAdminRoutes } from './features/premium/premium-admin.routes.js';
 import { gradingRoutes } from './features/grading/grading.routes.js';
 import { learningPathRoutes } from './features/learning-path/learning-path.routes.js';
 import { usageRoutes } from './features/usage/usage.routes.js';
-import { answerFrameworkError, installErrorHandling } from './platform/http/error-handler.js';
+import { answerFrameworkError, installErrorHandling, sendProblem } from './platform/http/error-handler.js';
 import { installNulGuard } from './platform/http/nul-guard.js';
 import { openApiTransforms, securitySchemes } from './platform/http/openapi.js';
 
@@ -44,7 +44,9 @@ export async function buildApp(c: Container): Promise<FastifyInstance> {
     },
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    return503OnClosing: true,
+    // A request that arrives while the instance drains is refused by the hook below, as
+    // problem+json; Fastify's own closing answer is plain JSON.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: answerFrameworkError,
@@ -79,6 +81,14 @@ export async function buildApp(c: Container): Promise<FastifyInstance> {
   });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    if (draining) {
+      return sendProblem(reply, request, {
+        status: 503,
+        code: 'shutting_down',
+        detail: 'This instance is shutting down; retry the request (another instance will take it).',
+        headers: { 'retry-after': '1', connection: 'close' },
+      });
+    }
   });
   app.addHook('onSend', async (_request, reply) => {
     if (draining) reply.header('connection', 'close');

@@ -56,3 +56,22 @@ describe('routing answers', () => {
     expect(r.headers['allow']).toContain('GET');
   });
 });
+
+describe('a request that arrives while the instance drains', () => {
+  it('is refused 503 as problem+json with Retry-After, and the connection closes', async () => {
+    const t = await createTestApp();
+    try {
+      const key = await t.premium();
+      expect((await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(key) })).statusCode).toBe(200);
+      t.app.startDraining();
+      const r = await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(key) });
+      expect(r.statusCode).toBe(503);
+      expect(r.headers['content-type']).toContain('application/problem+json');
+      expect(r.headers['retry-after']).toBe('1');
+      expect(r.headers['connection']).toBe('close');
+      expect(r.json()).toMatchObject({ status: 503, code: 'shutting_down' });
+    } finally {
+      await t.close();
+    }
+  });
+});

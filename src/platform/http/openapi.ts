@@ -72,9 +72,6 @@ export const ValidationProblemSchema = ProblemSchema.extend({
 const PROBLEM = named('Problem', ProblemSchema);
 const VALIDATION_PROBLEM = named('ValidationProblem', ValidationProblemSchema);
 
-// What Fastify itself answers when a request reaches an instance that is closing
-// (return503OnClosing): its own JSON, not a problem.
-const CLOSING_BODY = z.strictObject({ error: z.string(), message: z.string(), statusCode: z.literal(503) });
 
 // What @fastify/swagger cannot say about a request body (it marks every body required and
 // drops the description of a body given by media type): carried to transformObject on the
@@ -218,7 +215,7 @@ export function openApiTransforms(o: OpenApiOptions): { transform: SwaggerTransf
       const problem = ref(status === 422 ? VALIDATION_PROBLEM : PROBLEM, 'output');
       response[status] = {
         description: text,
-        content: { 'application/problem+json': { schema: problem }, ...(status === 503 ? { 'application/json': { schema: toJson(CLOSING_BODY, 'output') } } : {}) },
+        content: { 'application/problem+json': { schema: problem } },
         ...(status === 401 && access.auth ? { headers: { 'WWW-Authenticate': { type: 'string', description: 'Bearer' } } } : {}),
         ...(status === 429 ? { headers: { 'Retry-After': RETRY_AFTER, ...(docs?.limited ? RATE_LIMIT_HEADERS : {}) } } : {}),
         ...(status === 503 ? { headers: { 'Retry-After': RETRY_AFTER } } : {}),
