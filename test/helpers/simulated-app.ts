@@ -7,6 +7,18 @@ import type { Redis } from 'ioredis';
 
 export const SIM_KEY = 'sk-ant-.test-0123456789abcdefSECRETKEY';
 
+// "Claude" grades every answer on the default rubric as correct, validly (confidence 0.9: no
+// second sample); the grading tests cover invalid and low-confidence answers.
+export function gradeEveryAnswerValidly(sim: Simulator): void {
+  sim.script.when('<student_answer>', {
+    json: {
+      criteria: [{ criterionId: 'correctness', levelId: 'correct', evidence: [], justification: 'Names evaporation.' }],
+      feedback: { strengths: ['Clear.'], improve: ['Say where the vapour goes.'], nextStep: 'Explain the role of heat.' },
+      confidence: 0.9,
+    },
+  });
+}
+
 // An app whose Anthropic client talks to the simulator over a real socket with the real SDK.
 export async function createSimulatedApp(opts: { policy?: PolicyFile; store?: 'sqlite' | 'postgres' | TestStore; redis?: Redis; env?: Record<string, string>; latencyMs?: number } = {}): Promise<TestApp & { sim: Simulator }> {
   const sim = await startSimulator({ apiKey: SIM_KEY, ...(opts.latencyMs ? { latencyMs: opts.latencyMs } : {}) });

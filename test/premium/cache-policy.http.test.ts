@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer } from '../helpers/test-app.js';
-import { createSimulatedApp } from '../helpers/simulated-app.js';
+import { createSimulatedApp, gradeEveryAnswerValidly } from '../helpers/simulated-app.js';
 
 type App = Awaited<ReturnType<typeof createSimulatedApp>>;
 const body = { question: 'Why does a puddle disappear?', referenceAnswer: 'The water evaporates into the air.', answer: 'It evaporates in the sun.' };
@@ -11,13 +11,7 @@ describe("the policy's cache settings", () => {
   beforeAll(async () => {
     t = await createSimulatedApp({ policy: { cache: { grading: { ttl: '30d', scope: 'user' } } } });
     admin = await t.premium('cache-admin', ['admin']);
-    t.sim.script.when('<student_answer>', {
-      json: {
-        criteria: [{ criterionId: 'correctness', levelId: 'correct', evidence: [], justification: 'Names evaporation.' }],
-        feedback: { strengths: ['Clear.'], improve: ['Say where the vapour goes.'], nextStep: 'Explain the role of heat.' },
-        confidence: 0.9,
-      },
-    });
+    gradeEveryAnswerValidly(t.sim);
   });
   afterAll(() => t.close());
 

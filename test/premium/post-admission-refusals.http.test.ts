@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer } from '../helpers/test-app.js';
-import { createSimulatedApp } from '../helpers/simulated-app.js';
+import { createSimulatedApp, gradeEveryAnswerValidly } from '../helpers/simulated-app.js';
 
 type App = Awaited<ReturnType<typeof createSimulatedApp>>;
 
@@ -11,13 +11,7 @@ describe('refusals after admission', () => {
   let t: App;
   beforeAll(async () => {
     t = await createSimulatedApp({ latencyMs: 300, policy: { limits: { premium: { requestsPerMinute: 5, requestsPerHour: 100, concurrent: 1 } } } });
-    t.sim.script.when('<student_answer>', {
-      json: {
-        criteria: [{ criterionId: 'correctness', levelId: 'correct', evidence: [], justification: 'Names evaporation.' }],
-        feedback: { strengths: ['Clear.'], improve: ['Say where the vapour goes.'], nextStep: 'Explain the role of heat.' },
-        confidence: 0.9,
-      },
-    });
+    gradeEveryAnswerValidly(t.sim);
   });
   afterAll(() => t.close());
 

@@ -1,21 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageLedgerRepository } from '../../src/features/usage/usage-ledger.repository.js';
 import { bearer } from '../helpers/test-app.js';
-import { createSimulatedApp } from '../helpers/simulated-app.js';
+import { createSimulatedApp, gradeEveryAnswerValidly } from '../helpers/simulated-app.js';
 
 type App = Awaited<ReturnType<typeof createSimulatedApp>>;
 const grading = (answer: string) => ({ question: 'Why does a puddle disappear?', referenceAnswer: 'The water evaporates into the air.', answer });
-
-// "Claude" grades every answer validly here; the grading tests cover invalid answers.
-function gradeEveryAnswerValidly(t: App): void {
-  t.sim.script.when('<student_answer>', {
-    json: {
-      criteria: [{ criterionId: 'correctness', levelId: 'correct', evidence: [], justification: 'Names evaporation.' }],
-      feedback: { strengths: ['Clear.'], improve: ['Say where the vapour goes.'], nextStep: 'Explain the role of heat.' },
-      confidence: 0.9,
-    },
-  });
-}
 
 describe('the premium pipeline: flags, limits, budgets, metering', () => {
   let t: App;
@@ -27,7 +16,7 @@ describe('the premium pipeline: flags, limits, budgets, metering', () => {
       },
     });
     admin = await t.premium('flag-admin', ['admin']);
-    gradeEveryAnswerValidly(t);
+    gradeEveryAnswerValidly(t.sim);
   });
   afterAll(() => t.close());
 
@@ -169,7 +158,7 @@ describe('a settlement that fails after its answer (ADR 0010)', () => {
   let t: App;
   beforeAll(async () => {
     t = await createSimulatedApp();
-    gradeEveryAnswerValidly(t);
+    gradeEveryAnswerValidly(t.sim);
   });
   afterAll(() => t.close());
 
