@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { deepFreeze } from './policy.js';
+import { MAX_TIMER_MS } from './repeat-every.js';
 
 const databaseUrl = z
   .string()
@@ -27,8 +28,6 @@ const wholeNumber = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 
-// The longest wait a Node timer can hold; a longer one fires at once.
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const envSchema = z.object({
   PORT: wholeNumber(0, 65535).default(3000),

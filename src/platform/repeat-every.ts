@@ -5,6 +5,7 @@
 // (with paid LLM calls) a thousand times a second. Long waits here are made of shorter
 // timers. The next run is scheduled when the previous one has finished, so a slow run
 // never overlaps the next.
+/** The longest wait a Node timer can hold; a longer one fires at once. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface Repeating {

@@ -93,7 +93,8 @@ export async function gradeBatch(file: string, rubric: Rubric, out: string, deps
     if (r.usage && r.messageId && !(await deps.ledger.hasMessage(r.messageId))) {
       await deps.metering.recordUnreserved({ userId: deps.userId, feature: 'grading' }, [{ model: r.model ?? 'unknown', messageId: r.messageId, latencyMs: 0, usage: r.usage, outcome: r.ok ? 'ok' : (r.error ?? 'error'), batch: true }], 'batch');
     }
-    rows[indexOf.get(r.customId)!] = toRow(answers[indexOf.get(r.customId)!]!, r, rubric);
+    const i = indexOf.get(r.customId)!; // every custom_id was checked above
+    rows[i] = toRow(answers[i]!, r, rubric);
   }
   // An answer the batch returned nothing for is graded by rules and says so, rather than
   // silently missing from the output; the caller reports the ids.

@@ -1,7 +1,6 @@
 import { DAY_MS, type Clock } from '../../platform/clock.js';
 import { ValidationError } from '../../platform/errors.js';
 import { newId } from '../../platform/ids.js';
-import { userTag } from '../cache/cache-key.js';
 import type { Principal } from '../identity/identity.types.js';
 import type { PremiumPipeline } from '../premium/premium-pipeline.js';
 import type { PremiumOutcome } from '../premium/premium.types.js';
@@ -149,7 +148,8 @@ export class LearningPathService {
       cache: {
         scope: 'user',
         inputs: { catalog: catalog.version, events: snap.events, lastEventAt: snap.lastEventAt, count: req.count, goal: req.goal ?? null, kinds: req.preferredKinds ?? null },
-        tags: ['feature:learning_path', `catalog:${catalog.version}`, userTag(p.userId)],
+        // The pipeline adds the user's tag, as to every per-user entry.
+        tags: ['feature:learning_path', `catalog:${catalog.version}`],
       },
       llm: {
         template: { id: prompt.templateId, version: prompt.templateVersion },

@@ -147,7 +147,7 @@ export class PremiumPipeline {
     const scope = task.cache.scope === 'user' || cachePolicy.scope === 'user' ? 'user' : 'shared';
     const cacheable = task.cache.cacheable;
     // One user's entries carry their user tag, so purging `user:<id>` reaches them (ADR 0003 §2).
-    const tags = scope === 'user' && !task.cache.tags.includes(userTag(p.userId)) ? [...task.cache.tags, userTag(p.userId)] : task.cache.tags;
+    const tags = scope === 'user' ? [...task.cache.tags, userTag(p.userId)] : task.cache.tags;
     const key = cacheKey({
       feature: task.feature,
       scope,

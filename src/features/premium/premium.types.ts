@@ -22,7 +22,7 @@ export interface PremiumTask<T> {
   // The deterministic answer every request can fall back to.
   rules: () => T | Promise<T>;
   // Without it the result is never cached. The policy may narrow `scope` to 'user', never
-  // widen it. `cacheable` may refuse to store a value that should be answered but not kept
+  // widen it; a 'user' entry gets the user's tag from the pipeline. `cacheable` may refuse to store a value that should be answered but not kept
   // (e.g. a grade whose second opinion could not be had: the next identical answer tries again).
   cache?: { scope: 'shared' | 'user'; inputs: unknown; tags: string[]; cacheable?: (value: T) => boolean };
   // The structured request (see src/llm/client/types.ts), plus what the pipeline needs.

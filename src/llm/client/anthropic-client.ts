@@ -338,7 +338,8 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
     const model = modelFor(req.feature);
     const ctx: CallContext = { feature: req.feature, model, calls: [], signal: req.signal };
     if (!sdk) throw localRefusal(ctx, 'no_api_key', `${req.feature}: no Anthropic API key configured`, false);
-    if (req.signal?.aborted) throw localRefusal(ctx, 'upstream_timeout', `${req.feature}: aborted by the caller`, false);
+    const abortedLocally = () => localRefusal(ctx, 'upstream_timeout', `${req.feature}: aborted by the caller`, false);
+    if (req.signal?.aborted) throw abortedLocally();
     // Fail fast without queueing: a queued call would only learn the same thing later.
     if (stateOf(model) === 'open') throw localRefusal(ctx, 'circuit_open', `${req.feature}: LLM circuit breaker is open for ${model}`, true);
     let release: () => void;
@@ -347,7 +348,7 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
     } catch (e) {
       const why = e instanceof GateRejected ? e.reason : 'rejected';
       // The caller left while queued: the same outcome as leaving during the call.
-      if (why === 'aborted') throw localRefusal(ctx, 'upstream_timeout', `${req.feature}: aborted by the caller`, false);
+      if (why === 'aborted') throw abortedLocally();
       throw localRefusal(ctx, 'overloaded_locally', `${req.feature}: too many LLM calls in flight (${why})`, true);
     }
     try {
