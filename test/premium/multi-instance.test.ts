@@ -87,4 +87,28 @@ describe('two instances on one Postgres and one Redis', () => {
     const me = (await a.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(key) })).json();
     expect(me.budget.spentUsd).toBeCloseTo(usage.totals.costUsd, 6);
   });
+
+  // Whoever can read Redis (an operator, a backup, a monitoring tool) sees its key names: the
+  // cache must not spell out who asked for what, even where it keeps per-user entries.
+  it('writes no raw user id or client address into any Redis key name: caches, limits and the auth-failure counter name them by hash', async () => {
+    const user = `mi-raw-${run}@example.org`;
+    const key = await a.premium(user);
+    const address = `198.51.100.${1 + (parseInt(run, 16) % 250)}`;
+    const guess = await a.app.inject({ method: 'GET', url: '/v1/me', headers: bearer('tg_wrong-guess'), remoteAddress: address });
+    expect(guess.statusCode).toBe(401); // counted against the address
+    const first = await a.app.inject({ method: 'POST', url: '/v1/learning-paths', headers: bearer(key), payload: {} });
+    expect(first.statusCode, first.body).toBe(200);
+    const again = (await b.app.inject({ method: 'POST', url: '/v1/learning-paths', headers: bearer(key), payload: {} })).json();
+    expect(again.source).toBe('cache'); // the entry is in Redis (instance b never computed it)
+    const names: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await redis[0]!.scan(cursor, 'COUNT', 1000);
+      cursor = next;
+      names.push(...batch);
+    } while (cursor !== '0');
+    expect(names.some((n) => n.includes('user:'))).toBe(true); // the per-user tag index exists…
+    expect(names.some((n) => n.includes(':authfail'))).toBe(true); // …and the address's failure count…
+    expect(names.filter((n) => n.includes(`mi-raw-${run}`) || n.includes(address))).toEqual([]); // …under no raw id or address
+  });
 });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { userHash } from '../../platform/pseudonym.js';
 
 export interface CacheKeyInput {
   feature: string; // 'grading' | 'learning_path'
@@ -76,10 +77,6 @@ export function storedTag(tag: string): string {
  */
 export function purgeTags(tags: readonly string[]): string[] {
   return [...new Set(tags.flatMap((t) => (t.startsWith('user:') ? [storedTag(t), t] : [t])))];
-}
-
-export function userHash(userId: string): string {
-  return createHash('sha256').update(`tg-user\0${userId}`).digest('hex').slice(0, 16);
 }
 
 /** Trim, collapse whitespace runs to one space, Unicode NFC: the same answer typed twice must hash once. */

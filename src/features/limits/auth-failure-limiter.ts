@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, RLWrapperTimeouts, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { addressHash } from '../../platform/pseudonym.js';
 
 export interface AuthFailureLimiterOptions {
   /** shared counter across instances; without it each instance counts on its own */
@@ -62,14 +63,14 @@ export function createAuthFailureLimiter(opts: AuthFailureLimiterOptions = {}): 
 
   return {
     async check(ip) {
-      const res = await limiter.get(ip);
+      const res = await limiter.get(addressHash(ip));
       if (!res || res.consumedPoints < points) return gate(true, 0);
       return gate(false, res.msBeforeNext);
     },
     async recordFailure(ip) {
       let res: RateLimiterRes;
       try {
-        res = await limiter.consume(ip);
+        res = await limiter.consume(addressHash(ip));
       } catch (rej) {
         // Over the limit already (a request that passed check() concurrently): still refused.
         if (rej instanceof RateLimiterRes) return gate(false, rej.msBeforeNext);
@@ -79,7 +80,7 @@ export function createAuthFailureLimiter(opts: AuthFailureLimiterOptions = {}): 
       // The failure that reaches the limit starts the block; block() rewrites the key's
       // expiry, so the IP stays refused for blockSec even if the minute window was nearly over.
       if (res.consumedPoints === points && blockDuration * 1000 > res.msBeforeNext) {
-        res = await limiter.block(ip, blockDuration);
+        res = await limiter.block(addressHash(ip), blockDuration);
       }
       return gate(false, res.msBeforeNext);
     },

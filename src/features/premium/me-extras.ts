@@ -4,7 +4,7 @@ import type { Principal } from '../identity/identity.types.js';
 import type { RateLimiter } from '../limits/limit-types.js';
 import type { BudgetRepository } from '../usage/budget.repository.js';
 import { budgetLines } from '../usage/budget-policy.js';
-import { limitSpecFor } from './limit-spec.js';
+import { limitKeyFor, limitSpecFor } from './limit-spec.js';
 import type { UserOverridesReader } from './user-overrides.js';
 
 // What GET /v1/me adds: limits left per feature and the monthly budget left.
@@ -14,7 +14,7 @@ export function meExtras(deps: { policy: Policy; limiter: RateLimiter; budgets: 
     const limits: Record<string, unknown> = {};
     for (const feature of ['grading', 'learning_path'] as const) {
       const spec = limitSpecFor(deps.policy, p.tier, feature, override?.limits);
-      limits[feature] = await deps.limiter.peek(`${p.tier}:${feature}:${p.userId}`, spec).catch(() => ({ unavailable: true }));
+      limits[feature] = await deps.limiter.peek(limitKeyFor(p.tier, feature, p.userId), spec).catch(() => ({ unavailable: true }));
     }
     const now = deps.clock.now();
     const userLine = budgetLines(deps.policy, { userId: p.userId, tier: p.tier, feature: 'grading', userMonthlyOverrideMicros: override?.monthlyBudgetMicros ?? null }, now).find((l) => l.key.startsWith('user:'));

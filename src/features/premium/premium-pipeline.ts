@@ -15,7 +15,7 @@ import { budgetLines, secondsUntilReset } from '../usage/budget-policy.js';
 import type { MeteringService, UsageSummary } from '../usage/metering.service.js';
 import { ZERO_SUMMARY } from '../usage/metering.service.js';
 import type { PriceBook } from '../usage/price-book.js';
-import { limitSpecFor } from './limit-spec.js';
+import { limitKeyFor, limitSpecFor } from './limit-spec.js';
 import type { InputTokenEstimator } from './input-token-estimator.js';
 import type { PremiumMetrics } from './premium-metrics.js';
 import type { FallbackReason, PremiumOutcome, PremiumTask } from './premium.types.js';
@@ -84,7 +84,7 @@ export class PremiumPipeline {
   async admit(p: Principal, feature: Feature): Promise<Admission> {
     const override = await this.d.overrides(p.userId);
     const spec = limitSpecFor(this.d.policy, p.tier, feature, override?.limits);
-    const limitKey = `${p.tier}:${feature}:${p.userId}`;
+    const limitKey = limitKeyFor(p.tier, feature, p.userId);
     const decision = await this.d.limiter.hitRequest(limitKey, spec);
     this.d.onLimitDecision?.(p, feature, decision);
     if (!decision.allowed) throw new RateLimitedError(decision.violated ?? 'requests', decision.retryAfterSec, decision.headers);
