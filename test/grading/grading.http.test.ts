@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { UsageLedgerRepository } from '../../src/features/usage/usage-ledger.repository.js';
-import { bearer } from '../helpers/test-app.js';
+import { bearer, createTestApp } from '../helpers/test-app.js';
 import { createSimulatedApp } from '../helpers/simulated-app.js';
 
 type App = Awaited<ReturnType<typeof createSimulatedApp>>;
@@ -253,6 +253,24 @@ describe('calibration', () => {
       expect(again.json().n).toBe(r.n);
       const metrics = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
       expect(metrics).toMatch(/tutorgate_grading_calibration_kappa\{rubric="demo-evaporation"\}/);
+    } finally {
+      await t.close();
+    }
+  });
+
+  // A rubric with no anchors and no resolved reviews: its agreement is undefined (NaN), which
+  // SQLite's NOT NULL columns refused (a 500, and a scheduled run stopped at that rubric).
+  it('a rubric with nothing to compare answers n 0 with no agreement, and keeps no run', async () => {
+    const t = await createTestApp();
+    try {
+      const admin = await t.premium('cal-empty-admin', ['admin']);
+      const rubric = { id: 'no-anchors', version: 1, title: 'Evaporation', criteria: [{ id: 'c', name: 'C', description: 'd', levels: [{ id: 'no', points: 0, descriptor: 'n' }, { id: 'yes', points: 1, descriptor: 'y' }] }], referenceAnswers: ['The water evaporates.'] };
+      expect((await t.app.inject({ method: 'POST', url: '/v1/grading/rubrics', headers: bearer(admin), payload: rubric })).statusCode).toBe(201);
+      const run = await t.app.inject({ method: 'POST', url: '/v1/admin/grading/calibrate', headers: bearer(admin), payload: { rubricId: 'no-anchors' } });
+      expect(run.statusCode).toBe(200);
+      expect(run.json()).toEqual({ rubricId: 'no-anchors', rubricVersion: 1, n: 0, kappa: null, exact: null, llmGraded: 0 });
+      expect((await t.app.inject({ method: 'GET', url: '/v1/admin/grading/calibrations/no-anchors', headers: bearer(admin) })).json()).toEqual({ runs: [] });
+      expect((await t.app.inject({ method: 'GET', url: '/metrics' })).body).not.toMatch(/tutorgate_grading_calibration_kappa\{rubric="no-anchors"\}/);
     } finally {
       await t.close();
     }

@@ -15,8 +15,9 @@ export interface CalibrationResult {
   rubricId: string;
   rubricVersion: number;
   n: number;
-  kappa: number;
-  exact: number;
+  /** null when there was nothing to compare (no anchors, no overrides): no run is kept then. */
+  kappa: number | null;
+  exact: number | null;
   llmGraded: number;
 }
 
@@ -62,11 +63,14 @@ export class GradingCalibrationService {
       if (e.source !== 'rules') llmGraded++;
       pairs.push([expected, Math.round(e.score)]);
     }
+    // Nothing to compare measures nothing: no run is kept (its NaN agreement would break the
+    // NOT NULL columns on SQLite, and read as null on Postgres) and the gauge keeps the last one.
+    if (pairs.length === 0) return { rubricId: rubric.id, rubricVersion: rubric.version, n: 0, kappa: null, exact: null, llmGraded };
     const max = Math.round(rubric.criteria.reduce((s, c) => s + Math.max(...c.levels.map((l) => l.points)) * (c.weight ?? 1), 0));
-    const kappa = pairs.length ? quadraticWeightedKappa(pairs, 0, Math.max(1, max)) : Number.NaN;
-    const exact = pairs.length ? exactAgreement(pairs) : Number.NaN;
+    const kappa = quadraticWeightedKappa(pairs, 0, Math.max(1, max));
+    const exact = exactAgreement(pairs);
     await this.repo.insertCalibration({ id: newId('cal'), rubricId: rubric.id, rubricVersion: rubric.version, model: this.model, templateVersion: GRADING_TEMPLATE_VERSION, n: pairs.length, kappa, exact, at: this.clock.now() });
-    if (Number.isFinite(kappa)) this.gauge.set({ rubric: rubric.id }, kappa);
+    this.gauge.set({ rubric: rubric.id }, kappa);
     return { rubricId: rubric.id, rubricVersion: rubric.version, n: pairs.length, kappa, exact, llmGraded };
   }
 }
