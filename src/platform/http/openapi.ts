@@ -122,7 +122,7 @@ const ERROR_TEXT: Record<ErrorStatus, string> = {
   422: 'validation_failed: the request is invalid; errors[] names each failing field',
   429: 'rate_limited: too many failed credential checks from this address (limit authFailuresPerMinute); Retry-After says when to try again',
   500: 'internal: an unexpected error, logged under the request id',
-  503: 'service_unavailable: the store cannot be reached; retry shortly. While an instance shuts down, Fastify answers 503 with its own JSON body instead',
+  503: 'service_unavailable: the store cannot be reached, or shutting_down: this instance is draining (another takes the retry); retry shortly',
 };
 
 interface Access {
