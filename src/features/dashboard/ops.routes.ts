@@ -5,6 +5,7 @@ import type { AnthropicClient } from '../../llm/client/types.js';
 import type { CacheManager } from '../cache/cache-manager.js';
 import type { FlagAnalytics, FlagAnalyticsSnapshot } from '../flags/flag-analytics.js';
 import type { FlagsService } from '../flags/flags.service.js';
+import { OpsSchema } from './dashboard.openapi.js';
 import { readOpsFigures } from './ops-figures.js';
 
 export interface OpsDeps {
@@ -38,7 +39,7 @@ export function opsRoutes(deps: OpsDeps): FastifyPluginAsyncZod {
       {
         // A read, so the dashboard's cookie session may call it (see dashboard.routes.ts on CSRF).
         config: { auth: 'required', permission: 'ops:read', allowSession: true },
-        schema: { tags: ['admin'], summary: "This instance's cache, flags, upstream breaker, tier limits and counters" },
+        schema: { tags: ['admin'], summary: "This instance's cache, flags, upstream breaker, tier limits and counters", docs: { responses: { 200: { description: 'The operating state', content: { 'application/json': OpsSchema } } } } },
       },
       async () => ({
         cache: deps.cache.stats(),

@@ -4,7 +4,7 @@ import { ValidationError } from '../../platform/errors.js';
 import { principalOf } from '../identity/auth.hook.js';
 import type { GradingCalibrationService } from './grading-calibration.service.js';
 import type { GradingService } from './grading.service.js';
-import { EvaluationSchema, PublishedRubricsSchema, RUBRIC_BODY, RubricListSchema } from './grading.openapi.js';
+import { CalibrationResultSchema, CalibrationRunsSchema, EvaluationSchema, PublishedRubricsSchema, ReviewQueueSchema, RUBRIC_BODY, RubricDetailsSchema, RubricListSchema, STORED_EVALUATION } from './grading.openapi.js';
 import { loadRubricsYaml, RubricIdSchema as rubricId, RubricImportError } from './rubric.schema.js';
 
 const text = (max: number) => z.string().min(1).max(max);
@@ -38,13 +38,13 @@ export function gradingRoutes(deps: { service: GradingService; calibration: Grad
       },
     );
 
-    app.get('/v1/grading/evaluations/:id', { config: { auth: 'required' }, schema: { tags: ['grading'], params: z.strictObject({ id: z.string().max(100) }), docs: { responses: { 200: { description: 'The evaluation (with the reviewer\'s score and `override` once resolved)', content: { 'application/json': EvaluationSchema.extend({ override: z.record(z.string(), z.unknown()).optional() }) } } } } } }, async (request) =>
+    app.get('/v1/grading/evaluations/:id', { config: { auth: 'required' }, schema: { tags: ['grading'], params: z.strictObject({ id: z.string().max(100) }), docs: { responses: { 200: { description: 'The evaluation (with the reviewer\'s score and `override` once resolved)', content: { 'application/json': STORED_EVALUATION } } } } } }, async (request) =>
       deps.service.get(principalOf(request), request.params.id),
     );
 
     app.get('/v1/grading/rubrics', { config: { auth: 'required', permission: 'rubrics:read' }, schema: { tags: ['grading'], summary: 'Rubrics the caller may use (demo rubrics ship)', docs: { responses: { 200: { description: 'The latest version of each rubric', content: { 'application/json': RubricListSchema } } } } } }, async () => ({ rubrics: await deps.service.rubrics() }));
 
-    app.get('/v1/grading/rubrics/:id', { config: { auth: 'required', permission: 'rubrics:read' }, schema: { tags: ['grading'], params: z.strictObject({ id: rubricId }) } }, async (request) => deps.service.rubricFor(principalOf(request), request.params.id));
+    app.get('/v1/grading/rubrics/:id', { config: { auth: 'required', permission: 'rubrics:read' }, schema: { tags: ['grading'], summary: 'The latest version of a rubric', params: z.strictObject({ id: rubricId }), docs: { responses: { 200: { description: 'The rubric (reference answers and anchors for rubrics:manage only)', content: { 'application/json': RubricDetailsSchema } } } } } }, async (request) => deps.service.rubricFor(principalOf(request), request.params.id));
 
     app.post(
       '/v1/grading/rubrics',
@@ -80,7 +80,7 @@ export function gradingRoutes(deps: { service: GradingService; calibration: Grad
       },
     );
 
-    app.get('/v1/grading/reviews', { config: { auth: 'required', permission: 'reviews:manage' }, schema: { tags: ['grading'], summary: 'Grades flagged for review', querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50) }) } }, async (request) => ({
+    app.get('/v1/grading/reviews', { config: { auth: 'required', permission: 'reviews:manage' }, schema: { tags: ['grading'], summary: 'Grades flagged for review', querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50) }), docs: { responses: { 200: { description: 'The review queue', content: { 'application/json': ReviewQueueSchema } } } } } }, async (request) => ({
       reviews: await deps.service.reviewQueue(request.query.limit),
     }));
 
@@ -88,16 +88,16 @@ export function gradingRoutes(deps: { service: GradingService; calibration: Grad
       '/v1/grading/reviews/:id/resolve',
       {
         config: { auth: 'required', permission: 'reviews:manage' },
-        schema: { tags: ['grading'], summary: 'Resolve a flagged grade with an override (feeds calibration)', params: z.strictObject({ id: z.string().max(100) }), body: z.strictObject({ levels: z.record(z.string().max(100), z.string().max(100)), note: z.string().max(2000).optional() }), docs: { errors: { 409: 'conflict: this evaluation is not awaiting review' } } },
+        schema: { tags: ['grading'], summary: 'Resolve a flagged grade with an override (feeds calibration)', params: z.strictObject({ id: z.string().max(100) }), body: z.strictObject({ levels: z.record(z.string().max(100), z.string().max(100)), note: z.string().max(2000).optional() }), docs: { responses: { 200: { description: 'The evaluation, resolved', content: { 'application/json': STORED_EVALUATION } } }, errors: { 409: 'conflict: this evaluation is not awaiting review' } } },
       },
       async (request) => deps.service.resolveReview(principalOf(request), request.params.id, request.body),
     );
 
-    app.get('/v1/admin/grading/calibrations/:rubricId', { config: { auth: 'required', permission: 'rubrics:manage' }, schema: { tags: ['grading'], summary: 'Recent calibration runs of a rubric (agreement over time)', params: z.strictObject({ rubricId }) } }, async (request) => ({
+    app.get('/v1/admin/grading/calibrations/:rubricId', { config: { auth: 'required', permission: 'rubrics:manage' }, schema: { tags: ['grading'], summary: 'Recent calibration runs of a rubric (agreement over time)', params: z.strictObject({ rubricId }), docs: { responses: { 200: { description: 'The runs', content: { 'application/json': CalibrationRunsSchema } } } } } }, async (request) => ({
       runs: await deps.calibration.history(request.params.rubricId),
     }));
 
-    app.post('/v1/admin/grading/calibrate', { config: { auth: 'required', permission: 'rubrics:manage' }, schema: { tags: ['grading'], summary: 'Re-grade anchors and overrides; report agreement (QWK, exact)', body: z.strictObject({ rubricId }) } }, async (request) =>
+    app.post('/v1/admin/grading/calibrate', { config: { auth: 'required', permission: 'rubrics:manage' }, schema: { tags: ['grading'], summary: 'Re-grade anchors and overrides; report agreement (QWK, exact)', body: z.strictObject({ rubricId }), docs: { responses: { 200: { description: 'The agreement of this run (a run with nothing to compare is not kept)', content: { 'application/json': CalibrationResultSchema } } }, errors: { 404: 'not_found: no rubric with that rubricId' } } } }, async (request) =>
       deps.calibration.calibrate(request.body.rubricId),
     );
   };

@@ -4,7 +4,7 @@ import { parseDuration } from '../../platform/duration.js';
 import { BadRequestError } from '../../platform/errors.js';
 import { TIERS } from '../../platform/policy.schema.js';
 import { principalOf } from './auth.hook.js';
-import { MeSchema, NewApiKeySchema, UserSchema } from './identity.openapi.js';
+import { MeSchema, NewApiKeySchema, SUBSCRIPTION, USER, UserDetailsSchema, UserListSchema, UserSubscriptionSchema } from './identity.openapi.js';
 import type { IdentityService } from './identity.service.js';
 import { ROLES, USER_ID_PATTERN, type Principal } from './identity.types.js';
 
@@ -32,16 +32,16 @@ export function identityRoutes(identity: IdentityService, extras: MeExtras): Fas
 
     const admin = { auth: 'required', permission: 'users:manage' } as const;
 
-    app.get('/v1/admin/users', { config: admin, schema: { tags: ['admin'], querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(100), after: userId.optional() }) } }, async (request) => {
+    app.get('/v1/admin/users', { config: admin, schema: { tags: ['admin'], summary: 'Users, a page at a time by id', querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(100), after: userId.optional() }), docs: { responses: { 200: { description: 'A page of users', content: { 'application/json': UserListSchema } } } } } }, async (request) => {
       return { users: await identity.listUsers(request.query.limit, request.query.after) };
     });
 
-    app.post('/v1/admin/users', { config: admin, schema: { tags: ['admin'], body: z.strictObject({ id: userId, roles: z.array(z.enum(ROLES)).min(1).default(['learner']), tier: z.enum(TIERS).default('free') }), docs: { responses: { 201: { description: 'Created', content: { 'application/json': UserSchema } } }, errors: { 409: 'conflict: a user with that id exists' } } } }, async (request, reply) => {
+    app.post('/v1/admin/users', { config: admin, schema: { tags: ['admin'], body: z.strictObject({ id: userId, roles: z.array(z.enum(ROLES)).min(1).default(['learner']), tier: z.enum(TIERS).default('free') }), docs: { responses: { 201: { description: 'Created', content: { 'application/json': USER } } }, errors: { 409: 'conflict: a user with that id exists' } } } }, async (request, reply) => {
       const user = await identity.createUser(request.body);
       return reply.status(201).send(user);
     });
 
-    app.get('/v1/admin/users/:id', { config: admin, schema: { tags: ['admin'], params: userParams } }, async (request) => {
+    app.get('/v1/admin/users/:id', { config: admin, schema: { tags: ['admin'], summary: 'A user with their subscription and API keys', params: userParams, docs: { responses: { 200: { description: 'The user', content: { 'application/json': UserDetailsSchema } } } } } }, async (request) => {
       const [user, subscription, keys] = await Promise.all([
         identity.getUser(request.params.id),
         identity.subscription(request.params.id),
@@ -50,7 +50,7 @@ export function identityRoutes(identity: IdentityService, extras: MeExtras): Fas
       return { user, subscription, keys };
     });
 
-    app.patch('/v1/admin/users/:id', { config: admin, schema: { tags: ['admin'], params: userParams, body: z.strictObject({ roles: z.array(z.enum(ROLES)).min(1).optional(), disabled: z.boolean().optional() }) } }, async (request) => {
+    app.patch('/v1/admin/users/:id', { config: admin, schema: { tags: ['admin'], params: userParams, summary: 'Change roles or disable a user', body: z.strictObject({ roles: z.array(z.enum(ROLES)).min(1).optional(), disabled: z.boolean().optional() }), docs: { responses: { 200: { description: 'The user as changed', content: { 'application/json': USER } } } } } }, async (request) => {
       const { roles, disabled } = request.body;
       if (roles) await identity.setRoles(request.params.id, roles);
       if (disabled !== undefined) await identity.setDisabled(request.params.id, disabled);
@@ -66,7 +66,7 @@ export function identityRoutes(identity: IdentityService, extras: MeExtras): Fas
       return reply.status(204).send();
     });
 
-    app.get('/v1/admin/users/:id/subscription', { config: admin, schema: { tags: ['admin'], params: userParams } }, async (request) => {
+    app.get('/v1/admin/users/:id/subscription', { config: admin, schema: { tags: ['admin'], params: userParams, docs: { responses: { 200: { description: "The user's subscription", content: { 'application/json': UserSubscriptionSchema } } } } } }, async (request) => {
       return { subscription: await identity.subscription(request.params.id) };
     });
 
@@ -83,6 +83,7 @@ export function identityRoutes(identity: IdentityService, extras: MeExtras): Fas
             z.strictObject({ action: z.literal('extend'), by: z.string() }),
             z.strictObject({ action: z.literal('cancel') }),
           ]),
+          docs: { responses: { 200: { description: 'The subscription as changed', content: { 'application/json': SUBSCRIPTION } } } },
         },
       },
       async (request) => {

@@ -32,3 +32,32 @@ export const CATALOG_BODY = {
 };
 
 export const ImportedCatalogSchema = z.strictObject({ version: z.string(), skills: z.int().min(0), items: z.int().min(0) });
+
+// NaN (too few learners for a spread, e.g. one learner in an arm) is sent as null.
+const statistic = (description: string) => z.number().nullable().meta({ description: `${description}; null when too few learners to tell` });
+const variantSummary = { variant: z.string(), n: z.int().min(1).meta({ description: 'Learners with an outcome' }), mean: z.number().meta({ description: 'Mean success rate on recommended items attempted after exposure' }), sd: statistic('Standard deviation') };
+
+export const ExperimentReportSchema = z.strictObject({
+  experiment: z.string(),
+  windowDays: z.int().min(1),
+  learners: z
+    .record(z.string(), z.strictObject({ exposed: z.int().min(0), withOutcome: z.int().min(0), costPerLearnerUsd: z.number().min(0) }))
+    .meta({ description: 'By variant: learners exposed, those with an outcome in the window, and the mean LLM cost per exposed learner (a guardrail)' }),
+  analysis: z
+    .strictObject({
+      control: z.strictObject(variantSummary),
+      variants: z.array(
+        z.strictObject({
+          ...variantSummary,
+          difference: z.number().meta({ description: 'Mean minus the control mean' }),
+          ci95: z.tuple([statistic('Lower bound'), statistic('Upper bound')]).meta({ description: '95 % interval of the difference' }),
+          pValue: statistic('Two-sided p-value'),
+          effectSize: z.number(),
+          effectSizeKind: z.enum(['cohens_h', 'cohens_d']),
+          method: z.enum(['two-proportion-z', 'welch-t']),
+        }),
+      ),
+    })
+    .nullable()
+    .meta({ description: 'Each variant against the control (the variant named control, else the first seen); null until two variants have outcomes' }),
+});

@@ -7,7 +7,7 @@ import { CatalogError } from './catalog.js';
 import { CatalogVersionConflict, type CatalogProvider } from './catalog-provider.js';
 import type { ExperimentAnalysisService } from './experiment-analysis.service.js';
 import type { LearningPathService } from './learning-path.service.js';
-import { CATALOG_BODY, ImportedCatalogSchema, LearningPathSchema, MasterySchema, RecordedEventsSchema } from './learning-path.openapi.js';
+import { CATALOG_BODY, ExperimentReportSchema, ImportedCatalogSchema, LearningPathSchema, MasterySchema, RecordedEventsSchema } from './learning-path.openapi.js';
 
 const event = z.strictObject({
   eventId: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/).optional(),
@@ -99,7 +99,7 @@ export function learningPathRoutes(deps: { service: LearningPathService; catalog
 
     app.get(
       '/v1/admin/experiments/:key/analysis',
-      { config: { auth: 'required', permission: 'experiments:manage', allowSession: true }, schema: { tags: ['learning'], params: z.strictObject({ key: z.string().regex(/^[a-z][a-z0-9_.-]{0,63}$/) }), querystring: z.strictObject({ days: z.coerce.number().int().min(1).max(365).default(30) }) } },
+      { config: { auth: 'required', permission: 'experiments:manage', allowSession: true }, schema: { tags: ['learning'], params: z.strictObject({ key: z.string().regex(/^[a-z][a-z0-9_.-]{0,63}$/) }), summary: 'An experiment: learners per variant, outcome difference with its interval, cost per learner', querystring: z.strictObject({ days: z.coerce.number().int().min(1).max(365).default(30) }), docs: { responses: { 200: { description: 'The report', content: { 'application/json': ExperimentReportSchema } } } } } },
       async (request) => deps.experiments.report(request.params.key, request.query.days),
     );
   };

@@ -8,6 +8,7 @@ import { purgeTags } from '../cache/cache-key.js';
 import type { IdentityService } from '../identity/identity.service.js';
 import type { BudgetRepository } from '../usage/budget.repository.js';
 import { microsFromUsd } from '../usage/price-book.js';
+import { CachePurgeSchema, RateLimitsSchema, UserBudgetSchema, UserLimitsSchema, UserOverridesSchema } from './premium.openapi.js';
 import type { UserOverridesReader } from './user-overrides.js';
 
 const userParams = z.strictObject({ id: z.string().regex(/^[A-Za-z0-9_.@-]{1,200}$/) });
@@ -22,11 +23,11 @@ const limitOverride = z.strictObject({
 // on every instance at once, with no restart.
 export function premiumAdminRoutes(deps: { budgets: BudgetRepository; overrides: Pick<UserOverridesReader, 'invalidate'>; identity: IdentityService; cache: CacheManager; policy: Policy; clock: Clock }): FastifyPluginAsyncZod {
   return async (app) => {
-    app.get('/v1/admin/rate-limits', { config: { auth: 'required', permission: 'limits:manage' }, schema: { tags: ['admin'], summary: 'Tier limits from the policy' } }, async () => ({ tiers: deps.policy.limits }));
+    app.get('/v1/admin/rate-limits', { config: { auth: 'required', permission: 'limits:manage' }, schema: { tags: ['admin'], summary: 'Tier limits from the policy', docs: { responses: { 200: { description: 'The limits per tier', content: { 'application/json': RateLimitsSchema } } } } } }, async () => ({ tiers: deps.policy.limits }));
 
     app.put(
       '/v1/admin/users/:id/limits',
-      { config: { auth: 'required', permission: 'limits:manage' }, schema: { tags: ['admin'], summary: "Override a user's limits (null clears)", params: userParams, body: limitOverride.nullable() } },
+      { config: { auth: 'required', permission: 'limits:manage' }, schema: { tags: ['admin'], summary: "Override a user's limits (null clears)", params: userParams, body: limitOverride.nullable(), docs: { responses: { 200: { description: 'The override as stored', content: { 'application/json': UserLimitsSchema } } } } } },
       async (request) => {
         await deps.identity.getUser(request.params.id);
         await deps.budgets.putOverride(request.params.id, { limits: request.body }, deps.clock.now());
@@ -37,7 +38,7 @@ export function premiumAdminRoutes(deps: { budgets: BudgetRepository; overrides:
 
     app.put(
       '/v1/admin/users/:id/budget',
-      { config: { auth: 'required', permission: 'limits:manage' }, schema: { tags: ['admin'], summary: "Override a user's monthly budget in USD (null clears)", params: userParams, body: z.strictObject({ monthlyUsd: z.number().min(0).max(1_000_000).nullable() }) } },
+      { config: { auth: 'required', permission: 'limits:manage' }, schema: { tags: ['admin'], summary: "Override a user's monthly budget in USD (null clears)", params: userParams, body: z.strictObject({ monthlyUsd: z.number().min(0).max(1_000_000).nullable() }), docs: { responses: { 200: { description: 'The override as stored', content: { 'application/json': UserBudgetSchema } } } } } },
       async (request) => {
         await deps.identity.getUser(request.params.id);
         const micros = request.body.monthlyUsd === null ? null : microsFromUsd(request.body.monthlyUsd);
@@ -47,7 +48,7 @@ export function premiumAdminRoutes(deps: { budgets: BudgetRepository; overrides:
       },
     );
 
-    app.get('/v1/admin/users/:id/overrides', { config: { auth: 'required', permission: 'limits:manage' }, schema: { tags: ['admin'], params: userParams } }, async (request) => {
+    app.get('/v1/admin/users/:id/overrides', { config: { auth: 'required', permission: 'limits:manage' }, schema: { tags: ['admin'], summary: "A user's own limits and budget", params: userParams, docs: { responses: { 200: { description: 'The overrides (404 when none was ever set)', content: { 'application/json': UserOverridesSchema } } } } } }, async (request) => {
       const o = await deps.budgets.getOverride(request.params.id);
       if (!o) throw new NotFoundError('Override');
       return { userId: request.params.id, limits: o.limits, monthlyUsd: o.monthlyBudgetMicros === null ? null : o.monthlyBudgetMicros / 1e6 };
@@ -57,7 +58,12 @@ export function premiumAdminRoutes(deps: { budgets: BudgetRepository; overrides:
       '/v1/admin/cache/invalidate',
       {
         config: { auth: 'required', permission: 'cache:manage' },
-        schema: { tags: ['admin'], summary: 'Purge cached answers by tag (e.g. rubric:ID, feature:grading, catalog:VERSION, user:ID) on every instance', body: z.strictObject({ tags: z.array(z.string().regex(/^[a-z_]+:[A-Za-z0-9_.@:-]{1,200}$/)).min(1).max(100) }) },
+        schema: {
+          tags: ['admin'],
+          summary: 'Purge cached answers by tag (e.g. rubric:ID, feature:grading, catalog:VERSION, user:ID) on every instance',
+          body: z.strictObject({ tags: z.array(z.string().regex(/^[a-z_]+:[A-Za-z0-9_.@:-]{1,200}$/)).min(1).max(100) }),
+          docs: { responses: { 200: { description: 'Purged', content: { 'application/json': CachePurgeSchema } } }, errors: { 503: 'service_unavailable: the purge did not reach Redis or the store cannot be reached, or shutting_down: this instance is draining; retry shortly' } },
+        },
       },
       async (request) => ({ purged: await deps.cache.invalidateTags(purgeTags(request.body.tags)) }),
     );

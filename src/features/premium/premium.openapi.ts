@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FEATURES, TIERS } from '../../platform/policy.schema.js';
 import type { FallbackReason } from './premium.types.js';
 
 // Documentation only (see platform/http/openapi.ts): what every premium answer carries.
@@ -26,3 +27,29 @@ export const premiumEnvelope = {
   fallbackReason: z.enum(FALLBACK_REASONS).optional().meta({ description: 'Why a rules answer was given instead of a model answer' }),
   notices: z.array(z.string()).optional(),
 };
+
+// The admin answers of premium-admin.routes.ts: tier limits, a user's overrides, cache purges.
+
+export const LimitsSchema = z
+  .strictObject({
+    requestsPerMinute: z.int().positive().optional(),
+    requestsPerHour: z.int().positive().optional(),
+    tokensPerDay: z.int().positive().optional(),
+    concurrent: z.int().positive().optional().meta({ description: 'Calls in flight at once' }),
+  })
+  .meta({ description: 'Caps; a cap left out does not apply' });
+
+export const RateLimitsSchema = z.strictObject({
+  tiers: z
+    .partialRecord(z.enum(TIERS), LimitsSchema.extend({ features: z.partialRecord(z.enum(FEATURES), LimitsSchema).optional().meta({ description: 'Caps of one premium feature, over the tier caps' }) }))
+    .meta({ description: 'The policy limits per tier (a user override applies over them)' }),
+});
+
+const userLimits = LimitsSchema.nullable().meta({ description: "The user's own limits over the tier's; null: none" });
+const monthlyUsd = z.number().min(0).nullable().meta({ description: "The user's own monthly budget in USD; null: the tier's" });
+
+export const UserLimitsSchema = z.strictObject({ userId: z.string(), limits: userLimits });
+export const UserBudgetSchema = z.strictObject({ userId: z.string(), monthlyUsd });
+export const UserOverridesSchema = z.strictObject({ userId: z.string(), limits: userLimits, monthlyUsd });
+
+export const CachePurgeSchema = z.strictObject({ purged: z.int().min(0).meta({ description: "Entries deleted: from Redis when REDIS_URL is set, else from this instance's memory; every instance drops its own copies too" }) });
