@@ -216,7 +216,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     catalogs,
     learners,
     service: new LearningPathService(learningRepo, catalogs, learners, pipeline, clock),
-    experiments: new ExperimentAnalysisService(learningRepo, usageAnalytics, clock),
+    experiments: new ExperimentAnalysisService(learningRepo, usageAnalytics, clock, (key) => snapshot.get(key) !== undefined),
   };
 
   const readiness: ReadinessCheck[] = [

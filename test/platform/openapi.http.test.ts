@@ -339,6 +339,9 @@ describe('the OpenAPI document', () => {
       expectDocumented('GET', '/v1/admin/ops', await t.app.inject({ method: 'GET', url: '/v1/admin/ops', headers: bearer(admin) }));
       expectDocumented('PUT', '/v1/admin/flags/{key}', await t.app.inject({ method: 'PUT', url: '/v1/admin/flags/learning_path', headers: bearer(admin), payload: { rollout: 100, variants: null, rules: null } }));
       expectDocumented('GET', '/v1/admin/flags/{key}/audit', await t.app.inject({ method: 'GET', url: '/v1/admin/flags/learning_path/audit', headers: bearer(admin) }));
+      const noFlag = await t.app.inject({ method: 'GET', url: '/v1/admin/flags/no_such_flag/audit', headers: bearer(admin) });
+      expect(noFlag.statusCode).toBe(404);
+      expectDocumented('GET', '/v1/admin/flags/{key}/audit', noFlag);
       const analytics = await t.app.inject({ method: 'GET', url: '/v1/admin/flags-analytics', headers: bearer(admin) });
       expect(Object.keys(analytics.json().flags).length).toBeGreaterThan(0);
       expectDocumented('GET', '/v1/admin/flags-analytics', analytics);
@@ -367,6 +370,9 @@ describe('the OpenAPI document', () => {
 
       expectDocumented('POST', '/v1/admin/grading/calibrate', await t.app.inject({ method: 'POST', url: '/v1/admin/grading/calibrate', headers: bearer(admin), payload: { rubricId: 'demo-evaporation' } }));
       expectDocumented('GET', '/v1/admin/grading/calibrations/{rubricId}', await t.app.inject({ method: 'GET', url: '/v1/admin/grading/calibrations/demo-evaporation', headers: bearer(admin) }));
+      const noRubric = await t.app.inject({ method: 'GET', url: '/v1/admin/grading/calibrations/oa-missing', headers: bearer(admin) });
+      expect(noRubric.statusCode).toBe(404);
+      expectDocumented('GET', '/v1/admin/grading/calibrations/{rubricId}', noRubric);
       // Its one override is the only known grade; version 2 has none at all.
       expectDocumented('POST', '/v1/admin/grading/calibrate', await t.app.inject({ method: 'POST', url: '/v1/admin/grading/calibrate', headers: bearer(admin), payload: { rubricId: 'oa-no-anchors' } }));
       await t.app.inject({ method: 'POST', url: '/v1/grading/rubrics', headers: bearer(admin), payload: { ...rubric, version: 2 } });
@@ -376,11 +382,16 @@ describe('the OpenAPI document', () => {
       expectDocumented('POST', '/v1/admin/grading/calibrate', await t.app.inject({ method: 'POST', url: '/v1/admin/grading/calibrate', headers: bearer(admin), payload: { rubricId: 'oa-missing' } }));
     });
 
-    it('experiment analysis, before and with outcomes', async () => {
+    it('experiment analysis: of no experiment, of one without outcomes, and with outcomes', async () => {
       const url = '/v1/admin/experiments/oa_exp/analysis';
-      const before = await t.app.inject({ method: 'GET', url, headers: bearer(admin) });
-      expect(before.json().analysis).toBeNull();
-      expectDocumented('GET', '/v1/admin/experiments/{key}/analysis', before);
+      // Neither a flag nor ever exposed: no such experiment.
+      const unknown = await t.app.inject({ method: 'GET', url, headers: bearer(admin) });
+      expect(unknown.statusCode).toBe(404);
+      expectDocumented('GET', '/v1/admin/experiments/{key}/analysis', unknown);
+      // The learning-path flag is one, exposed or not yet.
+      const declared = await t.app.inject({ method: 'GET', url: '/v1/admin/experiments/learning_path/analysis', headers: bearer(admin) });
+      expect(declared.statusCode).toBe(200);
+      expectDocumented('GET', '/v1/admin/experiments/{key}/analysis', declared);
       // Two control learners with different success rates, one llm learner: too few for the
       // llm arm's spread, which the answer gives as null.
       const now = t.clock.now();

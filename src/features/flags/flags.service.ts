@@ -62,8 +62,11 @@ export class FlagsService {
     return e;
   }
 
-  audit(key: string): Promise<FlagAuditEntry[]> {
-    return this.repo.audit(key);
+  // A flag the policy no longer declares keeps its history; a key that was never a flag is a 404.
+  async audit(key: string): Promise<FlagAuditEntry[]> {
+    const entries = await this.repo.audit(key);
+    if (entries.length === 0 && !this.snapshot.get(key)) throw new NotFoundError('Flag');
+    return entries;
   }
 }
 

@@ -39,6 +39,7 @@ export class GradingCalibrationService {
   // The recent runs for a rubric, newest first: agreement over time shows drift.
   async history(rubricId: string) {
     const rows = await this.repo.calibrations(rubricId);
+    if (rows.length === 0) await this.grading.rubric(rubricId); // an unknown rubric is a 404, not an empty history
     return rows.map((r) => ({ rubricVersion: Number(r.rubric_version), model: r.model, templateVersion: Number(r.template_version), n: Number(r.n), kappa: r.kappa, exact: r.exact, at: new Date(Number(r.at)).toISOString() }));
   }
 

@@ -1,4 +1,5 @@
 import { DAY_MS, type Clock } from '../../platform/clock.js';
+import { NotFoundError } from '../../platform/errors.js';
 import type { UsageAnalyticsRepository } from '../usage/usage-analytics.repository.js';
 import { analyzeExperiment, type ExperimentAnalysis } from './ab-analysis.js';
 import type { LearningRepository } from './learning.repository.js';
@@ -13,9 +14,11 @@ export interface ExperimentReport {
 
 export class ExperimentAnalysisService {
   constructor(
-    private readonly repo: Pick<LearningRepository, 'exposures' | 'recommendationsFor' | 'eventsSince'>,
+    private readonly repo: Pick<LearningRepository, 'exposures' | 'recommendationsFor' | 'exposedEventsSince'>,
     private readonly usage: Pick<UsageAnalyticsRepository, 'costByUser'>,
     private readonly clock: Clock,
+    /** Is this key an experiment (a flag) now? One the policy no longer declares keeps its report. */
+    private readonly isExperiment: (key: string) => boolean,
   ) {}
 
   async report(experiment: string, windowDays = 30): Promise<ExperimentReport> {
@@ -23,9 +26,10 @@ export class ExperimentAnalysisService {
     const [exposures, recs, events, cost] = await Promise.all([
       this.repo.exposures(experiment),
       this.repo.recommendationsFor(experiment),
-      this.repo.eventsSince(since),
+      this.repo.exposedEventsSince(experiment, since),
       this.usage.costByUser(experiment, since),
     ]);
+    if (exposures.length === 0 && !this.isExperiment(experiment)) throw new NotFoundError('Experiment');
     const recommended = new Map<string, Map<string, number>>(); // user → item → first time recommended
     for (const r of recs) {
       const m = recommended.get(r.userId) ?? new Map<string, number>();

@@ -112,7 +112,14 @@ export class LearningRepository {
     return rows.map((r) => ({ userId: r.user_id, itemIds: JSON.parse(r.item_ids) as string[], at: Number(r.at) }));
   }
 
-  async eventsSince(since: number): Promise<ProgressEventRow[]> {
-    return this.db.selectFrom('progress_events').selectAll().where('at', '>=', since).execute();
+  // The progress of the experiment's exposed learners only, found through the (user_id, at)
+  // index: every learner's events of the window would be read and thrown away otherwise.
+  async exposedEventsSince(experiment: string, since: number): Promise<ProgressEventRow[]> {
+    return this.db
+      .selectFrom('progress_events')
+      .selectAll()
+      .where('user_id', 'in', (eb) => eb.selectFrom('experiment_exposures').select('user_id').where('experiment', '=', experiment))
+      .where('at', '>=', since)
+      .execute();
   }
 }
