@@ -28,14 +28,15 @@ export interface Vocabulary {
 
 export const DEFAULT_FEATURE_SPEC: FeatureSpec = { windows: [1, 3, 10] };
 
-const G_BIAS = 0;
-const G_TOTAL = 1; // attempts, wins, fails
-const G_SKILL = 4; // attempts, wins, fails of the item's skills, shared weights
-const G_ITEM = 7; // attempts, wins on this very item
-const G_RESIDUAL = 9; // overall, skill
-const G_DIFF = 11; // logit of the item's smoothed base rate
-const G_WINDOWS = 12; // per window: total wins, total fails, skill wins, skill fails
-const PER_SKILL = 4; // one-hot, attempts, wins, fails with skill-specific weights
+// Offsets of the shared features; monotone-parametrisation.ts constrains weights by them.
+export const G_BIAS = 0;
+export const G_TOTAL = 1; // attempts, wins, fails
+export const G_SKILL = 4; // attempts, wins, fails of the item's skills, shared weights
+export const G_ITEM = 7; // attempts, wins on this very item
+export const G_RESIDUAL = 9; // overall, skill
+export const G_DIFF = 11; // logit of the item's smoothed base rate
+export const G_WINDOWS = 12; // per window: total wins, total fails, skill wins, skill fails
+export const PER_SKILL = 4; // one-hot, attempts, wins, fails with skill-specific weights
 
 export class FeatureEncoder {
   readonly dim: number;

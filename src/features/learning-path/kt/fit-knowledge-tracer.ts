@@ -4,6 +4,13 @@ import type { KtParams } from './kt-params.js';
 import { minimizeLbfgs } from './lbfgs.js';
 import { emptyLearnerState } from './learner-state.js';
 import { auc } from './metrics.js';
+import {
+  identityParametrisation,
+  monotoneParametrisation,
+  pullBack,
+  toWeights,
+  type Parametrisation,
+} from './monotone-parametrisation.js';
 
 export interface FitOptions {
   spec?: FeatureSpec;
@@ -21,6 +28,12 @@ export interface FitOptions {
   searchIter?: number;
   /** Pseudo-attempts pulling a rarely seen item's base rate towards its skill's. */
   baseSmoothing?: number;
+  /**
+   * Constrain the weights so that a correct answer never lowers mastery or the prediction
+   * and a wrong one never raises them, whatever the learner's history (ADR 0015). On by
+   * default; false is the unconstrained Best-LR fit, kept for comparison.
+   */
+  monotone?: boolean;
 }
 
 /** Around a unit-variance prior, a decade each way: generic, not tuned to one data set. */
@@ -45,10 +58,11 @@ export function fitKnowledgeTracerWithReport(
   const smoothing = opts.baseSmoothing ?? 10;
   const maxIter = opts.maxIter ?? 20;
   const searchIter = opts.searchIter ?? 12;
+  const parametrise = opts.monotone === false ? identityParametrisation : monotoneParametrisation;
   const grid = typeof opts.l2 === 'number' ? [opts.l2] : [...(opts.l2 ?? DEFAULT_L2_GRID)].sort((a, b) => b - a);
   const validation: FitReport['validation'] = [];
   let l2 = grid[0]!;
-  let warm: { enc: FeatureEncoder; w: Float64Array } | undefined;
+  let warm: { par: Parametrisation; enc: FeatureEncoder; c: Float64Array } | undefined;
 
   if (grid.length > 1) {
     const frac = opts.validationFraction ?? 0.2;
@@ -57,31 +71,36 @@ export function fitKnowledgeTracerWithReport(
     for (const r of rows) (heldOut(r.userId, frac) ? valRows : fitRows).push(r);
     if (fitRows.length > 0 && valRows.length > 0) {
       const enc = new FeatureEncoder(buildVocabulary(fitRows, smoothing), spec);
+      const par = parametrise(enc);
       const train = encodeRows(enc, fitRows);
       const val = encodeRows(enc, valRows, false);
-      let w: Float64Array = new Float64Array(enc.dim);
+      let c: Float64Array = new Float64Array(par.dim);
       let best = Number.POSITIVE_INFINITY;
       // Strong to weak penalty with warm starts: each fit starts near its neighbour's optimum.
       for (const lambda of grid) {
-        const r = fit(train, enc.dim, lambda, w, searchIter);
-        const p = predictAll(val, r.w);
+        const r = fit(train, par, lambda, c, searchIter);
+        const p = predictAll(val, toWeights(par, r.c, new Float64Array(par.wDim)));
         const ll = meanLogLoss(val.y, p);
         validation.push({ l2: lambda, auc: auc(val.y, p), logLoss: ll, iterations: r.iterations });
         if (ll < best) {
           best = ll;
           l2 = lambda;
-          warm = { enc, w: r.w };
+          warm = { par, enc, c: r.c };
         }
-        w = r.w;
+        c = r.c;
       }
     }
   }
 
   const vocab = buildVocabulary(rows, smoothing);
   const enc = new FeatureEncoder(vocab, spec);
+  const par = parametrise(enc);
   const data = encodeRows(enc, rows);
-  const w0 = warm ? remapWeights(warm.enc, warm.w, enc) : new Float64Array(enc.dim);
-  const fitted = fit(data, enc.dim, l2, w0, maxIter);
+  const c0 = warm ? remapCoordinates(warm.par, warm.enc, warm.c, par, enc) : new Float64Array(par.dim);
+  const fitted = fit(data, par, l2, c0, maxIter);
+  // Rounded in c, where rounding keeps every bound, then mapped: rounding w itself could
+  // tip a constrained sum such as wW + wA a hair below zero.
+  const weights = toWeights(par, Array.from(fitted.c, round6), new Float64Array(par.wDim));
   const params: KtParams = {
     format: 'tutorgate-kt-lr',
     version: 1,
@@ -94,33 +113,49 @@ export function fitKnowledgeTracerWithReport(
     globalBase: round6(vocab.globalBase),
     itemCount: Array.from(vocab.itemCount),
     smoothing,
-    weights: Array.from(fitted.w, round6),
+    weights: Array.from(weights),
   };
   return { params, report: { l2, validation, iterations: fitted.iterations } };
 }
 
-function fit(d: Design, dim: number, l2: number, w0: Float64Array, maxIter: number) {
+/** Minimises over c (w = M c, c >= lower); the loss and the L2 prior are on w, as before. */
+function fit(d: Design, par: Parametrisation, l2: number, c0: Float64Array, maxIter: number) {
   // Scale to the mean loss so L-BFGS tolerances mean the same thing at any data size.
   const lambda = l2 / d.y.length;
-  return minimizeLbfgs((x, g) => objective(d, x, g, lambda), w0, {
-    maxIter,
-    invDiag: inverseDiagonal(d, dim, lambda),
-  });
+  const w = new Float64Array(par.wDim);
+  const gw = new Float64Array(par.wDim);
+  const r = minimizeLbfgs(
+    (c, gc) => {
+      const f = objective(d, toWeights(par, c, w), gw, lambda);
+      pullBack(par, gw, gc);
+      return f;
+    },
+    c0,
+    { maxIter, invDiag: inverseDiagonal(d, par, lambda), lower: par.lower },
+  );
+  return { c: r.w, iterations: r.iterations };
 }
 
-/** Carries weights across vocabularies by id, so the final fit starts from the chosen model. */
-function remapWeights(from: FeatureEncoder, w: Float64Array, to: FeatureEncoder): Float64Array {
-  const out = new Float64Array(to.dim);
-  out.set(w.subarray(0, from.globalDim));
+/** Carries coordinates across vocabularies by id, so the final fit starts from the chosen model. */
+function remapCoordinates(
+  fromPar: Parametrisation,
+  from: FeatureEncoder,
+  c: Float64Array,
+  toPar: Parametrisation,
+  to: FeatureEncoder,
+): Float64Array {
+  const out = new Float64Array(toPar.dim);
+  out.set(c.subarray(0, fromPar.globalDim));
+  const width = toPar.perSkill;
   const skillPos = new Map(from.vocab.skillIds.map((id, i) => [id, i]));
   to.vocab.skillIds.forEach((id, i) => {
     const j = skillPos.get(id);
     if (j === undefined) return;
-    for (let k = 0; k < 4; k++) out[to.skillOffset + 4 * i + k] = w[from.skillOffset + 4 * j + k]!;
+    for (let k = 0; k < width; k++) out[toPar.skillOffset + width * i + k] = c[fromPar.skillOffset + width * j + k]!;
   });
   to.vocab.itemIds.forEach((id, i) => {
     const j = from.itemIdx(id);
-    if (j >= 0) out[to.itemOffset + i] = w[from.itemOffset + j]!;
+    if (j >= 0) out[toPar.itemOffset + i] = c[fromPar.itemOffset + j]!;
   });
   return out;
 }
@@ -252,15 +287,50 @@ function objective(d: Design, w: Float64Array, grad: Float64Array, l2: number): 
   return loss / n + 0.5 * l2 * reg;
 }
 
-/** Inverse of a bound on the Hessian diagonal (p(1-p) <= 1/4), for preconditioning. */
-function inverseDiagonal(d: Design, dim: number, l2: number): Float64Array {
-  const h = new Float64Array(dim);
+/**
+ * Inverse of a bound on the Hessian diagonal in c (p(1-p) <= 1/4), for preconditioning:
+ * 1/4 of the mean square of each coordinate's own feature (sum_i M_ij x_i, e.g. lW - lA,
+ * far smaller than lW or lA alone) plus its share of the L2 prior.
+ */
+function inverseDiagonal(d: Design, par: Parametrisation, l2: number): Float64Array {
+  const h = new Float64Array(par.dim);
   const n = d.y.length;
-  for (let r = 0; r < n; r++) {
-    for (let j = 0; j < d.g; j++) h[j]! += d.dense[r * d.g + j]! ** 2;
+  const x = new Float64Array(par.wDim);
+  // Columns beyond the global block touch only sparse weights; find them per row by weight.
+  const colsOf = new Map<number, number[]>();
+  for (let j = par.globalDim; j < par.dim; j++) {
+    for (let k = par.colPtr[j]!; k < par.colPtr[j + 1]!; k++) {
+      const r = par.rows[k]!;
+      const list = colsOf.get(r);
+      if (list) list.push(j);
+      else colsOf.set(r, [j]);
+    }
   }
-  for (let k = 0; k < d.rowPtr[n]!; k++) h[d.idx[k]!]! += d.val[k]! * d.val[k]!;
-  for (let i = 0; i < dim; i++) h[i] = 1 / (0.25 * (h[i]! / n) + (i > 0 ? l2 : 0) + 1e-12);
+  const seen = new Int32Array(par.dim).fill(-1);
+  const feature = (j: number) => {
+    let s = 0;
+    for (let k = par.colPtr[j]!; k < par.colPtr[j + 1]!; k++) s += par.coefs[k]! * x[par.rows[k]!]!;
+    return s;
+  };
+  for (let r = 0; r < n; r++) {
+    for (let j = 0; j < d.g; j++) x[j] = d.dense[r * d.g + j]!;
+    for (let k = d.rowPtr[r]!; k < d.rowPtr[r + 1]!; k++) x[d.idx[k]!]! += d.val[k]!;
+    for (let j = 0; j < par.globalDim; j++) h[j]! += feature(j) ** 2;
+    for (let k = d.rowPtr[r]!; k < d.rowPtr[r + 1]!; k++) {
+      for (const j of colsOf.get(d.idx[k]!) ?? []) {
+        if (seen[j] === r) continue;
+        seen[j] = r;
+        h[j]! += feature(j) ** 2;
+      }
+    }
+    for (let k = d.rowPtr[r]!; k < d.rowPtr[r + 1]!; k++) x[d.idx[k]!] = 0;
+  }
+  for (let j = 0; j < par.dim; j++) {
+    let prior = 0;
+    // The bias is unpenalised (see objective), so its coordinate gets no prior curvature.
+    for (let k = par.colPtr[j]!; k < par.colPtr[j + 1]!; k++) if (par.rows[k]! > 0) prior += par.coefs[k]! ** 2;
+    h[j] = 1 / (0.25 * (h[j]! / n) + l2 * prior + 1e-12);
+  }
   return h;
 }
 
