@@ -7,7 +7,13 @@ import type { LearningRepository } from './learning.repository.js';
 export interface ExperimentReport {
   experiment: string;
   windowDays: number;
-  learners: Record<string, { exposed: number; withOutcome: number; costPerLearnerUsd: number }>;
+  /**
+   * By first variant. `switched`: learners later served another variant (a changed rollout,
+   * ramp or split moves some learners, since assignment is by hash, not sticky). They are left
+   * out of the outcomes, as what they received is mixed; the move depends only on their hash,
+   * so leaving them out does not bias the comparison.
+   */
+  learners: Record<string, { exposed: number; withOutcome: number; switched: number; costPerLearnerUsd: number }>;
   // Outcome: each learner's success rate on recommended items attempted after exposure.
   analysis: ExperimentAnalysis | null;
 }
@@ -31,7 +37,11 @@ export class ExperimentAnalysisService {
     ]);
     if (exposures.length === 0 && !this.isExperiment(experiment)) throw new NotFoundError('Experiment');
     const recommended = new Map<string, Map<string, number>>(); // user → item → first time recommended
+    const servedVariants = new Map<string, Set<string | null>>();
     for (const r of recs) {
+      const v = servedVariants.get(r.userId) ?? new Set<string | null>();
+      v.add(r.variant);
+      servedVariants.set(r.userId, v);
       const m = recommended.get(r.userId) ?? new Map<string, number>();
       for (const id of r.itemIds) if (!m.has(id) || m.get(id)! > r.at) m.set(id, r.at);
       recommended.set(r.userId, m);
@@ -48,9 +58,13 @@ export class ExperimentAnalysisService {
     const learners: ExperimentReport['learners'] = {};
     const outcomes: { variant: string; value: number }[] = [];
     for (const x of exposures) {
-      const l = (learners[x.variant] ??= { exposed: 0, withOutcome: 0, costPerLearnerUsd: 0 });
+      const l = (learners[x.variant] ??= { exposed: 0, withOutcome: 0, switched: 0, costPerLearnerUsd: 0 });
       l.exposed++;
       l.costPerLearnerUsd += (cost.get(x.userId) ?? 0) / 1e6;
+      if ([...(servedVariants.get(x.userId) ?? [])].some((v) => v !== x.variant)) {
+        l.switched++;
+        continue;
+      }
       const t = tally.get(x.userId);
       if (t && t.n > 0) {
         l.withOutcome++;

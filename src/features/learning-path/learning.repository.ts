@@ -107,9 +107,9 @@ export class LearningRepository {
     return rows.map((r) => ({ userId: r.user_id, variant: r.variant, firstAt: Number(r.first_at) }));
   }
 
-  async recommendationsFor(experiment: string): Promise<{ userId: string; itemIds: string[]; at: number }[]> {
-    const rows = await this.db.selectFrom('recommendations').select(['user_id', 'item_ids', 'at']).where('experiment', '=', experiment).execute();
-    return rows.map((r) => ({ userId: r.user_id, itemIds: JSON.parse(r.item_ids) as string[], at: Number(r.at) }));
+  async recommendationsFor(experiment: string): Promise<{ userId: string; variant: string | null; itemIds: string[]; at: number }[]> {
+    const rows = await this.db.selectFrom('recommendations').select(['user_id', 'variant', 'item_ids', 'at']).where('experiment', '=', experiment).execute();
+    return rows.map((r) => ({ userId: r.user_id, variant: r.variant, itemIds: JSON.parse(r.item_ids) as string[], at: Number(r.at) }));
   }
 
   // The progress of the experiment's exposed learners only, found through the (user_id, at)
