@@ -10,15 +10,38 @@ export function budgetKeysOf(row: { user_id: string; feature: string; day: strin
 }
 
 export interface LedgerSnapshot {
-  rows: { id: string; message_id: string | null; status: string; outcome: string; cost_micros: number; reserved_micros: number; user_id: string; feature: string; day: string }[];
+  rows: {
+    id: string;
+    message_id: string | null;
+    status: string;
+    outcome: string;
+    cost_micros: number;
+    reserved_micros: number;
+    user_id: string;
+    feature: string;
+    day: string;
+    tokens: { input: number; output: number; cacheCreation: number; cacheRead: number };
+  }[];
   counters: { key: string; spent_micros: number; reserved_micros: number }[];
 }
 
 export async function readLedger(db: Db): Promise<LedgerSnapshot> {
-  const rows = (await db.selectFrom('usage_ledger').select(['id', 'message_id', 'status', 'outcome', 'cost_micros', 'reserved_micros', 'user_id', 'feature', 'day']).execute()).map((r) => ({
-    ...r,
+  const rows = (await db.selectFrom('usage_ledger').selectAll().execute()).map((r) => ({
+    id: r.id,
+    message_id: r.message_id,
+    status: r.status,
+    outcome: r.outcome,
     cost_micros: Number(r.cost_micros),
     reserved_micros: Number(r.reserved_micros),
+    user_id: r.user_id,
+    feature: r.feature,
+    day: r.day,
+    tokens: {
+      input: Number(r.input_tokens),
+      output: Number(r.output_tokens),
+      cacheCreation: Number(r.cache_write_5m_tokens) + Number(r.cache_write_1h_tokens),
+      cacheRead: Number(r.cache_read_tokens),
+    },
   }));
   const counters = (await db.selectFrom('budget_counters').select(['key', 'spent_micros', 'reserved_micros']).execute()).map((c) => ({
     key: c.key,
@@ -45,16 +68,22 @@ export function expectCountersMatchLedger(s: LedgerSnapshot): void {
 
 /**
  * After any mix of upstream successes and failures (no crash): one settled row per billed
- * upstream message and no other billed row, nothing pending, nothing counted twice.
+ * upstream answer, every token the upstream billed in the ledger exactly once (a stream that
+ * broke off is billed what it reported, in the row of its call, which has the id of the call's
+ * answer if a retry got one), nothing pending, nothing counted twice.
  */
 export async function expectLedgerMatchesCharges(db: Db, charges: ChargeRecord[]): Promise<LedgerSnapshot> {
   const s = await readLedger(db);
   expect(s.rows.filter((r) => r.status !== 'settled')).toEqual([]);
   const ids = s.rows.filter((r) => r.message_id !== null).map((r) => r.message_id!);
   expect(new Set(ids).size, 'message ids are unique in the ledger').toBe(ids.length);
-  expect([...ids].sort()).toEqual(charges.map((c) => c.id).sort());
-  // A row without a message id is a call that never got a billed answer: it costs nothing.
-  for (const r of s.rows.filter((x) => x.message_id === null)) expect(r.cost_micros, `row ${r.id} (${r.outcome})`).toBe(0);
+  expect([...ids].sort()).toEqual(charges.filter((c) => !c.partial).map((c) => c.id).sort());
+  const sum = (list: { input: number; output: number; cacheCreation: number; cacheRead: number }[]) =>
+    list.reduce((a, t) => ({ input: a.input + t.input, output: a.output + t.output, cacheCreation: a.cacheCreation + t.cacheCreation, cacheRead: a.cacheRead + t.cacheRead }), { input: 0, output: 0, cacheCreation: 0, cacheRead: 0 });
+  const charged = sum(charges.map((c) => ({ input: c.inputTokens, output: c.outputTokens, cacheCreation: c.cacheCreationInputTokens, cacheRead: c.cacheReadInputTokens })));
+  expect(sum(s.rows.map((r) => r.tokens)), 'the ledger holds every billed token once').toEqual(charged);
+  // A row without tokens is a call that never reached a billed answer: it costs nothing.
+  for (const r of s.rows) if (Object.values(r.tokens).every((n) => n === 0)) expect(r.cost_micros, `row ${r.id} (${r.outcome})`).toBe(0);
   expectCountersMatchLedger(s);
   return s;
 }

@@ -93,7 +93,46 @@ describe('upstream faults: the rules answer, and exact metering', () => {
     });
   }
 
-  it('a transient fault is retried: the learner gets the LLM answer and is billed exactly once', { timeout: 20_000 }, async () => {
+  it('learning path: streams broken after message_start on every attempt → the rules answer; the learner\'s usage, the ledger and the budget carry what they reported', { timeout: 20_000 }, async () => {
+    const learner = await t.premium();
+    const first = t.sim.charges.length;
+    t.sim.faults.next({ kind: 'truncated-stream' }, ATTEMPTS);
+    const r = await t.app.inject({ method: 'POST', url: '/v1/learning-paths', headers: bearer(learner), payload: {} });
+    // the answer is the rules', which reports zero usage (CONTRACT.md); what the call spent is in the books
+    expect(r.json()).toMatchObject({ source: 'rules', fallbackReason: 'upstream_failure', usage: { inputTokens: 0, costUsd: 0 } });
+    const broken = t.sim.charges.slice(first);
+    expect(broken).toHaveLength(ATTEMPTS);
+    expect(broken.every((c) => c.partial === true && c.inputTokens > 0)).toBe(true);
+
+    const sum = (f: (c: (typeof broken)[number]) => number) => broken.reduce((n, c) => n + f(c), 0);
+    const mine = (await t.app.inject({ method: 'GET', url: '/v1/usage/me', headers: bearer(learner) })).json();
+    expect(mine.totals).toMatchObject({
+      calls: 1,
+      inputTokens: sum((c) => c.inputTokens),
+      outputTokens: sum((c) => c.outputTokens),
+      cacheReadTokens: sum((c) => c.cacheReadInputTokens),
+      cacheWriteTokens: sum((c) => c.cacheCreationInputTokens),
+    });
+    const [row] = await t.store.db.selectFrom('usage_ledger').selectAll().where('user_id', '=', mine.userId).execute();
+    expect(row).toMatchObject({ status: 'settled', source: 'rules', outcome: 'upstream_unavailable', message_id: null });
+    // priced by the policy's price book for the feature's model, like any answer
+    const priced = t.container.prices.cost(row!.model, {
+      inputTokens: Number(row!.input_tokens),
+      outputTokens: Number(row!.output_tokens),
+      cacheWrite5mTokens: Number(row!.cache_write_5m_tokens),
+      cacheWrite1hTokens: Number(row!.cache_write_1h_tokens),
+      cacheReadTokens: Number(row!.cache_read_tokens),
+    }, t.clock.now());
+    expect(priced.costMicros).toBeGreaterThan(0);
+    expect(Number(row!.cost_micros)).toBe(priced.costMicros);
+    expect(mine.totals.costUsd).toBe(priced.costMicros / 1e6);
+    // settled against the learner's monthly budget, not released as if nothing was spent
+    const me = (await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(learner) })).json();
+    expect(me.budget.spentUsd).toBe(priced.costMicros / 1e6);
+    await expectLedgerMatchesCharges(t.store.db, t.sim.charges);
+  });
+
+  it('a transient fault is retried: the learner gets the LLM answer, and each attempt is billed once', { timeout: 20_000 }, async () => {
     for (const fault of [{ kind: 'status', status: 429, retryAfterMs: 50 }, { kind: 'status', status: 529 }, { kind: 'reset' }] as Fault[]) {
       const charges = t.sim.charges.length;
       t.sim.faults.next(fault, 1);
@@ -106,17 +145,22 @@ describe('upstream faults: the rules answer, and exact metering', () => {
     const charges = t.sim.charges.length;
     const body = (await path()).json();
     expect(body.source).toBe('llm');
-    expect(t.sim.charges.length).toBe(charges + 1);
-    expect(body.usage.outputTokens).toBe(t.sim.charges.at(-1)!.outputTokens);
+    // the attempt the error event broke is billed what its message_start reported, the retry in full
+    const [broken, answer] = t.sim.charges.slice(charges);
+    expect(t.sim.charges.length).toBe(charges + 2);
+    expect([broken!.partial, answer!.partial]).toEqual([true, undefined]);
+    expect(body.usage.inputTokens).toBe(broken!.inputTokens + answer!.inputTokens);
+    expect(body.usage.outputTokens).toBe(broken!.outputTokens + answer!.outputTokens);
     await expectLedgerMatchesCharges(t.store.db, t.sim.charges);
   });
 
-  it('after the whole run: one settled row per simulator charge, nothing pending, every reservation released', async () => {
+  it('after the whole run: one settled row per simulator answer, every billed token once, nothing pending, every reservation settled', async () => {
     expect(t.sim.charges.length).toBeGreaterThanOrEqual(4);
     const s = await expectLedgerMatchesCharges(t.store.db, t.sim.charges);
     expect(s.counters.length).toBeGreaterThanOrEqual(3);
-    // the failed requests are in the ledger too (zero cost), not lost
+    // the failed requests are in the ledger too, not lost: at zero cost, or at what their broken streams reported
     expect(s.rows.filter((r) => r.message_id === null).length).toBeGreaterThanOrEqual(gradingFaults.length + pathFaults.length);
+    expect(s.rows.filter((r) => r.message_id === null && r.cost_micros > 0).length).toBeGreaterThanOrEqual(2);
   });
 });
 

@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../simulator/index.js';
 import { createAnthropicClient } from './anthropic-client.js';
+import { createHttpFetch } from './http-transport.js';
 import { LlmError } from './llm-error.js';
 import type { AnthropicClientConfig, LlmCallRecord, StructuredRequest } from './types.js';
 
@@ -293,7 +294,9 @@ describe('retries', () => {
     sim.faults.next({ kind: 'stream-error' });
     const res = await client().structured(request({ stream: true }));
     expect(res.calls[0]).toMatchObject({ outcome: 'ok', attempts: 3, streamed: true });
-    expect(res.calls[0]!.usage.outputTokens).toBe(sim.charges.at(-1)!.outputTokens);
+    // the two broken attempts reported their usage before they broke: billed, and in the record
+    expect(sim.charges.map((c) => c.partial ?? false)).toEqual([true, true, false]);
+    expect(res.calls[0]!.usage.outputTokens).toBe(sim.charges.reduce((n, c) => n + c.outputTokens, 0));
   });
 
   it('a hung upstream fails with upstream_timeout within the feature timeout', async () => {
@@ -323,6 +326,120 @@ describe('retries', () => {
     expect(err.code).toBe('upstream_timeout');
     expect(err.retryable).toBe(false);
     expect(err.attempts).toBe(1);
+  });
+});
+
+describe('usage of attempts that failed', () => {
+  const total = (charges: Simulator['charges']) => ({
+    inputTokens: charges.reduce((n, c) => n + c.inputTokens, 0),
+    outputTokens: charges.reduce((n, c) => n + c.outputTokens, 0),
+    cacheWriteTokens: charges.reduce((n, c) => n + c.cacheCreationInputTokens, 0),
+    cacheReadTokens: charges.reduce((n, c) => n + c.cacheReadInputTokens, 0),
+  });
+  const recorded = (r: LlmCallRecord) => ({
+    inputTokens: r.usage.inputTokens,
+    outputTokens: r.usage.outputTokens,
+    cacheWriteTokens: r.usage.cacheWrite5mTokens + r.usage.cacheWrite1hTokens,
+    cacheReadTokens: r.usage.cacheReadTokens,
+  });
+  const noRetries = { retry: { maxRetries: 0, maxTotalMs: 5_000, baseDelayMs: 10 } };
+
+  it.each([
+    ['cut by the network mid-answer', { kind: 'truncated-stream' }],
+    ['ended by an error event mid-answer', { kind: 'stream-error' }],
+    ['cut after its message_delta, before message_stop', { kind: 'truncated-stream', after: 'message_delta' }],
+    ['stalled mid-answer until our deadline', { kind: 'stalled-stream' }],
+  ] as const)('a stream %s records what message_start (and any message_delta) reported', async (_name, fault) => {
+    sim.faults.next(fault);
+    // the stalled stream waits out this deadline; a second leaves message_start time to arrive under load
+    const err = await failure(client({ ...noRetries, timeoutsMs: { grading: 1_000 } }).structured(request({ stream: true })));
+    expect(sim.charges).toEqual([expect.objectContaining({ partial: true })]);
+    const [charge] = sim.charges;
+    expect(charge!.inputTokens + charge!.cacheCreationInputTokens + charge!.cacheReadInputTokens).toBeGreaterThan(100);
+    expect(err.calls).toEqual([expect.objectContaining({ outcome: err.code, attempts: 1, streamed: true })]);
+    expect(recorded(err.calls[0]!)).toEqual(total(sim.charges));
+    // message_start reports a placeholder output count; message_delta the whole answer's
+    expect(err.calls[0]!.usage.outputTokens).toBe(fault.kind === 'truncated-stream' && 'after' in fault ? charge!.outputTokens : 1);
+    if ('after' in fault) expect(charge!.outputTokens).toBeGreaterThan(1);
+    expect(records).toEqual(err.calls);
+  });
+
+  it('the caller leaving mid-stream still records what the stream had reported', async () => {
+    // The caller leaves once the SDK has handled message_start: it asks for more of the body
+    // only after handling every whole event it was given, and a content delta follows the start.
+    const transport = createHttpFetch();
+    let startHandled!: () => void;
+    const handled = new Promise<void>((r) => (startHandled = r));
+    const watching = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const res = await transport(input, init);
+      const reader = res.body?.getReader();
+      if (!reader) return res;
+      let seen = '';
+      const body = new ReadableStream<Uint8Array>(
+        {
+          async pull(ctrl) {
+            if (seen.includes('event: content_block_delta')) startHandled();
+            const { value, done } = await reader.read();
+            if (done) ctrl.close();
+            else {
+              seen += Buffer.from(value).toString('utf8');
+              ctrl.enqueue(value);
+            }
+          },
+          cancel: (why) => reader.cancel(why),
+        },
+        { highWaterMark: 0 },
+      );
+      return new Response(body, { status: res.status, headers: res.headers });
+    }) as typeof fetch;
+    sim.faults.next({ kind: 'stalled-stream' });
+    const ctl = new AbortController();
+    const p = client({ fetch: watching }).structured(request({ stream: true, signal: ctl.signal }));
+    await handled;
+    ctl.abort();
+    const err = await failure(p);
+    expect(err).toMatchObject({ code: 'upstream_timeout', retryable: false, attempts: 1 });
+    expect(recorded(err.calls[0]!)).toEqual(total(sim.charges));
+    expect(err.calls[0]!.usage.inputTokens).toBeGreaterThan(0);
+  });
+
+  it('every broken attempt of a call that finally fails is summed into its one failure record', async () => {
+    sim.faults.next({ kind: 'truncated-stream' }, 3);
+    const err = await failure(client({ retry: { maxRetries: 2, maxTotalMs: 60_000, baseDelayMs: 1 } }).structured(request({ stream: true })));
+    expect(err.calls).toEqual([expect.objectContaining({ outcome: 'upstream_unavailable', attempts: 3 })]);
+    expect(sim.charges).toHaveLength(3);
+    expect(recorded(err.calls[0]!)).toEqual(total(sim.charges));
+  });
+
+  it('a broken attempt and the retry that succeeded are both in the one record, each once', async () => {
+    sim.faults.next({ kind: 'truncated-stream' });
+    sim.script.enqueue({ json: { score: 4, feedback: 'Retried.' } });
+    const res = await client().structured(request({ stream: true }));
+    expect(res.value).toEqual({ score: 4, feedback: 'Retried.' });
+    const [broken, answer] = sim.charges;
+    expect(sim.charges).toHaveLength(2);
+    expect(broken!.partial).toBe(true);
+    expect(answer!.partial).toBeUndefined();
+    expect(broken!.inputTokens + broken!.cacheCreationInputTokens).toBeGreaterThan(0);
+    expect(res.calls).toEqual([expect.objectContaining({ outcome: 'ok', attempts: 2, messageId: answer!.id })]);
+    expect(recorded(res.calls[0]!)).toEqual(total([broken!, answer!]));
+    expect(records).toEqual(res.calls);
+  });
+
+  it('a failed non-streamed attempt has no body to read usage from: it records zero, as does a stream that never started', async () => {
+    for (const [fault, stream] of [
+      [{ kind: 'truncated-stream' }, false], // half a JSON body
+      [{ kind: 'stalled-stream' }, false],
+      [{ kind: 'reset' }, false],
+      [{ kind: 'status', status: 529 }, true],
+      [{ kind: 'hang' }, true],
+      [{ kind: 'malformed' }, true], // message_start itself does not parse
+    ] as const) {
+      sim.faults.next(fault);
+      const err = await failure(client({ ...noRetries, timeoutsMs: { grading: 300 } }).structured(request({ stream })));
+      expect(err.calls, JSON.stringify(fault)).toEqual([expect.objectContaining({ attempts: 1, usage: { inputTokens: 0, outputTokens: 0, cacheWrite5mTokens: 0, cacheWrite1hTokens: 0, cacheReadTokens: 0 } })]);
+    }
+    expect(sim.charges).toEqual([]);
   });
 });
 

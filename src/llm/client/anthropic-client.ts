@@ -18,11 +18,12 @@ import type {
   BatchResultItem,
   BatchStatus,
   LlmCallRecord,
+  LlmUsage,
   StructuredRequest,
   StructuredResult,
   SystemBlock,
 } from './types.js';
-import { emptyUsage, toLlmUsage } from './usage.js';
+import { addUsage, emptyUsage, toLlmUsage } from './usage.js';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const MAX_BACKOFF_MS = 20_000;
@@ -33,7 +34,9 @@ const MIN_USEFUL_ATTEMPT_MS = 1_000;
 // count_tokens only sharpens an estimate we already have, so it must never hold a request long.
 const COUNT_TOKENS_TIMEOUT_MS = 5_000;
 
-type AttemptResult = { ok: true; message: Message; requestId?: string } | { ok: false; mapped: MappedError };
+// `spent`: what a failed attempt is known to have used upstream. Only a stream can know it: its
+// message_start reported the input and cache tokens, and each message_delta the cumulative output.
+type AttemptResult = { ok: true; message: Message; requestId?: string } | { ok: false; mapped: MappedError; spent?: LlmUsage };
 
 interface CallContext {
   feature: string;
@@ -175,7 +178,12 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
       const mapped = mapSdkError(e, now());
       // A stream that broke after it connected knows its request id even though the error does not.
       if (!mapped.requestId && stream?.request_id) mapped.requestId = stream.request_id;
-      return { ok: false, mapped };
+      // A stream that broke after message_start (a cut, an `error` event, our deadline or the
+      // caller's abort while reading it) was being answered, and the API bills what it processed:
+      // the SDK's snapshot holds the usage reported up to the break. None before message_start.
+      // A failed non-streamed attempt has no body to read usage from: it stays unmetered.
+      const partial = stream?.currentMessage?.usage;
+      return partial ? { ok: false, mapped, spent: toLlmUsage(partial) } : { ok: false, mapped };
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
@@ -218,6 +226,9 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
     const left = () => cfg.retry.maxTotalMs - (now() - start);
     let attempts = 0;
     let last: MappedError | undefined;
+    // What the failed attempts of this call reported before they broke: it goes into the one
+    // record of the call, the success's or the failure's, so each attempt is metered once.
+    let spent = emptyUsage();
     const fail = (m: MappedError, retryable: boolean): LlmError => {
       const rec: LlmCallRecord = {
         feature: ctx.feature,
@@ -225,7 +236,7 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
         attempts,
         retries: Math.max(0, attempts - 1),
         latencyMs: now() - start,
-        usage: emptyUsage(),
+        usage: spent,
         outcome: m.code,
         ...(m.requestId ? { requestId: m.requestId } : {}),
         ...(streamed ? { streamed } : {}),
@@ -273,7 +284,7 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
           attempts,
           retries: attempts - 1,
           latencyMs: now() - start,
-          usage: toLlmUsage(r.message.usage),
+          usage: addUsage(spent, toLlmUsage(r.message.usage)),
           outcome: 'ok',
           ...(r.requestId ? { requestId: r.requestId } : {}),
           ...(r.message.stop_reason ? { stopReason: r.message.stop_reason } : {}),
@@ -283,6 +294,7 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
         return { message: r.message, record };
       }
       const m = r.mapped;
+      if (r.spent) spent = addUsage(spent, r.spent);
       if (ctx.signal?.aborted) {
         permit.keyPermit.release();
         permit.modelPermit.release();

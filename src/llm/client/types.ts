@@ -10,7 +10,11 @@ export interface LlmUsage {
   cacheReadTokens: number;
 }
 
-/** One upstream call (with its retries). Metering sums `usage`; metrics count `outcome`. */
+/**
+ * One upstream call (with its retries). Metering sums `usage`; metrics count `outcome`.
+ * `usage` is every attempt's: the answer's, plus what each streamed attempt that broke after
+ * message_start had reported (a failed non-streamed attempt has no usage to know: zero).
+ */
 export interface LlmCallRecord {
   feature: string;
   model: string;

@@ -1,8 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { SimContext } from './context.js';
 import { baseHeaders, sendError } from './http-util.js';
 import { newMessageId } from './ids.js';
-import { writeStream } from './sse-writer.js';
-import type { Fault, JsonObject } from './types.js';
+import { buildMessage } from './message-builder.js';
+import { writeStream, type StreamMode } from './sse-writer.js';
+import type { Fault, JsonObject, ScriptedResponse } from './types.js';
+import { validateMessageRequest } from './validate-request.js';
 
 function stubMessage(body: JsonObject): JsonObject {
   return {
@@ -20,12 +23,42 @@ function stubMessage(body: JsonObject): JsonObject {
   };
 }
 
+// A stream that breaks mid-answer broke after the model began it: message_start has already
+// reported the request's usage, and the API bills what it processed. So the stream carries the
+// message the request would have got (`scripted`, or the default answer: its usage, its prompt
+// cache reads and writes), and the charge is what its events reported before the break: the
+// input and cache tokens, and the output count of the last usage event sent (message_start's, or
+// message_delta's when the cut comes after it). An invalid request is never answered: it gets a
+// stub, uncharged.
+function breakStream(ctx: SimContext, res: ServerResponse, body: JsonObject, requestId: string, mode: StreamMode, scripted: ScriptedResponse | undefined): void {
+  if (validateMessageRequest(body, 'create')) {
+    writeStream(res, baseHeaders(requestId), stubMessage(body), requestId, mode);
+    return;
+  }
+  const built = buildMessage(body, scripted, { cache: ctx.cache, now: ctx.now, requestId, batch: false });
+  const reportedOutputTokens = writeStream(res, baseHeaders(requestId), built.message, requestId, mode);
+  if (reportedOutputTokens !== undefined) ctx.charge({ ...built.charge, outputTokens: reportedOutputTokens, partial: true });
+}
+
+// Headers and half a JSON body, then the socket is cut, or left silent for the client's deadline
+// to end the read. No usage reaches a client from half a body, so none is charged (README, Faults).
+function halfBody(res: ServerResponse, body: JsonObject, requestId: string, then: 'cut' | 'stall'): void {
+  const full = JSON.stringify(stubMessage(body));
+  res.writeHead(200, { ...baseHeaders(requestId), 'content-length': Buffer.byteLength(full) });
+  const half = full.slice(0, full.length >> 1);
+  if (then === 'cut') res.write(half, () => res.destroy());
+  else res.write(half);
+}
+
+/** `scripted`: the script entry that carried the fault, if it came from the script. */
 export function respondWithFault(
+  ctx: SimContext,
   fault: Fault,
   req: IncomingMessage,
   res: ServerResponse,
   body: JsonObject,
   requestId: string,
+  scripted?: ScriptedResponse,
 ): void {
   const stream = body.stream === true;
   switch (fault.kind) {
@@ -51,19 +84,17 @@ export function respondWithFault(
       res.end(broken);
       return;
     }
-    case 'truncated-stream': {
-      if (stream) {
-        writeStream(res, baseHeaders(requestId), stubMessage(body), requestId, 'truncated');
-        return;
-      }
-      const full = JSON.stringify(stubMessage(body));
-      res.writeHead(200, { ...baseHeaders(requestId), 'content-length': Buffer.byteLength(full) });
-      res.write(full.slice(0, full.length >> 1), () => res.destroy());
+    case 'truncated-stream':
+      if (stream) breakStream(ctx, res, body, requestId, fault.after === 'message_delta' ? 'truncated-after-delta' : 'truncated', scripted);
+      else halfBody(res, body, requestId, 'cut');
       return;
-    }
     case 'stream-error':
-      if (stream) writeStream(res, baseHeaders(requestId), stubMessage(body), requestId, 'error');
+      if (stream) breakStream(ctx, res, body, requestId, 'error', scripted);
       else sendError(res, 529, requestId);
+      return;
+    case 'stalled-stream':
+      if (stream) breakStream(ctx, res, body, requestId, 'stalled', scripted);
+      else halfBody(res, body, requestId, 'stall');
       return;
   }
 }

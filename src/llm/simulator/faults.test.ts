@@ -94,22 +94,66 @@ describe('injected faults surface as the SDK errors production code must handle'
     expect(err).toBeInstanceOf(SyntaxError);
   });
 
-  it('truncated-stream: the stream is cut mid-way and finalMessage rejects', async () => {
+  // What the request would have been answered: its usage is what a broken stream reports.
+  const answered = async (p: typeof params) => (await client.messages.create(p)).usage;
+
+  it('truncated-stream: the stream is cut mid-way and finalMessage rejects; message_start reported the usage, which is charged', async () => {
+    const long = { ...params, messages: [{ role: 'user' as const, content: 'Tell me about the water cycle. '.repeat(20) }] };
+    const usage = await answered(long);
+    sim.reset();
     sim.faults.next({ kind: 'truncated-stream' });
-    const stream = client.messages.stream(params);
+    const stream = client.messages.stream(long);
     const deltas: string[] = [];
     stream.on('text', (t) => deltas.push(t));
     const err = await failure(stream.finalMessage());
     expect(err).toBeInstanceOf(Anthropic.AnthropicError);
     expect(deltas.length).toBeGreaterThan(0);
-    expect(sim.charges).toHaveLength(0);
+    expect(stream.currentMessage?.usage).toMatchObject({ input_tokens: usage.input_tokens, output_tokens: 1 });
+    expect(sim.charges).toEqual([expect.objectContaining({ id: stream.currentMessage!.id, inputTokens: usage.input_tokens, outputTokens: 1, partial: true })]);
   });
 
-  it('stream-error: an error event mid-stream becomes an APIError of type overloaded_error', async () => {
+  it('truncated-stream after message_delta: the whole answer and its usage arrive, message_stop does not', async () => {
+    const usage = await answered(params);
+    sim.reset();
+    sim.faults.next({ kind: 'truncated-stream', after: 'message_delta' });
+    const stream = client.messages.stream(params);
+    const err = await failure(stream.finalMessage());
+    expect(err).toBeInstanceOf(Anthropic.AnthropicError);
+    expect(stream.currentMessage?.usage).toMatchObject({ input_tokens: usage.input_tokens, output_tokens: usage.output_tokens });
+    expect(stream.currentMessage?.stop_reason).toBe('end_turn');
+    expect(sim.charges).toEqual([expect.objectContaining({ inputTokens: usage.input_tokens, outputTokens: usage.output_tokens, partial: true })]);
+  });
+
+  it('stream-error: an error event mid-stream becomes an APIError of type overloaded_error; message_start reported the usage, which is charged', async () => {
     sim.faults.next({ kind: 'stream-error' });
-    const err = (await failure(client.messages.stream(params).finalMessage())) as APIError;
+    const stream = client.messages.stream(params);
+    const err = (await failure(stream.finalMessage())) as APIError;
     expect(err).toBeInstanceOf(Anthropic.APIError);
     expect(err.type).toBe('overloaded_error');
+    expect(sim.charges).toEqual([expect.objectContaining({ inputTokens: stream.currentMessage!.usage.input_tokens, outputTokens: 1, partial: true })]);
+  });
+
+  it('stalled-stream: the stream goes silent mid-answer until the client gives up; charged what message_start reported', async () => {
+    sim.faults.next({ kind: 'stalled-stream' });
+    const ctl = new AbortController();
+    const stream = client.messages.stream(params, { signal: ctl.signal });
+    const deltas: string[] = [];
+    stream.on('text', (t) => deltas.push(t));
+    // give up a while after the answer began: nothing more came, and it never ended on its own
+    stream.once('text', () => setTimeout(() => ctl.abort(), 100));
+    expect(await failure(stream.finalMessage())).toBeInstanceOf(Anthropic.APIUserAbortError);
+    expect(deltas.length).toBeGreaterThan(0);
+    expect(sim.charges).toEqual([expect.objectContaining({ inputTokens: stream.currentMessage!.usage.input_tokens, outputTokens: 1, partial: true })]);
+    // non-stream: headers and half a body, then silence; no usage reaches the client, none is charged
+    sim.faults.next({ kind: 'stalled-stream' });
+    await failure(client.messages.create(params, { signal: AbortSignal.timeout(200) }));
+    expect(sim.charges).toHaveLength(1);
+  });
+
+  it('a stream fault on an invalid request is a stub, never charged', async () => {
+    sim.faults.next({ kind: 'truncated-stream' });
+    await failure(client.messages.stream({ ...params, max_tokens: -1 }).finalMessage());
+    expect(sim.charges).toHaveLength(0);
   });
 
   it('a scripted fault applies only to the call that consumes it', async () => {

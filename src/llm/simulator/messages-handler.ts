@@ -26,7 +26,7 @@ export function handleCreateMessage(
   const fault = ctx.faults.take();
   if (fault) {
     stats.faulted += 1;
-    respondWithFault(fault, req, res, obj, requestId);
+    respondWithFault(ctx, fault, req, res, obj, requestId);
     return;
   }
   const invalid = validateMessageRequest(body, 'create');
@@ -38,7 +38,7 @@ export function handleCreateMessage(
   const scripted = ctx.script.take(obj, () => promptText(obj));
   if (scripted?.fault) {
     stats.faulted += 1;
-    respondWithFault(scripted.fault, req, res, obj, requestId);
+    respondWithFault(ctx, scripted.fault, req, res, obj, requestId, scripted);
     return;
   }
   const built = buildMessage(obj, scripted, { cache: ctx.cache, now: ctx.now, requestId, batch: false });

@@ -1,7 +1,12 @@
 import type { ServerResponse } from 'node:http';
 import type { JsonObject } from './types.js';
 
-export type StreamMode = 'complete' | 'truncated' | 'error';
+/**
+ * How a stream ends: `complete`; `truncated` (the socket is cut mid-answer); `truncated-after-delta`
+ * (cut after the whole answer and its message_delta, before message_stop); `error` (an `error`
+ * event mid-answer, then the end); `stalled` (silent mid-answer, left open).
+ */
+export type StreamMode = 'complete' | 'truncated' | 'truncated-after-delta' | 'error' | 'stalled';
 
 const DELTA_CHARS = 48;
 
@@ -15,10 +20,16 @@ function chunks(text: string): string[] {
   return out;
 }
 
-/** The event sequence of the real API, so the SDK's MessageStream accumulates the same Message. */
-export function streamEvents(message: JsonObject, requestId: string, mode: StreamMode): string {
+/**
+ * The event sequence of the real API, so the SDK's MessageStream accumulates the same Message.
+ * `reportedOutputTokens`: the output count the last usage event sent says, which is all a
+ * client can know of a stream that ends before message_stop.
+ */
+export function streamEvents(message: JsonObject, requestId: string, mode: StreamMode): { body: string; reportedOutputTokens: number } {
   const usage = message.usage as JsonObject;
   const content = message.content as Array<{ text: string }>;
+  const wholeAnswer = mode === 'complete' || mode === 'truncated-after-delta';
+  const startOutputTokens = Math.min(1, Number(usage.output_tokens));
   const parts: string[] = [];
   parts.push(
     event('message_start', {
@@ -29,7 +40,7 @@ export function streamEvents(message: JsonObject, requestId: string, mode: Strea
         stop_reason: null,
         stop_sequence: null,
         stop_details: null,
-        usage: { ...usage, output_tokens: Math.min(1, Number(usage.output_tokens)) },
+        usage: { ...usage, output_tokens: startOutputTokens },
       },
     }),
   );
@@ -37,11 +48,11 @@ export function streamEvents(message: JsonObject, requestId: string, mode: Strea
     parts.push(event('content_block_start', { type: 'content_block_start', index, content_block: { type: 'text', text: '', citations: null } }));
     if (index === 0) parts.push(event('ping', { type: 'ping' }));
     const deltas = chunks(block.text);
-    const cutAt = mode === 'complete' ? deltas.length : Math.max(1, Math.floor(deltas.length / 2));
+    const cutAt = wholeAnswer ? deltas.length : Math.max(1, Math.floor(deltas.length / 2));
     for (const text of deltas.slice(0, cutAt)) {
       parts.push(event('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'text_delta', text } }));
     }
-    if (mode === 'complete') parts.push(event('content_block_stop', { type: 'content_block_stop', index }));
+    if (wholeAnswer) parts.push(event('content_block_stop', { type: 'content_block_stop', index }));
   });
   if (content.length === 0) parts.push(event('ping', { type: 'ping' }));
   if (mode === 'error') {
@@ -53,7 +64,7 @@ export function streamEvents(message: JsonObject, requestId: string, mode: Strea
       }),
     );
   }
-  if (mode !== 'complete') return parts.join('');
+  if (!wholeAnswer) return { body: parts.join(''), reportedOutputTokens: startOutputTokens };
   parts.push(
     event('message_delta', {
       type: 'message_delta',
@@ -73,24 +84,29 @@ export function streamEvents(message: JsonObject, requestId: string, mode: Strea
       },
     }),
   );
-  parts.push(event('message_stop', { type: 'message_stop' }));
-  return parts.join('');
+  if (mode === 'complete') parts.push(event('message_stop', { type: 'message_stop' }));
+  return { body: parts.join(''), reportedOutputTokens: Number(usage.output_tokens) };
 }
 
+/** Returns the output tokens the events sent reported (see streamEvents), or undefined when nothing was sent. */
 export function writeStream(
   res: ServerResponse,
   headers: Record<string, string>,
   message: JsonObject,
   requestId: string,
   mode: StreamMode,
-): void {
-  if (res.headersSent || res.destroyed) return;
+): number | undefined {
+  if (res.headersSent || res.destroyed) return undefined;
   res.writeHead(200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
-  const body = streamEvents(message, requestId, mode);
-  if (mode === 'truncated') {
+  const { body, reportedOutputTokens } = streamEvents(message, requestId, mode);
+  if (mode === 'truncated' || mode === 'truncated-after-delta') {
     // Destroying only after the partial events are flushed makes the client see a connection cut mid-stream.
     res.write(body, () => res.destroy());
-    return;
+  } else if (mode === 'stalled') {
+    // Left open: the client's deadline ends it, or close() does.
+    res.write(body);
+  } else {
+    res.end(body);
   }
-  res.end(body);
+  return reportedOutputTokens;
 }

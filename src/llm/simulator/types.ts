@@ -7,8 +7,11 @@ export type Fault =
   | { kind: 'hang' }
   | { kind: 'reset' }
   | { kind: 'malformed' }
-  | { kind: 'truncated-stream' }
-  | { kind: 'stream-error' };
+  /** `after: 'message_delta'`: the whole answer and its message_delta arrive, message_stop never does. */
+  | { kind: 'truncated-stream'; after?: 'message_delta' }
+  | { kind: 'stream-error' }
+  /** The stream goes silent mid-answer and stays open until the client gives up. */
+  | { kind: 'stalled-stream' };
 
 export type SimStopReason = 'end_turn' | 'max_tokens' | 'refusal' | 'stop_sequence';
 
@@ -58,6 +61,8 @@ export interface ChargeRecord {
   cacheReadInputTokens: number;
   batch: boolean;
   at: number;
+  /** A stream that broke off after message_start: charged what its events had reported (README, Faults). */
+  partial?: true;
 }
 
 export interface RecordedRequest {
