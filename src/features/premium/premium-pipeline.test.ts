@@ -281,6 +281,22 @@ describe('PremiumPipeline', () => {
       }
     });
 
+    it('hold the worst case of every attempt that can be billed: for a streamed task, each retry too', async () => {
+      // default policy: maxRetries 2; the task: maxCalls 2 by default, 50 input tokens, max_tokens 100
+      for (const [stream, attempts] of [[false, 2], [true, 2 * 3]] as const) {
+        const held: number[] = [];
+        const { limiter } = scripted({ slot: true, tokens: true });
+        const reserveTokens = limiter.reserveTokens;
+        limiter.reserveTokens = (k, s, estimate) => (held.push(estimate), reserveTokens(k, s, estimate));
+        const reserved: number[] = [];
+        const reserve: MeteringService['reserve'] = async (p) => (reserved.push(p.worstCaseMicros), fakeMetering().metering.reserve(p));
+        const { pipeline } = build({ limiter, reserve });
+        const t = task(principal(`held-${stream}`), 'x');
+        expect(await pipeline.run({ ...t, llm: { ...t.llm, stream } })).toMatchObject({ source: 'llm' });
+        expect({ stream, held, reserved }).toEqual({ stream, held: [(50 + 100) * attempts], reserved: [1000 * attempts] });
+      }
+    });
+
     it('still answers when the token settlement fails after a paid call', async () => {
       const { limiter, log } = scripted({ slot: true, tokens: true, settleFails: true });
       const { pipeline, settled, deferred } = build({ limiter });

@@ -185,10 +185,13 @@ export class PremiumPipeline {
     const { principal: p, spec, limitKey, override } = a;
     if (!this.d.llm.available(task.feature)) throw new Fallback(this.d.llm.breakerState(task.feature) === 'open' ? 'circuit_open' : 'no_api_key');
     const now = this.d.clock.now();
-    const maxCalls = task.llm.maxCalls ?? 2;
+    // Every attempt that can be billed and metered: a streamed attempt broken mid-answer is (the
+    // usage its message_start reported goes into the call's record), so each retry of a streamed
+    // call may cost up to a call. The holds cover them all, or spend could pass a cap (ADR 0002).
+    const maxAttempts = (task.llm.maxCalls ?? 2) * (task.llm.stream ? 1 + this.d.policy.llm.maxRetries : 1);
     const prompt = task.llm.prompt();
     const inputEstimate = await this.d.inputTokens.estimate(task.feature, prompt.system, prompt.user, prompt.schema);
-    const tokenEstimate = (inputEstimate + task.llm.maxTokens) * maxCalls;
+    const tokenEstimate = (inputEstimate + task.llm.maxTokens) * maxAttempts;
 
     // The slot and the token reservation are asked for at once (one round trip with Redis,
     // not two); whichever was granted is given back when the other is refused.
@@ -220,7 +223,7 @@ export class PremiumPipeline {
 
     try {
       const lines = budgetLines(this.d.policy, { userId: p.userId, tier: p.tier, feature: task.feature, userMonthlyOverrideMicros: override?.monthlyBudgetMicros ?? null }, now);
-      const worst = this.d.prices.worstCaseMicros(model, inputEstimate, task.llm.maxTokens, now) * maxCalls;
+      const worst = this.d.prices.worstCaseMicros(model, inputEstimate, task.llm.maxTokens, now) * maxAttempts;
       const reserved = await this.d.metering.reserve({ userId: p.userId, feature: task.feature, model, worstCaseMicros: worst, lines });
       if (!reserved.ok) {
         if (this.d.policy.budgets.onExhausted === 'reject') throw new BudgetExhaustedError(budgetName(reserved.refusedKey), secondsUntilReset(reserved.refusedKey, now), a.headers);
@@ -255,6 +258,8 @@ export class PremiumPipeline {
         value = await first;
         if (task.refine) value = await task.refine(value, once);
       } catch (err) {
+        // Settled, not released: the failed call's records carry what its attempts were billed
+        // (a stream broken mid-answer), and that counts against the budgets like an answer.
         settleLater('rules');
         if (isLlmError(err)) throw new Fallback(err.code === 'upstream_invalid_output' ? 'invalid_output' : err.code === 'circuit_open' ? 'circuit_open' : 'upstream_failure');
         throw err;

@@ -31,7 +31,7 @@ export interface PremiumTask<T> {
     template: { id: string; version: number };
     prompt: () => Pick<StructuredRequest<T>, 'system' | 'user' | 'schema'>;
     // Upper bound of upstream calls this task may make (a repair doubles a call);
-    // the budget reservation covers all of them.
+    // the budget reservation covers all of them (and, for a streamed task, every retry of each).
     maxCalls?: number;
   };
   // A second look at an LLM answer (e.g. an independent second sample for a
