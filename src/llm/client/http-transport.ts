@@ -7,7 +7,7 @@
 // took ~1.4 ms of CPU with the built-in fetch and ~0.8 ms with this transport. Answers
 // are small JSON documents, so a non-streaming answer is read into one buffer; an
 // event stream is handed over as a stream, as it arrives.
-import http from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
 
@@ -50,8 +50,13 @@ export function createHttpFetch(opts: HttpFetchOptions = {}): typeof fetch & { c
         signal?.removeEventListener('abort', onAbort);
         reject(err);
       };
+      // A streamed body still being read when the signal fires ends with the abort error
+      // itself: destroying only the request would end it with a bare "aborted", which reads
+      // as a network failure rather than our deadline (or the caller) stopping it.
+      let streaming: IncomingMessage | undefined;
       const onAbort = () => {
         const err = abortError(signal!);
+        streaming?.destroy(err);
         req.destroy(err);
         fail(err);
       };
@@ -70,6 +75,7 @@ export function createHttpFetch(opts: HttpFetchOptions = {}): typeof fetch & { c
         };
         if ((res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
           // Aborting later destroys the request, which ends this stream with the abort error.
+          streaming = res;
           res.on('close', () => signal?.removeEventListener('abort', onAbort));
           done(new Response(NULL_BODY_STATUS.has(status) ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), init));
           return;
