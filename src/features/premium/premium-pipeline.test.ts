@@ -6,6 +6,7 @@ import { createCacheManager } from '../cache/cache-manager.js';
 import type { Principal } from '../identity/identity.types.js';
 import { createMemoryRateLimiter } from '../limits/memory-rate-limiter.js';
 import type { RateLimiter } from '../limits/limit-types.js';
+import { limitKeyFor } from './limit-spec.js';
 import type { MeteringService, Reservation } from '../usage/metering.service.js';
 import { DeferredWork } from '../../platform/deferred-work.js';
 import { PremiumPipeline } from './premium-pipeline.js';
@@ -159,7 +160,7 @@ describe('PremiumPipeline', () => {
       reserveTokens: (k, s, e) => memory.reserveTokens(k, s, e),
       peek: (k, s) => memory.peek(k, s),
       async acquireSlot(key, limit) {
-        if (key.endsWith(':a')) {
+        if (key === limitKeyFor('premium', 'grading', 'a')) {
           await gate;
           return { allowed: false, release: async () => {} };
         }
@@ -193,7 +194,7 @@ describe('PremiumPipeline', () => {
       const admitted = await pipeline.admit(p, 'grading');
       expect(admitted.headers).toBeDefined();
       expect(await pipeline.run(task(p, 'x'), admitted)).toMatchObject({ source: 'rules', fallbackReason: 'not_entitled', headers: admitted.headers });
-      expect(hits).toEqual(['free:grading:f']);
+      expect(hits).toEqual([limitKeyFor('free', 'grading', 'f')]);
       await pipeline.admit(p, 'grading');
       await expect(pipeline.admit(p, 'grading')).rejects.toBeInstanceOf(RateLimitedError);
       expect(hits).toHaveLength(3);
