@@ -16,6 +16,7 @@ import { premiumAdminRoutes } from './features/premium/premium-admin.routes.js';
 import { gradingRoutes } from './features/grading/grading.routes.js';
 import { learningPathRoutes } from './features/learning-path/learning-path.routes.js';
 import { usageRoutes } from './features/usage/usage.routes.js';
+import { privacyRoutes } from './features/privacy/privacy.routes.js';
 import { answerFrameworkError, installErrorHandling, sendProblem } from './platform/http/error-handler.js';
 import { installNulGuard } from './platform/http/nul-guard.js';
 import { openApiTransforms, securitySchemes } from './platform/http/openapi.js';
@@ -106,6 +107,7 @@ export async function buildApp(c: Container): Promise<FastifyInstance> {
   await app.register(healthRoutes(c.readiness, () => c.metrics.registry.metrics(), c.metrics.registry.contentType));
   await app.register(identityRoutes(c.identity.service, { remaining: meExtras(c) }));
   await app.register(usageRoutes({ analytics: c.usageAnalytics, budgets: c.budgets, policy: c.policy, clock: c.clock }));
+  await app.register(privacyRoutes(c.privacy));
   await app.register(premiumAdminRoutes({ budgets: c.budgets, overrides: c.overrides, identity: c.identity.service, cache: c.cache, policy: c.policy, clock: c.clock }));
   await app.register(flagsRoutes(c.flags.service, c.flags.analytics));
   await app.register(gradingRoutes({ service: c.grading.service, calibration: c.grading.calibration }));

@@ -69,6 +69,24 @@ users
     });
   });
 
+users
+  .command('export')
+  .argument('<id>', 'user id')
+  .description('print everything held about a user as one JSON document (right of access)')
+  .action(async (id: string) => {
+    const { withPersonalData } = await import('./features/privacy/privacy.cli.js');
+    await withStore((store) => withPersonalData(config(), store, async (svc) => console.log(JSON.stringify(await svc.export(id), null, 2))));
+  });
+
+users
+  .command('erase')
+  .argument('<id>', 'user id')
+  .description("erase a user's personal data in one transaction; usage and billing rows stay under a pseudonym (totals unchanged)")
+  .action(async (id: string) => {
+    const { withPersonalData } = await import('./features/privacy/privacy.cli.js');
+    await withStore((store) => withPersonalData(config(), store, async (svc) => console.log(JSON.stringify(await svc.erase(id, { label: 'cli' })))));
+  });
+
 program
   .command('keys')
   .description('manage API keys')

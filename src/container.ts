@@ -40,7 +40,7 @@ import { installDemoRubrics } from './features/grading/demo-rubrics.js';
 import { CatalogProvider } from './features/learning-path/catalog-provider.js';
 import { ExperimentAnalysisService } from './features/learning-path/experiment-analysis.service.js';
 import { LearnerModel } from './features/learning-path/learner-model.js';
-import { LearningPathService } from './features/learning-path/learning-path.service.js';
+import { learnerMastery, LearningPathService } from './features/learning-path/learning-path.service.js';
 import { LearningRepository } from './features/learning-path/learning.repository.js';
 import { UsageAnalyticsRepository } from './features/usage/usage-analytics.repository.js';
 import { BudgetRepository } from './features/usage/budget.repository.js';
@@ -49,6 +49,10 @@ import { DeferredWork } from './platform/deferred-work.js';
 import { PriceBook } from './features/usage/price-book.js';
 import { registerLlmMetrics } from './features/observability/llm-metrics.js';
 import { createBudgetUsageReader } from './features/observability/budget-usage.reader.js';
+import { PersonalDataRepository } from './features/privacy/personal-data.repository.js';
+import { PersonalDataService } from './features/privacy/personal-data.service.js';
+import { effectiveTier } from './features/identity/effective-tier.js';
+import { parseDuration } from './platform/duration.js';
 
 export interface ContainerInput {
   config: Config;
@@ -81,6 +85,7 @@ export interface Container extends ContainerInput {
   usageAnalytics: UsageAnalyticsRepository;
   grading: { repo: GradingRepository; service: GradingService; calibration: GradingCalibrationService };
   learning: { repo: LearningRepository; catalogs: CatalogProvider; learners: LearnerModel; service: LearningPathService; experiments: ExperimentAnalysisService };
+  privacy: PersonalDataService;
   readiness: ReadinessCheck[];
   close(): Promise<void>;
 }
@@ -219,6 +224,18 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     experiments: new ExperimentAnalysisService(learningRepo, usageAnalytics, clock, (key) => snapshot.get(key) !== undefined),
   };
 
+  const graceMs = parseDuration(policy.subscriptions.gracePeriod) ?? 0;
+  const privacy = new PersonalDataService({
+    store,
+    repo: new PersonalDataRepository(store.db),
+    cache,
+    forget: (userId) => overrides.invalidate(userId),
+    tierOf: (sub) => effectiveTier(sub, clock.now(), graceMs),
+    mastery: (userId) => learnerMastery(learning, userId),
+    clock,
+    logger,
+  });
+
   const readiness: ReadinessCheck[] = [
     { name: 'store', check: async () => (await store.ping(), { ok: true, detail: { dialect: store.dialect } }) },
     {
@@ -248,6 +265,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     usageAnalytics,
     grading,
     learning,
+    privacy,
     readiness,
     async close() {
       await deferred.drain(); // the store closes after this: every answered call is settled first

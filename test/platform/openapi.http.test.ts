@@ -230,6 +230,8 @@ describe('the OpenAPI document', () => {
       expect(success('POST', '/v1/admin/users')).toEqual(['201']);
       expect(success('POST', '/v1/admin/users/{id}/keys')).toEqual(['201']);
       expect(success('DELETE', '/v1/admin/users/{id}/keys/{keyId}')).toEqual(['204']);
+      expect(success('DELETE', '/v1/admin/users/{id}')).toEqual(['200']);
+      expect(success('GET', '/v1/admin/users/{id}/export')).toEqual(['200']);
       expect(success('POST', '/v1/progress/events')).toEqual(['202']);
       expect(success('POST', '/v1/grading/rubrics')).toEqual(['201']);
       expect(success('POST', '/admin/logout')).toEqual(['204']);
@@ -318,6 +320,29 @@ describe('the OpenAPI document', () => {
       expect(cleared.json()).toEqual({ userId: 'oa-premium', limits: null, monthlyUsd: null });
       expectDocumented('GET', '/v1/admin/users/{id}/overrides', cleared);
       expectDocumented('POST', '/v1/admin/cache/invalidate', await t.app.inject({ method: 'POST', url: '/v1/admin/cache/invalidate', headers: bearer(admin), payload: { tags: ['feature:grading', 'user:oa-premium'] } }));
+    });
+
+    it("a learner's export and erasure, and their refusals", async () => {
+      const learner = await t.premium('oa-erase');
+      const ask = (method: 'GET' | 'POST', url: string, payload?: object) => t.app.inject({ method, url, headers: bearer(learner), ...(payload ? { payload } : {}) });
+      await ask('POST', '/v1/grading/evaluations', { question: 'Why does a puddle dry up?', referenceAnswer: 'The water evaporates into the air.', answer: 'It evaporates.' });
+      const catalog = await ask('GET', '/v1/catalog');
+      await ask('POST', '/v1/progress/events', { itemId: catalog.json().items[0].id, correct: true });
+      await ask('POST', '/v1/learning-paths');
+      await t.app.inject({ method: 'PUT', url: '/v1/admin/users/oa-erase/limits', headers: bearer(admin), payload: { requestsPerMinute: 10 } });
+      const exported = await t.app.inject({ method: 'GET', url: '/v1/admin/users/oa-erase/export', headers: bearer(admin) });
+      expect(exported.json()).toMatchObject({ evaluations: [{ answer: 'It evaporates.' }], progressEvents: [{ correct: true }], overrides: { limits: { requestsPerMinute: 10 } } });
+      expectDocumented('GET', '/v1/admin/users/{id}/export', exported);
+      const { metering, policy } = t.container;
+      const r = await metering.reserve({ userId: 'oa-erase', feature: 'grading', model: policy.models.grading!, worstCaseMicros: 1000, lines: [] });
+      expectDocumented('DELETE', '/v1/admin/users/{id}', await t.app.inject({ method: 'DELETE', url: '/v1/admin/users/oa-erase', headers: bearer(admin) }));
+      if (r.ok) await metering.release(r.reservation);
+      const erased = await t.app.inject({ method: 'DELETE', url: '/v1/admin/users/oa-erase', headers: bearer(admin) });
+      expect(erased.statusCode).toBe(200);
+      expectDocumented('DELETE', '/v1/admin/users/{id}', erased);
+      expectDocumented('DELETE', '/v1/admin/users/{id}', await t.app.inject({ method: 'DELETE', url: '/v1/admin/users/oa-erase', headers: bearer(admin) }));
+      expectDocumented('GET', '/v1/admin/users/{id}/export', await t.app.inject({ method: 'GET', url: '/v1/admin/users/oa-erase/export', headers: bearer(admin) }));
+      expectDocumented('DELETE', '/v1/admin/users/{id}', await t.app.inject({ method: 'DELETE', url: '/v1/admin/users/oa-admin', headers: bearer(admin) }));
     });
 
     it('flags, their audit and analytics, and the operations view', async () => {

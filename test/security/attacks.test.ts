@@ -141,6 +141,8 @@ describe('attacks on tutorgate', { timeout: 60_000 }, () => {
       ['POST', '/v1/admin/users/sec-free/keys'],
       ['DELETE', '/v1/admin/users/sec-free/keys/k1'],
       ['GET', '/v1/admin/users/sec-free/subscription'],
+      ['GET', '/v1/admin/users/sec-free/export'],
+      ['DELETE', '/v1/admin/users/sec-free'],
       ['POST', '/v1/admin/users/sec-free/subscription'],
       ['GET', '/v1/admin/usage'],
       ['GET', '/v1/admin/rate-limits'],

@@ -80,19 +80,8 @@ export class LearningPathService {
     return { accepted: fresh.length, duplicates: rows.length - fresh.length, events: snap.events };
   }
 
-  async mastery(p: Principal): Promise<{ catalogVersion: string; events: number; skills: { skillId: string; name: string; mastery: number; mastered: boolean; attempts: number }[] }> {
-    const { catalog } = await this.catalogs.get();
-    const snap = await this.learners.snapshot(p.userId);
-    const kt = await this.learners.kt();
-    return {
-      catalogVersion: catalog.version,
-      events: snap.events,
-      skills: catalog.skills.map((s) => {
-        const m = kt.mastery(snap.state, s.id);
-        const attempts = attemptsOn(snap, s.id);
-        return { skillId: s.id, name: s.name, mastery: round3(m), mastered: isMastered(m, attempts), attempts };
-      }),
-    };
+  mastery(p: Principal): Promise<Mastery> {
+    return learnerMastery({ catalogs: this.catalogs, learners: this.learners }, p.userId);
   }
 
   async path(p: Principal, req: PathRequest): Promise<PremiumOutcome<LearningPath> & { catalogVersion: string }> {
@@ -193,3 +182,22 @@ function summarize(skills: { id: string; name: string }[], mastery: (s: string) 
 }
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+export type Mastery = { catalogVersion: string; events: number; skills: { skillId: string; name: string; mastery: number; mastered: boolean; attempts: number }[] };
+
+// Any learner's mastery per skill of the active catalog: GET /v1/learners/me/mastery, and
+// the export of a learner's data (features/privacy), which needs no premium pipeline.
+export async function learnerMastery(d: { catalogs: Pick<CatalogProvider, 'get'>; learners: Pick<LearnerModel, 'snapshot' | 'kt'> }, userId: string): Promise<Mastery> {
+  const { catalog } = await d.catalogs.get();
+  const snap = await d.learners.snapshot(userId);
+  const kt = await d.learners.kt();
+  return {
+    catalogVersion: catalog.version,
+    events: snap.events,
+    skills: catalog.skills.map((s) => {
+      const m = kt.mastery(snap.state, s.id);
+      const attempts = attemptsOn(snap, s.id);
+      return { skillId: s.id, name: s.name, mastery: round3(m), mastered: isMastered(m, attempts), attempts };
+    }),
+  };
+}
