@@ -9,6 +9,7 @@ import { readAttemptsTsv } from '../src/features/learning-path/kt/attempt.js';
 import { fitKnowledgeTracer } from '../src/features/learning-path/kt/fit-knowledge-tracer.js';
 import { KnowledgeTracer, emptyLearnerState } from '../src/features/learning-path/kt/knowledge-tracer.js';
 import type { KtParams } from '../src/features/learning-path/kt/kt-params.js';
+import { firstLearners, practisedCatalog } from '../src/features/learning-path/kt/kt-sample.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string) => {
@@ -23,23 +24,9 @@ let params: KtParams;
 let catalog: { item: string; skills: string[] }[];
 if (fitUsers) {
   const all = await readAttemptsTsv('../shared/data/kt/assistments09/train.tsv');
-  const users = new Set<string>();
-  const rows = all.filter((r) => {
-    if (users.size < Number(fitUsers)) users.add(r.userId);
-    return users.has(r.userId);
-  });
+  const rows = firstLearners(all, Number(fitUsers));
   params = fitKnowledgeTracer(rows, { l2: 3 });
-  // Items of the four most practised skills, so skill-level and item-level weights take part.
-  const bySkill = new Map<string, Set<string>>();
-  for (const r of rows) {
-    const s = r.skillIds[0]!;
-    if (!bySkill.has(s)) bySkill.set(s, new Set());
-    bySkill.get(s)!.add(r.itemId);
-  }
-  catalog = [...bySkill]
-    .sort((a, b) => b[1].size - a[1].size)
-    .slice(0, 4)
-    .flatMap(([s, items]) => [...items].slice(0, 6).map((item) => ({ item, skills: [s] })));
+  catalog = practisedCatalog(rows, 4, 6);
 } else {
   params = JSON.parse(readFileSync(file ?? 'src/features/learning-path/kt/default-kt-params.json', 'utf8')) as KtParams;
   catalog = [0, 1, 2, 3].flatMap((s) => [0, 1, 2].map((i) => ({ item: `i${s}-${i}`, skills: [`s${s}`] })));

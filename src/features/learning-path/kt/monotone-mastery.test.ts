@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readAttemptsTsv } from './attempt.js';
 import { fitKnowledgeTracer } from './fit-knowledge-tracer.js';
 import type { KtParams } from './kt-params.js';
+import { firstLearners, practisedCatalog } from './kt-sample.js';
 import { KnowledgeTracer, emptyLearnerState } from './knowledge-tracer.js';
 import { defaultKtParams } from '../learner-model.js';
 
@@ -55,24 +56,11 @@ describe('KT mastery moves with the answer', () => {
     let catalog: CatalogItem[];
     beforeAll(async () => {
       const all = await readAttemptsTsv(TRAIN);
-      const users = new Set<string>();
-      const rows = all.filter((r) => {
-        if (users.size < 150) users.add(r.userId);
-        return users.has(r.userId);
-      });
+      const rows = firstLearners(all, 150);
       params = fitKnowledgeTracer(rows, { l2: 1 });
       // Known items of the most practised skills (their base rates differ, so the residual
       // features move by different amounts), plus an item and a skill the fit never saw.
-      const bySkill = new Map<string, Set<string>>();
-      for (const r of rows) {
-        const s = r.skillIds[0]!;
-        if (!bySkill.has(s)) bySkill.set(s, new Set());
-        bySkill.get(s)!.add(r.itemId);
-      }
-      catalog = [...bySkill]
-        .sort((a, b) => b[1].size - a[1].size)
-        .slice(0, 3)
-        .flatMap(([s, items]) => [...items].slice(0, 5).map((item) => ({ item, skills: [s] })));
+      catalog = practisedCatalog(rows, 3, 5);
       catalog.push({ item: 'new-item', skills: ['new-skill'] });
     });
 
