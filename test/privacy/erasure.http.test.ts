@@ -239,6 +239,35 @@ describe.each(STORE_KINDS)('exporting and erasing a learner (%s)', (kind) => {
     expect((await inject('GET', `/v1/admin/users/${VICTIM}/export`, admin)).statusCode).toBe(404);
   });
 
+  it('reaches the id as written only: a user whose id differs in case keeps their budget and notices, and is not in the export', async () => {
+    // User ids are case-sensitive; SQLite's LIKE is not (for ASCII), so a LIKE prefix on the
+    // budget keys would reach `CASE-…`'s counters when erasing `case-…`.
+    const lower = `case-${kind}@example.org`;
+    const upper = `CASE-${kind}@example.org`;
+    await t.premium(lower);
+    await t.premium(upper);
+    await meteredCall(lower);
+    await meteredCall(upper);
+    for (const id of [lower, upper]) await t.container.budgets.claimNotification(`budget:user:${id}:2026-11:0.8`, t.clock.now());
+    const upperRows = async () => ({
+      counters: await t.store.db.selectFrom('budget_counters').select(['key', 'spent_micros']).where('key', '=', `user:${upper}:${new Date(t.clock.now()).toISOString().slice(0, 7)}`).execute(),
+      notices: await t.store.db.selectFrom('notifications_sent').select('key').where('key', '=', `budget:user:${upper}:2026-11:0.8`).execute(),
+    });
+    const before = await upperRows();
+    expect(before.counters).toHaveLength(1);
+    expect(before.notices).toHaveLength(1);
+
+    const exported = await inject('GET', `/v1/admin/users/${lower}/export`, admin);
+    expect(exported.statusCode).toBe(200);
+    expect(exported.json().budgets).toHaveLength(1);
+    expect(exported.json().budgets[0].spentUsd).toBe(exported.json().usage.ledger[0].costUsd);
+
+    const erased = await inject('DELETE', `/v1/admin/users/${lower}`, admin);
+    expect(erased.statusCode).toBe(200);
+    expect(erased.json().removed).toMatchObject({ budgetCounters: 1, budgetNotices: 1 });
+    expect(await upperRows()).toEqual(before);
+  });
+
   it('an id erased twice adds its usage to the same pseudonymous rows: totals still unchanged', async () => {
     const again = `again-${kind}`;
     for (let round = 0; round < 2; round++) {

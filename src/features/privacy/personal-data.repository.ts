@@ -37,9 +37,11 @@ export class CallInFlight extends Error {
 
 export class NothingHeld extends Error {}
 
-// A LIKE pattern that matches `prefix` literally, then anything (user ids may hold `_`).
-const startsWith = (prefix: string) => `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-const keyStartsWith = (prefix: string) => sql<boolean>`key like ${startsWith(prefix)} escape '\\'`;
+// Keys that begin with `prefix`, compared exactly. Not LIKE: user ids hold `_` (a wildcard
+// unless escaped), and SQLite's LIKE ignores ASCII case, so a pattern for `bob` would also
+// reach `Bob`'s counters. Neither dialect can use the key index for such a prefix anyway
+// (SQLite's LIKE only under case_sensitive_like, Postgres's only under the C collation).
+const keyStartsWith = (prefix: string) => sql<boolean>`substr(key, 1, ${prefix.length}) = ${prefix}`;
 
 // Budget counter and notification keys that name the user (budget-policy.ts,
 // metering.service.ts). User ids cannot hold ':', so the prefix is the user's alone.
