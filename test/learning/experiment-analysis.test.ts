@@ -32,14 +32,14 @@ describe('experiment analysis', () => {
       recs.push({ id: `rec-${i}`, user_id: user, experiment: 'learning_path', variant, source: variant === 'llm' ? 'llm' : 'rules', item_ids: JSON.stringify(['item-a', 'item-b']), at: now - 1000 });
       for (let k = 0; k < 10; k++) rows.push({ user_id: user, event_id: `e${k}`, item_id: k % 2 ? 'item-a' : 'item-b', correct: rand() < p ? 1 : 0, at: now + k, received_at: now });
     }
-    // 100 more control learners whom a changed split later served the llm variant, and who
-    // then answered everything right: counted apart, never as control's outcome.
+    // 100 more control learners whom a changed split later served the llm variant: counted in
+    // control (intention to treat), and shown as switched.
     for (let i = 0; i < 100; i++) {
       const user = `ab-moved-${i}`;
       exposures.push({ experiment: 'learning_path', user_id: user, variant: 'control', first_at: now - 2000, exposures: 2 });
       recs.push({ id: `rec-moved-${i}-1`, user_id: user, experiment: 'learning_path', variant: 'control', source: 'rules', item_ids: JSON.stringify(['item-c']), at: now - 2000 });
       recs.push({ id: `rec-moved-${i}-2`, user_id: user, experiment: 'learning_path', variant: 'llm', source: 'llm', item_ids: JSON.stringify(['item-a', 'item-b']), at: now - 1000 });
-      for (let k = 0; k < 10; k++) rows.push({ user_id: user, event_id: `e${k}`, item_id: k % 2 ? 'item-a' : 'item-b', correct: 1, at: now + k, received_at: now });
+      for (let k = 0; k < 10; k++) rows.push({ user_id: user, event_id: `e${k}`, item_id: k % 2 ? 'item-a' : 'item-b', correct: rand() < 0.6 ? 1 : 0, at: now + k, received_at: now });
     }
     // bulk inserts: the repository writes one row at a time, which is slow for a population
     for (let i = 0; i < rows.length; i += 1000) await t.store.db.insertInto('progress_events').values(rows.slice(i, i + 1000)).execute();
@@ -52,7 +52,7 @@ describe('experiment analysis', () => {
     expect(r.statusCode).toBe(200);
     const report = r.json();
     expect(report.learners.llm).toMatchObject({ exposed: 1000, withOutcome: 1000, switched: 0 });
-    expect(report.learners.control).toMatchObject({ exposed: 1100, withOutcome: 1000, switched: 100 });
+    expect(report.learners.control).toMatchObject({ exposed: 1100, withOutcome: 1100, switched: 100 });
     const llm = report.analysis.variants.find((v: { variant: string }) => v.variant === 'llm');
     expect(llm.difference).toBeGreaterThan(0.04);
     expect(llm.difference).toBeLessThan(0.08);

@@ -8,10 +8,11 @@ export interface ExperimentReport {
   experiment: string;
   windowDays: number;
   /**
-   * By first variant. `switched`: learners later served another variant (a changed rollout,
-   * ramp or split moves some learners, since assignment is by hash, not sticky). They are left
-   * out of the outcomes, as what they received is mixed; the move depends only on their hash,
-   * so leaving them out does not bias the comparison.
+   * By first variant: every exposed learner counts in the variant they were first served
+   * (intention to treat). `switched`: those later served another variant (a changed rollout,
+   * ramp or split moves learners, since assignment is by hash, not sticky). They stay in: only
+   * the learners who came back are seen to switch, so leaving them out would tie the arms to
+   * activity; a large share of them dilutes the difference towards zero, which this shows.
    */
   learners: Record<string, { exposed: number; withOutcome: number; switched: number; costPerLearnerUsd: number }>;
   // Outcome: each learner's success rate on recommended items attempted after exposure.
@@ -61,10 +62,7 @@ export class ExperimentAnalysisService {
       const l = (learners[x.variant] ??= { exposed: 0, withOutcome: 0, switched: 0, costPerLearnerUsd: 0 });
       l.exposed++;
       l.costPerLearnerUsd += (cost.get(x.userId) ?? 0) / 1e6;
-      if ([...(servedVariants.get(x.userId) ?? [])].some((v) => v !== x.variant)) {
-        l.switched++;
-        continue;
-      }
+      if ([...(servedVariants.get(x.userId) ?? [])].some((v) => v !== x.variant)) l.switched++;
       const t = tally.get(x.userId);
       if (t && t.n > 0) {
         l.withOutcome++;

@@ -42,7 +42,7 @@ export const ExperimentReportSchema = z.strictObject({
   windowDays: z.int().min(1),
   learners: z
     .record(z.string(), z.strictObject({ exposed: z.int().min(0), withOutcome: z.int().min(0), switched: z.int().min(0), costPerLearnerUsd: z.number().min(0) }))
-    .meta({ description: 'By first variant: learners exposed, those with an outcome in the window, those later served another variant (left out of the outcomes), and the mean LLM cost per exposed learner (a guardrail)' }),
+    .meta({ description: 'By first variant: learners exposed, those with an outcome in the window, those later served another variant (still counted in their first: intention to treat; many of them dilute the difference), and the mean LLM cost per exposed learner (a guardrail)' }),
   analysis: z
     .strictObject({
       control: z.strictObject(variantSummary),
