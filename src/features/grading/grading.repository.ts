@@ -1,7 +1,7 @@
-import { sql } from 'kysely';
+import { sql, type ExpressionBuilder } from 'kysely';
 import type { Db, Store } from '../../platform/db/database.js';
 import { placeheldRow, statement } from '../../platform/db/statement.js';
-import type { EvaluationsTable } from '../../platform/db/schema.js';
+import type { DB, EvaluationsTable } from '../../platform/db/schema.js';
 import type { Rubric } from './rubric.schema.js';
 
 export type EvaluationRow = EvaluationsTable;
@@ -26,6 +26,15 @@ const EVALUATION_COLUMNS = {
   reviewed_at: true,
   created_at: true,
 } satisfies Record<keyof EvaluationRow, true>;
+
+export type EvaluationSet = 'ordinary' | 'calibration';
+
+// Named by what may go, not by what must stay: a review state added later is kept until
+// someone decides about it here.
+const inSet = (set: EvaluationSet) => (eb: ExpressionBuilder<DB, 'evaluations'>) =>
+  set === 'calibration'
+    ? eb.and([eb('review_status', '=', 'resolved'), eb('rubric_json', 'is', null)])
+    : eb.or([eb('review_status', '=', 'none'), eb.and([eb('review_status', '=', 'resolved'), eb('rubric_json', 'is not', null)])]);
 
 export interface StoredRubric {
   rubric: Rubric;
@@ -110,6 +119,23 @@ export class GradingRepository {
       .where('rubric_json', 'is', null)
       .execute();
     return rows.filter((r) => r.override_json).map((r) => ({ answer: r.answer, override: JSON.parse(r.override_json!) as { levels: Record<string, string> } }));
+  }
+
+  // Retention (ADR 0017). `ordinary`: every evaluation except those awaiting review (an
+  // instructor still owes the grade) and the calibration set. `calibration`: resolved
+  // reviews graded with a stored rubric, the answers with a known grade that
+  // overridesFor reads. Oldest first through the created_at index, at most `limit`.
+  async deleteEvaluationsBefore(set: EvaluationSet, before: number, limit: number): Promise<number> {
+    const res = await this.db
+      .deleteFrom('evaluations')
+      .where('id', 'in', (eb) => eb.selectFrom('evaluations').select('id').where('created_at', '<', before).where(inSet(set)).orderBy('created_at').limit(limit))
+      .executeTakeFirst();
+    return Number(res.numDeletedRows);
+  }
+
+  async countEvaluationsBefore(set: EvaluationSet, before: number): Promise<number> {
+    const r = await this.db.selectFrom('evaluations').select((eb) => eb.fn.countAll<number | string>().as('n')).where('created_at', '<', before).where(inSet(set)).executeTakeFirst();
+    return Number(r?.n ?? 0);
   }
 
   async insertCalibration(r: { id: string; rubricId: string; rubricVersion: number; model: string; templateVersion: number; n: number; kappa: number; exact: number; at: number }): Promise<void> {

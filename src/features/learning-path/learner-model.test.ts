@@ -45,6 +45,7 @@ describe.each(STORE_KINDS)('learner state under concurrent progress posts, on %s
       {
         ...repo,
         getState: (id) => repo.getState(id),
+        getBase: (id) => repo.getBase(id),
         eventsFor: (id, since) => repo.eventsFor(id, since),
         countEvents: (id) => repo.countEvents(id),
         ktParamsJson: () => repo.ktParamsJson(),

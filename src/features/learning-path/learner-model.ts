@@ -4,7 +4,7 @@ import type { Catalog } from './catalog.schema.js';
 import { KnowledgeTracer } from './kt/knowledge-tracer.js';
 import type { KtParams } from './kt/kt-params.js';
 import { emptyLearnerState, learnerStateFromJson, learnerStateToJson, type LearnerState } from './kt/learner-state.js';
-import type { LearningRepository, ProgressEventRow } from './learning.repository.js';
+import type { LearnerBase, LearningRepository, ProgressEventRow } from './learning.repository.js';
 
 export function defaultKtParams(): KtParams {
   return JSON.parse(readFileSync(new URL('./kt/default-kt-params.json', import.meta.url), 'utf8')) as KtParams;
@@ -16,7 +16,11 @@ export interface LearnerSnapshot {
   events: number;
 }
 
-type Repo = Pick<LearningRepository, 'getState' | 'putState' | 'eventsFor' | 'countEvents' | 'ktParamsJson'>;
+type Repo = Pick<LearningRepository, 'getState' | 'getBase' | 'putState' | 'eventsFor' | 'countEvents' | 'ktParamsJson'>;
+type FoldRepo = Pick<LearningRepository, 'getBase' | 'eventsBefore' | 'foldEvents'>;
+
+// How often a replay reads again when the retention job folded events while it read.
+const REPLAY_READS = 5;
 
 // Per-learner knowledge state, updated online per attempt. Events that arrive out of
 // order (older than the newest applied) trigger a replay of the learner's history in
@@ -25,6 +29,11 @@ type Repo = Pick<LearningRepository, 'getState' | 'putState' | 'eventsFor' | 'co
 // the state plus them is all that is stored (a concurrent request may have stored more,
 // or replayed the history with these already in it); otherwise it replays.
 // (Two requests racing on one learner counted an event twice, or lost one, before.)
+//
+// "Stored" includes the baseline: the events the retention job deleted live on as one
+// folded state (fold below, ADR 0017), and a replay starts from it. The state's event
+// count stays the count of every event ever applied, deleted ones too, so mastery, the
+// count the API answers and the path cache's key do not move when old events go.
 export class LearnerModel {
   private tracer: KnowledgeTracer | undefined;
 
@@ -54,10 +63,13 @@ export class LearnerModel {
   async apply(userId: string, fresh: ProgressEventRow[], catalog: Catalog): Promise<LearnerSnapshot> {
     const tracer = await this.kt();
     const skillsOf = skillIndex(catalog);
-    const current = await this.snapshot(userId);
+    const stored = await this.repo.getState(userId);
+    const current: LearnerSnapshot = stored ? { state: learnerStateFromJson(JSON.parse(stored.json)), lastEventAt: stored.lastEventAt, events: stored.events } : { state: emptyLearnerState(), lastEventAt: 0, events: 0 };
+    const folded = stored?.base.events ?? 0;
     const sorted = [...fresh].sort((a, b) => Number(a.at) - Number(b.at));
     const inOrder = sorted.every((e) => Number(e.at) >= current.lastEventAt);
-    if (inOrder && current.events + fresh.length === (await this.repo.countEvents(userId))) {
+    // A fold committing between these two reads makes the sum look short: a replay, never a wrong state.
+    if (inOrder && current.events + fresh.length === folded + (await this.repo.countEvents(userId))) {
       for (const e of sorted) tracer.update(current.state, e.item_id, skillsOf(e.item_id), e.correct === 1);
       const next = { state: current.state, lastEventAt: Math.max(current.lastEventAt, ...sorted.map((e) => Number(e.at))), events: current.events + fresh.length };
       if (await this.repo.putState(userId, JSON.stringify(learnerStateToJson(next.state)), next.lastEventAt, next.events, this.clock.now(), current.events)) return next;
@@ -66,13 +78,40 @@ export class LearnerModel {
   }
 
   private async replay(userId: string, tracer: KnowledgeTracer, skillsOf: (itemId: string) => string[]): Promise<LearnerSnapshot> {
-    const all = await this.repo.eventsFor(userId);
-    const state = emptyLearnerState();
-    for (const e of all) tracer.update(state, e.item_id, skillsOf(e.item_id), e.correct === 1);
-    const next = { state, lastEventAt: Math.max(0, ...all.map((e) => Number(e.at))), events: all.length };
-    if (await this.repo.putState(userId, JSON.stringify(learnerStateToJson(next.state)), next.lastEventAt, next.events, this.clock.now())) return next;
-    return this.snapshot(userId); // a replay that saw more events wrote first
+    // The baseline and the events must be of one moment: a fold moves events into the
+    // baseline in one transaction, so the baseline read unchanged after the events were
+    // read means the events are the ones after it (read the other way round, a fold in
+    // between would count its events twice).
+    for (let i = 0; i < REPLAY_READS; i++) {
+      const base = await this.repo.getBase(userId);
+      const all = await this.repo.eventsFor(userId);
+      if ((await this.repo.getBase(userId)).events !== base.events) continue;
+      const state = base.json ? learnerStateFromJson(JSON.parse(base.json)) : emptyLearnerState();
+      for (const e of all) tracer.update(state, e.item_id, skillsOf(e.item_id), e.correct === 1);
+      const next = { state, lastEventAt: Math.max(base.lastEventAt, ...all.map((e) => Number(e.at))), events: base.events + all.length };
+      if (await this.repo.putState(userId, JSON.stringify(learnerStateToJson(next.state)), next.lastEventAt, next.events, this.clock.now())) return next;
+      break; // a replay that saw more events wrote first
+    }
+    return this.snapshot(userId);
   }
+}
+
+// Retention: folds one learner's oldest events before `before` (at most `limit`) into
+// their baseline and deletes them, in one transaction. The events folded are a prefix
+// of the history in replay order, so baseline + the events left replays to the same
+// state. An event that arrives later dated before the baseline's newest is applied after
+// it by a replay, as if it had come a little later: the only order a fold cannot keep.
+// Returns how many events were deleted (0 when another instance folded them first).
+export async function foldOldEvents(d: { repo: FoldRepo; learners: Pick<LearnerModel, 'kt'>; now: () => number }, userId: string, before: number, catalog: Catalog, limit: number): Promise<number> {
+  const base = await d.repo.getBase(userId);
+  const old = await d.repo.eventsBefore(userId, before, limit);
+  if (old.length === 0) return 0;
+  const tracer = await d.learners.kt();
+  const skillsOf = skillIndex(catalog);
+  const state = base.json ? learnerStateFromJson(JSON.parse(base.json)) : emptyLearnerState();
+  for (const e of old) tracer.update(state, e.item_id, skillsOf(e.item_id), e.correct === 1);
+  const next: LearnerBase = { json: JSON.stringify(learnerStateToJson(state)), events: base.events + old.length, lastEventAt: Math.max(base.lastEventAt, ...old.map((e) => Number(e.at))) };
+  return (await d.repo.foldEvents(userId, base.events, next, old.map((e) => e.event_id), d.now())) ? old.length : 0;
 }
 
 export function skillIndex(catalog: Catalog): (itemId: string) => string[] {

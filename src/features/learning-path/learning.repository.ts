@@ -4,6 +4,22 @@ import type { ProgressEventsTable } from '../../platform/db/schema.js';
 
 export type ProgressEventRow = ProgressEventsTable;
 
+// What a replay starts from: the knowledge state of the events the retention job has
+// deleted (json null: none deleted, the empty state), how many, and the newest one's time.
+export interface LearnerBase {
+  json: string | null;
+  events: number;
+  lastEventAt: number;
+}
+export const EMPTY_BASE: LearnerBase = Object.freeze({ json: null, events: 0, lastEventAt: 0 });
+
+export interface StoredLearnerState {
+  json: string;
+  lastEventAt: number;
+  events: number;
+  base: LearnerBase;
+}
+
 export class LearningRepository {
   constructor(private readonly db: Db) {}
 
@@ -47,9 +63,16 @@ export class LearningRepository {
     return q.orderBy('at').orderBy('received_at').orderBy('event_id').execute();
   }
 
-  async getState(userId: string): Promise<{ json: string; lastEventAt: number; events: number } | undefined> {
+  async getState(userId: string): Promise<StoredLearnerState | undefined> {
     const r = await this.db.selectFrom('learner_states').selectAll().where('user_id', '=', userId).executeTakeFirst();
-    return r && { json: r.state_json, lastEventAt: Number(r.last_event_at), events: Number(r.events) };
+    return r && { json: r.state_json, lastEventAt: Number(r.last_event_at), events: Number(r.events), base: { json: r.base_json, events: Number(r.base_events), lastEventAt: Number(r.base_last_at) } };
+  }
+
+  // The learner's baseline alone (what the retention job folded): a replay reads it before
+  // and after the events, and retries if a fold committed in between (learner-model.ts).
+  async getBase(userId: string): Promise<LearnerBase> {
+    const r = await this.db.selectFrom('learner_states').select(['base_json', 'base_events', 'base_last_at']).where('user_id', '=', userId).executeTakeFirst();
+    return r ? { json: r.base_json, events: Number(r.base_events), lastEventAt: Number(r.base_last_at) } : EMPTY_BASE;
   }
 
   // Compare-and-set on the number of events applied: with `expectedEvents` the state is
@@ -67,6 +90,60 @@ export class LearningRepository {
       })
       .executeTakeFirst();
     return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
+  }
+
+  // Retention: learners with an event older than `before`, oldest first, through the
+  // (at) index; at most `limit` events are looked at, so one batch reads a bounded range.
+  async learnersWithEventsBefore(before: number, limit: number): Promise<string[]> {
+    const rows = await this.db.selectFrom('progress_events').select('user_id').where('at', '<', before).orderBy('at').limit(limit).execute();
+    return [...new Set(rows.map((r) => r.user_id))];
+  }
+
+  async countEventsBefore(before: number): Promise<number> {
+    const r = await this.db.selectFrom('progress_events').select((eb) => eb.fn.countAll<number | string>().as('n')).where('at', '<', before).executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
+  // One learner's oldest events before `before`, in the order a replay applies them.
+  async eventsBefore(userId: string, before: number, limit: number): Promise<ProgressEventRow[]> {
+    return this.db.selectFrom('progress_events').selectAll().where('user_id', '=', userId).where('at', '<', before).orderBy('at').orderBy('received_at').orderBy('event_id').limit(limit).execute();
+  }
+
+  // Retention, in one transaction: the learner's baseline becomes `next` (the old one with
+  // `eventIds` folded in) and those events are deleted. Compare-and-set on the baseline's
+  // event count, so two instances folding the same events at once cannot both count
+  // them: false, and nothing changed, when another fold got there first. A learner with
+  // events but no state yet (a crash between storing and applying) gets the baseline as
+  // state too; the next attempt then replays from it.
+  async foldEvents(userId: string, previousBaseEvents: number, next: LearnerBase, eventIds: string[], now: number): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const set = { base_json: next.json, base_events: next.events, base_last_at: next.lastEventAt };
+      const updated = await trx.updateTable('learner_states').set(set).where('user_id', '=', userId).where('base_events', '=', previousBaseEvents).executeTakeFirst();
+      if (Number(updated.numUpdatedRows) === 0) {
+        if (previousBaseEvents !== 0 || !next.json) return false;
+        const inserted = await trx
+          .insertInto('learner_states')
+          .values({ user_id: userId, state_json: next.json, last_event_at: next.lastEventAt, events: next.events, updated_at: now, ...set })
+          .onConflict((oc) => oc.column('user_id').doNothing())
+          .executeTakeFirst();
+        if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return false;
+      }
+      await trx.deleteFrom('progress_events').where('user_id', '=', userId).where('event_id', 'in', eventIds).execute();
+      return true;
+    });
+  }
+
+  async deleteRecommendationsBefore(before: number, limit: number): Promise<number> {
+    const res = await this.db
+      .deleteFrom('recommendations')
+      .where('id', 'in', (eb) => eb.selectFrom('recommendations').select('id').where('at', '<', before).orderBy('at').limit(limit))
+      .executeTakeFirst();
+    return Number(res.numDeletedRows);
+  }
+
+  async countRecommendationsBefore(before: number): Promise<number> {
+    const r = await this.db.selectFrom('recommendations').select((eb) => eb.fn.countAll<number | string>().as('n')).where('at', '<', before).executeTakeFirst();
+    return Number(r?.n ?? 0);
   }
 
   async countEvents(userId: string): Promise<number> {

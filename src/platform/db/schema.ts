@@ -136,6 +136,10 @@ export interface LearnerStatesTable {
   last_event_at: number;
   events: number;
   updated_at: number;
+  // The state of the learner's events the retention job deleted (migration 0010).
+  base_json: string | null;
+  base_events: Generated<number>;
+  base_last_at: Generated<number>;
 }
 
 export interface KtParamsTable {
