@@ -10,7 +10,7 @@ export interface CliContext {
   positiveInt: (v: string) => number;
 }
 
-// Commands of the feature modules (simulator, evaluations, batches, catalog, cache).
+// Commands of the feature modules (simulator, evaluations, batches, catalog, retention, cache).
 // Each imports its module lazily, so `tutorgate token` does not load the simulator.
 export function registerExtraCommands(program: Command, ctx: CliContext): void {
   program
@@ -128,6 +128,17 @@ export function registerExtraCommands(program: Command, ctx: CliContext): void {
         await repo.putKtParams(JSON.stringify(params), systemClock.now());
         console.log(JSON.stringify({ attempts: rows.length, l2: params.l2, items: params.itemIds.length, skills: params.skillIds.length }));
       });
+    });
+
+  program
+    .command('retention')
+    .description("apply the policy's retention periods to learners' personal data")
+    .command('run')
+    .description('delete evaluations, progress events and recommendations older than their period (in batches); prints the count per kind')
+    .option('--dry-run', 'count what would be deleted, delete nothing')
+    .action(async (o: { dryRun?: boolean }) => {
+      const { runRetentionCli } = await import('./features/retention/retention.cli.js');
+      await ctx.withStore(async (store) => console.log(JSON.stringify(await runRetentionCli(ctx.config(), store, o.dryRun ?? false))));
     });
 
   program

@@ -52,6 +52,7 @@ import { createBudgetUsageReader } from './features/observability/budget-usage.r
 import { PersonalDataRepository } from './features/privacy/personal-data.repository.js';
 import { PersonalDataService } from './features/privacy/personal-data.service.js';
 import { effectiveTier } from './features/identity/effective-tier.js';
+import { registerRetentionMetrics, RetentionService } from './features/retention/retention.service.js';
 import { parseDuration } from './platform/duration.js';
 
 export interface ContainerInput {
@@ -86,6 +87,7 @@ export interface Container extends ContainerInput {
   grading: { repo: GradingRepository; service: GradingService; calibration: GradingCalibrationService };
   learning: { repo: LearningRepository; catalogs: CatalogProvider; learners: LearnerModel; service: LearningPathService; experiments: ExperimentAnalysisService };
   privacy: PersonalDataService;
+  retention: RetentionService;
   readiness: ReadinessCheck[];
   close(): Promise<void>;
 }
@@ -236,6 +238,17 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     logger,
   });
 
+  const retention = new RetentionService({
+    policy: policy.retention,
+    grading: gradingRepo,
+    learning: learningRepo,
+    learners,
+    catalog: async () => (await catalogs.get()).catalog,
+    clock,
+    logger,
+    metrics: registerRetentionMetrics(registry),
+  });
+
   const readiness: ReadinessCheck[] = [
     { name: 'store', check: async () => (await store.ping(), { ok: true, detail: { dialect: store.dialect } }) },
     {
@@ -266,6 +279,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     grading,
     learning,
     privacy,
+    retention,
     readiness,
     async close() {
       await deferred.drain(); // the store closes after this: every answered call is settled first

@@ -3,6 +3,7 @@ import { buildApp } from './app.js';
 import { createContainer, type Container } from './container.js';
 import { startAlertEvaluator } from './features/alerts/alert-evaluator.js';
 import { createAlertMetricSource } from './features/alerts/alert-metrics.source.js';
+import { startRetention } from './features/retention/retention.service.js';
 import { startPendingReconciler } from './features/usage/pending-reconciler.js';
 import { reloadApiKey } from './llm/client/key-source.js';
 import { systemClock } from './platform/clock.js';
@@ -45,6 +46,9 @@ export function whenRedisReady(redis: Redis, timeoutMs: number): Promise<boolean
     redis.once('ready', ready);
   });
 }
+
+// The first retention run, after start-up has settled (every instance of a deploy restarts together).
+const RETENTION_FIRST_RUN_AFTER_MS = 60_000;
 
 // How long start-up waits for Redis before serving without it: the instance is then live
 // (/healthz) and unready (/readyz 503) until Redis answers, rather than neither.
@@ -135,6 +139,11 @@ export async function serve(config: Config): Promise<void> {
       })
     : undefined;
 
+  // Retention (ADR 0017): only with a period in the policy; the first run a minute after
+  // start-up, when the instance has settled.
+  const retentionEvery = container.retention.configured() ? parseDuration(container.policy.retention!.every) : undefined;
+  const retention = retentionEvery ? startRetention(container.retention, { everyMs: retentionEvery, firstAfterMs: RETENTION_FIRST_RUN_AFTER_MS, logger }) : undefined;
+
   // Key rotation without a restart: rewrite ANTHROPIC_API_KEY_FILE, then send SIGHUP.
   process.on('SIGHUP', () => reloadApiKey(container.llm, config, logger));
 
@@ -150,6 +159,7 @@ export async function serve(config: Config): Promise<void> {
     force.unref();
     try {
       calibration?.stop();
+      await retention?.stop(); // ends its run after the current batch, before the store closes
       await reconciler.stop();
       app.startDraining();
       await app.close(); // stops accepting, waits for in-flight requests

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isCalendarDay } from './clock.js';
+import { DAY_MS, isCalendarDay } from './clock.js';
 import { parseDuration } from './duration.js';
 import { HTTP_DURATION_TOP_MS } from './metrics.js';
 
@@ -59,6 +59,44 @@ const alertRule = z.strictObject({
   path: ['above'],
 });
 
+// Retention (ADR 0017): how long learners' personal data is kept, per kind. Absent: kept
+// as before. Each period has a floor below which the product would lose data it still
+// reads (and which catches a unit slip: 30m for 30d would delete nearly everything):
+export const RETENTION_FLOORS = {
+  // a learner reads a graded answer back, and contests it with an instructor, within a marking period
+  evaluations: { days: 30, why: 'learners read graded answers back and contest them within a marking period' },
+  calibrationSet: { days: 30, why: 'calibration compares the grader with instructors on these answers' },
+  // LearningPathService.history reads 60 days of attempts for review and recency
+  progressEvents: { days: 60, why: 'learning paths read the last 60 days of attempts (review and recency)' },
+  // the experiment report's default window is 30 days, and it pairs outcomes with the recommendation before them
+  recommendations: { days: 30, why: "the experiment report's default 30-day window pairs outcomes with these recommendations" },
+} as const;
+export type RetentionKind = keyof typeof RETENTION_FLOORS;
+export const RETENTION_KINDS = Object.keys(RETENTION_FLOORS) as RetentionKind[];
+// 100 years: beyond it a period is a typo, and the cut-off would leave the range of a bigint.
+const RETENTION_MAX_DAYS = 36_500;
+
+const retentionPeriod = (kind: RetentionKind) =>
+  z.string().superRefine((s, ctx) => {
+    const ms = parseDuration(s);
+    if (ms === undefined) ctx.addIssue({ code: 'custom', message: 'expected a duration like 180d (a positive number and a unit: d, h, m, s or ms)' });
+    else if (ms < RETENTION_FLOORS[kind].days * DAY_MS) ctx.addIssue({ code: 'custom', message: `at least ${RETENTION_FLOORS[kind].days}d: ${RETENTION_FLOORS[kind].why}` });
+    else if (ms > RETENTION_MAX_DAYS * DAY_MS) ctx.addIssue({ code: 'custom', message: `at most ${RETENTION_MAX_DAYS}d` });
+  });
+
+const retention = z.strictObject({
+  evaluations: retentionPeriod('evaluations').optional(),
+  calibrationSet: retentionPeriod('calibrationSet').optional(),
+  progressEvents: retentionPeriod('progressEvents').optional(),
+  recommendations: retentionPeriod('recommendations').optional(),
+  // How often the job runs (and once shortly after start-up). Not under a minute: each run
+  // reads the oldest rows of three tables; not over 30 days: the periods are in days.
+  every: duration
+    .refine((s) => parseDuration(s)! >= 60_000, 'at least 1m')
+    .refine((s) => parseDuration(s)! <= 30 * DAY_MS, 'at most 30d')
+    .default('1h'),
+});
+
 export const policySchema = z.strictObject({
   tiers: z.partialRecord(tier, z.strictObject({ features: z.array(feature) })).default({}),
   subscriptions: z.strictObject({ gracePeriod: duration.default('3d') }).default({ gracePeriod: '3d' }),
@@ -98,6 +136,7 @@ export const policySchema = z.strictObject({
       calibrationEvery: duration.optional(), // re-grade every rubric's anchors on this schedule
     })
     .default({ secondSampleBelowConfidence: 0.6, disagreementThreshold: 0.25, revealGuard: true, maxTokens: 1024 }),
+  retention: retention.optional(),
 });
 
 export type PolicyFile = z.input<typeof policySchema>;
@@ -105,3 +144,4 @@ export type ParsedPolicy = z.output<typeof policySchema>;
 export type LimitSpecPolicy = z.output<typeof limitSpec>;
 export type PricePolicy = z.output<typeof price>;
 export type FlagPolicy = z.output<typeof flag>;
+export type RetentionPolicy = z.output<typeof retention>;

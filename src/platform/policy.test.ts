@@ -73,6 +73,34 @@ describe('policy', () => {
     expect(p.models.grading).toBe('claude-haiku-5-5');
   });
 
+  it('keeps everything without a retention section, as before it existed', () => {
+    expect(parsePolicy(undefined).retention).toBeUndefined();
+    expect(parsePolicy({ limits: { premium: { requestsPerMinute: 5 } } }).retention).toBeUndefined();
+  });
+
+  it('reads retention periods like the other durations, running hourly unless told', () => {
+    const p = loadPolicy(file('retention:\n  evaluations: 180d\n  progressEvents: 365d\n  recommendations: 90d\n  every: 6h\n'));
+    expect(p.retention).toEqual({ evaluations: '180d', progressEvents: '365d', recommendations: '90d', every: '6h' });
+    expect(parsePolicy({ retention: { evaluations: '30d' } }).retention).toEqual({ evaluations: '30d', every: '1h' });
+  });
+
+  it('refuses a retention period that is not a positive duration, or shorter than what the product reads', () => {
+    const refuse = (retention: Record<string, unknown>, message: RegExp) => expect(() => parsePolicy({ retention })).toThrow(message);
+    refuse({ evaluations: '0d' }, /retention\.evaluations: at least 30d/);
+    refuse({ evaluations: '-5d' }, /retention\.evaluations: expected a duration/);
+    refuse({ evaluations: 'six months' }, /retention\.evaluations: expected a duration/);
+    refuse({ evaluations: 180 }, /retention\.evaluations/);
+    refuse({ evaluations: '30m' }, /retention\.evaluations: at least 30d/); // a unit slip for 30d
+    refuse({ progressEvents: '59d' }, /retention\.progressEvents: at least 60d: learning paths read the last 60 days/);
+    refuse({ recommendations: '29d' }, /retention\.recommendations: at least 30d/);
+    refuse({ calibrationSet: '1d' }, /retention\.calibrationSet: at least 30d/);
+    refuse({ evaluations: '40000d' }, /retention\.evaluations: at most 36500d/);
+    refuse({ every: '10s' }, /retention\.every: at least 1m/);
+    refuse({ every: '60d' }, /retention\.every: at most 30d/);
+    refuse({ answers: '90d' }, /retention.*answers|Unrecognized/);
+    expect(parsePolicy({ retention: { progressEvents: '60d', every: '1m' } }).retention?.progressEvents).toBe('60d');
+  });
+
   it('reports unreadable files and invalid YAML with the path', () => {
     expect(() => loadPolicy('/nonexistent/policy.yaml')).toThrow(/\/nonexistent\/policy.yaml: cannot read/);
     expect(() => loadPolicy(file('tiers: [unclosed'))).toThrow(/invalid YAML/);

@@ -1,0 +1,183 @@
+import { sql } from 'kysely';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoCatalog } from '../../src/features/learning-path/catalog-provider.js';
+import { defaultKtParams, skillIndex } from '../../src/features/learning-path/learner-model.js';
+import { KnowledgeTracer } from '../../src/features/learning-path/kt/knowledge-tracer.js';
+import { emptyLearnerState } from '../../src/features/learning-path/kt/learner-state.js';
+import type { EvaluationRow } from '../../src/features/grading/grading.repository.js';
+import { registerRetentionMetrics, RetentionService } from '../../src/features/retention/retention.service.js';
+import { DAY_MS } from '../../src/platform/clock.js';
+import type { PolicyFile } from '../../src/platform/policy.schema.js';
+import { STORE_KINDS } from '../helpers/databases.js';
+import { bearer, createTestApp, type TestApp } from '../helpers/test-app.js';
+
+// The retention job against real SQLite and Postgres: what it deletes and keeps per kind,
+// and that the product works the same after a purge (mastery, a replay from the folded
+// baseline, a learning path, calibration with the instructors' overrides).
+const RETENTION: NonNullable<PolicyFile['retention']> = { evaluations: '180d', progressEvents: '365d', recommendations: '90d' };
+const catalog = demoCatalog();
+const items = catalog.items.slice(0, 4).map((i) => i.id);
+
+describe.each(STORE_KINDS)('retention on %s', (kind) => {
+  let t: TestApp;
+  let key: string;
+  const LEARNER = `ret-learner-${kind}`;
+  const ANSWER = 'Secret answer text 7431 that must never be logged.';
+  let now: number;
+  const ago = (days: number) => now - days * DAY_MS;
+  const service = (batch: number, registry = new Registry()) => {
+    const c = t.container;
+    return new RetentionService({ policy: c.policy.retention, grading: c.grading.repo, learning: c.learning.repo, learners: c.learning.learners, catalog: async () => (await c.learning.catalogs.get()).catalog, clock: c.clock, logger: c.logger, metrics: registerRetentionMetrics(registry), batch });
+  };
+  // Every attempt the learner made, in time order, as the knowledge tracer takes them.
+  const history: { itemId: string; correct: boolean; at: number }[] = [];
+  const post = async (events: { eventId: string; itemId: string; correct: boolean; at: number }[]) => {
+    const r = await t.app.inject({ method: 'POST', url: '/v1/progress/events', headers: bearer(key), payload: { events: events.map((e) => ({ ...e, at: new Date(e.at).toISOString() })) } });
+    expect(r.statusCode, r.body).toBe(202);
+    history.push(...events);
+    history.sort((a, b) => a.at - b.at);
+  };
+  const mastery = async () => (await t.app.inject({ method: 'GET', url: '/v1/learners/me/mastery', headers: bearer(key) })).json();
+  // The mastery a full replay of every attempt ever made gives, deleted ones included.
+  const expectedMastery = () => {
+    const kt = new KnowledgeTracer(defaultKtParams());
+    const state = emptyLearnerState();
+    const skillsOf = skillIndex(catalog);
+    for (const h of history) kt.update(state, h.itemId, skillsOf(h.itemId), h.correct);
+    return Object.fromEntries(catalog.skills.map((s) => [s.id, Math.round(kt.mastery(state, s.id) * 1000) / 1000]));
+  };
+  const masteryBySkill = (m: { skills: { skillId: string; mastery: number }[] }) => Object.fromEntries(m.skills.map((s) => [s.skillId, s.mastery]));
+  const evaluation = (id: string, over: Partial<EvaluationRow>): EvaluationRow => ({
+    id, user_id: LEARNER, rubric_id: 'demo-evaporation', rubric_version: 1, rubric_json: null, question: 'Q', answer: ANSWER, result_json: '{}', source: 'rules', confidence: 0.9,
+    review_status: 'none', review_reasons: null, override_json: null, reviewed_by: null, reviewed_at: null, created_at: now, ...over,
+  });
+  const evaluationIds = async () => (await t.store.db.selectFrom('evaluations').select('id').where('user_id', '=', LEARNER).orderBy('id').execute()).map((r) => r.id);
+  const eventCount = async () => Number((await t.store.db.selectFrom('progress_events').select((eb) => eb.fn.countAll<number | string>().as('n')).where('user_id', '=', LEARNER).executeTakeFirstOrThrow()).n);
+
+  beforeAll(async () => {
+    t = await createTestApp({ store: kind, policy: { retention: RETENTION } });
+    now = t.clock.now();
+    key = await t.premium(LEARNER);
+    // 12 attempts from 500 to 390 days ago (to go), then 6 from 300 to 250 days ago (to stay).
+    await post(Array.from({ length: 12 }, (_, i) => ({ eventId: `old-${i}`, itemId: items[i % 4]!, correct: i % 3 !== 0, at: ago(500 - 10 * i) })));
+    await post(Array.from({ length: 6 }, (_, i) => ({ eventId: `new-${i}`, itemId: items[i % 4]!, correct: i % 2 === 0, at: ago(300 - 10 * i) })));
+    const repo = t.container.grading.repo;
+    await repo.insertEvaluation(evaluation('ev-old-none', { created_at: ago(200) }));
+    await repo.insertEvaluation(evaluation('ev-old-pending', { created_at: ago(200), review_status: 'pending' }));
+    await repo.insertEvaluation(evaluation('ev-old-calibration', { created_at: ago(200), review_status: 'resolved', answer: 'The water evaporated because the sun heated it.', override_json: JSON.stringify({ levels: { process: 'full', cause: 'full' }, score: 4 }), reviewed_by: 'teacher', reviewed_at: ago(199) }));
+    await repo.insertEvaluation(evaluation('ev-old-inline-resolved', { created_at: ago(200), review_status: 'resolved', rubric_json: '{}', override_json: '{"levels":{}}', reviewed_by: 'teacher', reviewed_at: ago(199) }));
+    await repo.insertEvaluation(evaluation('ev-recent', { created_at: ago(10) }));
+    for (const [id, days] of [['rec-old-1', 100], ['rec-old-2', 95], ['rec-recent', 10]] as const) {
+      await t.container.learning.repo.insertRecommendation({ id, userId: LEARNER, experiment: null, variant: null, source: 'rules', itemIds: [items[0]!], at: ago(days) });
+    }
+  });
+  afterAll(() => t?.close());
+
+  it('a dry run counts what would go and deletes nothing', async () => {
+    const report = await service(1000).run({ dryRun: true });
+    expect(report.deleted).toEqual({ evaluations: 2, calibrationSet: 0, progressEvents: 12, recommendations: 2 });
+    expect(report.before).toEqual({ evaluations: new Date(ago(180)).toISOString(), calibrationSet: null, progressEvents: new Date(ago(365)).toISOString(), recommendations: new Date(ago(90)).toISOString() });
+    expect(await evaluationIds()).toHaveLength(5);
+    expect(await eventCount()).toBe(18);
+  });
+
+  it('deletes what outlived its period in batches, keeps pending reviews and the calibration set, and mastery does not move', async () => {
+    const before = await mastery();
+    expect(masteryBySkill(before)).toEqual(expectedMastery());
+    const calibrationBefore = await t.container.grading.calibration.calibrate('demo-evaporation');
+    const registry = new Registry();
+    const report = await service(5, registry).run(); // batches of 5: several statements and folds per kind
+    expect(report.deleted).toEqual({ evaluations: 2, calibrationSet: 0, progressEvents: 12, recommendations: 2 });
+    expect(await evaluationIds()).toEqual(['ev-old-calibration', 'ev-old-pending', 'ev-recent']);
+    expect(await eventCount()).toBe(6);
+    const recs = await t.store.db.selectFrom('recommendations').select('id').where('user_id', '=', LEARNER).execute();
+    expect(recs.map((r) => r.id)).toEqual(['rec-recent']);
+    const text = await registry.metrics();
+    expect(text).toContain('tutorgate_retention_deleted_total{kind="evaluations"} 2');
+    expect(text).toContain('tutorgate_retention_deleted_total{kind="progressEvents"} 12');
+    expect(text).toContain('tutorgate_retention_deleted_total{kind="recommendations"} 2');
+    expect(text).toContain('tutorgate_retention_deleted_total{kind="calibrationSet"} 0');
+    // Mastery, attempts and the event count the API answers are those of the whole history.
+    expect(await mastery()).toEqual(before);
+    // Calibration still has the instructor's override to compare with.
+    const calibrationAfter = await t.container.grading.calibration.calibrate('demo-evaporation');
+    expect(calibrationAfter.n).toBe(calibrationBefore.n);
+    expect(calibrationAfter.n).toBe(4); // three anchors and the override
+    // A second run finds nothing more.
+    expect((await service(5).run()).deleted).toEqual({ evaluations: 0, calibrationSet: 0, progressEvents: 0, recommendations: 0 });
+  });
+
+  it('a replay after the purge starts from the folded baseline: an attempt out of order gives the mastery of the whole history', async () => {
+    // Older than the newest attempt: the learner model replays the history it holds.
+    await post([{ eventId: 'late', itemId: items[1]!, correct: true, at: ago(280) }]);
+    const m = await mastery();
+    expect(m.events).toBe(19);
+    expect(masteryBySkill(m)).toEqual(expectedMastery());
+    // And one in order, on top of the replayed state.
+    await post([{ eventId: 'next', itemId: items[2]!, correct: false, at: ago(1) }]);
+    expect(masteryBySkill(await mastery())).toEqual(expectedMastery());
+  });
+
+  it('still builds a learning path', async () => {
+    const r = await t.app.inject({ method: 'POST', url: '/v1/learning-paths', headers: bearer(key), payload: {} });
+    expect(r.statusCode, r.body).toBe(200);
+    expect(r.json().items.length).toBeGreaterThan(0);
+  });
+
+  it('two instances folding the same learner at once count each event once', async () => {
+    const u = `ret-race-${kind}`;
+    const k2 = await t.premium(u);
+    const events = Array.from({ length: 30 }, (_, i) => ({ eventId: `r-${i}`, itemId: items[i % 4]!, correct: i % 4 !== 1, at: ago(700 - i) }));
+    expect((await t.app.inject({ method: 'POST', url: '/v1/progress/events', headers: bearer(k2), payload: { events: events.map((e) => ({ ...e, at: new Date(e.at).toISOString() })) } })).statusCode).toBe(202);
+    const before = (await t.app.inject({ method: 'GET', url: '/v1/learners/me/mastery', headers: bearer(k2) })).json();
+    const [a, b] = await Promise.all([service(4).run(), service(4).run()]);
+    expect(a.deleted.progressEvents + b.deleted.progressEvents).toBe(30);
+    const row = await t.store.db.selectFrom('learner_states').select(['events', 'base_events']).where('user_id', '=', u).executeTakeFirstOrThrow();
+    expect({ events: Number(row.events), base: Number(row.base_events) }).toEqual({ events: 30, base: 30 });
+    // A replay from the baseline alone gives the same mastery.
+    expect((await t.app.inject({ method: 'POST', url: '/v1/progress/events', headers: bearer(k2), payload: { eventId: 'late', itemId: items[0]!, correct: true, at: new Date(ago(701)).toISOString() } })).json()).toMatchObject({ accepted: 1, events: 31 });
+    const after = (await t.app.inject({ method: 'GET', url: '/v1/learners/me/mastery', headers: bearer(k2) })).json();
+    expect(after.events).toBe(31);
+    expect(after.skills.reduce((s: number, x: { attempts: number }) => s + x.attempts, 0)).toBe(before.skills.reduce((s: number, x: { attempts: number }) => s + x.attempts, 0) + catalog.items[0]!.skills.length);
+  });
+
+  it('the container exposes the counter and logs one line per run with counts, never personal data', async () => {
+    await t.container.retention.run();
+    const line = t.logs.lines.filter((l) => l.includes('"msg":"retention run"')).at(-1)!;
+    expect(JSON.parse(line).retention).toMatchObject({ dryRun: false, deleted: { evaluations: 0 }, keptDays: { evaluations: 180, progressEvents: 365, recommendations: 90 } });
+    expect(t.logs.text()).not.toContain(ANSWER);
+    expect(t.logs.text()).not.toContain(LEARNER);
+    expect((await t.app.inject({ method: 'GET', url: '/metrics' })).body).toContain('tutorgate_retention_deleted_total{kind="evaluations"}');
+  });
+
+  it('deletes through the new time indexes, not a table scan', async () => {
+    // Postgres plans a small table with a scan whatever its indexes: scans are priced out
+    // here, so the plan shows which index the delete can use on a large one.
+    const plan = (q: string) =>
+      t.store.db.transaction().execute(async (trx) => {
+        if (kind === 'postgres') await sql`set local enable_seqscan = off`.execute(trx);
+        const rows = (await sql.raw(`explain ${kind === 'sqlite' ? 'query plan ' : ''}${q}`).execute(trx)).rows as Record<string, string>[];
+        return rows.map((r) => r.detail ?? r['QUERY PLAN']).join(' | ');
+      });
+    expect(await plan(`delete from evaluations where id in (select id from evaluations where created_at < 1 and review_status = 'none' order by created_at limit 1000)`)).toMatch(/evaluations_created_idx/);
+    expect(await plan(`select user_id from progress_events where at < 1 order by at limit 1000`)).toMatch(/progress_events_at_idx/);
+    expect(await plan(`delete from recommendations where id in (select id from recommendations where at < 1 order by at limit 1000)`)).toMatch(/recommendations_at_idx/);
+  });
+});
+
+describe('retention without a retention section', () => {
+  it('deletes nothing, however old', async () => {
+    const t = await createTestApp();
+    try {
+      const key = await t.premium('ret-default');
+      expect((await t.app.inject({ method: 'POST', url: '/v1/progress/events', headers: bearer(key), payload: { eventId: 'ancient', itemId: items[0]!, correct: true, at: '2001-01-01T00:00:00Z' } })).statusCode).toBe(202);
+      expect(t.container.policy.retention).toBeUndefined();
+      expect(t.container.retention.configured()).toBe(false);
+      expect((await t.container.retention.run()).deleted).toEqual({ evaluations: 0, calibrationSet: 0, progressEvents: 0, recommendations: 0 });
+      expect(await t.store.db.selectFrom('progress_events').select('event_id').where('user_id', '=', 'ret-default').execute()).toHaveLength(1);
+    } finally {
+      await t.close();
+    }
+  });
+});
