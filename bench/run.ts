@@ -957,7 +957,7 @@ async function costReport(svc: Service, adminKey: string, mixRec: ScenarioRecord
 // ---------------------------------------------------------------------------------------
 // micro-benchmarks (the existing bench/*.bench.ts), run one after the other
 
-const MICRO = ['limits', 'cache', 'flags', 'llm-client', 'grading-rules', 'learning-path', 'metering', 'ids', 'auth-cache', 'stages'];
+const MICRO = ['limits', 'cache', 'flags', 'llm-client', 'grading-rules', 'learning-path', 'metering', 'ids', 'auth-cache', 'stages', 'retention'];
 
 async function micro(): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
