@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoCatalog } from '../../src/features/learning-path/catalog-provider.js';
-import { defaultKtParams, skillIndex } from '../../src/features/learning-path/learner-model.js';
+import { defaultKtParams, foldOldEvents, skillIndex } from '../../src/features/learning-path/learner-model.js';
 import { KnowledgeTracer } from '../../src/features/learning-path/kt/knowledge-tracer.js';
 import { emptyLearnerState } from '../../src/features/learning-path/kt/learner-state.js';
 import type { EvaluationRow } from '../../src/features/grading/grading.repository.js';
@@ -140,6 +140,28 @@ describe.each(STORE_KINDS)('retention on %s', (kind) => {
     const after = (await t.app.inject({ method: 'GET', url: '/v1/learners/me/mastery', headers: bearer(k2) })).json();
     expect(after.events).toBe(31);
     expect(after.skills.reduce((s: number, x: { attempts: number }) => s + x.attempts, 0)).toBe(before.skills.reduce((s: number, x: { attempts: number }) => s + x.attempts, 0) + catalog.items[0]!.skills.length);
+  });
+
+  it('a fold that reads a learner erased before it commits writes nothing back for them', async () => {
+    const u = `ret-erased-${kind}`;
+    const k = await t.premium(u);
+    const events = Array.from({ length: 6 }, (_, i) => ({ eventId: `x-${i}`, itemId: items[i % 4]!, correct: i % 2 === 0, at: ago(700 - i) }));
+    expect((await t.app.inject({ method: 'POST', url: '/v1/progress/events', headers: bearer(k), payload: { events: events.map((e) => ({ ...e, at: new Date(e.at).toISOString() })) } })).statusCode).toBe(202);
+    const repo = t.container.learning.repo;
+    // The erasure commits between the fold's read of the events and its transaction.
+    const racing = {
+      getBase: (id: string) => repo.getBase(id),
+      foldEvents: repo.foldEvents.bind(repo),
+      eventsBefore: async (id: string, before: number, limit: number) => {
+        const old = await repo.eventsBefore(id, before, limit);
+        await t.container.privacy.erase(u, { label: 'test' });
+        return old;
+      },
+    };
+    const n = await foldOldEvents({ repo: racing, learners: t.container.learning.learners, now: () => t.clock.now() }, u, ago(365), catalog, 500);
+    expect(n).toBe(0);
+    expect(await t.store.db.selectFrom('learner_states').select('user_id').where('user_id', '=', u).execute()).toEqual([]);
+    expect(await t.store.db.selectFrom('progress_events').select('event_id').where('user_id', '=', u).execute()).toEqual([]);
   });
 
   it('the container exposes the counter and logs one line per run with counts, never personal data', async () => {

@@ -13,6 +13,9 @@ export interface LearnerBase {
 }
 export const EMPTY_BASE: LearnerBase = Object.freeze({ json: null, events: 0, lastEventAt: 0 });
 
+// Thrown inside a fold's transaction to roll it back: another writer changed what it read.
+class FoldLost extends Error {}
+
 export interface StoredLearnerState {
   json: string;
   lastEventAt: number;
@@ -115,22 +118,33 @@ export class LearningRepository {
   // them: false, and nothing changed, when another fold got there first. A learner with
   // events but no state yet (a crash between storing and applying) gets the baseline as
   // state too; the next attempt then replays from it.
+  //
+  // The events are deleted first, and the fold only stands if every one of them was still
+  // there: an erasure of the learner (or anything else that removed them) committing after
+  // they were read would otherwise have the fold write a new state row, holding what the
+  // deleted events taught, for a learner who no longer exists. Deleting first also takes
+  // the locks in the erasure's order (events, then the state), so the two cannot deadlock.
   async foldEvents(userId: string, previousBaseEvents: number, next: LearnerBase, eventIds: string[], now: number): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
-      const set = { base_json: next.json, base_events: next.events, base_last_at: next.lastEventAt };
-      const updated = await trx.updateTable('learner_states').set(set).where('user_id', '=', userId).where('base_events', '=', previousBaseEvents).executeTakeFirst();
-      if (Number(updated.numUpdatedRows) === 0) {
-        if (previousBaseEvents !== 0 || !next.json) return false;
+    try {
+      return await this.db.transaction().execute(async (trx) => {
+        const deleted = await trx.deleteFrom('progress_events').where('user_id', '=', userId).where('event_id', 'in', eventIds).executeTakeFirst();
+        if (Number(deleted.numDeletedRows) !== eventIds.length) throw new FoldLost();
+        const set = { base_json: next.json, base_events: next.events, base_last_at: next.lastEventAt };
+        const updated = await trx.updateTable('learner_states').set(set).where('user_id', '=', userId).where('base_events', '=', previousBaseEvents).executeTakeFirst();
+        if (Number(updated.numUpdatedRows) > 0) return true;
+        if (previousBaseEvents !== 0 || !next.json) throw new FoldLost();
         const inserted = await trx
           .insertInto('learner_states')
           .values({ user_id: userId, state_json: next.json, last_event_at: next.lastEventAt, events: next.events, updated_at: now, ...set })
           .onConflict((oc) => oc.column('user_id').doNothing())
           .executeTakeFirst();
-        if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return false;
-      }
-      await trx.deleteFrom('progress_events').where('user_id', '=', userId).where('event_id', 'in', eventIds).execute();
-      return true;
-    });
+        if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) throw new FoldLost();
+        return true;
+      });
+    } catch (err) {
+      if (err instanceof FoldLost) return false; // rolled back: the events are where they were
+      throw err;
+    }
   }
 
   async deleteRecommendationsBefore(before: number, limit: number): Promise<number> {
