@@ -119,6 +119,14 @@ describe.each(STORE_KINDS)('retention on %s', (kind) => {
     expect(masteryBySkill(await mastery())).toEqual(expectedMastery());
   });
 
+  it("the learner's export holds the baseline the deleted attempts were folded into", async () => {
+    const admin = await t.premium(`ret-admin-${kind}`, ['admin']);
+    const res = await t.app.inject({ method: 'GET', url: `/v1/admin/users/${LEARNER}/export`, headers: bearer(admin) });
+    expect(res.statusCode, res.body).toBe(200);
+    const row = await t.store.db.selectFrom('learner_states').select(['base_json', 'base_events', 'base_last_at']).where('user_id', '=', LEARNER).executeTakeFirstOrThrow();
+    expect(res.json().learnerState.baseline).toEqual({ state: JSON.parse(row.base_json!), events: 12, lastEventAt: ago(390) });
+  });
+
   it('still builds a learning path', async () => {
     const r = await t.app.inject({ method: 'POST', url: '/v1/learning-paths', headers: bearer(key), payload: {} });
     expect(r.statusCode, r.body).toBe(200);

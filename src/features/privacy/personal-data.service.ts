@@ -101,7 +101,16 @@ export class PersonalDataService {
         createdAt: Number(e.created_at),
       })),
       progressEvents: r.progress.map((p) => ({ eventId: p.event_id, itemId: p.item_id, correct: Number(p.correct) === 1, at: Number(p.at), receivedAt: Number(p.received_at) })),
-      learnerState: r.state ? { state: JSON.parse(r.state.state_json) as Record<string, unknown>, lastEventAt: Number(r.state.last_event_at), events: Number(r.state.events), updatedAt: Number(r.state.updated_at) } : null,
+      learnerState: r.state
+        ? {
+            state: JSON.parse(r.state.state_json) as Record<string, unknown>,
+            lastEventAt: Number(r.state.last_event_at),
+            events: Number(r.state.events),
+            updatedAt: Number(r.state.updated_at),
+            // What the attempts deleted by retention taught (ADR 0017): held about the learner, so exported.
+            baseline: r.state.base_json === null ? null : { state: JSON.parse(r.state.base_json) as Record<string, unknown>, events: Number(r.state.base_events), lastEventAt: Number(r.state.base_last_at) },
+          }
+        : null,
       mastery: r.state ? await this.d.mastery(userId) : null,
       recommendations: r.recommendations.map((x) => ({ id: x.id, experiment: x.experiment, variant: x.variant, source: x.source, itemIds: JSON.parse(x.item_ids) as string[], at: Number(x.at) })),
       exposures: r.exposures.map((x) => ({ experiment: x.experiment, variant: x.variant, firstAt: Number(x.first_at), exposures: Number(x.exposures) })),

@@ -49,6 +49,14 @@ export const PersonalDataExportSchema = z.strictObject({
       lastEventAt: unixMs(),
       events: counts,
       updatedAt: unixMs(),
+      baseline: z
+        .strictObject({
+          state: z.strictObject({ total: z.record(z.string(), z.number()), skills: z.record(z.string(), z.record(z.string(), z.number())), items: z.record(z.string(), z.record(z.string(), z.number())) }),
+          events: counts,
+          lastEventAt: unixMs('Unix milliseconds of the newest attempt folded in'),
+        })
+        .nullable()
+        .meta({ description: 'The knowledge-tracing counts of the attempts the retention job deleted (ADR 0017), kept so a replay does not forget them; null when none were deleted' }),
     })
     .nullable(),
   mastery: MasterySchema.nullable().meta({ description: 'Mastery per skill of the active catalog, derived from the state; null without one' }),
