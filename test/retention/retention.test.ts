@@ -181,6 +181,23 @@ describe.each(STORE_KINDS)('retention on %s', (kind) => {
     expect((await t.app.inject({ method: 'GET', url: '/metrics' })).body).toContain('tutorgate_retention_deleted_total{kind="evaluations"}');
   });
 
+  it('a review resolved lately is kept a whole period from its resolution, however old the answer', async () => {
+    const repo = t.container.grading.repo;
+    const u = `ret-reviewed-${kind}`;
+    const resolved = (id: string, reviewedDaysAgo: number, rubricJson: string | null) =>
+      evaluation(id, { user_id: u, created_at: ago(400), review_status: 'resolved', rubric_json: rubricJson, override_json: '{"levels":{}}', reviewed_by: 'teacher', reviewed_at: ago(reviewedDaysAgo) });
+    await repo.insertEvaluation(resolved('rv-inline-lately', 5, '{}'));
+    await repo.insertEvaluation(resolved('rv-inline-long-ago', 181, '{}'));
+    await repo.insertEvaluation(resolved('rv-calibration-lately', 5, null));
+    await repo.insertEvaluation(resolved('rv-calibration-long-ago', 181, null));
+    const c = t.container;
+    const withCalibration = new RetentionService({ policy: { ...c.policy.retention!, calibrationSet: '180d' }, grading: c.grading.repo, learning: c.learning.repo, learners: c.learning.learners, catalog: async () => (await c.learning.catalogs.get()).catalog, clock: c.clock, logger: c.logger });
+    expect((await withCalibration.run({ dryRun: true })).deleted).toMatchObject({ evaluations: 1, calibrationSet: 2 }); // and ev-old-calibration of the learner above
+    await withCalibration.run();
+    const left = await t.store.db.selectFrom('evaluations').select('id').where('user_id', '=', u).orderBy('id').execute();
+    expect(left.map((r) => r.id)).toEqual(['rv-calibration-lately', 'rv-inline-lately']);
+  });
+
   it('deletes through the new time indexes, not a table scan', async () => {
     // Postgres plans a small table with a scan whatever its indexes: scans are priced out
     // here, so the plan shows which index the delete can use on a large one.

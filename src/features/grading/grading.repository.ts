@@ -30,11 +30,14 @@ const EVALUATION_COLUMNS = {
 export type EvaluationSet = 'ordinary' | 'calibration';
 
 // Named by what may go, not by what must stay: a review state added later is kept until
-// someone decides about it here.
-const inSet = (set: EvaluationSet) => (eb: ExpressionBuilder<DB, 'evaluations'>) =>
+// someone decides about it here. A resolved review is as old as its resolution, not its
+// creation: the instructor's grade is what the learner reads back, so an old answer
+// reviewed today is kept a whole period from today, not deleted by the next run.
+// (reviewed_at >= created_at, so `created_at < before` still bounds the index range.)
+const inSet = (set: EvaluationSet, before: number) => (eb: ExpressionBuilder<DB, 'evaluations'>) =>
   set === 'calibration'
-    ? eb.and([eb('review_status', '=', 'resolved'), eb('rubric_json', 'is', null)])
-    : eb.or([eb('review_status', '=', 'none'), eb.and([eb('review_status', '=', 'resolved'), eb('rubric_json', 'is not', null)])]);
+    ? eb.and([eb('review_status', '=', 'resolved'), eb('rubric_json', 'is', null), eb('reviewed_at', '<', before)])
+    : eb.or([eb('review_status', '=', 'none'), eb.and([eb('review_status', '=', 'resolved'), eb('rubric_json', 'is not', null), eb('reviewed_at', '<', before)])]);
 
 export interface StoredRubric {
   rubric: Rubric;
@@ -128,13 +131,13 @@ export class GradingRepository {
   async deleteEvaluationsBefore(set: EvaluationSet, before: number, limit: number): Promise<number> {
     const res = await this.db
       .deleteFrom('evaluations')
-      .where('id', 'in', (eb) => eb.selectFrom('evaluations').select('id').where('created_at', '<', before).where(inSet(set)).orderBy('created_at').limit(limit))
+      .where('id', 'in', (eb) => eb.selectFrom('evaluations').select('id').where('created_at', '<', before).where(inSet(set, before)).orderBy('created_at').limit(limit))
       .executeTakeFirst();
     return Number(res.numDeletedRows);
   }
 
   async countEvaluationsBefore(set: EvaluationSet, before: number): Promise<number> {
-    const r = await this.db.selectFrom('evaluations').select((eb) => eb.fn.countAll<number | string>().as('n')).where('created_at', '<', before).where(inSet(set)).executeTakeFirst();
+    const r = await this.db.selectFrom('evaluations').select((eb) => eb.fn.countAll<number | string>().as('n')).where('created_at', '<', before).where(inSet(set, before)).executeTakeFirst();
     return Number(r?.n ?? 0);
   }
 
