@@ -91,9 +91,15 @@ const retention = z.strictObject({
   recommendations: retentionPeriod('recommendations').optional(),
   // How often the job runs (and once shortly after start-up). Not under a minute: each run
   // reads the oldest rows of three tables; not over 30 days: the periods are in days.
-  every: duration
-    .refine((s) => parseDuration(s)! >= 60_000, 'at least 1m')
-    .refine((s) => parseDuration(s)! <= 30 * DAY_MS, 'at most 30d')
+  // The bounds are checked only on a duration: on anything else they would both fail too.
+  every: z
+    .string()
+    .superRefine((s, ctx) => {
+      const ms = parseDuration(s);
+      if (ms === undefined) ctx.addIssue({ code: 'custom', message: 'expected a duration like 30s, 15m, 1h or 30d' });
+      else if (ms < 60_000) ctx.addIssue({ code: 'custom', message: 'at least 1m' });
+      else if (ms > 30 * DAY_MS) ctx.addIssue({ code: 'custom', message: 'at most 30d' });
+    })
     .default('1h'),
 });
 

@@ -97,6 +97,8 @@ describe('policy', () => {
     refuse({ evaluations: '40000d' }, /retention\.evaluations: at most 36500d/);
     refuse({ every: '10s' }, /retention\.every: at least 1m/);
     refuse({ every: '60d' }, /retention\.every: at most 30d/);
+    // Only what is wrong: not also 'at least 1m' and 'at most 30d' of a value that is no duration.
+    expect(() => parsePolicy({ retention: { every: 'hourly' } })).toThrow(/^policy: retention\.every: expected a duration like 30s, 15m, 1h or 30d$/);
     refuse({ answers: '90d' }, /retention.*answers|Unrecognized/);
     expect(parsePolicy({ retention: { progressEvents: '60d', every: '1m' } }).retention?.progressEvents).toBe('60d');
   });
