@@ -6,7 +6,7 @@ import type { Store } from './platform/db/database.js';
 
 export interface CliContext {
   config: () => Config;
-  withStore: <T>(fn: (store: Store) => Promise<T>) => Promise<T>;
+  withStore: <T>(fn: (store: Store) => Promise<T>, opts?: { migrate?: boolean }) => Promise<T>;
   positiveInt: (v: string) => number;
 }
 
@@ -138,7 +138,9 @@ export function registerExtraCommands(program: Command, ctx: CliContext): void {
     .option('--dry-run', 'count what would be deleted, delete nothing')
     .action(async (o: { dryRun?: boolean }) => {
       const { runRetentionCli } = await import('./features/retention/retention.cli.js');
-      await ctx.withStore(async (store) => console.log(JSON.stringify(await runRetentionCli(ctx.config(), store, o.dryRun ?? false))));
+      // A dry run changes nothing, the schema included: it is how an operator previews a run
+      // before upgrading, and migration 0010 builds indexes on the three largest tables.
+      await ctx.withStore(async (store) => console.log(JSON.stringify(await runRetentionCli(ctx.config(), store, o.dryRun ?? false))), { migrate: !o.dryRun });
     });
 
   program

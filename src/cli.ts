@@ -14,10 +14,11 @@ import { registerExtraCommands } from './cli-extra.js';
 
 const config = (): Config => parseConfig(process.env);
 
-async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+// Migrates first, unless told not to (a command that promises to change nothing).
+async function withStore<T>(fn: (store: Store) => Promise<T>, opts: { migrate?: boolean } = {}): Promise<T> {
   const store = openStore(config().DATABASE_URL, { poolSize: 2 });
   try {
-    await migrateUp(store.db);
+    if (opts.migrate ?? true) await migrateUp(store.db);
     return await fn(store);
   } finally {
     await store.close();

@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoCatalog } from '../../src/features/learning-path/catalog-provider.js';
 import { LearningRepository } from '../../src/features/learning-path/learning.repository.js';
 import { openStore, type Store } from '../../src/platform/db/database.js';
-import { migrateUp } from '../../src/platform/db/migrator.js';
+import { Migrator } from 'kysely';
+import { migrateUp, migrationStatus } from '../../src/platform/db/migrator.js';
+import { migrations } from '../../src/platform/db/migrations/index.js';
 
 // The real CLI (built by `npm run build`) on a SQLite file: without a retention section it
 // deletes nothing and says why; --dry-run counts and deletes nothing; a run deletes.
@@ -70,6 +72,21 @@ describe('tutorgate retention run', { timeout: 90_000 }, () => {
     expect([await count('evaluations'), await count('progress_events'), await count('recommendations')]).toEqual([1, 1, 0]);
     // The two deleted attempts live on in the learner's baseline.
     expect(await store.db.selectFrom('learner_states').select(['events', 'base_events']).where('user_id', '=', 'cli-learner').executeTakeFirst()).toEqual({ events: 2, base_events: 2 });
+  });
+
+  it('--dry-run on a store the upgrade has not migrated yet changes nothing, the schema included', async () => {
+    const url = `sqlite:${join(dir, 'before-0010.db')}`;
+    const old = openStore(url);
+    try {
+      const names = Object.keys(migrations);
+      await new Migrator({ db: old.db, provider: { getMigrations: async () => migrations } }).migrateTo(names[names.indexOf('0010-retention') - 1]!);
+      const r = await cli(['retention', 'run', '--dry-run'], { TUTORGATE_POLICY: POLICY, DATABASE_URL: url });
+      expect(r.code).toBe(1);
+      expect(r.err.trim()).toMatch(/^tutorgate: the store has migrations to apply \(tutorgate migrate up\)/);
+      expect((await migrationStatus(old.db)).find((m) => m.name === '0010-retention')?.executedAt).toBeUndefined();
+    } finally {
+      await old.close();
+    }
   });
 
   it('refuses a policy whose period is too short, naming the field', async () => {

@@ -1,6 +1,7 @@
 import { systemClock } from '../../platform/clock.js';
 import type { Config } from '../../platform/config.js';
 import type { Store } from '../../platform/db/database.js';
+import { migrationStatus } from '../../platform/db/migrator.js';
 import { createLogger } from '../../platform/logger.js';
 import { loadPolicy } from '../../platform/policy.js';
 import { GradingRepository } from '../grading/grading.repository.js';
@@ -14,6 +15,11 @@ import { RetentionService, type RetentionReport } from './retention.service.js';
 // JSON, the run's log line to stderr. Safe while the service runs its own.
 export async function runRetentionCli(config: Config, store: Store, dryRun: boolean): Promise<RetentionReport> {
   const policy = loadPolicy(config.TUTORGATE_POLICY);
+  // The dry run is given the store unmigrated (cli-extra.ts): it counts on the schema it finds
+  // only if that is the one this version deletes from.
+  if (dryRun && (await migrationStatus(store.db)).some((m) => m.executedAt === undefined)) {
+    throw new Error('the store has migrations to apply (tutorgate migrate up); a dry run changes nothing, the schema included');
+  }
   const learning = new LearningRepository(store.db);
   const service = new RetentionService({
     policy: policy.retention,
