@@ -41,17 +41,25 @@ describe('experiment analysis', () => {
       recs.push({ id: `rec-moved-${i}-2`, user_id: user, experiment: 'learning_path', variant: 'llm', source: 'llm', item_ids: JSON.stringify(['item-a', 'item-b']), at: now - 1000 });
       for (let k = 0; k < 10; k++) rows.push({ user_id: user, event_id: `e${k}`, item_id: k % 2 ? 'item-a' : 'item-b', correct: rand() < 0.6 ? 1 : 0, at: now + k, received_at: now });
     }
+    // 50 llm learners recommended to only before the 30-day window, who then answered
+    // everything wrong in it: exposed, but no outcome of this window's recommendations.
+    for (let i = 0; i < 50; i++) {
+      const user = `ab-stale-${i}`;
+      exposures.push({ experiment: 'learning_path', user_id: user, variant: 'llm', first_at: now - 40 * 86_400_000, exposures: 1 });
+      recs.push({ id: `rec-stale-${i}`, user_id: user, experiment: 'learning_path', variant: 'llm', source: 'llm', item_ids: JSON.stringify(['item-a', 'item-b']), at: now - 40 * 86_400_000 });
+      for (let k = 0; k < 10; k++) rows.push({ user_id: user, event_id: `e${k}`, item_id: k % 2 ? 'item-a' : 'item-b', correct: 0, at: now + k, received_at: now });
+    }
     // bulk inserts: the repository writes one row at a time, which is slow for a population
     for (let i = 0; i < rows.length; i += 1000) await t.store.db.insertInto('progress_events').values(rows.slice(i, i + 1000)).execute();
     await t.store.db.insertInto('experiment_exposures').values(exposures).execute();
     await t.store.db.insertInto('recommendations').values(recs).execute();
     await repo.recordExposure('learning_path', 'ab-0', 'control', now); // the repository path counts repeat exposures
-    expect((await repo.exposures('learning_path')).length).toBe(2100);
+    expect((await repo.exposures('learning_path')).length).toBe(2150);
     const admin = await t.premium(undefined, ['admin']);
     const r = await t.app.inject({ method: 'GET', url: '/v1/admin/experiments/learning_path/analysis', headers: bearer(admin) });
     expect(r.statusCode).toBe(200);
     const report = r.json();
-    expect(report.learners.llm).toMatchObject({ exposed: 1000, withOutcome: 1000, switched: 0 });
+    expect(report.learners.llm).toMatchObject({ exposed: 1050, withOutcome: 1000, switched: 0 });
     expect(report.learners.control).toMatchObject({ exposed: 1100, withOutcome: 1100, switched: 100 });
     const llm = report.analysis.variants.find((v: { variant: string }) => v.variant === 'llm');
     expect(llm.difference).toBeGreaterThan(0.04);

@@ -15,7 +15,9 @@ export interface ExperimentReport {
    * activity; a large share of them dilutes the difference towards zero, which this shows.
    */
   learners: Record<string, { exposed: number; withOutcome: number; switched: number; costPerLearnerUsd: number }>;
-  // Outcome: each learner's success rate on recommended items attempted after exposure.
+  // Outcome: each learner's success rate on items recommended in the window and attempted
+  // after the recommendation. Only the window is read: a report never depends on rows older
+  // than it (which retention may have deleted), and its cost is bounded by the window.
   analysis: ExperimentAnalysis | null;
 }
 
@@ -32,7 +34,7 @@ export class ExperimentAnalysisService {
     const since = this.clock.now() - windowDays * DAY_MS;
     const [exposures, recs, events, cost] = await Promise.all([
       this.repo.exposures(experiment),
-      this.repo.recommendationsFor(experiment),
+      this.repo.recommendationsFor(experiment, since),
       this.repo.exposedEventsSince(experiment, since),
       this.usage.costByUser(experiment, since),
     ]);

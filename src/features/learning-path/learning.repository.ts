@@ -198,8 +198,8 @@ export class LearningRepository {
     return rows.map((r) => ({ userId: r.user_id, variant: r.variant, firstAt: Number(r.first_at) }));
   }
 
-  async recommendationsFor(experiment: string): Promise<{ userId: string; variant: string | null; itemIds: string[]; at: number }[]> {
-    const rows = await this.db.selectFrom('recommendations').select(['user_id', 'variant', 'item_ids', 'at']).where('experiment', '=', experiment).execute();
+  async recommendationsFor(experiment: string, since: number): Promise<{ userId: string; variant: string | null; itemIds: string[]; at: number }[]> {
+    const rows = await this.db.selectFrom('recommendations').select(['user_id', 'variant', 'item_ids', 'at']).where('experiment', '=', experiment).where('at', '>=', since).execute();
     return rows.map((r) => ({ userId: r.user_id, variant: r.variant, itemIds: JSON.parse(r.item_ids) as string[], at: Number(r.at) }));
   }
 
