@@ -84,6 +84,12 @@ describe('policy', () => {
     expect(parsePolicy({ retention: { evaluations: '30d' } }).retention).toEqual({ evaluations: '30d', every: '1h' });
   });
 
+  it('refuses a grading cache that would keep answers (quoted as evidence) past their retention period', () => {
+    expect(() => parsePolicy({ retention: { evaluations: '30d' }, cache: { grading: { ttl: '31d', scope: 'shared' } } })).toThrow(/cache\.grading\.ttl: 31d is longer than retention\.evaluations \(30d\)/);
+    expect(parsePolicy({ retention: { evaluations: '30d' } }).cache.grading?.ttl).toBe('30d'); // the default TTL fits the shortest period
+    expect(parsePolicy({ retention: { evaluations: '90d' }, cache: { grading: { ttl: '7d', scope: 'shared' } } }).retention?.evaluations).toBe('90d');
+  });
+
   it('refuses a retention period that is not a positive duration, or shorter than what the product reads', () => {
     const refuse = (retention: Record<string, unknown>, message: RegExp) => expect(() => parsePolicy({ retention })).toThrow(message);
     refuse({ evaluations: '0d' }, /retention\.evaluations: at least 30d/);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
+import { parseDuration } from './duration.js';
 import { DEFAULT_POLICY } from './policy-defaults.js';
 import { policySchema, type ParsedPolicy, type PolicyFile } from './policy.schema.js';
 
@@ -41,6 +42,13 @@ export function parsePolicy(raw: unknown, source = 'policy'): Policy {
   const result = policySchema.safeParse(merged);
   if (!result.success) throw new PolicyError(`${source}: ${describe(result.error.issues)}`);
   const policy = result.data;
+  // A cached grade holds quotes of the answer (its evidence): kept longer than the answer
+  // itself, it would outlive the retention period the operator set for answers.
+  const gradeTtl = policy.cache.grading?.ttl;
+  const answersKept = policy.retention?.evaluations;
+  if (gradeTtl && answersKept && parseDuration(gradeTtl)! > parseDuration(answersKept)!) {
+    throw new PolicyError(`${source}: cache.grading.ttl: ${gradeTtl} is longer than retention.evaluations (${answersKept}); cached grades quote the answers, so they must not outlive them`);
+  }
   for (const [feature, model] of Object.entries(policy.models)) {
     if (!policy.prices.some((p) => p.model === model)) {
       throw new PolicyError(`${source}: models.${feature}: model "${model}" has no price in prices (a model is never free)`);
