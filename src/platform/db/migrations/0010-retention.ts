@@ -13,9 +13,9 @@ import { sql, type Kysely } from 'kysely';
 // history (an attempt arriving out of order) starts from it instead of from nothing, so
 // deleting old attempts never changes mastery (learner-model.ts).
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await db.schema.createIndex('evaluations_created_idx').on('evaluations').column('created_at').execute();
-  await db.schema.createIndex('progress_events_at_idx').on('progress_events').column('at').execute();
-  await db.schema.createIndex('recommendations_at_idx').on('recommendations').column('at').execute();
+  await db.schema.createIndex('evaluations_created_idx').ifNotExists().on('evaluations').column('created_at').execute();
+  await db.schema.createIndex('progress_events_at_idx').ifNotExists().on('progress_events').column('at').execute();
+  await db.schema.createIndex('recommendations_at_idx').ifNotExists().on('recommendations').column('at').execute();
   await db.schema.alterTable('learner_states').addColumn('base_json', 'text').execute();
   await db.schema.alterTable('learner_states').addColumn('base_events', 'integer', (c) => c.notNull().defaultTo(0)).execute();
   await db.schema.alterTable('learner_states').addColumn('base_last_at', 'bigint', (c) => c.notNull().defaultTo(sql`0`)).execute();
