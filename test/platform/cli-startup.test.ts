@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli-process.js';
 
 // The real CLI (built by `npm run build`), on failures at start-up: a process must either
 // serve or exit with one line naming what is wrong, never linger half-started.
@@ -19,20 +20,7 @@ const dir = () => mkdtempSync(join(tmpdir(), 'tg-cli-'));
 // A port nothing listens on: connections are refused at once.
 const DEAD_REDIS = 'redis://127.0.0.1:1';
 
-function run(args: string[], env: Record<string, string>, timeoutMs = 20_000) {
-  return new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-    const p = spawn(process.execPath, ['bin/tutorgate.js', ...args], { env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, err });
-    });
-  });
-}
+const run = (args: string[], env: Record<string, string>, timeoutMs = 20_000) => runCli(args, env, timeoutMs);
 
 describe('the CLI at start-up', { timeout: 60_000 }, () => {
   it('serve exits 1 with one line naming the variable when start-up fails after the store is open', async () => {

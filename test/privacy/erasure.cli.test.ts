@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli-process.js';
 import { demoCatalog } from '../../src/features/learning-path/catalog-provider.js';
 import { openStore } from '../../src/platform/db/database.js';
 import { migrateUp } from '../../src/platform/db/migrator.js';
@@ -18,20 +18,7 @@ const DATABASE_URL = `sqlite:${join(dir, 't.db')}`;
 const LEARNER = 'cli_learner@example.org';
 const ANSWER = 'Evaporation is water turning into vapour, cli answer 5521.';
 
-function cli(args: string[]) {
-  return new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-    const p = spawn(process.execPath, ['bin/tutorgate.js', ...args], { env: { PATH: process.env.PATH ?? '', DATABASE_URL, TUTORGATE_DATA_DIR: dir, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), 30_000);
-    p.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, err });
-    });
-  });
-}
+const cli = (args: string[]) => runCli(args, { DATABASE_URL, TUTORGATE_DATA_DIR: dir });
 
 describe('tutorgate users export|erase', { timeout: 90_000 }, () => {
   let t: TestApp;

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli-process.js';
 import { demoCatalog } from '../../src/features/learning-path/catalog-provider.js';
 import { LearningRepository } from '../../src/features/learning-path/learning.repository.js';
 import { openStore, type Store } from '../../src/platform/db/database.js';
@@ -19,20 +19,7 @@ const POLICY = join(dir, 'policy.yaml');
 writeFileSync(POLICY, 'retention:\n  evaluations: 180d\n  progressEvents: 365d\n  recommendations: 90d\n');
 const DAY = 86_400_000;
 
-function cli(args: string[], env: Record<string, string> = {}) {
-  return new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-    const p = spawn(process.execPath, ['bin/tutorgate.js', ...args], { env: { PATH: process.env.PATH ?? '', DATABASE_URL, TUTORGATE_DATA_DIR: dir, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), 30_000);
-    p.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, err });
-    });
-  });
-}
+const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, { DATABASE_URL, TUTORGATE_DATA_DIR: dir, ...env });
 
 describe('tutorgate retention run', { timeout: 90_000 }, () => {
   let store: Store;
