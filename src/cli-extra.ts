@@ -151,14 +151,14 @@ export function registerExtraCommands(program: Command, ctx: CliContext): void {
       const cfg = ctx.config();
       if (!cfg.REDIS_URL) throw new Error('without REDIS_URL each instance caches in its own memory: use POST /v1/admin/cache/invalidate on each instance');
       const { openRedis, whenRedisReady } = await import('./main.js');
-      const { createCacheManager } = await import('./features/cache/cache-manager.js');
+      const { CACHE_PREFIX, createCacheManager } = await import('./features/cache/cache-manager.js');
       const { purgeTags } = await import('./features/cache/cache-key.js');
       const redis = openRedis(cfg.REDIS_URL);
       if (!(await whenRedisReady(redis, 5_000))) {
         redis.disconnect();
         throw new ConfigError('REDIS_URL: cannot connect to Redis within 5 s; nothing was purged');
       }
-      const cache = createCacheManager({ redis, prefix: 'tg:' });
+      const cache = createCacheManager({ redis, prefix: CACHE_PREFIX });
       try {
         console.log(JSON.stringify({ purged: await cache.invalidateTags(purgeTags(tags)) }));
       } finally {

@@ -10,7 +10,7 @@ import { createAnthropicClient } from './llm/client/anthropic-client.js';
 import { loadApiKey } from './llm/client/key-source.js';
 import type { AnthropicClient } from './llm/client/types.js';
 import { createAlertSink, type AlertSink } from './features/alerts/alert-sink.js';
-import { createCacheManager, type CacheManager } from './features/cache/cache-manager.js';
+import { CACHE_PREFIX, createCacheManager, type CacheManager } from './features/cache/cache-manager.js';
 import { registerCacheMetrics } from './features/cache/cache-metrics.js';
 import { FlagAnalytics } from './features/flags/flag-analytics.js';
 import { FlagSnapshot } from './features/flags/flag-snapshot.js';
@@ -51,9 +51,8 @@ import { registerLlmMetrics } from './features/observability/llm-metrics.js';
 import { createBudgetUsageReader } from './features/observability/budget-usage.reader.js';
 import { PersonalDataRepository } from './features/privacy/personal-data.repository.js';
 import { PersonalDataService } from './features/privacy/personal-data.service.js';
-import { effectiveTier } from './features/identity/effective-tier.js';
+import { effectiveTier, subscriptionGraceMs } from './features/identity/effective-tier.js';
 import { registerRetentionMetrics, RetentionService } from './features/retention/retention.service.js';
-import { parseDuration } from './platform/duration.js';
 
 export interface ContainerInput {
   config: Config;
@@ -154,7 +153,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
 
   const cache = createCacheManager({
     maxBytes: 64 * 1024 * 1024,
-    ...(redis ? { redis, prefix: 'tg:' } : {}),
+    ...(redis ? { redis, prefix: CACHE_PREFIX } : {}),
     metrics: registerCacheMetrics(registry),
     now: () => clock.now(),
     onError: (err, op) => logger.debug({ op, err: { message: (err as Error).message } }, 'cache degraded'),
@@ -226,7 +225,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     experiments: new ExperimentAnalysisService(learningRepo, usageAnalytics, clock, (key) => snapshot.get(key) !== undefined),
   };
 
-  const graceMs = parseDuration(policy.subscriptions.gracePeriod) ?? 0;
+  const graceMs = subscriptionGraceMs(policy);
   const privacy = new PersonalDataService({
     store,
     repo: new PersonalDataRepository(store.db),

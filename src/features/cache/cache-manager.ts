@@ -81,6 +81,9 @@ interface LeadResult<T> {
 
 const ENTRY_OVERHEAD_BYTES = 96;
 
+/** The Redis key prefix of the service's cache: every process that reads or purges it uses this one. */
+export const CACHE_PREFIX = 'tg:';
+
 export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheManager {
   const now = opts.now ?? Date.now;
   const prefix = opts.prefix ?? '';

@@ -1,9 +1,8 @@
 import type { Clock } from '../../platform/clock.js';
-import { parseDuration } from '../../platform/duration.js';
 import type { Policy } from '../../platform/policy.js';
 import { entitlementsFor } from './access.js';
 import { hashApiKey, looksLikeApiKey } from './api-key.js';
-import { effectiveTier } from './effective-tier.js';
+import { effectiveTier, subscriptionGraceMs } from './effective-tier.js';
 import type { IdentityRepository } from './identity.repository.js';
 import type { Principal, Subscription, User } from './identity.types.js';
 import type { JwtVerifier } from './jwt-verifier.js';
@@ -34,7 +33,7 @@ export class Authenticator {
     // provisioned as free learners on first sight (sign-up happens upstream).
     private readonly provisionJwtUser?: (userId: string) => Promise<void>,
   ) {
-    this.graceMs = parseDuration(policy.subscriptions.gracePeriod) ?? 0;
+    this.graceMs = subscriptionGraceMs(policy);
   }
 
   async authenticate(authorization: string | undefined): Promise<Principal> {

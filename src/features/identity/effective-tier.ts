@@ -1,3 +1,5 @@
+import { parseDuration } from '../../platform/duration.js';
+import type { Policy } from '../../platform/policy.js';
 import type { Tier } from '../../platform/policy.schema.js';
 import type { Subscription } from './identity.types.js';
 
@@ -17,4 +19,9 @@ export function effectiveTier(sub: Subscription | undefined, now: number, graceM
     case 'expired':
       return 'free';
   }
+}
+
+/** How long premium outlives a paid period that was not renewed (the policy's grace period). */
+export function subscriptionGraceMs(policy: Pick<Policy, 'subscriptions'>): number {
+  return parseDuration(policy.subscriptions.gracePeriod) ?? 0;
 }

@@ -1,11 +1,10 @@
 import type { Config } from '../../platform/config.js';
 import type { Store } from '../../platform/db/database.js';
-import { parseDuration } from '../../platform/duration.js';
 import { createLogger } from '../../platform/logger.js';
 import { loadPolicy } from '../../platform/policy.js';
 import { systemClock } from '../../platform/clock.js';
-import { createCacheManager } from '../cache/cache-manager.js';
-import { effectiveTier } from '../identity/effective-tier.js';
+import { CACHE_PREFIX, createCacheManager } from '../cache/cache-manager.js';
+import { effectiveTier, subscriptionGraceMs } from '../identity/effective-tier.js';
 import { CatalogProvider } from '../learning-path/catalog-provider.js';
 import { LearnerModel } from '../learning-path/learner-model.js';
 import { learnerMastery } from '../learning-path/learning-path.service.js';
@@ -21,7 +20,7 @@ import { PersonalDataService } from './personal-data.service.js';
 // instead, or let the entries expire with their TTL).
 export async function withPersonalData<T>(config: Config, store: Store, fn: (s: PersonalDataService) => Promise<T>): Promise<T> {
   const policy = loadPolicy(config.TUTORGATE_POLICY);
-  const graceMs = parseDuration(policy.subscriptions.gracePeriod) ?? 0;
+  const graceMs = subscriptionGraceMs(policy);
   const learningRepo = new LearningRepository(store.db);
   const learning = { catalogs: new CatalogProvider(learningRepo, systemClock), learners: new LearnerModel(learningRepo, systemClock) };
   let close = async () => {};
@@ -31,7 +30,7 @@ export async function withPersonalData<T>(config: Config, store: Store, fn: (s: 
   if (config.REDIS_URL) {
     const { openRedis, whenRedisReady } = await import('../../main.js');
     const redis = openRedis(config.REDIS_URL);
-    const manager = createCacheManager({ redis, prefix: 'tg:' });
+    const manager = createCacheManager({ redis, prefix: CACHE_PREFIX });
     cache = { invalidateTags: async (tags) => ((await whenRedisReady(redis, 5_000)) ? manager.invalidateTags(tags) : Promise.reject(new Error('Redis unreachable'))) };
     close = async () => {
       await manager.close();
