@@ -2,6 +2,7 @@ import { sql, type Compilable } from 'kysely';
 import type { Db } from '../../platform/db/database.js';
 import type { DB } from '../../platform/db/schema.js';
 import { affectedRows, type TxBody } from '../../platform/db/transaction-runner.js';
+import { budgetNoticePrefix, userBudgetPrefix } from '../usage/budget-policy.js';
 
 // Every row that names one person, in every table. Erasure is the one operation that
 // must reach all of them at once, in one transaction, so the list lives here, where a
@@ -43,10 +44,8 @@ export class NothingHeld extends Error {}
 // (SQLite's LIKE only under case_sensitive_like, Postgres's only under the C collation).
 const keyStartsWith = (prefix: string) => sql<boolean>`substr(key, 1, ${prefix.length}) = ${prefix}`;
 
-// Budget counter and notification keys that name the user (budget-policy.ts,
-// metering.service.ts). User ids cannot hold ':', so the prefix is the user's alone.
-export const userBudgetPrefix = (userId: string) => `user:${userId}:`;
-const userNoticePrefix = (userId: string) => `budget:user:${userId}:`;
+// The threshold notices of the user's own budget lines (metering.service.ts).
+const userNoticePrefix = (userId: string) => budgetNoticePrefix(userBudgetPrefix(userId));
 
 export class PersonalDataRepository {
   constructor(private readonly db: Db) {}

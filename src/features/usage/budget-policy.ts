@@ -4,12 +4,21 @@ import { FEATURES, type Feature, type Tier } from '../../platform/policy.schema.
 import type { BudgetLine } from './budget.repository.js';
 import { microsFromUsd } from './price-book.js';
 
+// Budget counter keys of one user begin with this (then the month). User ids cannot hold
+// ':', so the prefix is the user's alone (erasure finds their counters by it).
+export const userBudgetPrefix = (userId: string): string => `user:${userId}:`;
+
+// The key that records that one threshold notice of a budget line was sent (once per line
+// and threshold); the notices of every line whose key begins with P begin with budgetNoticePrefix(P).
+export const budgetNoticePrefix = (lineKeyPrefix: string): string => `budget:${lineKeyPrefix}`;
+export const budgetNoticeKey = (lineKey: string, threshold: number): string => `${budgetNoticePrefix(lineKey)}:${threshold}`;
+
 // Which budgets a call counts against, with their caps right now. A budget the policy
 // leaves unset is unlimited and has no counter.
 export function budgetLines(policy: Policy, p: { userId: string; tier: Tier; feature: Feature; userMonthlyOverrideMicros?: number | null }, now: number): BudgetLine[] {
   const lines: BudgetLine[] = [];
   const userCap = p.userMonthlyOverrideMicros ?? (policy.budgets.perUserMonthlyUsd?.[p.tier] !== undefined ? microsFromUsd(policy.budgets.perUserMonthlyUsd[p.tier]!) : undefined);
-  if (userCap !== undefined) lines.push({ key: `user:${p.userId}:${isoMonth(now)}`, capMicros: userCap });
+  if (userCap !== undefined) lines.push({ key: `${userBudgetPrefix(p.userId)}${isoMonth(now)}`, capMicros: userCap });
   return [...lines, ...sharedLines(policy, [p.feature], now)];
 }
 

@@ -4,6 +4,7 @@ import type { Store } from '../../platform/db/database.js';
 import type { TxBody } from '../../platform/db/transaction-runner.js';
 import { newId } from '../../platform/ids.js';
 import { BudgetRefused, BudgetRepository, type BudgetLine } from './budget.repository.js';
+import { budgetNoticeKey } from './budget-policy.js';
 import type { PriceBook, PriceQuote, TokenUsage } from './price-book.js';
 import { UsageLedgerRepository, type LedgerRow } from './usage-ledger.repository.js';
 
@@ -176,7 +177,7 @@ export class MeteringService {
       const s = spent.get(line.key);
       if (s === undefined || line.capMicros <= 0) continue;
       for (const threshold of [1, 0.8] as const) {
-        if (s >= line.capMicros * threshold && (await this.budgets.claimNotification(`budget:${line.key}:${threshold}`, this.clock.now()))) {
+        if (s >= line.capMicros * threshold && (await this.budgets.claimNotification(budgetNoticeKey(line.key, threshold), this.clock.now()))) {
           this.onThreshold?.({ key: line.key, threshold, spentMicros: s, capMicros: line.capMicros });
         }
       }
