@@ -29,6 +29,11 @@ const EVALUATION_COLUMNS = {
 
 export type EvaluationSet = 'ordinary' | 'calibration';
 
+// The calibration set: instructor overrides, graded answers with a known grade. Only those
+// graded with the stored rubric: an inline rubric may reuse its id and version with other
+// criteria (its own rubric is in rubric_json). Calibration reads it; retention keeps it apart.
+const inCalibrationSet = (eb: ExpressionBuilder<DB, 'evaluations'>) => eb.and([eb('review_status', '=', 'resolved'), eb('rubric_json', 'is', null)]);
+
 // Named by what may go, not by what must stay: a review state added later is kept until
 // someone decides about it here. A resolved review is as old as its resolution, not its
 // creation: the instructor's grade is what the learner reads back, so an old answer
@@ -36,7 +41,7 @@ export type EvaluationSet = 'ordinary' | 'calibration';
 // (reviewed_at >= created_at, so `created_at < before` still bounds the index range.)
 const inSet = (set: EvaluationSet, before: number) => (eb: ExpressionBuilder<DB, 'evaluations'>) =>
   set === 'calibration'
-    ? eb.and([eb('review_status', '=', 'resolved'), eb('rubric_json', 'is', null), eb('reviewed_at', '<', before)])
+    ? eb.and([inCalibrationSet(eb), eb('reviewed_at', '<', before)])
     : eb.or([eb('review_status', '=', 'none'), eb.and([eb('review_status', '=', 'resolved'), eb('rubric_json', 'is not', null), eb('reviewed_at', '<', before)])]);
 
 export interface StoredRubric {
@@ -109,17 +114,14 @@ export class GradingRepository {
     return Number(res.numUpdatedRows) > 0;
   }
 
-  // Instructor overrides feed calibration: they are graded answers with a known grade.
-  // Only those graded with the stored rubric: an inline rubric may reuse its id and version
-  // with other criteria (its own rubric is in rubric_json).
+  // Instructor overrides feed calibration (the calibration set, above).
   async overridesFor(rubricId: string, version: number): Promise<{ answer: string; override: { levels: Record<string, string> } }[]> {
     const rows = await this.db
       .selectFrom('evaluations')
       .select(['answer', 'override_json'])
       .where('rubric_id', '=', rubricId)
       .where('rubric_version', '=', version)
-      .where('review_status', '=', 'resolved')
-      .where('rubric_json', 'is', null)
+      .where(inCalibrationSet)
       .execute();
     return rows.filter((r) => r.override_json).map((r) => ({ answer: r.answer, override: JSON.parse(r.override_json!) as { levels: Record<string, string> } }));
   }
