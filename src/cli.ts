@@ -46,10 +46,12 @@ program
     const store = openStore(config().DATABASE_URL, { poolSize: 1 });
     try {
       if (direction === 'status') {
-        for (const m of await migrationStatus(store.db)) console.log(`${m.executedAt ? 'applied' : 'pending'}\t${m.name}`);
+        for (const m of await migrationStatus(store.db)) console.log(`${m.executedAt ? 'applied' : 'pending'}\t${m.name}${m.newer ? '\t(by a newer release)' : ''}`);
       } else {
-        const done = direction === 'up' ? await migrateUp(store.db) : await migrateDown(store.db);
-        console.log(done.length ? done.join('\n') : 'nothing to do');
+        let newer: string[] = [];
+        const done = direction === 'up' ? await migrateUp(store.db, { onNewer: (names) => (newer = names) }) : await migrateDown(store.db);
+        if (newer.length > 0) console.log(`nothing to do: a newer release has applied ${newer.join(', ')}`);
+        else console.log(done.length ? done.join('\n') : 'nothing to do');
       }
     } finally {
       await store.close();

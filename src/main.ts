@@ -77,7 +77,10 @@ export async function startRuntime(config: Config): Promise<Runtime> {
       },
     },
   });
-  await migrateUp(store.db);
+  await migrateUp(store.db, {
+    onNewer: (names) =>
+      logger.warn({ migrations: names }, 'the database was migrated by a newer release (a rollback?): serving on its schema without migrating (docs/operations.md, "Roll back")'),
+  });
   const redis = config.REDIS_URL ? openRedis(config.REDIS_URL, logger) : undefined;
   if (redis && !(await whenRedisReady(redis, REDIS_START_WAIT_MS))) {
     logger.warn({ waitedMs: REDIS_START_WAIT_MS }, 'Redis is not reachable (REDIS_URL); serving anyway: /readyz answers 503 and premium LLM calls answer from rules until it is');

@@ -4,7 +4,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { runCli } from '../helpers/cli-process.js';
+import { startService } from '../e2e/service-process.js';
 
 // The real CLI (built by `npm run build`), on failures at start-up: a process must either
 // serve or exit with one line naming what is wrong, never linger half-started.
@@ -86,6 +88,27 @@ describe('the CLI at start-up', { timeout: 60_000 }, () => {
     } finally {
       p.kill('SIGTERM');
       await new Promise((r) => p.once('exit', r));
+    }
+  });
+
+  it('a release rolled back serves on the schema its successor migrated, and says so', async () => {
+    // Releases only expand the schema (docs/operations.md, "Roll back"); Kysely's migrator
+    // refused to start ("corrupted migrations") on finding a migration it does not carry.
+    const d = dir();
+    const env = { DATABASE_URL: `sqlite:${d}/t.db`, TUTORGATE_DATA_DIR: d };
+    expect((await run(['migrate', 'up'], env)).code).toBe(0);
+    const db = new Database(`${d}/t.db`);
+    db.prepare('insert into kysely_migration (name, timestamp) values (?, ?)').run('9999-from-a-newer-release', new Date().toISOString());
+    db.close();
+    const up = await run(['migrate', 'up'], env);
+    expect([up.code, up.out.trim()]).toEqual([0, 'nothing to do: a newer release has applied 9999-from-a-newer-release']);
+    expect((await run(['migrate', 'status'], env)).out).toMatch(/^applied\t9999-from-a-newer-release\t\(by a newer release\)$/m);
+    const svc = await startService(env);
+    try {
+      expect((await fetch(`${svc.url}/readyz`)).status).toBe(200);
+      expect(svc.output()).toMatch(/the database was migrated by a newer release/);
+    } finally {
+      await svc.kill('SIGTERM');
     }
   });
 });

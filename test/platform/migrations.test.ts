@@ -1,8 +1,12 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/platform/db/database.js';
 import { migrateDown, migrateUp, migrationStatus } from '../../src/platform/db/migrator.js';
 import { migrations } from '../../src/platform/db/migrations/index.js';
 import { createPgDatabase, STORE_KINDS } from '../helpers/databases.js';
+
+// A migration only a newer release carries: it sorts after every one this build knows.
+const NEWER = '9999-from-a-newer-release';
 
 describe.each(STORE_KINDS)('migrations on %s', (kind) => {
   let store: Store;
@@ -33,6 +37,36 @@ describe.each(STORE_KINDS)('migrations on %s', (kind) => {
     expect(await migrateUp(store.db)).toEqual([`applied ${last}`]);
     expect(await store.db.selectFrom('users').selectAll().where('id', '=', 'keep-me').executeTakeFirst()).toMatchObject({ roles: 'learner' });
     expect(Number((await store.db.selectFrom('usage_ledger').select('cost_micros').where('id', '=', 'u1').executeTakeFirstOrThrow()).cost_micros)).toBe(20);
+  });
+
+  // A row in Kysely's migration table for `name` while `fn` runs, as another release leaves it.
+  async function withRow(name: string, fn: () => Promise<unknown>): Promise<void> {
+    await sql`insert into kysely_migration (name, timestamp) values (${name}, ${new Date().toISOString()})`.execute(store.db);
+    try {
+      await fn();
+    } finally {
+      await sql`delete from kysely_migration where name = ${name}`.execute(store.db);
+    }
+  }
+
+  it('leaves a schema a newer release migrated as it is, and refuses to revert that release\'s migration', async () => {
+    await migrateUp(store.db);
+    await withRow(NEWER, async () => {
+      const seen: string[] = [];
+      expect(await migrateUp(store.db, { onNewer: (names) => seen.push(...names) })).toEqual([]);
+      expect(seen).toEqual([NEWER]);
+      expect((await migrationStatus(store.db)).at(-1)).toMatchObject({ name: NEWER, newer: true, executedAt: expect.any(Date) });
+      await expect(migrateDown(store.db)).rejects.toThrow(`the latest migration, ${NEWER}, belongs to a newer release`);
+    });
+  });
+
+  it('refuses a database migrated by another line of releases', async () => {
+    await migrateUp(store.db);
+    const last = Object.keys(migrations).at(-1)!;
+    await migrateDown(store.db);
+    await withRow(NEWER, () => expect(migrateUp(store.db)).rejects.toThrow(`does not know (${NEWER}) and lacks ones it needs (${last})`));
+    expect(await migrateUp(store.db)).toEqual([`applied ${last}`]);
+    await withRow('0000-elsewhere', () => expect(migrateUp(store.db)).rejects.toThrow('(0000-elsewhere), ordered before its own'));
   });
 
   it('reverts every step down to an empty schema and re-applies them all', async () => {
