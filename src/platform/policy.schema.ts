@@ -53,10 +53,26 @@ const alertRule = z.strictObject({
   above: z.number().optional(),
   below: z.number().optional(),
   cooldown: duration.default('1h'),
-}).refine((r) => r.metric !== 'p95LatencyMs' || r.above === undefined || r.above < HTTP_DURATION_TOP_MS, {
-  // Latencies past the histogram's top bound all read as that bound: such a rule could never fire.
-  message: `a p95LatencyMs alert must fire below ${HTTP_DURATION_TOP_MS} ms, the latency histogram's highest bound`,
-  path: ['above'],
+})
+  // The shape alone would take a rule with no threshold, which then never fires.
+  .refine((r) => r.above !== undefined || r.below !== undefined, { message: 'a rule needs "above" or "below" (or both): without a threshold it never fires' })
+  .refine((r) => r.metric !== 'p95LatencyMs' || r.above === undefined || r.above < HTTP_DURATION_TOP_MS, {
+    // Latencies past the histogram's top bound all read as that bound: such a rule could never fire.
+    message: `a p95LatencyMs alert must fire below ${HTTP_DURATION_TOP_MS} ms, the latency histogram's highest bound`,
+    path: ['above'],
+  });
+
+// The name is an alert's identity: the evaluator keeps one firing/resolved state per name,
+// and the receiver sees only the name. Two rules sharing one would overwrite each other's
+// state (a warning and a critical threshold on one metric alternate "firing" and "resolved"
+// on every tick), so a repeated name is refused.
+const alertRules = z.array(alertRule).superRefine((rules, ctx) => {
+  const first = new Map<string, number>();
+  rules.forEach((r, i) => {
+    const j = first.get(r.name);
+    if (j === undefined) first.set(r.name, i);
+    else ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `the name "${r.name}" is already used by alerts.rules.${j}; give each rule its own` });
+  });
 });
 
 // Retention (ADR 0017): how long learners' personal data is kept, per kind. Absent: kept
@@ -120,7 +136,7 @@ export const policySchema = z.strictObject({
   cache: z.partialRecord(feature, z.strictObject({ ttl: duration, scope: z.enum(['shared', 'user']) })).default({}),
   flags: z.record(z.string().regex(/^[a-z][a-z0-9_.-]*$/), flag).default({}),
   alerts: z
-    .strictObject({ webhook: z.url().optional(), rules: z.array(alertRule).default([]) })
+    .strictObject({ webhook: z.url().optional(), rules: alertRules.default([]) })
     .default({ rules: [] }),
   llm: z
     .strictObject({

@@ -61,6 +61,20 @@ describe('policy', () => {
     expect(parsePolicy(rule(10_000)).alerts.rules[0]?.above).toBe(10_000);
   });
 
+  it('refuses an alert rule with neither "above" nor "below", which could never fire', () => {
+    expect(() => parsePolicy({ alerts: { rules: [{ name: 'breaker', metric: 'breakerOpen' }] } })).toThrow(/alerts\.rules\.0.*"above" or "below"/);
+    expect(parsePolicy({ alerts: { rules: [{ name: 'breaker', metric: 'breakerOpen', above: 0 }] } }).alerts.rules).toHaveLength(1);
+  });
+
+  it('refuses two alert rules with one name, which the evaluator and the receiver could not tell apart', () => {
+    const rules = [
+      { name: 'cost', metric: 'costUsdPerHour', above: 20 },
+      { name: 'cost', metric: 'costUsdPerHour', above: 50 },
+    ];
+    expect(() => parsePolicy({ alerts: { rules } })).toThrow(/alerts\.rules\.1\.name.*"cost".*alerts\.rules\.0/);
+    expect(parsePolicy({ alerts: { rules: [rules[0], { ...rules[1], name: 'cost-critical' }] } }).alerts.rules).toHaveLength(2);
+  });
+
   it('refuses a model without a price', () => {
     expect(() => parsePolicy({ models: { grading: 'claude-unpriced-9' } })).toThrow(/models\.grading.*no price/);
   });
