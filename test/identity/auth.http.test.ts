@@ -119,4 +119,21 @@ describe('pre-auth limit on credential failures', () => {
       await t.close();
     }
   });
+
+  it('does not count requests that tried no credential, so clients behind a shared address are not locked out', async () => {
+    // A class's tablets calling before sign-in, or a dashboard with an expired cookie, share
+    // the school's address; none of them guesses a key.
+    const t = await createTestApp({ env: { TUTORGATE_AUTH_FAILURES_PER_MINUTE: '5' } });
+    try {
+      const good = await t.premium();
+      const codes: number[] = [];
+      for (let i = 0; i < 10; i++) codes.push((await t.app.inject({ method: 'GET', url: '/v1/me' })).statusCode);
+      for (let i = 0; i < 10; i++) codes.push((await t.app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Basic dXNlcjp${i}` } })).statusCode);
+      for (let i = 0; i < 10; i++) codes.push((await t.app.inject({ method: 'GET', url: '/v1/me', headers: { cookie: `tg_session=stale${i}` } })).statusCode);
+      expect(codes).toEqual(Array(30).fill(401));
+      expect((await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(good) })).statusCode).toBe(200);
+    } finally {
+      await t.close();
+    }
+  });
 });

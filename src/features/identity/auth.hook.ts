@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ForbiddenError, PremiumRequiredError, RateLimitedError, UnauthorizedError } from '../../platform/errors.js';
 import type { Feature } from '../../platform/policy.schema.js';
 import { hasPermission, type Permission } from './access.js';
-import { AuthenticationFailed, type Authenticator } from './authenticator.js';
+import { AuthenticationFailed, type AuthFailure, type Authenticator } from './authenticator.js';
 import type { Principal } from './identity.types.js';
 
 declare module 'fastify' {
@@ -61,6 +61,12 @@ export function installAuth(app: FastifyInstance, deps: AuthHookDeps): void {
   });
 }
 
+// Failures that tried no credential: none sent (a signed-out dashboard's first call, an
+// expired cookie, an app before sign-in) or not a bearer token at all. They cannot guess a
+// key, and counting them let one misconfigured client, or a class's tablets before sign-in,
+// lock every learner behind a school's shared address out of the API for a minute.
+const NOT_A_GUESS: ReadonlySet<AuthFailure> = new Set(['missing', 'malformed']);
+
 async function resolve(request: FastifyRequest, deps: AuthHookDeps, session: 'none' | 'read' | 'write'): Promise<Principal> {
   const header = request.headers.authorization;
   try {
@@ -75,8 +81,10 @@ async function resolve(request: FastifyRequest, deps: AuthHookDeps, session: 'no
   } catch (err) {
     if (!(err instanceof AuthenticationFailed)) throw err;
     request.log.info({ reason: err.reason }, 'authentication failed');
-    const gate = await deps.failureGate?.recordFailure(request.ip);
-    if (gate && !gate.allowed) throw new RateLimitedError('authFailuresPerMinute', gate.retryAfterSec);
+    if (!NOT_A_GUESS.has(err.reason)) {
+      const gate = await deps.failureGate?.recordFailure(request.ip);
+      if (gate && !gate.allowed) throw new RateLimitedError('authFailuresPerMinute', gate.retryAfterSec);
+    }
     throw new UnauthorizedError();
   }
 }
