@@ -6,6 +6,11 @@ import { displayPrefix, generateApiKey, hashApiKey } from './api-key.js';
 import type { IdentityRepository } from './identity.repository.js';
 import { USER_ID_PATTERN, type Role, type Subscription, type SubscriptionStatus, type User } from './identity.types.js';
 
+// The latest period end a grant can name (its `until` is an ISO date with a 4-digit year).
+// An extension may not go past it either: a larger end overflows Postgres's bigint (a 500)
+// and is stored as a float on SQLite.
+const LAST_PERIOD_END = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
 export class IdentityService {
   constructor(
     private readonly repo: IdentityRepository,
@@ -75,6 +80,7 @@ export class IdentityService {
     if (!current) throw new NotFoundError('Subscription');
     const now = this.clock.now();
     const base = current.currentPeriodEnd === null ? null : Math.max(current.currentPeriodEnd, now) + byMs;
+    if (base !== null && base > LAST_PERIOD_END) throw new ValidationError('by: the period would end after the year 9999.', [{ path: 'by', message: 'the period would end after the year 9999' }]);
     const sub: Subscription = { ...current, status: 'active', currentPeriodEnd: base, lastEventAt: now, updatedAt: now };
     await this.repo.putSubscription(sub);
     return sub;
