@@ -94,6 +94,21 @@ describe('billing webhook', () => {
     expect(await tierOf(paid)).toBe('premium'); // until the paid period and its grace end
   });
 
+  it('a cancel delivered after a later failed payment still cancels: the outcome does not depend on the arrival order', async () => {
+    const key = await t.free('mia');
+    await send(event('evt_o1', 'subscription.created', 'mia', nowSec() - 10));
+    // In order, the cancel applies and the failed payment after it is ignored.
+    expect((await send(event('evt_o3', 'payment.failed', 'mia', nowSec() - 4))).json().outcome).toBe('applied');
+    expect((await send(event('evt_o2', 'subscription.canceled', 'mia', nowSec() - 5))).json().outcome).toBe('applied');
+    expect(await tierOf(key)).toBe('free');
+    // A failed payment older than the state it would change is still superseded.
+    expect((await send(event('evt_o4', 'payment.failed', 'mia', nowSec() - 20))).json().outcome).toBe('ignored');
+    const ned = await t.free('ned');
+    await send(event('evt_p1', 'subscription.created', 'ned', nowSec() - 10));
+    expect((await send(event('evt_p2', 'payment.failed', 'ned', nowSec() - 20))).json().outcome).toBe('superseded');
+    expect(await tierOf(ned)).toBe('premium');
+  });
+
   it('refuses user ids the admin API could not manage, and a period start without its end', async () => {
     for (const userId of ['a b', '../../x', 'x,admin', '\u202e', 'u\u0000x', 'x'.repeat(201)]) {
       const r = await send(JSON.stringify({ id: `evt_m_${userId.length}_${userId.charCodeAt(0)}`, type: 'subscription.created', created: nowSec(), data: { userId, currentPeriodEnd: nowSec() + 86400 } }));

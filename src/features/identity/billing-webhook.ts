@@ -68,7 +68,16 @@ export async function applyBillingEvent(db: Db, event: BillingEvent, now: number
     const fresh = await repo.recordWebhookEvent({ eventId: event.id, type: event.type, userId: event.data.userId, occurredAt, receivedAt: now });
     if (!fresh) return 'duplicate';
     const current = await repo.getSubscription(event.data.userId);
-    if (event.type === 'payment.failed' && !(current && PAYING.has(current.status))) return 'ignored';
+    // A failed payment moves a paying subscription to past_due but is no barrier in time:
+    // the row keeps the time of the event before it. Otherwise a cancel sent just before
+    // the failure and delivered after it would be superseded, and the canceled learner
+    // would stay premium until the period end and its grace.
+    let lastEventAt = occurredAt;
+    if (event.type === 'payment.failed') {
+      if (!current || !PAYING.has(current.status)) return 'ignored';
+      if (occurredAt < current.lastEventAt) return 'superseded';
+      lastEventAt = current.lastEventAt;
+    }
     await repo.insertUser({ id: event.data.userId, roles: ['learner'], createdAt: now, disabled: false });
     const status = STATUS_FOR[event.type] ?? event.data.status ?? 'active';
     const sub: Subscription = {
@@ -77,7 +86,7 @@ export async function applyBillingEvent(db: Db, event: BillingEvent, now: number
       status,
       currentPeriodEnd: event.data.currentPeriodEnd !== undefined ? event.data.currentPeriodEnd * 1000 : (current?.currentPeriodEnd ?? null),
       source: 'billing',
-      lastEventAt: occurredAt,
+      lastEventAt,
       updatedAt: now,
     };
     return (await repo.putSubscriptionIfNewer(sub)) ? 'applied' : 'superseded';

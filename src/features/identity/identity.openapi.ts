@@ -42,7 +42,7 @@ export const SubscriptionSchema = z.strictObject({
   status: z.enum(SUBSCRIPTION_STATUSES),
   currentPeriodEnd: z.number().nullable().meta({ description: 'Unix milliseconds; null for a subscription with no end' }),
   source: z.enum(['admin', 'billing']).meta({ description: 'Who set it last: the admin API or a billing event' }),
-  lastEventAt: z.number().meta({ description: 'Unix milliseconds' }),
+  lastEventAt: z.number().meta({ description: 'Unix milliseconds: the newest event applied (a failed payment keeps the time before it); older events are superseded' }),
   updatedAt: z.number().meta({ description: 'Unix milliseconds' }),
 });
 export const SUBSCRIPTION = named('Subscription', SubscriptionSchema);

@@ -16,7 +16,7 @@ export interface SubscriptionsTable {
   status: 'active' | 'trialing' | 'past_due' | 'canceled' | 'expired';
   current_period_end: number | null; // null: no end (granted by an admin)
   source: string; // admin | billing
-  last_event_at: number; // newest event time applied; older events are ignored
+  last_event_at: number; // newest event time applied (a failed payment keeps the one before it); older events are ignored
   updated_at: number;
 }
 
