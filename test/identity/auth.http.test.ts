@@ -50,6 +50,15 @@ describe('authentication and access over HTTP', () => {
     expect(r.json()).toMatchObject({ status: 401, code: 'unauthorized', requestId: r.headers['x-request-id'] });
   });
 
+  it('accepts the scheme in any case (RFC 9110 §11.1): "bearer" is no failed credential', async () => {
+    const key = await t.premium('bea');
+    for (const scheme of ['bearer', 'BEARER', 'BeArEr']) {
+      const r = await me({ authorization: `${scheme} ${key}` });
+      expect(r.statusCode, scheme).toBe(200);
+      expect(r.json().userId).toBe('bea');
+    }
+  });
+
   it('fails a revoked key on the next request', async () => {
     await t.premium('bob');
     const { key, id } = await t.container.identity.service.createApiKey('bob');

@@ -38,7 +38,9 @@ export class Authenticator {
 
   async authenticate(authorization: string | undefined): Promise<Principal> {
     if (!authorization) throw new AuthenticationFailed('missing');
-    const m = /^Bearer ([\x21-\x7e]{1,4096})$/.exec(authorization);
+    // The scheme is case-insensitive (RFC 9110 §11.1); the token is not (the flag changes
+    // nothing in a class that holds both cases).
+    const m = /^Bearer ([\x21-\x7e]{1,4096})$/i.exec(authorization);
     if (!m) throw new AuthenticationFailed('malformed');
     const token = m[1]!;
     if (looksLikeApiKey(token)) {
