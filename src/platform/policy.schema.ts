@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { DAY_MS, isCalendarDay } from './clock.js';
 import { parseDuration } from './duration.js';
 import { HTTP_DURATION_TOP_MS } from './metrics.js';
+// The one definition of what a flag may be, for the file and the admin API alike (a pure
+// schema: it imports nothing from the flag feature's runtime).
+import { flagKeySchema, policyFlagSchema } from '../features/flags/flag-definition.schema.js';
 
 export const FEATURES = ['grading', 'learning_path'] as const;
 export type Feature = (typeof FEATURES)[number];
@@ -31,20 +34,6 @@ const price = z.strictObject({
   cacheWrite1h: usd,
   cacheRead: usd,
   batchDiscount: z.number().min(0).max(1).default(0.5),
-});
-
-const flagRule = z.strictObject({
-  attribute: z.string().min(1),
-  op: z.enum(['in', 'notIn', 'equals']),
-  values: z.array(z.string()),
-  serve: z.union([z.strictObject({ enabled: z.boolean() }), z.strictObject({ variant: z.string() })]),
-});
-const flag = z.strictObject({
-  enabled: z.boolean(),
-  rollout: z.number().min(0).max(100).default(100),
-  rules: z.array(flagRule).optional(),
-  variants: z.array(z.strictObject({ key: z.string().min(1), weight: z.number().nonnegative() })).optional(),
-  ramp: z.array(z.strictObject({ at: z.iso.datetime({ offset: true }), rollout: z.number().min(0).max(100) })).optional(),
 });
 
 const alertRule = z.strictObject({
@@ -134,7 +123,7 @@ export const policySchema = z.strictObject({
     })
     .default({}),
   cache: z.partialRecord(feature, z.strictObject({ ttl: duration, scope: z.enum(['shared', 'user']) })).default({}),
-  flags: z.record(z.string().regex(/^[a-z][a-z0-9_.-]*$/), flag).default({}),
+  flags: z.record(flagKeySchema, policyFlagSchema).default({}),
   alerts: z
     .strictObject({ webhook: z.url().optional(), rules: alertRules.default([]) })
     .default({ rules: [] }),
@@ -165,5 +154,5 @@ export type PolicyFile = z.input<typeof policySchema>;
 export type ParsedPolicy = z.output<typeof policySchema>;
 export type LimitSpecPolicy = z.output<typeof limitSpec>;
 export type PricePolicy = z.output<typeof price>;
-export type FlagPolicy = z.output<typeof flag>;
+export type FlagPolicy = z.output<typeof policyFlagSchema>;
 export type RetentionPolicy = z.output<typeof retention>;

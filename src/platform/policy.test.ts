@@ -123,6 +123,24 @@ describe('policy', () => {
     expect(parsePolicy({ retention: { progressEvents: '60d', every: '1m' } }).retention?.progressEvents).toBe('60d');
   });
 
+  it('refuses a flag the admin API could not change, so its kill switch always works', () => {
+    // These used to start: then `PUT /v1/admin/flags/grading {"enabled":false}` answered 422
+    // (the change is validated as a whole flag) and the feature could not be switched off.
+    const refuse = (flag: Record<string, unknown>, message: RegExp) => expect(() => parsePolicy({ flags: { grading: flag } })).toThrow(message);
+    refuse({ enabled: true, rollout: 33.333 }, /flags\.grading\.rollout: at most two decimals/);
+    refuse({ enabled: true, ramp: [{ at: '2026-12-01T00:00:00Z', rollout: 12.345 }] }, /flags\.grading\.ramp\.0\.rollout/);
+    // A rule serving a variant the flag does not have: every user it matched got the flag off, reason ERROR.
+    refuse({ enabled: true, rules: [{ attribute: 'tier', op: 'in', values: ['premium'], serve: { variant: 'llm' } }] }, /flags\.grading\.rules\.0\.serve\.variant: unknown variant "llm"/);
+    refuse({ enabled: true, rules: [{ attribute: 'tier', op: 'equals', values: ['free', 'premium'], serve: { enabled: true } }] }, /flags\.grading\.rules\.0\.values/);
+    refuse({ enabled: true, variants: [{ key: 'a', weight: 0 }] }, /flags\.grading\.variants: variant weights must sum to more than 0/);
+    refuse({ enabled: true, variants: [{ key: 'a', weight: 1 }, { key: 'a', weight: 1 }] }, /flags\.grading\.variants\.1\.key: duplicate/);
+    // The admin routes take keys of at most 64 characters: a longer one could never be changed.
+    expect(() => parsePolicy({ flags: { ['f'.repeat(65)]: { enabled: true } } })).toThrow(/flags\.f{65}/);
+    const p = parsePolicy({ flags: { grading: { enabled: true, rollout: 12.5, variants: [{ key: 'control', weight: 1 }, { key: 'llm', weight: 1 }], rules: [{ attribute: 'role', op: 'in', values: ['instructor'], serve: { variant: 'llm' } }] } } });
+    expect(p.flags.grading).toMatchObject({ rollout: 12.5, variants: [{ key: 'control' }, { key: 'llm' }] });
+    expect(parsePolicy({ flags: { grading: { enabled: false } } }).flags.grading?.rollout).toBe(100);
+  });
+
   it('reports unreadable files and invalid YAML with the path', () => {
     expect(() => loadPolicy('/nonexistent/policy.yaml')).toThrow(/\/nonexistent\/policy.yaml: cannot read/);
     expect(() => loadPolicy(file('tiers: [unclosed'))).toThrow(/invalid YAML/);
