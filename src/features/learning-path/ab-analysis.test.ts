@@ -90,6 +90,35 @@ describe('analyzeExperiment', () => {
     expect(v.effectSize).toBeCloseTo(0.5, 1);
   });
 
+  it('gives an interval of real width at 0 % or 100 %, where the normal approximation gives none', () => {
+    const compare = (control: [number, number], llm: [number, number]) =>
+      analyzeExperiment({ control: { successes: control[0], n: control[1] }, llm: { successes: llm[0], n: llm[1] } }).variants[0]!;
+    // 0 of 20 against 0 of 20: the interval was [0, 0], a certainty 40 learners cannot give.
+    const none = compare([0, 20], [0, 20]);
+    expect(none.ci95[0]).toBeLessThan(-0.1);
+    expect(none.ci95[1]).toBeGreaterThan(0.1);
+    // 0 of 3 against 3 of 3: it was [1, 1]; three learners a side cannot rule out a difference of 0.5.
+    const all = compare([0, 3], [3, 3]);
+    expect(all.ci95[0]).toBeLessThan(0.5);
+    expect(all.ci95[1]).toBeCloseTo(1, 12);
+    // 0 of 20 against 3 of 20: the control's 0 % is an estimate too, not a known rate.
+    const some = compare([0, 20], [3, 20]);
+    expect(some.ci95[0]).toBeLessThan(-0.02); // it was -0.007: the control's side of the interval had no width
+    // Always a proper interval: within [-1, 1], around the observed difference, and, with
+    // many learners, as narrow as the usual one.
+    for (const [c, l] of [[[0, 1], [1, 1]], [[1, 1], [0, 1]], [[5, 9], [9, 9]], [[600, 1000], [660, 1000]]] as [[number, number], [number, number]][]) {
+      const v = compare(c, l);
+      expect(v.ci95[0]).toBeGreaterThanOrEqual(-1);
+      expect(v.ci95[1]).toBeLessThanOrEqual(1);
+      expect(v.ci95[0]).toBeLessThan(v.difference + 1e-12);
+      expect(v.ci95[1]).toBeGreaterThan(v.difference - 1e-12);
+      expect(v.ci95[1] - v.ci95[0]).toBeGreaterThan(0);
+    }
+    const large = compare([600, 1000], [660, 1000]);
+    expect(large.ci95[0]).toBeCloseTo(0.06 - 0.0423, 2);
+    expect(large.ci95[1]).toBeCloseTo(0.06 + 0.0423, 2);
+  });
+
   it('has a t distribution matching tables', () => {
     expect(studentTQuantile(0.975, 10)).toBeCloseTo(2.228, 3);
     expect(studentTQuantile(0.975, 1e9)).toBeCloseTo(1.96, 2);

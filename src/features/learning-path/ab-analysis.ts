@@ -59,8 +59,9 @@ export interface ExperimentAnalysis {
 /**
  * Compares every variant with the control: `opts.control`, else a variant named 'control',
  * else the first variant seen.
- * 0/1 outcomes or counts use a two-proportion z-test (pooled SE for the p-value, unpooled for
- * the interval); other values use Welch's t, which does not assume equal variances.
+ * 0/1 outcomes or counts use a two-proportion z-test (pooled SE) for the p-value and
+ * Newcombe's hybrid score interval for the difference; other values use Welch's t, which does
+ * not assume equal variances.
  */
 export function analyzeExperiment(
   data: readonly Outcome[] | ProportionCounts,
@@ -103,14 +104,17 @@ export function analyzeExperiment(
     if (binary) {
       const p1 = control.mean;
       const p2 = v.mean;
-      const se = Math.sqrt((p1 * (1 - p1)) / c.n + (p2 * (1 - p2)) / t.n);
+      // Not the Wald interval (diff ± z·SE): at 0 % or 100 % its SE is 0, and 0 of 20 against
+      // 0 of 20 learners read as a difference known to be exactly 0 (Newcombe 1998, method 10).
+      const [l1, u1] = wilsonInterval(c.sum, c.n);
+      const [l2, u2] = wilsonInterval(t.sum, t.n);
       const pooled = (c.sum + t.sum) / (c.n + t.n);
       const se0 = Math.sqrt(pooled * (1 - pooled) * (1 / c.n + 1 / t.n));
       const z = se0 > 0 ? diff / se0 : 0;
       variants.push({
         ...v,
         difference: diff,
-        ci95: [diff - Z975 * se, diff + Z975 * se],
+        ci95: [diff - Math.hypot(p2 - l2, u1 - p1), diff + Math.hypot(u2 - p2, p1 - l1)],
         pValue: 2 * (1 - normalCdf(Math.abs(z))),
         effectSize: 2 * Math.asin(Math.sqrt(p2)) - 2 * Math.asin(Math.sqrt(p1)),
         effectSizeKind: 'cohens_h',
@@ -139,6 +143,15 @@ export function analyzeExperiment(
 }
 
 const Z975 = 1.959963984540054;
+
+/** Wilson's score interval for a proportion: inside [0, 1], and not a point at 0 or n successes. */
+function wilsonInterval(successes: number, n: number): [number, number] {
+  const p = successes / n;
+  const z2 = Z975 * Z975;
+  const centre = (p + z2 / (2 * n)) / (1 + z2 / n);
+  const half = (Z975 / (1 + z2 / n)) * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
+  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+}
 
 /** Standard normal CDF via erfc (Numerical Recipes' Chebyshev fit, |error| < 1.2e-7). */
 export function normalCdf(x: number): number {
