@@ -76,6 +76,29 @@ describe('FlagSync over Redis pub/sub', () => {
     expect(errors).toEqual([]);
   });
 
+  it('catches up on a change announced while it was still subscribing', async () => {
+    const channel = `tg:flags:changed:test:${randomUUID()}`;
+    const store = memoryStore();
+    const b = new FlagSnapshot({ defaults });
+    const publisher = redisClient();
+    let first = true;
+    // An instance starting while an admin pulls the kill switch: its first read sees the flag
+    // on, and the change is announced before it has subscribed (polling off: a missed message
+    // would otherwise wait for the next healthy poll, 30 s by default).
+    const reload = async () => {
+      const defs = await store.reload();
+      if (first) {
+        first = false;
+        store.rows.set('grading', { key: 'grading', enabled: false, rollout: 100, version: 1 });
+        await publisher.publish(channel, 'changed');
+      }
+      return defs;
+    };
+    const syncB = track(createFlagSync({ snapshot: b, reload, redis: redisClient(), channel, pollMs: 0 }));
+    await syncB.start();
+    expect(b.isEnabled('grading', ctx)).toBe(false);
+  });
+
   it('reacts to a bare message from any publisher', async () => {
     const channel = `tg:flags:changed:test:${randomUUID()}`;
     const store = memoryStore();

@@ -176,9 +176,14 @@ export function createFlagSync(opts: FlagSyncOptions): FlagSync {
       if (subscriber) {
         subscriber.on('message', onMessage);
         subscriber.on('ready', onReady);
+        // A change announced between the first load above and this subscription taking
+        // effect reached nobody here: load once more when it does (else, with pub/sub
+        // healthy, it would wait for the slow poll).
+        let late = false;
         const subscribing = subscriber.subscribe(channel).then(
           () => {
             subscribed = true;
+            if (late && !stopped) void refresh();
           },
           (err: unknown) => report(err, 'subscribe'),
         );
@@ -189,6 +194,8 @@ export function createFlagSync(opts: FlagSyncOptions): FlagSync {
           // then the fast poll covers us.
           report(err, 'subscribe');
         }
+        late = true;
+        if (subscribed) await refresh();
       }
       if (pollMs > 0) {
         lastCheck = Date.now();
