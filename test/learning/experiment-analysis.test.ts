@@ -69,4 +69,30 @@ describe('experiment analysis', () => {
     expect(llm.ci95[1]).toBeGreaterThan(0.06); // and contains the true effect
     expect(report.learners.control.costPerLearnerUsd).toBe(0);
   });
+  it('reports a variant named __proto__ like any other, without touching Object.prototype', async () => {
+    // A legal variant key (letters, digits, "_", ".", "-"): used as a plain object's key, the
+    // report's counters landed on Object.prototype, for every object of the process.
+    const now = t.clock.now();
+    const exposures = [];
+    const recs = [];
+    const rows = [];
+    for (let i = 0; i < 4; i++) {
+      const user = `proto-${i}`;
+      const variant = i % 2 ? '__proto__' : 'control';
+      exposures.push({ experiment: 'proto_exp', user_id: user, variant, first_at: now - 1000, exposures: 1 });
+      recs.push({ id: `rec-proto-${i}`, user_id: user, experiment: 'proto_exp', variant, source: 'rules', item_ids: JSON.stringify(['item-a']), at: now - 1000 });
+      rows.push({ user_id: user, event_id: 'e0', item_id: 'item-a', correct: i % 3 ? 1 : 0, at: now, received_at: now });
+    }
+    await t.store.db.insertInto('progress_events').values(rows).execute();
+    await t.store.db.insertInto('experiment_exposures').values(exposures).execute();
+    await t.store.db.insertInto('recommendations').values(recs).execute();
+    const admin = await t.premium('proto-admin', ['admin']);
+    const r = await t.app.inject({ method: 'GET', url: '/v1/admin/experiments/proto_exp/analysis', headers: bearer(admin) });
+    expect(r.statusCode).toBe(200);
+    expect(({} as Record<string, unknown>).exposed).toBeUndefined();
+    const report = r.json();
+    expect(Object.keys(report.learners).sort()).toEqual(['__proto__', 'control']);
+    expect(report.learners.__proto__).toMatchObject({ exposed: 2, withOutcome: 2 });
+    expect(report.analysis.variants[0].variant).toBe('__proto__');
+  });
 });

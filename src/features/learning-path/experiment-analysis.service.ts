@@ -58,7 +58,8 @@ export class ExperimentAnalysisService {
       t.ok += e.correct;
       tally.set(e.user_id, t);
     }
-    const learners: ExperimentReport['learners'] = {};
+    // Keyed by variant, which may be any variant key, "__proto__" included: no prototype.
+    const learners = Object.create(null) as ExperimentReport['learners'];
     const outcomes: { variant: string; value: number }[] = [];
     for (const x of exposures) {
       const l = (learners[x.variant] ??= { exposed: 0, withOutcome: 0, switched: 0, costPerLearnerUsd: 0 });
