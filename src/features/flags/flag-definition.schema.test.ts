@@ -40,6 +40,8 @@ describe('flagDefinitionSchema', () => {
     ['key with a colon', { ...valid, key: 'a:b' }, 'key'],
     ['negative weight', { ...valid, variants: [{ key: 'control', weight: -1 }] }, 'variants.0.weight'],
     ['weights summing to 0', { ...valid, rules: [], variants: [{ key: 'control', weight: 0 }] }, 'variants'],
+    // Each finite, but their sum is Infinity: every user would land in the last variant.
+    ['weights summing past the largest number', { ...valid, variants: [{ key: 'control', weight: 1e308 }, { key: 'graph', weight: 1e308 }] }, 'variants'],
     ['duplicate variant', { ...valid, variants: [{ key: 'graph', weight: 1 }, { key: 'graph', weight: 1 }] }, 'variants.1.key'],
     ['rule serving an unknown variant', { ...valid, variants: [{ key: 'control', weight: 1 }] }, 'rules.1.serve.variant'],
     ['non-ISO ramp time', { ...valid, ramp: [{ at: 'next tuesday', rollout: 5 }] }, 'ramp.0.at'],

@@ -69,6 +69,10 @@ function checkFlag(def: FlagFields, ctx: z.RefinementCtx): void {
   if (def.variants && !(total > 0)) {
     ctx.addIssue({ code: 'custom', path: ['variants'], message: 'variant weights must sum to more than 0' });
   }
+  // Finite weights can still sum to Infinity, and then the split sends everyone to the last variant.
+  if (total === Infinity) {
+    ctx.addIssue({ code: 'custom', path: ['variants'], message: 'variant weights must sum to a finite number' });
+  }
   def.rules?.forEach((r, i) => {
     if ('variant' in r.serve && !variantKeys.has(r.serve.variant)) {
       ctx.addIssue({
