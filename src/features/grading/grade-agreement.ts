@@ -20,37 +20,36 @@ export function exactAgreement(pairs: ReadonlyArray<readonly [number, number]>):
 }
 
 /**
- * Quadratic weighted kappa (Cohen) for integer ratings in [minRating, maxRating].
+ * Quadratic weighted kappa (Cohen) for ratings in [minRating, maxRating].
  * 1 = perfect agreement, 0 = chance level. When both raters use a single
- * identical category the chance term is degenerate; that is reported as 1.
+ * identical rating the chance term is degenerate; that is reported as 1.
+ *
+ * Computed from sums, not from a k × k table of the range: the quadratic weight
+ * (i - j)² / (k - 1)² scales observed and chance disagreement alike, so kappa does not
+ * depend on the range, and a table over a rubric's whole score range (up to 1,000
+ * points × weight 100 per criterion) ran the process out of memory. Chance
+ * disagreement, the mean of (a - b)² over every pairing of an A rating with a B
+ * rating, is Σ(a - ā)² + Σ(b - b̄)² + n(ā - b̄)² (centred: no precision lost on wide ranges).
  */
 export function quadraticWeightedKappa(pairs: ReadonlyArray<readonly [number, number]>, minRating: number, maxRating: number): number {
-  if (!Number.isInteger(minRating) || !Number.isInteger(maxRating) || maxRating < minRating) {
+  if (!Number.isFinite(minRating) || !Number.isFinite(maxRating) || maxRating < minRating) {
     throw new RangeError(`invalid rating range ${minRating}..${maxRating}`);
   }
   if (pairs.length === 0) return Number.NaN;
-  const k = maxRating - minRating + 1;
-  const observed = Array.from({ length: k }, () => new Array<number>(k).fill(0));
-  const histA = new Array<number>(k).fill(0);
-  const histB = new Array<number>(k).fill(0);
   for (const [a, b] of pairs) {
-    if (!Number.isInteger(a) || !Number.isInteger(b) || a < minRating || a > maxRating || b < minRating || b > maxRating) {
-      throw new RangeError(`rating pair (${a}, ${b}) outside integer range ${minRating}..${maxRating}`);
+    if (!Number.isFinite(a) || !Number.isFinite(b) || a < minRating || a > maxRating || b < minRating || b > maxRating) {
+      throw new RangeError(`rating pair (${a}, ${b}) outside range ${minRating}..${maxRating}`);
     }
-    observed[a - minRating]![b - minRating]!++;
-    histA[a - minRating]!++;
-    histB[b - minRating]!++;
   }
   const n = pairs.length;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < k; i++) {
-    for (let j = 0; j < k; j++) {
-      const w = k === 1 ? 0 : ((i - j) * (i - j)) / ((k - 1) * (k - 1));
-      num += w * observed[i]![j]!;
-      den += (w * histA[i]! * histB[j]!) / n;
-    }
+  const meanA = pairs.reduce((s, [a]) => s + a, 0) / n;
+  const meanB = pairs.reduce((s, [, b]) => s + b, 0) / n;
+  let observed = 0;
+  let chance = n * (meanA - meanB) ** 2;
+  for (const [a, b] of pairs) {
+    observed += (a - b) ** 2;
+    chance += (a - meanA) ** 2 + (b - meanB) ** 2;
   }
-  if (den === 0) return num === 0 ? 1 : 0;
-  return 1 - num / den;
+  if (chance === 0) return observed === 0 ? 1 : 0;
+  return 1 - observed / chance;
 }
