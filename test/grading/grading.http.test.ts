@@ -258,6 +258,35 @@ describe('calibration', () => {
     }
   });
 
+  const llmLevels = (levels: Record<string, string>) => ({
+    json: { criteria: Object.fromEntries(Object.entries(levels).map(([c, levelId]) => [c, { levelId, evidence: [], justification: 'ok' }])), feedback: { strengths: ['a'], improve: ['b'], nextStep: 'c' }, confidence: 0.95 },
+  });
+  const calibrateOwnRubric = async (t: Awaited<ReturnType<typeof createSimulatedApp>>, rubric: Record<string, unknown>) => {
+    const admin = await t.premium(`cal-${String(rubric.id)}`, ['admin']);
+    expect((await t.app.inject({ method: 'POST', url: '/v1/grading/rubrics', headers: bearer(admin), payload: rubric })).statusCode).toBe(201);
+    const run = await t.app.inject({ method: 'POST', url: '/v1/admin/grading/calibrate', headers: bearer(admin), payload: { rubricId: rubric.id } });
+    expect(run.statusCode).toBe(200);
+    return run.json();
+  };
+  const yesNo = (id: string) => ({ id, name: id, description: id, levels: [{ id: 'yes', points: 1, descriptor: 'y' }, { id: 'no', points: 0, descriptor: 'n' }] });
+
+  // An anchor may grade some criteria only (the rules grader's anchor vote allows for it); its
+  // known grade was the sum over those criteria against the model's total over all of them.
+  it('compares an anchor that grades some criteria only on those criteria', async () => {
+    const t = await createSimulatedApp();
+    try {
+      t.sim.script.when('<student_answer>The water evaporated.', llmLevels({ process: 'yes', cause: 'yes' }));
+      t.sim.script.when('<student_answer>The water soaked away.', llmLevels({ process: 'no', cause: 'yes' }));
+      const r = await calibrateOwnRubric(t, {
+        id: 'partial-anchors', version: 1, title: 'Puddle', question: 'Where did the puddle go?', criteria: [yesNo('process'), yesNo('cause')], referenceAnswers: ['The sun heats the water and it evaporates.'],
+        anchors: [{ answer: 'The water evaporated.', levels: { process: 'yes' } }, { answer: 'The water soaked away.', levels: { process: 'no' } }],
+      });
+      expect(r).toMatchObject({ n: 2, llmGraded: 2, exact: 1, kappa: 1 });
+    } finally {
+      await t.close();
+    }
+  });
+
   // A rubric with no anchors and no resolved reviews: its agreement is undefined (NaN), which
   // SQLite's NOT NULL columns refused (a 500, and a scheduled run stopped at that rubric).
   it('a rubric with nothing to compare answers n 0 with no agreement, and keeps no run', async () => {

@@ -52,17 +52,24 @@ export class GradingCalibrationService {
     const pairs: [number, number][] = [];
     let llmGraded = 0;
     for (const k of known) {
-      // An override stored before its levels were checked may not fit the rubric: it is
-      // left out, not allowed to fail the whole run.
+      // Compared on the criteria the known grade gives a level for: an anchor may grade some
+      // criteria only, and its sum over those is no measure of the model's total over all.
+      const graded = rubric.criteria.filter((c) => Object.hasOwn(k.levels, c.id));
+      const on = (levels: ReadonlyArray<{ criterionId: string; levelId: string }>) => scoreFromLevels(rubric, levels.filter((l) => graded.some((c) => c.id === l.criterionId)));
+      // A known grade naming what the rubric does not have (an override stored before its
+      // levels were checked), or nothing at all, is left out, not allowed to fail the run.
+      if (graded.length === 0 || graded.length < Object.keys(k.levels).length) continue;
       let expected: number;
       try {
-        expected = Math.round(scoreFromLevels(rubric, Object.entries(k.levels).map(([criterionId, levelId]) => ({ criterionId, levelId }))));
+        expected = Math.round(on(graded.map((c) => ({ criterionId: c.id, levelId: k.levels[c.id]! }))));
       } catch {
         continue;
       }
       const e = await this.grading.evaluate(CALIBRATION_PRINCIPAL, { rubricId: rubric.id, question: rubric.question ?? rubric.title, answer: k.answer });
+      // Graded with a version published since this run began: not this version's agreement.
+      if (e.rubric.version !== rubric.version) continue;
       if (e.source !== 'rules') llmGraded++;
-      pairs.push([expected, Math.round(e.score)]);
+      pairs.push([expected, Math.round(on(e.criteria))]);
     }
     // Nothing to compare measures nothing: no run is kept (its NaN agreement would break the
     // NOT NULL columns on SQLite, and read as null on Postgres) and the gauge keeps the last one.
