@@ -287,6 +287,25 @@ describe('calibration', () => {
     }
   });
 
+  // Scores were rounded to integers first: 0.5 and 1 both became 1, so a model that swaps
+  // half and full marks read as in perfect agreement.
+  it('tells half points from whole ones', async () => {
+    const t = await createSimulatedApp();
+    try {
+      t.sim.script.when('<student_answer>It dried up.', llmLevels({ c: 'full' }));
+      t.sim.script.when('<student_answer>The sun heated the water so it evaporated.', llmLevels({ c: 'half' }));
+      const r = await calibrateOwnRubric(t, {
+        id: 'half-points', version: 1, title: 'Puddle', question: 'Where did the puddle go?', referenceAnswers: ['The sun heats the water and it evaporates.'],
+        criteria: [{ id: 'c', name: 'C', description: 'd', levels: [{ id: 'full', points: 1, descriptor: 'f' }, { id: 'half', points: 0.5, descriptor: 'h' }, { id: 'none', points: 0, descriptor: 'n' }] }],
+        anchors: [{ answer: 'It dried up.', levels: { c: 'half' } }, { answer: 'The sun heated the water so it evaporated.', levels: { c: 'full' } }],
+      });
+      expect(r).toMatchObject({ n: 2, llmGraded: 2, exact: 0 });
+      expect(r.kappa).toBeLessThan(0);
+    } finally {
+      await t.close();
+    }
+  });
+
   // A rubric with no anchors and no resolved reviews: its agreement is undefined (NaN), which
   // SQLite's NOT NULL columns refused (a 500, and a scheduled run stopped at that rubric).
   it('a rubric with nothing to compare answers n 0 with no agreement, and keeps no run', async () => {

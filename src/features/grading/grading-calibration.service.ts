@@ -6,7 +6,7 @@ import type { GradingService } from './grading.service.js';
 import type { GradingRepository } from './grading.repository.js';
 import { exactAgreement, quadraticWeightedKappa } from './grade-agreement.js';
 import { GRADING_TEMPLATE_VERSION } from './grading-prompt.js';
-import { scoreFromLevels } from './rubric.schema.js';
+import { maxScore, scoreFromLevels } from './rubric.schema.js';
 
 // Calibration calls are metered like any other, under this system principal.
 export const CALIBRATION_PRINCIPAL: Principal = { userId: 'system:calibration', roles: ['admin'], tier: 'premium', entitlements: ['grading'], via: 'api_key' };
@@ -61,7 +61,7 @@ export class GradingCalibrationService {
       if (graded.length === 0 || graded.length < Object.keys(k.levels).length) continue;
       let expected: number;
       try {
-        expected = Math.round(on(graded.map((c) => ({ criterionId: c.id, levelId: k.levels[c.id]! }))));
+        expected = on(graded.map((c) => ({ criterionId: c.id, levelId: k.levels[c.id]! })));
       } catch {
         continue;
       }
@@ -69,13 +69,14 @@ export class GradingCalibrationService {
       // Graded with a version published since this run began: not this version's agreement.
       if (e.rubric.version !== rubric.version) continue;
       if (e.source !== 'rules') llmGraded++;
-      pairs.push([expected, Math.round(on(e.criteria))]);
+      // Unrounded: half points are points (0.5 and 1 both rounded to 1). Both sides are summed
+      // over the rubric's criteria in its order, so equal levels give equal scores.
+      pairs.push([expected, on(e.criteria)]);
     }
     // Nothing to compare measures nothing: no run is kept (its NaN agreement would break the
     // NOT NULL columns on SQLite, and read as null on Postgres) and the gauge keeps the last one.
     if (pairs.length === 0) return { rubricId: rubric.id, rubricVersion: rubric.version, n: 0, kappa: null, exact: null, llmGraded };
-    const max = Math.round(rubric.criteria.reduce((s, c) => s + Math.max(...c.levels.map((l) => l.points)) * (c.weight ?? 1), 0));
-    const kappa = quadraticWeightedKappa(pairs, 0, Math.max(1, max));
+    const kappa = quadraticWeightedKappa(pairs, 0, maxScore(rubric));
     const exact = exactAgreement(pairs);
     await this.repo.insertCalibration({ id: newId('cal'), rubricId: rubric.id, rubricVersion: rubric.version, model: this.model, templateVersion: GRADING_TEMPLATE_VERSION, n: pairs.length, kappa, exact, at: this.clock.now() });
     this.gauge.set({ rubric: rubric.id }, kappa);
