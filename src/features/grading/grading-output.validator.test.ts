@@ -99,6 +99,22 @@ describe('validateGradingOutput', () => {
     expect(validateGradingOutput(o, { rubric: r, answer: own, revealGuard: true }).ok).toBe(false);
   });
 
+  // The model reads the answer escaped (grading-prompt.ts) and copies what it reads: an answer
+  // with "->", "<" or "&" had every such quote refused, and a valid grade fell back to rules.
+  it('accepts evidence quoted as the model reads it, escaped in the prompt', () => {
+    const arrows = 'Heat -> the bulb glows & the current is < 1 A.\u200B';
+    const prompt = buildGradingPrompt({ rubric: r, question: 'Q', answer: arrows }).user;
+    const seen = prompt.slice(prompt.indexOf('<student_answer>') + '<student_answer>'.length, prompt.indexOf('</student_answer>'));
+    expect(seen).toContain('-&gt;');
+    const out = good();
+    out.criteria[0]!.evidence = [seen, 'Heat -&gt; the bulb', 'glows &amp; the current is &lt; 1 A', 'Heat -> the bulb'];
+    out.criteria[1]!.evidence = [];
+    const v = validateGradingOutput(out, { rubric: r, answer: arrows, revealGuard: true });
+    expect(v.ok && v.grade.criteria[1]!.evidence).toEqual([arrows, 'Heat -> the bulb', 'glows & the current is < 1 A', 'Heat -> the bulb']);
+    out.criteria[1]!.evidence = ['the bulb &lt;glows&gt;'];
+    expect(validateGradingOutput(out, { rubric: r, answer: arrows, revealGuard: true })).toMatchObject({ ok: false, problems: ['criteria.1.evidence.0: quote does not occur in the answer'] });
+  });
+
   it('rejects non-objects with a problem list', () => {
     const res = validateGradingOutput('{"criteria":[]}', { rubric: r, answer, revealGuard: false });
     expect(res.ok).toBe(false);

@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { maxScore, scoreFromLevels, type Rubric } from './rubric.schema.js';
+import { unescapeAnswerData } from './grading-prompt.js';
 import type { Grade } from './rules-grader.js';
 
 export const GradingOutputSchema = z
@@ -156,7 +157,8 @@ export function validateGradingOutput(raw: unknown, opts: ValidateGradingOptions
       problems.push(`criteria.${i}.levelId: "${c.levelId}" is not a level of criterion "${c.criterionId}"`);
     }
     c.evidence.forEach((q, j) => {
-      if (!quoteOccursIn(q, answer)) problems.push(`criteria.${i}.evidence.${j}: quote does not occur in the answer`);
+      // As the learner wrote it, or as the prompt showed it to the model (escaped).
+      if (!quoteOccursIn(q, answer) && !quoteOccursIn(unescapeAnswerData(q), answer)) problems.push(`criteria.${i}.evidence.${j}: quote does not occur in the answer`);
     });
     if (!c.justification.trim()) problems.push(`criteria.${i}.justification: empty`);
   });
@@ -196,7 +198,9 @@ export function validateGradingOutput(raw: unknown, opts: ValidateGradingOptions
   const criteria = rubric.criteria.map((criterion) => {
     const c = out.criteria.find((x) => x.criterionId === criterion.id)!;
     const level = criterion.levels.find((l) => l.id === c.levelId)!;
-    return { criterionId: c.criterionId, levelId: c.levelId, points: level.points, evidence: c.evidence, justification: c.justification };
+    // Evidence is shown as the learner wrote it, not as the prompt escaped it ("-&gt;").
+    const evidence = c.evidence.map((q) => (quoteOccursIn(q, answer) ? q : unescapeAnswerData(q)));
+    return { criterionId: c.criterionId, levelId: c.levelId, points: level.points, evidence, justification: c.justification };
   });
   return {
     ok: true,

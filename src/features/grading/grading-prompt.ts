@@ -50,6 +50,22 @@ export function escapeAnswerData(text: string): string {
     .replace(INVISIBLE, (c) => `[U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}]`);
 }
 
+// The inverse, for what the model copies back out of the answer: its evidence quotes are
+// checked against the answer as the learner wrote it. Only what escapeAnswerData writes is
+// undone (an [U+…] for an invisible character, &#x…; for the angle-bracket look-alikes).
+const LOOKALIKE = /^(FF1C|FE64|2039|276E|3008)$/;
+export function unescapeAnswerData(text: string): string {
+  return text
+    .replace(/\[U\+([0-9A-F]{4,5})\]/g, (m, hex: string) => {
+      const c = String.fromCodePoint(parseInt(hex, 16));
+      return c.replace(INVISIBLE, '') === '' ? c : m;
+    })
+    .replace(/&#x([0-9A-F]{4});/g, (m, hex: string) => (LOOKALIKE.test(hex) ? String.fromCodePoint(parseInt(hex, 16)) : m))
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
+}
+
 function renderRubric(rubric: Rubric): string {
   const lines: string[] = [];
   lines.push(`<rubric id="${escapeAnswerData(rubric.id)}" version="${rubric.version}">`);
