@@ -44,6 +44,18 @@ describe('grading over HTTP with scripted model answers', () => {
     expect(ledger.input_tokens + ledger.cache_read_tokens + ledger.cache_write_5m_tokens + ledger.cache_write_1h_tokens).toBe(charge.inputTokens + charge.cacheReadInputTokens + charge.cacheCreationInputTokens);
   });
 
+  it('grades a blank answer from the rules at once, without paying for a model call', async () => {
+    for (const answer of ['   ', '\n\t', '\u200b \ufeff']) {
+      const before = t.sim.stats().messages;
+      const r = await evaluate({ answer });
+      expect(r.statusCode).toBe(200);
+      expect(r.json()).toMatchObject({ source: 'rules', fallbackReason: 'blank_input', score: 0, usage: { costUsd: 0, inputTokens: 0 } });
+      expect(t.sim.stats().messages).toBe(before);
+    }
+    t.sim.script.enqueue({ json: grade('incorrect', ['salt']) });
+    expect((await evaluate({ answer: 'salt' })).json().source).toBe('llm');
+  });
+
   it('repairs invalid JSON once', async () => {
     t.sim.script.enqueue({ text: '{"criteria": [' });
     t.sim.script.enqueue({ json: grade('partially_correct', ['water evaporated']) });

@@ -47,6 +47,9 @@ export interface Evaluation {
   createdAt: string;
 }
 
+// Nothing but whitespace and invisible format characters (zero-width spaces, BOMs).
+const BLANK = /^[\s\p{Cf}]*$/u;
+
 // A rules grade this far from the LLM's (as a share of the maximum) is worth a human look.
 const RULES_DISAGREEMENT = 0.5;
 
@@ -75,6 +78,9 @@ export class GradingService {
       feature: 'grading',
       principal: p,
       rules: () => ({ ...toGrade(rulesOnce()), reviewReasons: [] }),
+      // A learner who left the question blank gets the lowest level of every criterion from
+      // the rules; a model call would cost a whole prompt to say the same.
+      blankInput: BLANK.test(req.answer),
       cache: {
         scope: 'shared',
         // Everything that decides the grade. A stored rubric is its id and version (a new

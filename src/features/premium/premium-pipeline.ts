@@ -135,6 +135,7 @@ export class PremiumPipeline {
 
   private async assigned<T>(task: PremiumTask<T>, a: Admission, variant: string | undefined): Promise<Omit<PremiumOutcome<T>, 'headers'>> {
     const p = task.principal;
+    if (task.blankInput) throw new Fallback('blank_input');
 
     const model = this.d.llm.modelFor(task.feature);
     const cachePolicy = this.d.policy.cache[task.feature];

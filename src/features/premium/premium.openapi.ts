@@ -4,7 +4,7 @@ import type { FallbackReason } from './premium.types.js';
 
 // Documentation only (see platform/http/openapi.ts): what every premium answer carries.
 
-const FALLBACK_REASONS = ['not_entitled', 'flag_off', 'experiment_control', 'no_api_key', 'circuit_open', 'budget_exhausted', 'limiter_unavailable', 'upstream_failure', 'invalid_output'] as const satisfies readonly FallbackReason[];
+const FALLBACK_REASONS = ['not_entitled', 'flag_off', 'experiment_control', 'no_api_key', 'circuit_open', 'budget_exhausted', 'limiter_unavailable', 'upstream_failure', 'invalid_output', 'blank_input'] as const satisfies readonly FallbackReason[];
 // A reason added to FallbackReason without being listed here fails to compile.
 const everyReasonListed: Exclude<FallbackReason, (typeof FALLBACK_REASONS)[number]> extends never ? true : never = true;
 void everyReasonListed;

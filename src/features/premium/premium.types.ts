@@ -14,13 +14,17 @@ export type FallbackReason =
   | 'budget_exhausted'
   | 'limiter_unavailable'
   | 'upstream_failure'
-  | 'invalid_output';
+  | 'invalid_output'
+  | 'blank_input';
 
 export interface PremiumTask<T> {
   feature: Feature;
   principal: Principal;
   // The deterministic answer every request can fall back to.
   rules: () => T | Promise<T>;
+  // Nothing for a model to read (a blank answer to grade): the rules answer is certain, so it
+  // is given at once, at no cost, with fallbackReason 'blank_input'.
+  blankInput?: boolean;
   // Without it the result is never cached. The policy may narrow `scope` to 'user', never
   // widen it; a 'user' entry gets the user's tag from the pipeline. `cacheable` may refuse to store a value that should be answered but not kept
   // (e.g. a grade whose second opinion could not be had: the next identical answer tries again).
