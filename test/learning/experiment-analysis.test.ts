@@ -95,4 +95,27 @@ describe('experiment analysis', () => {
     expect(report.learners.__proto__).toMatchObject({ exposed: 2, withOutcome: 2 });
     expect(report.analysis.variants[0].variant).toBe('__proto__');
   });
+
+  it('without a "control" variant compares with the first variant by name, whatever order the rows come in', async () => {
+    // The control was "the first variant seen" in rows read without an order: on Postgres it
+    // could change between two reports of one experiment, and turn the difference's sign.
+    const now = t.clock.now();
+    const exposures = [];
+    const recs = [];
+    const rows = [];
+    for (let i = 0; i < 6; i++) {
+      const user = `order-${i}`;
+      const variant = i < 3 ? 'zeta' : 'alpha';
+      exposures.push({ experiment: 'order_exp', user_id: user, variant, first_at: now - 1000, exposures: 1 });
+      recs.push({ id: `rec-order-${i}`, user_id: user, experiment: 'order_exp', variant, source: 'rules', item_ids: JSON.stringify(['item-a']), at: now - 1000 });
+      rows.push({ user_id: user, event_id: 'e0', item_id: 'item-a', correct: i % 2, at: now, received_at: now });
+    }
+    await t.store.db.insertInto('progress_events').values(rows).execute();
+    await t.store.db.insertInto('experiment_exposures').values(exposures).execute();
+    await t.store.db.insertInto('recommendations').values(recs).execute();
+    const admin = await t.premium('order-admin', ['admin']);
+    const report = (await t.app.inject({ method: 'GET', url: '/v1/admin/experiments/order_exp/analysis', headers: bearer(admin) })).json();
+    expect(report.analysis.control.variant).toBe('alpha');
+    expect(report.analysis.variants.map((v: { variant: string }) => v.variant)).toEqual(['zeta']);
+  });
 });

@@ -74,7 +74,11 @@ export class ExperimentAnalysisService {
     }
     for (const l of Object.values(learners)) l.costPerLearnerUsd = l.exposed ? l.costPerLearnerUsd / l.exposed : 0;
     const variants = new Set(outcomes.map((o) => o.variant));
-    const analysis = variants.size >= 2 ? analyzeExperiment(outcomes, variants.has('control') ? { control: 'control' } : {}) : null;
+    // The control is `control` (the arm the rules answer), else the first variant by name: rows
+    // come in no fixed order, and "the first seen" could change between two reports.
+    const control = variants.has('control') ? 'control' : [...variants].sort()[0];
+    outcomes.sort((a, b) => (a.variant < b.variant ? -1 : a.variant > b.variant ? 1 : 0));
+    const analysis = variants.size >= 2 ? analyzeExperiment(outcomes, { control }) : null;
     return { experiment, windowDays, learners, analysis };
   }
 }
