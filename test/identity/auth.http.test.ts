@@ -69,7 +69,7 @@ describe('authentication and access over HTTP', () => {
 
   it('refuses a disabled user', async () => {
     const key = await t.premium('carol');
-    await t.container.identity.service.setDisabled('carol', true);
+    await t.container.identity.service.changeUser('an-admin', 'carol', { disabled: true });
     expect((await me(bearer(key))).statusCode).toBe(401);
   });
 

@@ -226,6 +226,19 @@ describe('attacks on tutorgate', { timeout: 60_000 }, () => {
       expect((await me(bearer(free))).json()).toMatchObject({ roles: ['learner'], tier: 'free' });
     });
 
+    it('an admin cannot take away their own right to manage users, and can still change others', async () => {
+      // The last admin demoting or disabling themselves left nobody to undo it through the API.
+      const own = await t.premium('sec-lone-admin', ['admin']);
+      const patch = (id: string, payload: object) => req({ method: 'PATCH', url: `/v1/admin/users/${id}`, headers: bearer(own), payload });
+      expectProblem(await patch('sec-lone-admin', { roles: ['learner'] }), 409, 'cannot_lock_out_self');
+      expectProblem(await patch('sec-lone-admin', { disabled: true }), 409, 'cannot_lock_out_self');
+      expectProblem(await patch('sec-lone-admin', { roles: ['admin', 'instructor'], disabled: true }), 409, 'cannot_lock_out_self');
+      expect((await me(bearer(own))).json()).toMatchObject({ roles: ['admin'] });
+      expect((await patch('sec-lone-admin', { roles: ['admin', 'instructor'] })).statusCode).toBe(200);
+      await t.free('sec-demoted');
+      expect((await patch('sec-demoted', { roles: ['instructor'], disabled: true })).json()).toMatchObject({ roles: ['instructor'], disabled: true });
+    });
+
     it('even an admin cannot set a tier through PATCH /v1/admin/users (strict body)', async () => {
       expectProblem(await req({ method: 'PATCH', url: '/v1/admin/users/sec-free', headers: bearer(admin), payload: { tier: 'premium' } }), 422, 'validation_failed');
       expect((await me(bearer(free))).json().tier).toBe('free');

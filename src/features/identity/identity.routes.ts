@@ -50,11 +50,8 @@ export function identityRoutes(identity: IdentityService, extras: MeExtras): Fas
       return { user, subscription, keys };
     });
 
-    app.patch('/v1/admin/users/:id', { config: admin, schema: { tags: ['admin'], params: userParams, summary: 'Change roles or disable a user', body: z.strictObject({ roles: z.array(z.enum(ROLES)).min(1).optional(), disabled: z.boolean().optional() }), docs: { responses: { 200: { description: 'The user as changed', content: { 'application/json': USER } } } } } }, async (request) => {
-      const { roles, disabled } = request.body;
-      if (roles) await identity.setRoles(request.params.id, roles);
-      if (disabled !== undefined) await identity.setDisabled(request.params.id, disabled);
-      return identity.getUser(request.params.id);
+    app.patch('/v1/admin/users/:id', { config: admin, schema: { tags: ['admin'], params: userParams, summary: 'Change roles or disable a user', body: z.strictObject({ roles: z.array(z.enum(ROLES)).min(1).optional(), disabled: z.boolean().optional() }), docs: { responses: { 200: { description: 'The user as changed', content: { 'application/json': USER } } }, errors: { 409: 'cannot_lock_out_self: an admin may not remove their own admin role or disable themselves' } } } }, async (request) => {
+      return identity.changeUser(principalOf(request).userId, request.params.id, request.body);
     });
 
     app.post('/v1/admin/users/:id/keys', { config: admin, schema: { tags: ['admin'], params: userParams, docs: { responses: { 201: { description: 'Created; the key is shown only now', content: { 'application/json': NewApiKeySchema } } } } } }, async (request, reply) => {

@@ -1,8 +1,9 @@
 import type { Clock } from '../../platform/clock.js';
-import { ConflictError, NotFoundError, ValidationError } from '../../platform/errors.js';
+import { AppError, ConflictError, NotFoundError, ValidationError } from '../../platform/errors.js';
 import { newId } from '../../platform/ids.js';
 import type { Tier } from '../../platform/policy.schema.js';
 import { displayPrefix, generateApiKey, hashApiKey } from './api-key.js';
+import { hasPermission } from './access.js';
 import type { IdentityRepository } from './identity.repository.js';
 import { USER_ID_PATTERN, type Role, type Subscription, type SubscriptionStatus, type User } from './identity.types.js';
 
@@ -10,6 +11,12 @@ import { USER_ID_PATTERN, type Role, type Subscription, type SubscriptionStatus,
 // An extension may not go past it either: a larger end overflows Postgres's bigint (a 500)
 // and is stored as a float on SQLite.
 const LAST_PERIOD_END = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+export class CannotLockOutSelfError extends AppError {
+  constructor() {
+    super('cannot_lock_out_self', 409, 'You cannot take away your own right to manage users (by your roles or by disabling yourself): nobody might be left to give it back. Ask another admin.');
+  }
+}
 
 export class IdentityService {
   constructor(
@@ -95,13 +102,15 @@ export class IdentityService {
     return sub;
   }
 
-  async setRoles(userId: string, roles: Role[]): Promise<User> {
-    if (!(await this.repo.updateUser(userId, { roles }))) throw new NotFoundError('User');
-    return this.getUser(userId);
-  }
-
-  async setDisabled(userId: string, disabled: boolean): Promise<User> {
-    if (!(await this.repo.updateUser(userId, { disabled }))) throw new NotFoundError('User');
+  /**
+   * A user manager's change to a user's roles or state, both in one statement. Not to the
+   * manager themselves where it would end their own right to manage users: the last admin
+   * who demoted or disabled themselves left nobody able to undo it through the API.
+   */
+  async changeUser(actorId: string, userId: string, change: { roles?: Role[] | undefined; disabled?: boolean | undefined }): Promise<User> {
+    if (actorId === userId && ((change.roles && !hasPermission(change.roles, 'users:manage')) || change.disabled === true)) throw new CannotLockOutSelfError();
+    const patch = { ...(change.roles ? { roles: change.roles } : {}), ...(change.disabled !== undefined ? { disabled: change.disabled } : {}) };
+    if (!(await this.repo.updateUser(userId, patch))) throw new NotFoundError('User');
     return this.getUser(userId);
   }
 
