@@ -28,6 +28,24 @@ describe('PriceBook', () => {
     expect(b.cost('m', usage({ inputTokens: 10 }), Date.parse('2026-12-02')).costMicros).toBe(20);
   });
 
+  it("prices a dated model id (what the API answers with, and what batch results carry) at its alias's price", () => {
+    const u = usage({ inputTokens: 1000, outputTokens: 100, cacheReadTokens: 50 });
+    const dated = book.cost('claude-haiku-4-5-20251001', u, at, true);
+    expect(dated).toEqual(book.cost('claude-haiku-4-5', u, at, true));
+    // an id that is only a date away from a priced one, not a different model
+    expect(() => book.cost('claude-haiku-4-5-x-20251001', u, at)).toThrow(/no price/);
+  });
+
+  it('prefers a price written for the dated id itself', () => {
+    const p = { cacheWrite5m: 1, cacheWrite1h: 1, cacheRead: 1, batchDiscount: 0.5 };
+    const b = new PriceBook([
+      { model: 'm', effective: '2026-01-01', input: 1, output: 1, ...p },
+      { model: 'm-20260101', effective: '2026-01-01', input: 3, output: 3, ...p },
+    ]);
+    expect(b.cost('m-20260101', usage({ inputTokens: 10 }), at)).toEqual({ version: 'm-20260101@2026-01-01', costMicros: 30 });
+    expect(b.cost('m-20260202', usage({ inputTokens: 10 }), at)).toEqual({ version: 'm@2026-01-01', costMicros: 10 });
+  });
+
   it('never prices an unknown model at zero', () => {
     expect(() => book.cost('claude-unknown', usage({ inputTokens: 1 }), at)).toThrow(/no price/);
   });

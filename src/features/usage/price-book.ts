@@ -18,6 +18,8 @@ export interface PriceQuote {
 
 export class UnknownPriceError extends Error {}
 
+const DATED_SUFFIX = /-\d{8}$/;
+
 // Prices are USD per million tokens, so one token costs `price` micro-dollars; the
 // total is rounded once, to the micro-dollar.
 export class PriceBook {
@@ -32,10 +34,12 @@ export class PriceBook {
     }
   }
 
-  // The newest price whose effective date has come.
+  // The newest price whose effective date has come. The API answers with the dated id of the
+  // model an alias names (`claude-haiku-4-5` → `claude-haiku-4-5-20251001`, e.g. in batch
+  // results), so a dated id without a price of its own takes its alias's.
   priceAt(model: string, atMs: number): PricePolicy {
     const day = isoDay(atMs);
-    const list = this.byModel.get(model);
+    const list = this.byModel.get(model) ?? this.byModel.get(model.replace(DATED_SUFFIX, ''));
     const p = list?.find((x) => x.effective <= day) ?? list?.at(-1);
     if (!p) throw new UnknownPriceError(`no price for model "${model}"`);
     return p;
