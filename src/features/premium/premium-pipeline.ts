@@ -225,7 +225,7 @@ export class PremiumPipeline {
     try {
       const lines = budgetLines(this.d.policy, { userId: p.userId, tier: p.tier, feature: task.feature, userMonthlyOverrideMicros: override?.monthlyBudgetMicros ?? null }, now);
       const worst = this.d.prices.worstCaseMicros(model, inputEstimate, task.llm.maxTokens, now) * maxAttempts;
-      const reserved = await this.d.metering.reserve({ userId: p.userId, feature: task.feature, model, worstCaseMicros: worst, lines });
+      const reserved = await this.d.metering.reserve({ userId: p.userId, feature: task.feature, model, worstCaseMicros: worst, lines, at: now });
       if (!reserved.ok) {
         if (this.d.policy.budgets.onExhausted === 'reject') throw new BudgetExhaustedError(budgetName(reserved.refusedKey), secondsUntilReset(reserved.refusedKey, now), a.headers);
         throw new Fallback('budget_exhausted', `The ${budgetName(reserved.refusedKey)} budget is spent; this answer comes from the rules engine.`);

@@ -76,7 +76,10 @@ export class MeteringService {
     this.ledger = new UsageLedgerRepository(store.db);
   }
 
-  async reserve(p: { userId: string; feature: string; model: string; worstCaseMicros: number; lines: BudgetLine[]; source?: string }): Promise<ReserveResult> {
+  // `at`: the instant the budget lines were named for (their day and month). The ledger row
+  // is dated by it, so the row and the daily roll-up fall in the periods whose budgets the
+  // call is charged to, even when midnight UTC passed while the caller got here.
+  async reserve(p: { userId: string; feature: string; model: string; worstCaseMicros: number; lines: BudgetLine[]; at?: number; source?: string }): Promise<ReserveResult> {
     const now = this.clock.now();
     const reservation: Reservation = {
       id: newId('use'),
@@ -85,7 +88,7 @@ export class MeteringService {
       model: p.model,
       reservedMicros: p.worstCaseMicros,
       keys: p.lines.map((l) => l.key),
-      createdAt: now,
+      createdAt: p.at ?? now,
     };
     const pending = this.row(reservation, { status: 'pending', outcome: 'pending', source: 'llm', reserved_micros: p.worstCaseMicros });
     try {
