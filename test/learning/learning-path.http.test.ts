@@ -148,6 +148,22 @@ describe('learning paths over HTTP', () => {
     for (const item of path.items as { skills: string[] }[]) for (const sk of item.skills) for (const pre of prereqs.get(sk) ?? []) expect(mastered.has(pre), `${sk} needs ${pre}`).toBe(true);
   });
 
+  it('brings a mastered skill back for review however long ago it was last practised', async () => {
+    const DAY = 86_400_000;
+    const wholeNumbers = catalog.items.filter((i) => i.skills.length === 1 && i.skills[0] === 'whole-numbers').map((i) => i.id);
+    for (const daysAgo of [30, 61, 200]) {
+      const key = await t.free();
+      const at = new Date(t.clock.now() - daysAgo * DAY).toISOString();
+      const events = ['whole-numbers-lesson', 'whole-numbers-practice-1', 'whole-numbers-practice-2'].map((itemId, i) => ({ eventId: `old${i}`, itemId, correct: true, at }));
+      expect((await post('/v1/progress/events', key, { events })).statusCode).toBe(202);
+      const skills = (await t.app.inject({ method: 'GET', url: '/v1/learners/me/mastery', headers: bearer(key) })).json().skills as { skillId: string; mastered: boolean }[];
+      expect(skills.find((s) => s.skillId === 'whole-numbers')!.mastered).toBe(true);
+      // the longer since practice, the more a review is due: it must not drop out of the path
+      const path = (await post('/v1/learning-paths', key, { count: 20 })).json();
+      expect(path.items.map((i: { itemId: string }) => i.itemId).filter((id: string) => wholeNumbers.includes(id)).length, `${daysAgo} days`).toBeGreaterThan(0);
+    }
+  });
+
   it('refuses an unknown goal', async () => {
     const r = await post('/v1/learning-paths', premium, { goal: 'astrophysics' });
     expect(r.statusCode).toBe(422);

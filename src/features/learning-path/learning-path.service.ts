@@ -96,14 +96,15 @@ export class LearningPathService {
     const kt = await this.learners.kt();
     const skillsOf = skillIndex(catalog);
     const masteryOf = (s: string) => kt.mastery(snap.state, s);
-    const history = await this.history(p.userId, snap);
     const now = this.clock.now();
+    const history = await this.history(p.userId, snap, historySince(now));
     const rules = recommend({
       catalog: prepared,
       mastery: masteryOf,
       practised: (s) => attemptsOn(snap, s) > 0,
       pSuccess: (item) => kt.predict(snap.state, item.id, skillsOf(item.id)),
       history,
+      historySince: historySince(now),
       goal: req.goal,
       count: req.count * CANDIDATE_FACTOR,
       preferredKinds: req.preferredKinds,
@@ -158,14 +159,17 @@ export class LearningPathService {
     return { ...outcome, catalogVersion: catalog.version };
   }
 
-  private async history(userId: string, snap: LearnerSnapshot) {
+  private async history(userId: string, snap: LearnerSnapshot, since: number) {
     if (snap.events === 0) return [];
-    // Only the recent past matters for recency penalties and review; bound the read.
-    const since = this.clock.now() - 60 * DAY_MS;
     const rows = await this.repo.eventsFor(userId, since);
     return rows.map((e) => ({ itemId: e.item_id, at: Number(e.at), correct: e.correct === 1 }));
   }
 }
+
+// Only the recent past matters for recency penalties and review; the read is bounded. A
+// mastered skill not practised in it is due for review (the recommender's historySince).
+const HISTORY_DAYS = 60;
+const historySince = (now: number) => now - HISTORY_DAYS * DAY_MS;
 
 // Answers the learner has given on items of the skill.
 const attemptsOn = (snap: LearnerSnapshot, skillId: string): number => snap.state.skills.get(skillId)?.attempts ?? 0;

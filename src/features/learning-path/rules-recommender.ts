@@ -41,6 +41,12 @@ export interface RecommendInput {
   practised?: (skillId: string) => boolean;
   pSuccess: (item: CatalogItem) => number;
   history: readonly HistoryEntry[];
+  /**
+   * Epoch milliseconds from which `history` holds every attempt (the caller bounds its
+   * read). A mastered skill with no attempt in it was last practised before then: it is
+   * at least that due for review. Omitted: the history is the learner's whole record.
+   */
+  historySince?: number | undefined;
   goal?: string | undefined;
   count: number;
   preferredKinds?: readonly ItemKind[] | undefined;
@@ -102,6 +108,9 @@ export function recommend(input: RecommendInput): RecommendResult {
     const prev = lastItem.get(i);
     if (!prev || h.at >= prev.at) lastItem.set(i, { at: h.at, correct: h.correct });
     for (const s of pc.itemSkills[i]!) if (h.at > lastSkill[s]!) lastSkill[s] = h.at;
+  }
+  if (input.historySince !== undefined) {
+    for (let s = 0; s < nS; s++) if (mastered[s] && lastSkill[s] === Number.NEGATIVE_INFINITY) lastSkill[s] = input.historySince;
   }
 
   const goalMask = input.goal !== undefined ? pc.goalMask(input.goal) : undefined;
