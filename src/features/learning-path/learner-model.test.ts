@@ -33,6 +33,24 @@ describe.each(STORE_KINDS)('learner state under concurrent progress posts, on %s
     expect(await attempts(model, u)).toBe(4);
   });
 
+  it('keeps what attempts on an item since removed from the catalog taught, when it replays under the new catalog', async () => {
+    const model = new LearnerModel(repo, clock);
+    const u = `retired-${kind}`;
+    const skill = catalog.items[0]!.skills[0]!;
+    const sibling = catalog.items.find((i, n) => n > 0 && i.skills.includes(skill))!;
+    const v2 = { ...catalog, version: `${catalog.version}-without-${item}`, items: catalog.items.filter((i) => i.id !== item) };
+    await repo.putCatalog(catalog.version, JSON.stringify(catalog), clock.now());
+    await model.apply(u, await repo.insertEvents([event(u, 'a', 1), event(u, 'b', 2), event(u, 'c', 3)]), catalog);
+    await repo.putCatalog(v2.version, JSON.stringify(v2), clock.now()); // the author retires the item
+    const kt = await model.kt();
+    const before = kt.mastery((await model.snapshot(u)).state, skill);
+    // an attempt synced late from a device (older than the others) replays the history under v2
+    const late = await repo.insertEvents([{ ...event(u, 'd', 0), item_id: sibling.id }]);
+    const after = await model.apply(u, late, v2);
+    expect(after.state.skills.get(skill)?.attempts).toBe(4);
+    expect(kt.mastery(after.state, skill)).toBeGreaterThanOrEqual(before);
+  });
+
   it('does not lose an event to a replay that read the history before it was stored', async () => {
     const u = `lost-${kind}`;
     const plain = new LearnerModel(repo, clock);
@@ -49,6 +67,7 @@ describe.each(STORE_KINDS)('learner state under concurrent progress posts, on %s
         eventsFor: (id, since) => repo.eventsFor(id, since),
         countEvents: (id) => repo.countEvents(id),
         ktParamsJson: () => repo.ktParamsJson(),
+        catalogsJson: () => repo.catalogsJson(),
         putState: async (...a) => {
           if (!paused && a[5] === undefined) {
             paused = true;

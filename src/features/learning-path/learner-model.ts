@@ -16,7 +16,7 @@ export interface LearnerSnapshot {
   events: number;
 }
 
-type Repo = Pick<LearningRepository, 'getState' | 'getBase' | 'putState' | 'eventsFor' | 'countEvents' | 'ktParamsJson'>;
+type Repo = Pick<LearningRepository, 'getState' | 'getBase' | 'putState' | 'eventsFor' | 'countEvents' | 'ktParamsJson' | 'catalogsJson'>;
 type FoldRepo = Pick<LearningRepository, 'getBase' | 'eventsBefore' | 'foldEvents'>;
 
 // How often a replay reads again when the retention job folded events while it read.
@@ -36,6 +36,7 @@ const REPLAY_READS = 5;
 // count the API answers and the path cache's key do not move when old events go.
 export class LearnerModel {
   private tracer: KnowledgeTracer | undefined;
+  private retired: { version: string; skills: Promise<Map<string, string[]>> } | undefined;
 
   constructor(
     private readonly repo: Repo,
@@ -54,6 +55,28 @@ export class LearnerModel {
     this.tracer = undefined;
   }
 
+  // Skills of the items attempted: the catalog's, and for an item since removed from it,
+  // those it had in the newest stored version that held it. An attempt was evidence about
+  // those skills when it was applied; a replay or fold under a later catalog must not
+  // forget it (mastery would drop, a mastered skill would look never practised). The old
+  // versions are read only when such an item comes up, once per active version.
+  async skillsOf(catalog: Catalog, itemIds: readonly string[]): Promise<(itemId: string) => string[]> {
+    const current = skillIndex(catalog);
+    const known = new Set(catalog.items.map((i) => i.id));
+    if (itemIds.every((id) => known.has(id))) return current;
+    if (this.retired?.version !== catalog.version) this.retired = { version: catalog.version, skills: this.retiredItemSkills(known) };
+    const retired = await this.retired.skills;
+    return (itemId) => (known.has(itemId) ? current(itemId) : (retired.get(itemId) ?? []));
+  }
+
+  private async retiredItemSkills(known: ReadonlySet<string>): Promise<Map<string, string[]>> {
+    const skills = new Map<string, string[]>();
+    for (const json of await this.repo.catalogsJson()) {
+      for (const item of (JSON.parse(json) as Catalog).items) if (!known.has(item.id)) skills.set(item.id, item.skills);
+    }
+    return skills;
+  }
+
   async snapshot(userId: string): Promise<LearnerSnapshot> {
     const s = await this.repo.getState(userId);
     if (!s) return { state: emptyLearnerState(), lastEventAt: 0, events: 0 };
@@ -62,7 +85,6 @@ export class LearnerModel {
 
   async apply(userId: string, fresh: ProgressEventRow[], catalog: Catalog): Promise<LearnerSnapshot> {
     const tracer = await this.kt();
-    const skillsOf = skillIndex(catalog);
     const stored = await this.repo.getState(userId);
     const current: LearnerSnapshot = stored ? { state: learnerStateFromJson(JSON.parse(stored.json)), lastEventAt: stored.lastEventAt, events: stored.events } : { state: emptyLearnerState(), lastEventAt: 0, events: 0 };
     const folded = stored?.base.events ?? 0;
@@ -70,14 +92,15 @@ export class LearnerModel {
     const inOrder = sorted.every((e) => Number(e.at) >= current.lastEventAt);
     // A fold committing between these two reads makes the sum look short: a replay, never a wrong state.
     if (inOrder && current.events + fresh.length === folded + (await this.repo.countEvents(userId))) {
+      const skillsOf = await this.skillsOf(catalog, fresh.map((e) => e.item_id));
       for (const e of sorted) tracer.update(current.state, e.item_id, skillsOf(e.item_id), e.correct === 1);
       const next = { state: current.state, lastEventAt: Math.max(current.lastEventAt, ...sorted.map((e) => Number(e.at))), events: current.events + fresh.length };
       if (await this.repo.putState(userId, JSON.stringify(learnerStateToJson(next.state)), next.lastEventAt, next.events, this.clock.now(), current.events)) return next;
     }
-    return this.replay(userId, tracer, skillsOf);
+    return this.replay(userId, tracer, catalog);
   }
 
-  private async replay(userId: string, tracer: KnowledgeTracer, skillsOf: (itemId: string) => string[]): Promise<LearnerSnapshot> {
+  private async replay(userId: string, tracer: KnowledgeTracer, catalog: Catalog): Promise<LearnerSnapshot> {
     // The baseline and the events must be of one moment: a fold moves events into the
     // baseline in one transaction, so the baseline read unchanged after the events were
     // read means the events are the ones after it (read the other way round, a fold in
@@ -87,6 +110,7 @@ export class LearnerModel {
       const all = await this.repo.eventsFor(userId);
       if ((await this.repo.getBase(userId)).events !== base.events) continue;
       const state = base.json ? learnerStateFromJson(JSON.parse(base.json)) : emptyLearnerState();
+      const skillsOf = await this.skillsOf(catalog, all.map((e) => e.item_id));
       for (const e of all) tracer.update(state, e.item_id, skillsOf(e.item_id), e.correct === 1);
       const next = { state, lastEventAt: Math.max(base.lastEventAt, ...all.map((e) => Number(e.at))), events: base.events + all.length };
       if (await this.repo.putState(userId, JSON.stringify(learnerStateToJson(next.state)), next.lastEventAt, next.events, this.clock.now())) return next;
@@ -102,12 +126,12 @@ export class LearnerModel {
 // state. An event that arrives later dated before the baseline's newest is applied after
 // it by a replay, as if it had come a little later: the only order a fold cannot keep.
 // Returns how many events were deleted (0 when another instance folded them first).
-export async function foldOldEvents(d: { repo: FoldRepo; learners: Pick<LearnerModel, 'kt'>; now: () => number }, userId: string, before: number, catalog: Catalog, limit: number): Promise<number> {
+export async function foldOldEvents(d: { repo: FoldRepo; learners: Pick<LearnerModel, 'kt' | 'skillsOf'>; now: () => number }, userId: string, before: number, catalog: Catalog, limit: number): Promise<number> {
   const base = await d.repo.getBase(userId);
   const old = await d.repo.eventsBefore(userId, before, limit);
   if (old.length === 0) return 0;
   const tracer = await d.learners.kt();
-  const skillsOf = skillIndex(catalog);
+  const skillsOf = await d.learners.skillsOf(catalog, old.map((e) => e.item_id));
   const state = base.json ? learnerStateFromJson(JSON.parse(base.json)) : emptyLearnerState();
   for (const e of old) tracer.update(state, e.item_id, skillsOf(e.item_id), e.correct === 1);
   const next: LearnerBase = { json: JSON.stringify(learnerStateToJson(state)), events: base.events + old.length, lastEventAt: Math.max(base.lastEventAt, ...old.map((e) => Number(e.at))) };

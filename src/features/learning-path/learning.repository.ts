@@ -44,6 +44,11 @@ export class LearningRepository {
     });
   }
 
+  // Every stored catalog version, oldest first: what an item since removed exercised.
+  async catalogsJson(): Promise<string[]> {
+    return (await this.db.selectFrom('catalogs').select('catalog_json').orderBy('created_at').orderBy('version').execute()).map((r) => r.catalog_json);
+  }
+
   async catalogJson(version: string): Promise<string | undefined> {
     return (await this.db.selectFrom('catalogs').select('catalog_json').where('version', '=', version).executeTakeFirst())?.catalog_json;
   }

@@ -30,7 +30,7 @@ export interface RetentionDeps {
   policy: RetentionPolicy | undefined;
   grading: Pick<GradingRepository, 'deleteEvaluationsBefore' | 'countEvaluationsBefore'>;
   learning: Pick<LearningRepository, 'learnersWithEventsBefore' | 'countEventsBefore' | 'getBase' | 'eventsBefore' | 'foldEvents' | 'deleteRecommendationsBefore' | 'countRecommendationsBefore'>;
-  learners: Pick<LearnerModel, 'kt'>;
+  learners: Pick<LearnerModel, 'kt' | 'skillsOf'>;
   catalog: () => Promise<Catalog>;
   clock: Clock;
   logger: Pick<Logger, 'info'>;
