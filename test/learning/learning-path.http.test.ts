@@ -38,6 +38,22 @@ describe('learning paths over HTTP', () => {
     expect(after.skills.find((s: { skillId: string }) => s.skillId === skill).mastery).toBeGreaterThan(m0);
   });
 
+  it('gives the same mastery whichever order attempts arrive in, also for a batch without times', async () => {
+    const mastery = async (key: string) => (await t.app.inject({ method: 'GET', url: '/v1/learners/me/mastery', headers: bearer(key) })).json().skills;
+    const outcomes = [false, false, true, true, true, false, true, false, false, true, true, false];
+    const withIds = outcomes.map((correct, i) => ({ eventId: `b${i}`, itemId: catalog.items[i % 3]!.id, correct })); // b10 sorts before b2
+    const withoutIds = outcomes.map((correct, i) => ({ itemId: catalog.items[i % 3]!.id, correct }));
+    const late = { eventId: 'late', itemId: catalog.items[0]!.id, correct: true, at: new Date(t.clock.now() - 86_400_000).toISOString() };
+    for (const batch of [withIds, withoutIds]) {
+      const [batchFirst, lateFirst] = [await t.free(), await t.free()];
+      await post('/v1/progress/events', batchFirst, { events: batch });
+      await post('/v1/progress/events', batchFirst, late); // older than the batch: replays the history
+      await post('/v1/progress/events', lateFirst, late);
+      await post('/v1/progress/events', lateFirst, { events: batch }); // newer: applied on top
+      expect(await mastery(batchFirst)).toEqual(await mastery(lateFirst));
+    }
+  });
+
   it('refuses unknown items and bad bodies with 4xx naming the field', async () => {
     const r = await post('/v1/progress/events', premium, { events: [{ itemId: 'no-such-item', correct: true }] });
     expect(r.statusCode).toBe(422);

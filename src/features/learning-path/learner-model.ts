@@ -88,7 +88,7 @@ export class LearnerModel {
     const stored = await this.repo.getState(userId);
     const current: LearnerSnapshot = stored ? { state: learnerStateFromJson(JSON.parse(stored.json)), lastEventAt: stored.lastEventAt, events: stored.events } : { state: emptyLearnerState(), lastEventAt: 0, events: 0 };
     const folded = stored?.base.events ?? 0;
-    const sorted = [...fresh].sort((a, b) => Number(a.at) - Number(b.at));
+    const sorted = [...fresh].sort(replayOrder);
     const inOrder = sorted.every((e) => Number(e.at) >= current.lastEventAt);
     // A fold committing between these two reads makes the sum look short: a replay, never a wrong state.
     if (inOrder && current.events + fresh.length === folded + (await this.repo.countEvents(userId))) {
@@ -107,7 +107,7 @@ export class LearnerModel {
     // between would count its events twice).
     for (let i = 0; i < REPLAY_READS; i++) {
       const base = await this.repo.getBase(userId);
-      const all = await this.repo.eventsFor(userId);
+      const all = (await this.repo.eventsFor(userId)).sort(replayOrder);
       if ((await this.repo.getBase(userId)).events !== base.events) continue;
       const state = base.json ? learnerStateFromJson(JSON.parse(base.json)) : emptyLearnerState();
       const skillsOf = await this.skillsOf(catalog, all.map((e) => e.item_id));
@@ -136,6 +136,14 @@ export async function foldOldEvents(d: { repo: FoldRepo; learners: Pick<LearnerM
   for (const e of old) tracer.update(state, e.item_id, skillsOf(e.item_id), e.correct === 1);
   const next: LearnerBase = { json: JSON.stringify(learnerStateToJson(state)), events: base.events + old.length, lastEventAt: Math.max(base.lastEventAt, ...old.map((e) => Number(e.at))) };
   return (await d.repo.foldEvents(userId, base.events, next, old.map((e) => e.event_id), d.now())) ? old.length : 0;
+}
+
+// The one order attempts are applied in, whether added to the state or replayed: by time,
+// then arrival, then event id (in code units, whatever the database's collation). An
+// update that took a batch's same-time attempts in request order while a replay took them
+// by id would change the learner's mastery on the next replay.
+function replayOrder(a: ProgressEventRow, b: ProgressEventRow): number {
+  return Number(a.at) - Number(b.at) || Number(a.received_at) - Number(b.received_at) || (a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0);
 }
 
 export function skillIndex(catalog: Catalog): (itemId: string) => string[] {

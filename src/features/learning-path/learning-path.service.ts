@@ -66,10 +66,13 @@ export class LearningPathService {
       ...(e.at && Date.parse(e.at) > now + MAX_CLOCK_SKEW_MS ? [{ path: `events.${i}.at`, message: 'in the future' }] : []),
     ]);
     if (errors.length) throw new ValidationError(`Invalid events: ${errors.map((e) => `${e.path} (${e.message})`).join(', ')}`, errors);
-    const rows = events.map((e) => ({
+    // Without a client id the event cannot be deduplicated on resend; give it a fresh one.
+    // Ids made in one millisecond sort at random, and attempts of one time are applied in
+    // id order (learner-model.ts): hand them out sorted, so a batch's order stands.
+    const ids = events.map(() => newId('ev')).sort();
+    const rows = events.map((e, i) => ({
       user_id: p.userId,
-      // Without a client id the event cannot be deduplicated on resend; give it a fresh one.
-      event_id: e.eventId ?? newId('ev'),
+      event_id: e.eventId ?? ids[i]!,
       item_id: e.itemId,
       correct: e.correct ? 1 : 0,
       at: e.at ? Date.parse(e.at) : now,
