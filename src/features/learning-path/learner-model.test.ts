@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestStore, STORE_KINDS, type TestStore } from '../../../test/helpers/databases.js';
 import { demoCatalog } from './catalog-provider.js';
 import { LearnerModel } from './learner-model.js';
-import { LearningRepository, type ProgressEventRow } from './learning.repository.js';
+import { EMPTY_BASE, LearningRepository, type ProgressEventRow } from './learning.repository.js';
 
 // Two requests for one learner racing through apply(): whatever the interleaving, the
 // state stands for every stored event exactly once. The interleavings are forced by
@@ -86,5 +86,27 @@ describe.each(STORE_KINDS)('learner state under concurrent progress posts, on %s
     const snap = await plain.snapshot(u);
     expect(snap.events).toBe(4);
     expect(snap.state.total.attempts).toBe(4);
+  });
+});
+
+describe('learner state replay of a long history', () => {
+  it('replays a learner with hundreds of thousands of attempts', async () => {
+    const catalog = demoCatalog();
+    const item = catalog.items[0]!.id;
+    const n = 200_000;
+    const events: ProgressEventRow[] = Array.from({ length: n }, (_, i) => ({ user_id: 'u', event_id: `e${i}`, item_id: item, correct: i % 2, at: 1_000 + i, received_at: 1_000 + i }));
+    const written: number[] = [];
+    const repo = {
+      getState: async () => undefined,
+      getBase: async () => EMPTY_BASE,
+      eventsFor: async () => events,
+      countEvents: async () => n,
+      ktParamsJson: async () => undefined,
+      catalogsJson: async () => [],
+      putState: async (_u: string, _j: string, _at: number, count: number) => (written.push(count), true),
+    };
+    const snap = await new LearnerModel(repo, { now: () => 10_000_000 }).apply('u', [events[n - 1]!], catalog);
+    expect(snap).toMatchObject({ events: n, lastEventAt: 1_000 + n - 1 });
+    expect(written).toEqual([n]);
   });
 });

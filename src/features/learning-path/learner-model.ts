@@ -112,7 +112,9 @@ export class LearnerModel {
       const state = base.json ? learnerStateFromJson(JSON.parse(base.json)) : emptyLearnerState();
       const skillsOf = await this.skillsOf(catalog, all.map((e) => e.item_id));
       for (const e of all) tracer.update(state, e.item_id, skillsOf(e.item_id), e.correct === 1);
-      const next = { state, lastEventAt: Math.max(base.lastEventAt, ...all.map((e) => Number(e.at))), events: base.events + all.length };
+      // A loop, not Math.max(...all): spreading ~125,000 arguments overflows the stack.
+      const lastEventAt = all.reduce((m, e) => Math.max(m, Number(e.at)), base.lastEventAt);
+      const next = { state, lastEventAt, events: base.events + all.length };
       if (await this.repo.putState(userId, JSON.stringify(learnerStateToJson(next.state)), next.lastEventAt, next.events, this.clock.now())) return next;
       break; // a replay that saw more events wrote first
     }
