@@ -137,7 +137,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     alerts.notify({
       name: e.threshold === 1 ? 'budget-exhausted' : 'budget-80',
       severity: e.threshold === 1 ? 'critical' : 'warning',
-      summary: `Budget ${e.key} is at ${Math.round((e.spentMicros / e.capMicros) * 100)} % (${(e.spentMicros / 1e6).toFixed(4)} of ${(e.capMicros / 1e6).toFixed(2)} USD).`,
+      summary: `Budget ${e.key} ${e.refused ? 'refuses calls' : 'is'} at ${Math.round((e.spentMicros / e.capMicros) * 100)} % (${(e.spentMicros / 1e6).toFixed(4)} of ${(e.capMicros / 1e6).toFixed(2)} USD)${e.refused ? ': what is left is less than a call may cost' : ''}.`,
       details: { ...e },
     }),
   );

@@ -97,6 +97,22 @@ describe.each(STORE_KINDS)('metering on %s', (kind) => {
     expect(events).toEqual([{ key: 'user:m3:2026-11', threshold: 0.8 }, { key: 'user:m3:2026-11', threshold: 1 }]);
   });
 
+  it('notifies a budget exhausted when it refuses a call short of its cap, once', async () => {
+    // No call's worst case fits in the 5 % left: spend never reaches 100 %, and the exhausted
+    // notice (the only one a learner's own budget gets) never came.
+    const events: { key: string; threshold: number; refused?: true; spentMicros: number }[] = [];
+    const m = new MeteringService(ts.store, prices, clock, (e) => events.push({ key: e.key, threshold: e.threshold, spentMicros: e.spentMicros, ...(e.refused ? { refused: e.refused } : {}) }));
+    const lines = [{ key: 'user:m6:2026-11', capMicros: 10_000 }];
+    const r = await m.reserve({ userId: 'm6', feature: 'grading', model: 'claude-haiku-4-5', worstCaseMicros: 2_000, lines });
+    if (!r.ok) throw new Error('refused');
+    await m.settle(r.reservation, [call('msg_r1', 9_500, 0)], 'llm', lines); // 95 %
+    for (let i = 0; i < 3; i++) expect(await m.reserve({ userId: 'm6', feature: 'grading', model: 'claude-haiku-4-5', worstCaseMicros: 2_000, lines })).toEqual({ ok: false, refusedKey: 'user:m6:2026-11' });
+    expect(events).toEqual([
+      { key: 'user:m6:2026-11', threshold: 0.8, spentMicros: 9_500 },
+      { key: 'user:m6:2026-11', threshold: 1, spentMicros: 9_500, refused: true },
+    ]);
+  });
+
   it('reconciles a pending row left by a crash at its reserved amount', async () => {
     const lines = [{ key: 'user:m2:2026-11', capMicros: 1_000_000 }];
     const r = await metering.reserve({ userId: 'm2', feature: 'grading', model: 'claude-haiku-4-5', worstCaseMicros: 7_000, lines });

@@ -65,6 +65,7 @@ describe('budgets refused with 429 (onExhausted: reject)', () => {
     expect(t.sim.stats().messages).toBe(before);
     const metrics = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).toMatch(/tutorgate_premium_requests_total\{feature="grading",source="refused",reason="budget_exhausted"\} 3/);
+    expect(metrics).toMatch(/tutorgate_budget_refusals_total\{budget="global"\} 3/); // what TutorgateBudgetExhausted watches
     const ops = (await t.app.inject({ method: 'GET', url: '/v1/admin/ops', headers: bearer(admin) })).json();
     expect(ops.figures.premium.bySource).toMatchObject({ refused: 3, llm: 0 });
   });

@@ -1,7 +1,10 @@
 import { Counter, type Registry } from 'prom-client';
+import { budgetName } from '../usage/budget-policy.js';
 
 export interface PremiumMetrics {
   outcome(feature: string, source: string, reason: string | undefined): void;
+  /** A budget line (its key) refused a call's reservation. */
+  budgetRefused(key: string): void;
 }
 
 export function registerPremiumMetrics(registry: Registry): PremiumMetrics {
@@ -11,5 +14,18 @@ export function registerPremiumMetrics(registry: Registry): PremiumMetrics {
     labelNames: ['feature', 'source', 'reason'] as const,
     registers: [registry],
   });
-  return { outcome: (feature, source, reason) => requests.inc({ feature, source, reason: reason ?? 'none' }) };
+  // A budget refuses once the call's worst case no longer fits, so its spend can stop short of
+  // the cap for good (by up to a call's worst case, more with holds in flight): a used ratio of
+  // 1 never comes, and this is what says the budget is spent. Users' own budgets are one
+  // label value, `user`, not one per user.
+  const refusals = new Counter({
+    name: 'tutorgate_budget_refusals_total',
+    help: 'Reservations refused by a budget: global, feature:<name>, or user (any learner\'s own monthly budget).',
+    labelNames: ['budget'] as const,
+    registers: [registry],
+  });
+  return {
+    outcome: (feature, source, reason) => requests.inc({ feature, source, reason: reason ?? 'none' }),
+    budgetRefused: (key) => refusals.inc({ budget: key.startsWith('user:') ? 'user' : budgetName(key) }),
+  };
 }

@@ -227,6 +227,7 @@ export class PremiumPipeline {
       const worst = this.d.prices.worstCaseMicros(model, inputEstimate, task.llm.maxTokens, now) * maxAttempts;
       const reserved = await this.d.metering.reserve({ userId: p.userId, feature: task.feature, model, worstCaseMicros: worst, lines, at: now });
       if (!reserved.ok) {
+        this.d.metrics?.budgetRefused(reserved.refusedKey);
         if (this.d.policy.budgets.onExhausted === 'reject') throw new BudgetExhaustedError(budgetName(reserved.refusedKey), secondsUntilReset(reserved.refusedKey, now), a.headers);
         throw new Fallback('budget_exhausted', `The ${budgetName(reserved.refusedKey)} budget is spent; this answer comes from the rules engine.`);
       }

@@ -44,6 +44,9 @@ export interface BudgetThresholdEvent {
   threshold: 0.8 | 1;
   spentMicros: number;
   capMicros: number;
+  // Exhausted by refusing a call rather than by spend reaching the cap: a budget refuses
+  // once a call's worst case no longer fits, so its spend may stop short of the cap.
+  refused?: true;
 }
 
 // Calls priced at one instant, ready to settle.
@@ -65,6 +68,7 @@ export type ReserveResult = { ok: true; reservation: Reservation } | { ok: false
 export class MeteringService {
   private readonly budgets: BudgetRepository;
   private readonly ledger: UsageLedgerRepository;
+  private readonly refusalNoticed = new Set<string>();
 
   constructor(
     private readonly store: Pick<Store, 'db' | 'transact'>,
@@ -94,7 +98,11 @@ export class MeteringService {
     try {
       await this.store.transact(() => this.reserveTx(p.lines, p.worstCaseMicros, now, pending));
     } catch (err) {
-      if (err instanceof BudgetRefused) return { ok: false, refusedKey: err.key };
+      if (err instanceof BudgetRefused) {
+        const line = p.lines.find((l) => l.key === err.key);
+        if (line && this.onThreshold) await this.noticeRefusal(line);
+        return { ok: false, refusedKey: err.key };
+      }
       throw err;
     }
     return { ok: true, reservation };
@@ -170,6 +178,23 @@ export class MeteringService {
     yield* this.ledger.rollupIn({ ...row, ...patch, status: 'settled' });
     const keys = row.budget_keys ? (JSON.parse(row.budget_keys) as string[]) : [];
     yield* this.budgets.settleIn(keys, Number(row.reserved_micros), Number(row.reserved_micros), now);
+  }
+
+  // The exhausted notice of a budget that refuses calls before its spend reaches the cap. A
+  // refused budget goes on refusing for the rest of its period: after the first refusal here
+  // the claim is not asked for again.
+  private async noticeRefusal(line: BudgetLine): Promise<void> {
+    const key = budgetNoticeKey(line.key, 1);
+    if (this.refusalNoticed.has(key)) return;
+    this.refusalNoticed.add(key);
+    if (this.refusalNoticed.size > 10_000) this.refusalNoticed.clear(); // periods pass; a bound, not an index
+    try {
+      if (!(await this.budgets.claimNotification(key, this.clock.now()))) return;
+      const spent = (await this.budgets.read([line.key])).get(line.key)?.spent ?? 0;
+      this.onThreshold?.({ key: line.key, threshold: 1, spentMicros: spent, capMicros: line.capMicros, refused: true });
+    } catch {
+      this.refusalNoticed.delete(key); // the refusal stands; the notice is tried again on the next one
+    }
   }
 
   // `spent` is what the settle's own UPDATE … RETURNING saw, so no second read; with
