@@ -78,7 +78,7 @@ export function registerExtraCommands(program: Command, ctx: CliContext): void {
           maxTokens: rt.container.policy.grading.maxTokens,
         });
         process.stderr.write('\n');
-        console.log(JSON.stringify({ batchId: r.batchId, resumed: r.resumed, graded: r.rows.length, llm: r.rows.filter((x) => x.source === 'llm').length, missing: r.missing.length, out }));
+        console.log(JSON.stringify({ batchId: r.batchId ?? null, resumed: r.resumed, graded: r.rows.length, llm: r.rows.filter((x) => x.source === 'llm').length, missing: r.missing.length, out }));
         if (r.missing.length) {
           throw new Error(`${r.missing.length} answers got no result from batch ${r.batchId} (${r.missing.slice(0, 5).join(', ')}${r.missing.length > 5 ? ', …' : ''}): graded by rules and marked no_result in ${out}`);
         }

@@ -66,4 +66,26 @@ describe('grade-batch through the Message Batches API', () => {
     const ids = (await new UsageLedgerRepository(t.store.db).settledRows({ userId: 'teacher-batch' })).map((x) => x.message_id);
     expect(new Set(ids).size).toBe(ids.length);
   });
+
+  it('sends no blank answer: the rules grade it, and a set of blanks makes no batch at all', async () => {
+    const rubric = await t.container.grading.service.rubric('demo-evaporation');
+    const file = join(dir, 'blanks.jsonl');
+    writeFileSync(file, ['{"id":"b1","answer":"The sun heats the water and it evaporates."}', '{"id":"b2","answer":"   "}', '{"id":"b3","answer":"\u200b"}'].join('\n'));
+    const before = t.sim.charges.filter((c) => c.batch).length;
+    const r = await gradeBatch(file, rubric, join(dir, 'blanks.out.jsonl'), deps());
+    expect(t.sim.charges.filter((c) => c.batch).length - before).toBe(1);
+    expect(r.missing).toEqual([]);
+    expect(r.rows.map((x) => [x.id, x.source, x.score, x.problem])).toEqual([
+      ['b1', 'llm', r.rows[0]!.score, undefined],
+      ['b2', 'rules', 0, 'blank_input'],
+      ['b3', 'rules', 0, 'blank_input'],
+    ]);
+    const onlyBlanks = join(dir, 'only-blanks.jsonl');
+    writeFileSync(onlyBlanks, ['{"id":"z1","answer":" "}', '{"id":"z2","answer":"\\t"}'].join('\n'));
+    const batches = t.sim.stats().batchesCreated;
+    const z = await gradeBatch(onlyBlanks, rubric, join(dir, 'only-blanks.out.jsonl'), deps());
+    expect(t.sim.stats().batchesCreated).toBe(batches);
+    expect(z).toMatchObject({ batchId: undefined, missing: [] });
+    expect(readFileSync(join(dir, 'only-blanks.out.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).problem)).toEqual(['blank_input', 'blank_input']);
+  });
 });

@@ -39,14 +39,15 @@ export async function writeState(stateFile: string, state: BatchState): Promise<
 
 // Batches created upstream since the interrupted create call that have as many requests
 // as this run sent. The list is newest first, so reading stops at the first older batch.
-export async function findCreatedBatches(llm: Pick<AnthropicClient, 'batches'>, state: BatchState): Promise<BatchStatus[]> {
+// `requests`: how many the run sends (its answers less the blank ones).
+export async function findCreatedBatches(llm: Pick<AnthropicClient, 'batches'>, state: BatchState, requests: number): Promise<BatchStatus[]> {
   const since = state.creatingAt - CLOCK_SKEW_MS;
   const found: BatchStatus[] = [];
   for await (const b of llm.batches.list()) {
     if (Date.parse(b.createdAt) < since) break;
     if (state.notOurs?.includes(b.id)) continue;
     const c = b.counts;
-    if (c.processing + c.succeeded + c.errored + c.canceled + c.expired === state.count) found.push(b);
+    if (c.processing + c.succeeded + c.errored + c.canceled + c.expired === requests) found.push(b);
   }
   return found;
 }

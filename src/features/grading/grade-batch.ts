@@ -9,6 +9,7 @@ import { findCreatedBatches, readState, writeState, type BatchState } from './gr
 import { buildGradingPrompt } from './grading-prompt.js';
 import { validateGradingOutput } from './grading-output.validator.js';
 import { rulesGrade } from './rules-grader.js';
+import { isBlankAnswer } from './blank-answer.js';
 import type { Rubric } from './rubric.schema.js';
 
 export { readAnswers, type BatchAnswer } from './grade-batch-input.js';
@@ -47,8 +48,15 @@ type Created = BatchState & { batchId: string; adopted?: true };
 // Sends a class set through the Message Batches API (half price). The batch id is kept
 // in a state file next to the input, so an interrupted run resumes the same batch
 // instead of paying for a second one; results already metered are not metered again.
-export async function gradeBatch(file: string, rubric: Rubric, out: string, deps: GradeBatchDeps): Promise<{ rows: BatchGradeRow[]; batchId: string; resumed: boolean; missing: string[] }> {
+// Blank answers are not sent: the rules grade them (problem `blank_input`), as the API does.
+export async function gradeBatch(file: string, rubric: Rubric, out: string, deps: GradeBatchDeps): Promise<{ rows: BatchGradeRow[]; batchId: string | undefined; resumed: boolean; missing: string[] }> {
   const answers = await readAnswers(file, rubric.question);
+  const toSend = answers.flatMap((a, i) => (isBlankAnswer(a.answer) ? [] : [i]));
+  if (toSend.length === 0) {
+    const rows = answers.map((a, i) => toRow(a, blankResult(i), rubric));
+    await writeRows(out, rows);
+    return { rows, batchId: undefined, resumed: false, missing: [] };
+  }
   const fingerprint = answersFingerprint(answers);
   const stateFile = `${file}.batch-state.json`;
   const state = await readState(stateFile);
@@ -61,14 +69,14 @@ export async function gradeBatch(file: string, rubric: Rubric, out: string, deps
     if (state.fingerprint !== fingerprint) {
       throw new Error(`${file} changed since its batch${state.batchId ? ` ${state.batchId}` : ''} was created (ids, questions or answers differ, and results are matched back by row); restore it, or remove ${stateFile} to grade it as a new batch`);
     }
-    created = state.batchId ? { ...state, batchId: state.batchId } : await adoptInterruptedCreate(state, stateFile, deps);
+    created = state.batchId ? { ...state, batchId: state.batchId } : await adoptInterruptedCreate(state, stateFile, toSend.length, deps);
   }
-  created ??= await createBatch(answers, rubric, fingerprint, stateFile, deps);
+  created ??= await createBatch(answers, toSend, rubric, fingerprint, stateFile, deps);
   const { batchId, run } = created;
   for (;;) {
     const status = await deps.llm.batches.retrieve(batchId);
     const c = status.counts;
-    deps.progress(c.succeeded + c.errored + c.canceled + c.expired, answers.length);
+    deps.progress(c.succeeded + c.errored + c.canceled + c.expired, toSend.length);
     if (status.status === 'ended') break;
     await deps.sleep(deps.pollMs);
   }
@@ -101,19 +109,28 @@ export async function gradeBatch(file: string, rubric: Rubric, out: string, deps
   const missing: string[] = [];
   const complete = rows.map((row, i) => {
     if (row) return row;
+    if (isBlankAnswer(answers[i]!.answer)) return toRow(answers[i]!, blankResult(i), rubric);
     missing.push(answers[i]!.id);
     return toRow(answers[i]!, { customId: customId(run, i), ok: false, error: 'no_result' }, rubric);
   });
-  const tmp = `${out}.tmp`;
-  await writeFile(tmp, out.endsWith('.csv') ? toCsv(complete) : complete.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  await rename(tmp, out);
+  await writeRows(out, complete);
   await rename(stateFile, `${stateFile}.done`);
   return { rows: complete, batchId, resumed, missing };
 }
 
-async function createBatch(answers: BatchAnswer[], rubric: Rubric, fingerprint: string, stateFile: string, deps: GradeBatchDeps): Promise<Created> {
+const blankResult = (i: number): BatchResultItem => ({ customId: `blank-${i}`, ok: false, error: 'blank_input' });
+
+async function writeRows(out: string, rows: BatchGradeRow[]): Promise<void> {
+  const tmp = `${out}.tmp`;
+  await writeFile(tmp, out.endsWith('.csv') ? toCsv(rows) : rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  await rename(tmp, out);
+}
+
+// `toSend`: the rows to send, by index (a request keeps its row's index in its custom_id).
+async function createBatch(answers: BatchAnswer[], toSend: number[], rubric: Rubric, fingerprint: string, stateFile: string, deps: GradeBatchDeps): Promise<Created> {
   const state: BatchState = { v: 2, run: randomToken(6), creatingAt: deps.now(), rubricId: rubric.id, rubricVersion: rubric.version, count: answers.length, fingerprint };
-  const items = answers.map((a, i) => {
+  const items = toSend.map((i) => {
+    const a = answers[i]!;
     const p = buildGradingPrompt({ rubric, question: a.question, answer: a.answer });
     return { customId: customId(state.run, i), feature: 'grading', system: [{ text: p.system, cache: '1h' as const }, { text: p.rubricBlock, cache: '5m' as const }], user: p.user, schema: p.outputSchema, maxTokens: deps.maxTokens };
   });
@@ -138,14 +155,14 @@ async function createBatch(answers: BatchAnswer[], rubric: Rubric, fingerprint: 
 // created since then with as many requests; one is adopted (its custom_ids, checked before
 // any result is billed, prove it is this run's), none means nothing reached the API, and
 // several are for the operator to tell apart.
-async function adoptInterruptedCreate(state: BatchState, stateFile: string, deps: GradeBatchDeps): Promise<Created | undefined> {
-  const found = await findCreatedBatches(deps.llm, state);
+async function adoptInterruptedCreate(state: BatchState, stateFile: string, requests: number, deps: GradeBatchDeps): Promise<Created | undefined> {
+  const found = await findCreatedBatches(deps.llm, state, requests);
   if (found.length === 0) {
-    deps.notice(`the previous run was interrupted while creating its batch, and no batch of ${state.count} requests was created since: creating it now`);
+    deps.notice(`the previous run was interrupted while creating its batch, and no batch of ${requests} requests was created since: creating it now`);
     return undefined;
   }
   if (found.length > 1) {
-    throw new Error(`the previous run was interrupted while creating its batch, and ${found.length} batches of ${state.count} requests were created since (${found.map((b) => b.id).join(', ')}); check them in the Anthropic Console, cancel the ones that are not this file's, and put the right id into ${stateFile} as "batchId" (or remove ${stateFile} to create a new batch)`);
+    throw new Error(`the previous run was interrupted while creating its batch, and ${found.length} batches of ${requests} requests were created since (${found.map((b) => b.id).join(', ')}); check them in the Anthropic Console, cancel the ones that are not this file's, and put the right id into ${stateFile} as "batchId" (or remove ${stateFile} to create a new batch)`);
   }
   // Not written to the state file until its results prove it ours: a run interrupted while it
   // waits looks again, and a batch that proves foreign is set aside (`notOurs`).

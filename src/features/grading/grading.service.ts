@@ -9,6 +9,7 @@ import { hasPermission } from '../identity/access.js';
 import type { PremiumPipeline } from '../premium/premium-pipeline.js';
 import type { Source } from '../premium/premium.types.js';
 import type { UsageSummary } from '../usage/metering.service.js';
+import { isBlankAnswer } from './blank-answer.js';
 import { gradesDisagree } from './grade-agreement.js';
 import { buildGradingPrompt, GRADING_TEMPLATE_ID, GRADING_TEMPLATE_VERSION } from './grading-prompt.js';
 import { validateGradingOutput } from './grading-output.validator.js';
@@ -47,9 +48,6 @@ export interface Evaluation {
   createdAt: string;
 }
 
-// Nothing but whitespace and invisible format characters (zero-width spaces, BOMs).
-const BLANK = /^[\s\p{Cf}]*$/u;
-
 // A rules grade this far from the LLM's (as a share of the maximum) is worth a human look.
 const RULES_DISAGREEMENT = 0.5;
 
@@ -80,7 +78,7 @@ export class GradingService {
       rules: () => ({ ...toGrade(rulesOnce()), reviewReasons: [] }),
       // A learner who left the question blank gets the lowest level of every criterion from
       // the rules; a model call would cost a whole prompt to say the same.
-      blankInput: BLANK.test(req.answer),
+      blankInput: isBlankAnswer(req.answer),
       cache: {
         scope: 'shared',
         // Everything that decides the grade. A stored rubric is its id and version (a new
