@@ -178,6 +178,39 @@ describe('PremiumPipeline', () => {
     expect(calls).toEqual(['shared answer']);
   });
 
+  it("never answers a waiting user with a refusal of the user whose retry it joined", async () => {
+    // a leads and is refused; b and c, waiting on a's flight, each try again. b's retry leads
+    // a new flight and c joins it; b is over its own concurrency limit, c is not.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const memory = createMemoryRateLimiter();
+    const limiter: RateLimiter = {
+      ...memory,
+      hitRequest: (k, s) => memory.hitRequest(k, s),
+      reserveTokens: (k, s, e) => memory.reserveTokens(k, s, e),
+      peek: (k, s) => memory.peek(k, s),
+      async acquireSlot(key, limit) {
+        if (key === limitKeyFor('premium', 'grading', 'a')) {
+          await gate;
+          return { allowed: false, release: async () => {} };
+        }
+        if (key === limitKeyFor('premium', 'grading', 'b')) return { allowed: false, release: async () => {} };
+        return memory.acquireSlot(key, limit);
+      },
+    };
+    const { pipeline, calls } = build({ limiter });
+    const a = pipeline.run(task(principal('a'), 'shared answer'));
+    await new Promise((r) => setTimeout(r, 5)); // a now leads the single flight
+    const b = pipeline.run(task(principal('b'), 'shared answer'));
+    const c = pipeline.run(task(principal('c'), 'shared answer'));
+    await new Promise((r) => setTimeout(r, 5)); // b and c are waiting on a's flight
+    release();
+    await expect(a).rejects.toBeInstanceOf(RateLimitedError);
+    await expect(b).rejects.toBeInstanceOf(RateLimitedError);
+    expect(await c).toMatchObject({ source: 'llm', value: 'graded: shared answer' });
+    expect(calls).toEqual(['shared answer']);
+  });
+
   describe('admission before the feature does its work', () => {
     // A limiter that counts request-rate decisions, with 2 requests a minute for free users.
     function counting() {

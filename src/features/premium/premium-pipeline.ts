@@ -167,15 +167,18 @@ export class PremiumPipeline {
         const tokens = computed.usage.inputTokens + computed.usage.outputTokens + computed.usage.cacheReadTokens + computed.usage.cacheWriteTokens;
         return { value: computed.value as T, cacheable: cacheable ? cacheable(computed.value as T) : true, meta: { costMicros: Math.round(computed.usage.costUsd * 1e6), tokens } };
       });
-    let got: Awaited<ReturnType<typeof compute>>;
-    try {
-      got = await compute();
-    } catch (err) {
-      // A shared single-flight hands the leader's error to everyone waiting on the key. A
-      // refusal that belongs to the leader alone (its rate limit or budget) must not answer
-      // for another user: a follower tries once more, on its own account.
-      if (led || !isPerCallerRefusal(err)) throw err;
-      got = await compute();
+    let got: Awaited<ReturnType<typeof compute>> | undefined;
+    while (!got) {
+      try {
+        got = await compute();
+      } catch (err) {
+        // A shared single-flight hands the leader's error to everyone waiting on the key. A
+        // refusal that belongs to the leader alone (its rate limit or budget) must not answer
+        // for another user: a follower tries again, on its own account. Not just once: its
+        // retry may join the retry another follower leads, and that one can be refused too.
+        // Each round a refused leader leaves, so this ends by leading (or being served).
+        if (led || !isPerCallerRefusal(err)) throw err;
+      }
     }
     // Whoever did not make the call (a hit, or a follower of a single-flight) pays nothing.
     if (computed) return { value: got.value, source: 'llm', usage: computed.usage, model, notices: [], ...(variant ? { flagVariant: variant } : {}) };
