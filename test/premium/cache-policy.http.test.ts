@@ -42,3 +42,21 @@ describe("the policy's cache settings", () => {
     expect((await path()).json().source).toBe('llm');
   });
 });
+
+describe('cache keys of what a request sends', () => {
+  let t: App;
+  beforeAll(async () => {
+    t = await createSimulatedApp();
+    gradeEveryAnswerValidly(t.sim);
+  });
+  afterAll(() => t.close());
+
+  it('grades with an inline rubric whose ids differ only in Unicode composition, never a 500', async () => {
+    const key = await t.premium('nfc-ids');
+    const criterion = (id: string) => ({ id, name: `Criterion ${id}`, description: '', levels: [{ id: 'ok', points: 1, descriptor: 'Right.' }] });
+    // "é" precomposed and "e" + combining acute: two ids, one after NFC.
+    const rubric = { id: 'inline-nfc', version: 1, title: 'Accents', criteria: [criterion('\u00e9'), criterion('e\u0301')], referenceAnswers: ['x'], anchors: [{ answer: 'x', levels: { '\u00e9': 'ok', 'e\u0301': 'ok' } }] };
+    const res = await t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(key), payload: { ...body, rubric } });
+    expect(res.statusCode).toBe(200); // was 500: the cache key threw on the colliding ids
+  });
+});

@@ -75,6 +75,14 @@ describe('cacheKey', () => {
     expect(() => canonicalJson(cyclic)).toThrow(/circular/);
   });
 
+  it('keeps two keys that differ only in Unicode composition apart, and still merges one key typed either way', () => {
+    const both = { '\u00e9': 1, 'e\u0301': 2 };
+    const swapped = { '\u00e9': 2, 'e\u0301': 1 };
+    expect(cacheKey(base({ inputs: both }))).not.toBe(cacheKey(base({ inputs: swapped })));
+    expect(cacheKey(base({ inputs: both }))).not.toBe(cacheKey(base({ inputs: { '\u00e9': 1 } })));
+    expect(cacheKey(base({ inputs: { 'e\u0301': 1 } }))).toBe(cacheKey(base({ inputs: { '\u00e9': 1 } })));
+  });
+
   it('treats a "__proto__" input key as data', () => {
     const withProto = JSON.parse('{"__proto__": {"x": 1}, "a": 1}') as unknown;
     expect(cacheKey(base({ inputs: withProto }))).not.toBe(cacheKey(base({ inputs: { a: 1 } })));

@@ -125,17 +125,26 @@ function canonicalise(value: unknown, seen: Set<object>): unknown {
   seen.add(obj);
   try {
     if (Array.isArray(obj)) return obj.map((v) => (v === undefined ? null : canonicalise(v, seen)));
-    // Null prototype so an input key named "__proto__" is data, not a prototype swap.
-    const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
     const entries: [string, unknown][] = [];
     for (const [k, v] of Object.entries(obj)) if (v !== undefined) entries.push([nfc(k), v]);
-    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    for (const [k, v] of entries) {
-      if (Object.hasOwn(out, k)) throw new TypeError(`canonicalJson: keys collide after NFC: "${k}"`);
-      out[k] = canonicalise(v, seen);
-    }
-    return out;
+    // Two keys that differ only in composition ("é" and "e" + U+0301, e.g. ids in an inline
+    // rubric) are two keys, not an error (a 500 for a valid request): such an object keeps
+    // its keys as they are. No other object canonicalises to it, since only it has a key
+    // that NFC would change.
+    return sortedObject(entries, seen) ?? sortedObject(Object.entries(obj).filter(([, v]) => v !== undefined), seen)!;
   } finally {
     seen.delete(obj);
   }
+}
+
+// undefined when two keys are equal (after NFC): sorted, they are next to each other.
+function sortedObject(entries: [string, unknown][], seen: Set<object>): Record<string, unknown> | undefined {
+  entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  // Null prototype so an input key named "__proto__" is data, not a prototype swap.
+  const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  for (const [k, v] of entries) {
+    if (Object.hasOwn(out, k)) return undefined;
+    out[k] = canonicalise(v, seen);
+  }
+  return out;
 }
