@@ -217,6 +217,17 @@ describe('CacheManager with Redis', () => {
       expect(await admin.pttl(`${prefix}${k}`)).toBeLessThanOrEqual(8 * 60_000);
     });
 
+    it('a TTL lowered to zero (caching off) serves nothing already stored, from Redis or memory', async () => {
+      t = Date.now();
+      const [a, c] = [await instance(clock), await instance(clock)];
+      const k = key('ttl lowered to zero');
+      const off = { ...optsFor(), ttlMs: 0 };
+      await a.getOrCompute(k, month, async () => ({ value: 'graded', cacheable: true }));
+      t += 1;
+      expect(await c.getOrCompute(k, off, async () => ({ value: 'recomputed', cacheable: true }))).toEqual({ value: 'recomputed', hit: false });
+      expect(await a.getOrCompute(k, off, async () => ({ value: 'recomputed', cacheable: true }))).toEqual({ value: 'recomputed', hit: false });
+    });
+
     it('an entry written by the previous version (no s field) is still read, and judged by its storedAt', async () => {
       t = Date.now();
       const c = await instance(clock);

@@ -126,6 +126,16 @@ describe('CacheManager (memory only)', () => {
     expect(await cache.getOrCompute(key('a'), tenMinutes, async () => ({ value: 'unused', cacheable: true }))).toEqual({ value: 'recomputed', hit: true });
   });
 
+  it('a TTL lowered to zero (caching off) serves nothing already stored, and stores nothing', async () => {
+    let t = 1_000_000;
+    const cache = createCacheManager({ now: () => t });
+    const off = { ...opts, ttlMs: 0 };
+    await cache.getOrCompute(key('a'), opts, async () => ({ value: 'under the 1-minute policy', cacheable: true }));
+    t += 1;
+    expect(await cache.getOrCompute(key('a'), off, async () => ({ value: 'recomputed', cacheable: true }))).toEqual({ value: 'recomputed', hit: false });
+    expect(await cache.getOrCompute(key('a'), off, async () => ({ value: 'again', cacheable: true }))).toEqual({ value: 'again', hit: false });
+  });
+
   it('evicts least-recently-used entries to stay within the byte budget, and counts it', async () => {
     const registry = new Registry();
     const metrics = registerCacheMetrics(registry);

@@ -218,8 +218,9 @@ export function createCacheManager(opts: CreateCacheManagerOptions = {}): CacheM
 
   // The TTL is the caller's (the policy's) as of now, not the one the entry was written with: an
   // entry stored at or before now - ttlMs is too old for it, even if its own expiry is later.
+  // A TTL of zero (a policy's `0s`: caching off) makes everything stored too old, not nothing.
   function oldestFresh(ttlMs: number): number {
-    return ttlMs >= 1 ? Math.floor(now() - ttlMs) : -Infinity;
+    return Math.floor(now() - Math.max(0, ttlMs));
   }
   const storedAtOf = (env: Envelope): number => env.s ?? env.v.storedAt;
 
