@@ -157,12 +157,18 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
     // but this is the last line before a billed request.
     if (signal?.aborted) ctl.abort();
     let stream: ReturnType<Anthropic['messages']['stream']> | undefined;
+    // The message message_start began, kept for metering: the SDK updates this object in place
+    // (message_delta's usage included) but forgets it when a stream ends without message_stop
+    // (a proxy closing the response properly mid-answer), so its `currentMessage` is then gone.
+    let started: Message | undefined;
     try {
       let message: unknown;
       let requestId: string | null | undefined;
       const opts = { timeout: timeoutMs, maxRetries: 0, signal: ctl.signal };
       if (streamed) {
         stream = client.messages.stream(params, opts);
+        // `once`: the first streamEvent is message_start's; later events pay nothing for it.
+        stream.once('streamEvent', (_event: unknown, snapshot: Message) => (started = snapshot));
         message = await stream.finalMessage();
         requestId = stream.request_id;
       } else {
@@ -178,11 +184,11 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
       const mapped = mapSdkError(e, now());
       // A stream that broke after it connected knows its request id even though the error does not.
       if (!mapped.requestId && stream?.request_id) mapped.requestId = stream.request_id;
-      // A stream that broke after message_start (a cut, an `error` event, our deadline or the
-      // caller's abort while reading it) was being answered, and the API bills what it processed:
+      // A stream that broke after message_start (a cut, an end without message_stop, an `error`
+      // event, our deadline or the caller's abort while reading it) was being answered, and the API bills what it processed:
       // the SDK's snapshot holds the usage reported up to the break. None before message_start.
       // A failed non-streamed attempt has no body to read usage from: it stays unmetered.
-      const partial = stream?.currentMessage?.usage;
+      const partial = (stream?.currentMessage ?? started)?.usage;
       return partial ? { ok: false, mapped, spent: toLlmUsage(partial) } : { ok: false, mapped };
     } finally {
       clearTimeout(timer);
