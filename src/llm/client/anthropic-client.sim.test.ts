@@ -273,6 +273,14 @@ describe('retries', () => {
     expect(sim.stats().messages).toBe(3);
   });
 
+  it('does not retry an error the server marks x-should-retry: false, whatever its status', async () => {
+    sim.faults.next({ kind: 'status', status: 500, shouldRetry: false }, 3);
+    const err = await failure(client().structured(request()));
+    expect(err).toMatchObject({ code: 'upstream_unavailable', retryable: false, attempts: 1 });
+    expect(sim.stats().messages).toBe(1);
+    expect(waits).toEqual([]);
+  });
+
   it('never retries a 400', async () => {
     sim.faults.next({ kind: 'status', status: 400, message: 'messages: bad' });
     const err = await failure(client().structured(request()));

@@ -47,6 +47,15 @@ describe('mapSdkError', () => {
     expect(mapSdkError(ev('rate_limit_error'), NOW).code).toBe('upstream_rate_limited');
   });
 
+  it('obeys x-should-retry, the server telling whether a retry can help, over the status', () => {
+    expect(mapSdkError(apiError(500, { 'x-should-retry': 'false' }), NOW)).toMatchObject({ code: 'upstream_unavailable', retryable: false });
+    expect(mapSdkError(apiError(529, { 'x-should-retry': 'false' }), NOW).retryable).toBe(false);
+    expect(mapSdkError(apiError(409, { 'x-should-retry': 'true' }), NOW)).toMatchObject({ code: 'upstream_rejected', retryable: true });
+    expect(mapSdkError(apiError(529, { 'x-should-retry': 'true' }), NOW).retryable).toBe(true);
+    // A rejected key stays rejected: its breaker trips, a retry could not go out.
+    expect(mapSdkError(apiError(401, { 'x-should-retry': 'true' }), NOW).retryable).toBe(false);
+  });
+
   it('carries the server-requested wait', () => {
     expect(mapSdkError(apiError(429, { 'retry-after-ms': '750', 'retry-after': '9' }), NOW).retryAfterMs).toBe(750);
   });

@@ -52,12 +52,12 @@ export function mapSdkError(err: unknown, nowMs: number): MappedError {
     }
     const retryAfterMs = parseRetryAfter(err.headers, nowMs);
     const withWait = retryAfterMs === undefined ? {} : { retryAfterMs };
-    if (status === 429) return { ...base, ...withWait, status, code: 'upstream_rate_limited', retryable: true, upstreamFailure: true, authFailure: false };
-    if (status === 408) return { ...base, ...withWait, status, code: 'upstream_timeout', retryable: true, upstreamFailure: true, authFailure: false };
-    if (status >= 500) return { ...base, ...withWait, status, code: 'upstream_unavailable', retryable: true, upstreamFailure: true, authFailure: false };
-    // Every other 4xx (400/401/403/404/413 above all) fails the same way however often it is sent.
-    const auth = status === 401 || status === 403;
-    return { ...base, status, code: 'upstream_rejected', retryable: false, upstreamFailure: false, authFailure: auth };
+    const m = byStatus(status);
+    // The API says whether a retry can help, and the SDK's own retry policy (off here: the retries
+    // are ours) obeys it before the status. A rejected key stays rejected: a retry could not go out.
+    const told = err.headers?.get('x-should-retry');
+    const retryable = told === 'false' ? false : told === 'true' ? !m.authFailure : m.retryable;
+    return { ...base, ...m, retryable, status, ...(retryable ? withWait : {}) };
   }
   if (err instanceof SyntaxError) {
     // A 200 whose body is not JSON (a proxy's HTML page, a cut-off body): worth one more try.
@@ -69,6 +69,14 @@ export function mapSdkError(err: unknown, nowMs: number): MappedError {
     return { code: 'upstream_unavailable', retryable: true, upstreamFailure: true, authFailure: false, message: `upstream stream broke: ${message}` };
   }
   return { code: 'upstream_unavailable', retryable: true, upstreamFailure: true, authFailure: false, message };
+}
+
+function byStatus(status: number): Pick<MappedError, 'code' | 'retryable' | 'upstreamFailure' | 'authFailure'> {
+  if (status === 429) return { code: 'upstream_rate_limited', retryable: true, upstreamFailure: true, authFailure: false };
+  if (status === 408) return { code: 'upstream_timeout', retryable: true, upstreamFailure: true, authFailure: false };
+  if (status >= 500) return { code: 'upstream_unavailable', retryable: true, upstreamFailure: true, authFailure: false };
+  // Every other 4xx (400/401/403/404/413 above all) fails the same way however often it is sent.
+  return { code: 'upstream_rejected', retryable: false, upstreamFailure: false, authFailure: status === 401 || status === 403 };
 }
 
 /** retry-after-ms (Anthropic's precise header) wins over retry-after (seconds or an HTTP date). */

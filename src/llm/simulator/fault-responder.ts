@@ -66,6 +66,7 @@ export function respondWithFault(
       const extra: Record<string, string> = {};
       if (fault.retryAfterSec !== undefined) extra['retry-after'] = String(fault.retryAfterSec);
       if (fault.retryAfterMs !== undefined) extra['retry-after-ms'] = String(fault.retryAfterMs);
+      if (fault.shouldRetry !== undefined) extra['x-should-retry'] = String(fault.shouldRetry);
       sendError(res, fault.status, requestId, fault.message, extra);
       return;
     }

@@ -3,7 +3,8 @@ export type JsonObject = Record<string, unknown>;
 export type StatusFaultCode = 400 | 401 | 403 | 404 | 413 | 429 | 500 | 504 | 529;
 
 export type Fault =
-  | { kind: 'status'; status: StatusFaultCode; retryAfterSec?: number; retryAfterMs?: number; message?: string }
+  /** `shouldRetry`: sent as the API's `x-should-retry` header. */
+  | { kind: 'status'; status: StatusFaultCode; retryAfterSec?: number; retryAfterMs?: number; shouldRetry?: boolean; message?: string }
   | { kind: 'hang' }
   | { kind: 'reset' }
   | { kind: 'malformed' }
