@@ -2,19 +2,20 @@ import { Redis } from 'ioredis';
 import { buildApp } from './app.js';
 import { createContainer, type Container } from './container.js';
 import { startAlertEvaluator } from './features/alerts/alert-evaluator.js';
+import { startCalibrationSchedule } from './features/grading/calibration-schedule.js';
 import { createAlertMetricSource } from './features/alerts/alert-metrics.source.js';
 import { startRetention } from './features/retention/retention.service.js';
 import { startPendingReconciler } from './features/usage/pending-reconciler.js';
 import { reloadApiKey } from './llm/client/key-source.js';
 import { systemClock } from './platform/clock.js';
 import type { Config } from './platform/config.js';
+import { claimOnce } from './platform/db/claim-once.js';
 import { openStore, type Store } from './platform/db/database.js';
 import { migrateUp } from './platform/db/migrator.js';
 import { parseDuration } from './platform/duration.js';
 import { resolveJwtSecret } from './platform/jwt-secret.js';
 import { createLogger, type Logger } from './platform/logger.js';
 import { loadPolicy } from './platform/policy.js';
-import { repeatEvery } from './platform/repeat-every.js';
 
 // A pending ledger row older than this belongs to a process that died mid-call
 // (no upstream call lasts this long: the client caps the total retry time).
@@ -128,18 +129,18 @@ export async function serve(config: Config): Promise<void> {
       : undefined;
 
   const calibrateEvery = container.policy.grading.calibrationEvery ? parseDuration(container.policy.grading.calibrationEvery) : undefined;
-  // repeatEvery, not setInterval: a calibration schedule may be longer than a timer can wait.
+  // One instance runs each period's calibration (it pays for a model grade of every anchor).
   const calibration = calibrateEvery
-    ? repeatEvery(calibrateEvery, async () => {
-        try {
-          for (const r of await container.grading.service.rubrics()) {
-            const result = await container.grading.calibration.calibrate(r.id);
-            logger.info({ calibration: result }, 'grading calibration run');
-          }
-        } catch (err) {
-          logger.warn({ err: { message: (err as Error).message } }, 'calibration run failed');
-        }
-      })
+    ? startCalibrationSchedule(
+        {
+          rubrics: () => container.grading.service.rubrics(),
+          calibrate: (id) => container.grading.calibration.calibrate(id),
+          claim: (key, now) => claimOnce(store.db, key, now),
+          now: () => container.clock.now(),
+          logger,
+        },
+        calibrateEvery,
+      )
     : undefined;
 
   // Retention (ADR 0017): only with a period in the policy; the first run a minute after

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { claimOnce } from '../../platform/db/claim-once.js';
 import type { Db } from '../../platform/db/database.js';
 import { statement } from '../../platform/db/statement.js';
 import { affectedRows, type TxBody } from '../../platform/db/transaction-runner.js';
@@ -88,13 +89,8 @@ export class BudgetRepository {
 
   // Once per key: the unique key makes a notification go out once per period even
   // with several instances settling at the same time.
-  async claimNotification(key: string, now: number): Promise<boolean> {
-    const res = await this.db
-      .insertInto('notifications_sent')
-      .values({ key, sent_at: now })
-      .onConflict((oc) => oc.column('key').doNothing())
-      .executeTakeFirst();
-    return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
+  claimNotification(key: string, now: number): Promise<boolean> {
+    return claimOnce(this.db, key, now);
   }
 
   async getOverride(userId: string): Promise<{ limits: Record<string, number> | null; monthlyBudgetMicros: number | null } | undefined> {
