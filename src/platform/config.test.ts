@@ -31,6 +31,24 @@ describe('config', () => {
     expect(() => parseConfig({ TUTORGATE_SHUTDOWN_TIMEOUT_MS: '3000000000' })).toThrow(/TUTORGATE_SHUTDOWN_TIMEOUT_MS/);
     expect(parseConfig({ TUTORGATE_SHUTDOWN_TIMEOUT_MS: '30000' }).TUTORGATE_SHUTDOWN_TIMEOUT_MS).toBe(30_000);
   });
+  it('refuses a DATABASE_URL the store could not read as meant, naming it but not the password', () => {
+    // A password with an unencoded '/', '?' or '#' (openssl rand -base64 makes them) cuts the
+    // URL short: pg then failed at the first query with a bare "Invalid URL", or ('#' after
+    // digits) connected to another host and port.
+    for (const bad of ['postgres://app:pa/ss0rd@db:5432/tg', 'postgres://app:pa?ss0rd@db/tg', 'postgres://app:pa#ss0rd@db/tg', 'postgres://app:1234#ss0rd@db/tg', 'sqlite:']) {
+      let message = '';
+      try {
+        parseConfig({ DATABASE_URL: bad });
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message, bad).toMatch(/^invalid configuration: DATABASE_URL: /);
+      expect(message, bad).not.toMatch(/ss0rd/);
+    }
+    for (const good of ['postgres://app:pa%2Fss%23@db:5432/tg', 'postgres://app:p@ss@db/tg', 'postgresql://app@/tg?host=/var/run/postgresql', 'postgres://[::1]:5432/tg', 'sqlite::memory:', 'sqlite:/app/data/tg.db']) {
+      expect(parseConfig({ DATABASE_URL: good }).DATABASE_URL, good).toBe(good);
+    }
+  });
   it('refuses both a key and a key file', () => {
     expect(() => parseConfig({ ANTHROPIC_API_KEY: 'k', ANTHROPIC_API_KEY_FILE: '/f' })).toThrow(/ANTHROPIC_API_KEY_FILE/);
   });

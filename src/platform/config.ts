@@ -3,9 +3,17 @@ import { z } from 'zod';
 import { deepFreeze } from './policy.js';
 import { MAX_TIMER_MS } from './repeat-every.js';
 
+// pg reads its URL with WHATWG URL (an empty host, `@/`, meaning the default socket). An
+// unencoded '/', '?' or '#' in the password cuts the URL short: pg then fails at the first
+// query with a bare "Invalid URL", or connects elsewhere ('#' after digits reads as a port).
+const isPostgresUrl = (s: string) => /^postgres(ql)?:\/\//.test(s) && !s.includes('#') && URL.canParse(s.replace('@/', '@localhost/'));
+
 const databaseUrl = z
   .string()
-  .refine((s) => s.startsWith('sqlite:') || /^postgres(ql)?:\/\//.test(s), 'expected sqlite:PATH, sqlite::memory: or postgres://…');
+  .refine(
+    (s) => (s.startsWith('sqlite:') && s.length > 'sqlite:'.length) || isPostgresUrl(s),
+    'expected sqlite:PATH, sqlite::memory: or postgres://… (percent-encode /, ?, # and % in the user name and password)',
+  );
 
 const csv = z
   .string()
