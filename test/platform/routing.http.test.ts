@@ -50,6 +50,16 @@ describe('routing answers', () => {
     expect((await t.app.inject({ method: 'PUT', url: '/v1/grading/evaluation' })).statusCode).toBe(404);
   });
 
+  it('keeps 404 when a route that takes the method finds nothing (a missing file of the API viewer)', async () => {
+    for (const method of ['GET', 'HEAD'] as const) {
+      const r = await t.app.inject({ method, url: '/docs/static/no-such-file.js' });
+      expect(r.statusCode, method).toBe(404);
+      expect(r.headers['allow'], method).toBeUndefined();
+    }
+    expect((await t.app.inject({ method: 'GET', url: '/docs/static/no-such-file.js' })).json()).toMatchObject({ code: 'not_found' });
+    expect((await t.app.inject({ method: 'GET', url: '/docs/static/index.css' })).statusCode).toBe(200);
+  });
+
   it('checks the method before authentication, so a wrong method never reaches a handler', async () => {
     const r = await t.app.inject({ method: 'PUT', url: '/v1/me' });
     expect(r.statusCode).toBe(405);

@@ -34,6 +34,9 @@ export function indexRouteMethods(app: FastifyInstance, maxParamLength: number):
   return {
     allowed(method, url) {
       const path = url.split('?')[0] ?? url;
+      // A route that takes this method is there and found nothing itself (a static file
+      // handler calling callNotFound): that is a 404, not a wrong method.
+      if (methods.has(method) && router.find(method as HTTPMethod, path)) return [];
       const found: string[] = [];
       for (const m of methods) if (m !== method && router.find(m as HTTPMethod, path)) found.push(m);
       return found.sort();
