@@ -153,7 +153,7 @@ export async function serve(config: Config): Promise<void> {
 
   let stopping = false;
   const stop = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) return logger.info({ signal }, 'already shutting down; the drain goes on');
     stopping = true;
     logger.info({ signal }, 'shutting down: draining in-flight requests');
     const force = setTimeout(() => {
@@ -176,6 +176,9 @@ export async function serve(config: Config): Promise<void> {
       process.exit(1);
     }
   };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  // `on`, not `once`: with no listener left, a repeated signal (a supervisor signalling
+  // again, Ctrl-C under `npm start`, where the terminal and npm both deliver SIGINT) would
+  // kill the process mid-drain. The shutdown deadline above bounds the drain instead.
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
 }
