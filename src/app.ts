@@ -17,7 +17,7 @@ import { gradingRoutes } from './features/grading/grading.routes.js';
 import { learningPathRoutes } from './features/learning-path/learning-path.routes.js';
 import { usageRoutes } from './features/usage/usage.routes.js';
 import { privacyRoutes } from './features/privacy/privacy.routes.js';
-import { answerFrameworkError, installErrorHandling, sendProblem } from './platform/http/error-handler.js';
+import { answerFrameworkError, installErrorHandling, MAX_PARAM_LENGTH, sendProblem } from './platform/http/error-handler.js';
 import { installNulGuard } from './platform/http/nul-guard.js';
 import { openApiTransforms, securitySchemes } from './platform/http/openapi.js';
 
@@ -30,8 +30,6 @@ declare module 'fastify' {
     startDraining(): void;
   }
 }
-
-const MAX_PARAM_LENGTH = 200;
 
 export async function buildApp(c: Container): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
@@ -55,7 +53,7 @@ export async function buildApp(c: Container): Promise<FastifyInstance> {
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  installErrorHandling(app, MAX_PARAM_LENGTH);
+  installErrorHandling(app);
 
   const openapi = { sessionCookie: SESSION_COOKIE, signatureHeader: 'Tutorgate-Signature' };
   await app.register(fastifySwagger, {

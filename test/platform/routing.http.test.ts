@@ -60,6 +60,13 @@ describe('routing answers', () => {
     expect((await t.app.inject({ method: 'GET', url: '/docs/static/index.css' })).statusCode).toBe(200);
   });
 
+  it('answers a path segment over the router limit 414 as problem+json naming the limit', async () => {
+    const r = await t.app.inject({ method: 'GET', url: `/v1/admin/users/${'a'.repeat(201)}` });
+    expect(r.statusCode).toBe(414);
+    expect(r.headers['content-type']).toContain('application/problem+json');
+    expect(r.json()).toMatchObject({ status: 414, title: 'URI Too Long', code: 'uri_too_long', detail: expect.stringContaining('200 characters') });
+  });
+
   it('checks the method before authentication, so a wrong method never reaches a handler', async () => {
     const r = await t.app.inject({ method: 'PUT', url: '/v1/me' });
     expect(r.statusCode).toBe(405);

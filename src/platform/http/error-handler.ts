@@ -11,6 +11,9 @@ interface Mapped {
   headers?: Record<string, string>;
 }
 
+// The longest path segment (a route parameter) the router takes; longer is 414.
+export const MAX_PARAM_LENGTH = 200;
+
 // Fastify's own errors that clients cause, by code. Everything unknown is a 500 with a
 // generic message; the full error goes to the log only.
 const FASTIFY_CODES: Record<string, { status: number; code: string; detail: string }> = {
@@ -20,6 +23,7 @@ const FASTIFY_CODES: Record<string, { status: number; code: string; detail: stri
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'invalid_json', detail: 'The body is not valid JSON.' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'bad_request', detail: 'Content-Length does not match the body.' },
   FST_ERR_BAD_URL: { status: 400, code: 'bad_request', detail: 'The URL is malformed.' },
+  FST_ERR_MAX_PARAM_LENGTH: { status: 414, code: 'uri_too_long', detail: `A path segment is longer than ${MAX_PARAM_LENGTH} characters.` },
   FST_ERR_ASYNC_CONSTRAINT: { status: 400, code: 'bad_request', detail: 'The request cannot be routed.' },
 };
 
@@ -93,8 +97,8 @@ export function answerFrameworkError(err: FastifyError, request: FastifyRequest,
 }
 
 /** Call before any route is registered (the 405 answer learns the routes as they are added). */
-export function installErrorHandling(app: FastifyInstance, maxParamLength: number): void {
-  const routes = indexRouteMethods(app, maxParamLength);
+export function installErrorHandling(app: FastifyInstance): void {
+  const routes = indexRouteMethods(app, MAX_PARAM_LENGTH);
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const mapped = mapError(err);
     if (mapped.status >= 500) request.log.error({ err }, 'unhandled error');
