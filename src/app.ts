@@ -18,6 +18,7 @@ import { learningPathRoutes } from './features/learning-path/learning-path.route
 import { usageRoutes } from './features/usage/usage.routes.js';
 import { privacyRoutes } from './features/privacy/privacy.routes.js';
 import { answerFrameworkError, installErrorHandling, MAX_PARAM_LENGTH, sendProblem } from './platform/http/error-handler.js';
+import { answerClientError } from './platform/http/client-error.js';
 import { installNulGuard } from './platform/http/nul-guard.js';
 import { openApiTransforms, securitySchemes } from './platform/http/openapi.js';
 
@@ -49,6 +50,7 @@ export async function buildApp(c: Container): Promise<FastifyInstance> {
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
   });
 
   app.setValidatorCompiler(validatorCompiler);
