@@ -42,7 +42,7 @@ export function healthRoutes(checks: ReadinessCheck[], metricsText: () => Promis
           docs: {
             responses: {
               200: { description: 'Ready: every required check passed', content: { 'application/json': readiness('ready') } },
-              503: { description: "Not ready: a required check failed or timed out (an instance shutting down answers 503 with Fastify's own JSON body instead)", content: { 'application/json': readiness('unready') } },
+              503: { description: "Not ready: a required check failed or timed out (an instance shutting down answers 503 problem+json, code shutting_down, instead)", content: { 'application/json': readiness('unready') } },
             },
           },
         },
