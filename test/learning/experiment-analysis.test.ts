@@ -69,23 +69,23 @@ describe('experiment analysis', () => {
     expect(llm.ci95[1]).toBeGreaterThan(0.06); // and contains the true effect
     expect(report.learners.control.costPerLearnerUsd).toBe(0);
   });
+  // One learner per entry, exposed to the variant a second ago, recommended item-a then, and
+  // attempting it now (correct or not), in the order given.
+  async function seedExperiment(experiment: string, learners: { variant: string; correct: number }[]) {
+    const now = t.clock.now();
+    const user = (i: number) => `${experiment}-${i}`;
+    await t.store.db.insertInto('progress_events').values(learners.map((l, i) => ({ user_id: user(i), event_id: 'e0', item_id: 'item-a', correct: l.correct, at: now, received_at: now }))).execute();
+    await t.store.db.insertInto('experiment_exposures').values(learners.map((l, i) => ({ experiment, user_id: user(i), variant: l.variant, first_at: now - 1000, exposures: 1 }))).execute();
+    await t.store.db
+      .insertInto('recommendations')
+      .values(learners.map((l, i) => ({ id: `rec-${user(i)}`, user_id: user(i), experiment, variant: l.variant, source: 'rules', item_ids: JSON.stringify(['item-a']), at: now - 1000 })))
+      .execute();
+  }
+
   it('reports a variant named __proto__ like any other, without touching Object.prototype', async () => {
     // A legal variant key (letters, digits, "_", ".", "-"): used as a plain object's key, the
     // report's counters landed on Object.prototype, for every object of the process.
-    const now = t.clock.now();
-    const exposures = [];
-    const recs = [];
-    const rows = [];
-    for (let i = 0; i < 4; i++) {
-      const user = `proto-${i}`;
-      const variant = i % 2 ? '__proto__' : 'control';
-      exposures.push({ experiment: 'proto_exp', user_id: user, variant, first_at: now - 1000, exposures: 1 });
-      recs.push({ id: `rec-proto-${i}`, user_id: user, experiment: 'proto_exp', variant, source: 'rules', item_ids: JSON.stringify(['item-a']), at: now - 1000 });
-      rows.push({ user_id: user, event_id: 'e0', item_id: 'item-a', correct: i % 3 ? 1 : 0, at: now, received_at: now });
-    }
-    await t.store.db.insertInto('progress_events').values(rows).execute();
-    await t.store.db.insertInto('experiment_exposures').values(exposures).execute();
-    await t.store.db.insertInto('recommendations').values(recs).execute();
+    await seedExperiment('proto_exp', [0, 1, 2, 3].map((i) => ({ variant: i % 2 ? '__proto__' : 'control', correct: i % 3 ? 1 : 0 })));
     const admin = await t.premium('proto-admin', ['admin']);
     const r = await t.app.inject({ method: 'GET', url: '/v1/admin/experiments/proto_exp/analysis', headers: bearer(admin) });
     expect(r.statusCode).toBe(200);
@@ -99,20 +99,7 @@ describe('experiment analysis', () => {
   it('without a "control" variant compares with the first variant by name, whatever order the rows come in', async () => {
     // The control was "the first variant seen" in rows read without an order: on Postgres it
     // could change between two reports of one experiment, and turn the difference's sign.
-    const now = t.clock.now();
-    const exposures = [];
-    const recs = [];
-    const rows = [];
-    for (let i = 0; i < 6; i++) {
-      const user = `order-${i}`;
-      const variant = i < 3 ? 'zeta' : 'alpha';
-      exposures.push({ experiment: 'order_exp', user_id: user, variant, first_at: now - 1000, exposures: 1 });
-      recs.push({ id: `rec-order-${i}`, user_id: user, experiment: 'order_exp', variant, source: 'rules', item_ids: JSON.stringify(['item-a']), at: now - 1000 });
-      rows.push({ user_id: user, event_id: 'e0', item_id: 'item-a', correct: i % 2, at: now, received_at: now });
-    }
-    await t.store.db.insertInto('progress_events').values(rows).execute();
-    await t.store.db.insertInto('experiment_exposures').values(exposures).execute();
-    await t.store.db.insertInto('recommendations').values(recs).execute();
+    await seedExperiment('order_exp', [0, 1, 2, 3, 4, 5].map((i) => ({ variant: i < 3 ? 'zeta' : 'alpha', correct: i % 2 })));
     const admin = await t.premium('order-admin', ['admin']);
     const report = (await t.app.inject({ method: 'GET', url: '/v1/admin/experiments/order_exp/analysis', headers: bearer(admin) })).json();
     expect(report.analysis.control.variant).toBe('alpha');

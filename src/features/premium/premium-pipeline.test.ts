@@ -149,8 +149,9 @@ describe('PremiumPipeline', () => {
     expect(waited).toEqual(['a']);
   });
 
-  it("never answers a waiting user with another user's rate-limit refusal", async () => {
-    // User a's concurrency slot is refused only once b is waiting on the same cache key.
+  // A limiter that refuses user a's concurrency slot once `release()` is called (so that
+  // others can join a's flight first), and the listed users' slots at once.
+  function refusingSlots(refused: string[]): { limiter: RateLimiter; release: () => void } {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const memory = createMemoryRateLimiter();
@@ -160,13 +161,17 @@ describe('PremiumPipeline', () => {
       reserveTokens: (k, s, e) => memory.reserveTokens(k, s, e),
       peek: (k, s) => memory.peek(k, s),
       async acquireSlot(key, limit) {
-        if (key === limitKeyFor('premium', 'grading', 'a')) {
-          await gate;
-          return { allowed: false, release: async () => {} };
-        }
+        if (key === limitKeyFor('premium', 'grading', 'a')) await gate;
+        if (key === limitKeyFor('premium', 'grading', 'a') || refused.some((u) => key === limitKeyFor('premium', 'grading', u))) return { allowed: false, release: async () => {} };
         return memory.acquireSlot(key, limit);
       },
     };
+    return { limiter, release };
+  }
+
+  it("never answers a waiting user with another user's rate-limit refusal", async () => {
+    // User a's concurrency slot is refused only once b is waiting on the same cache key.
+    const { limiter, release } = refusingSlots([]);
     const { pipeline, calls } = build({ limiter });
     const a = pipeline.run(task(principal('a'), 'shared answer'));
     await new Promise((r) => setTimeout(r, 5)); // a now leads the single flight
@@ -181,23 +186,7 @@ describe('PremiumPipeline', () => {
   it("never answers a waiting user with a refusal of the user whose retry it joined", async () => {
     // a leads and is refused; b and c, waiting on a's flight, each try again. b's retry leads
     // a new flight and c joins it; b is over its own concurrency limit, c is not.
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const memory = createMemoryRateLimiter();
-    const limiter: RateLimiter = {
-      ...memory,
-      hitRequest: (k, s) => memory.hitRequest(k, s),
-      reserveTokens: (k, s, e) => memory.reserveTokens(k, s, e),
-      peek: (k, s) => memory.peek(k, s),
-      async acquireSlot(key, limit) {
-        if (key === limitKeyFor('premium', 'grading', 'a')) {
-          await gate;
-          return { allowed: false, release: async () => {} };
-        }
-        if (key === limitKeyFor('premium', 'grading', 'b')) return { allowed: false, release: async () => {} };
-        return memory.acquireSlot(key, limit);
-      },
-    };
+    const { limiter, release } = refusingSlots(['b']);
     const { pipeline, calls } = build({ limiter });
     const a = pipeline.run(task(principal('a'), 'shared answer'));
     await new Promise((r) => setTimeout(r, 5)); // a now leads the single flight
