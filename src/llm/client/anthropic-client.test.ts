@@ -32,11 +32,12 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-function client(onCall?: () => void) {
+function client(onCall?: () => void, fetch?: typeof globalThis.fetch) {
   const errors: object[] = [];
   const c = createAnthropicClient({
     apiKey: KEY,
     baseURL: url,
+    ...(fetch ? { fetch } : {}),
     models: { default: 'claude-haiku-5-5' },
     timeoutsMs: {},
     retry: { maxRetries: 0, maxTotalMs: 1000, baseDelayMs: 1 },
@@ -106,16 +107,7 @@ describe('a stream that ends before message_stop', () => {
     ['after its message_delta', start + block + delta, 7],
   ])('%s still records what the stream had reported', async (_name, body, outputTokens) => {
     const ended = (async () => new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream', 'request-id': 'req_cut' } })) as typeof fetch;
-    const c = createAnthropicClient({
-      apiKey: KEY,
-      baseURL: url,
-      fetch: ended,
-      models: { default: 'claude-haiku-5-5' },
-      timeoutsMs: {},
-      retry: { maxRetries: 0, maxTotalMs: 1000, baseDelayMs: 1 },
-      breaker: { failureThreshold: 3, openMs: 1000, halfOpenProbes: 1 },
-      concurrency: { maxInFlight: 1, maxQueued: 0, queueTimeoutMs: 10 },
-    });
+    const { c } = client(undefined, ended);
     const err = await c.structured({ ...req, stream: true }).then(
       () => expect.fail('a stream without message_stop is not an answer'),
       (e: LlmError) => e,
