@@ -1,5 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { SignJWT, importPKCS8 } from 'jose';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair, SignJWT, importPKCS8 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, createTestApp, TEST_JWT_SECRET, type TestApp } from '../helpers/test-app.js';
 
@@ -142,6 +144,54 @@ describe('pre-auth limit on credential failures', () => {
       expect(codes).toEqual(Array(30).fill(401));
       expect((await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(good) })).statusCode).toBe(200);
     } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('end-user JWTs verified against a JWKS (TUTORGATE_JWKS_URL)', () => {
+  // A stand-in identity provider whose key set can be taken down and brought back.
+  let server: Server;
+  let jwksUp = false;
+  let jwks: object;
+  let url: string;
+  let sign: (sub: string, kid?: string) => Promise<string>;
+  beforeAll(async () => {
+    const { privateKey, publicKey } = await generateKeyPair('RS256');
+    jwks = { keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' }] };
+    sign = (sub, kid = 'k1') => new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid }).setSubject(sub).setExpirationTime('1h').sign(privateKey);
+    server = createServer((_req, res) => {
+      if (!jwksUp) return void res.writeHead(503).end('down for maintenance');
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('answers 503 while the key set cannot be fetched, counts no failed credential, and accepts the token once it can', async () => {
+    // An outage of the identity provider is no caller's fault: a 401 would tell every app to
+    // throw away a good token, and counting it would lock the school's shared address out
+    // of the API, API keys included, for a minute after the provider is back.
+    const t = await createTestApp({ env: { TUTORGATE_JWT_SECRET: '', TUTORGATE_JWKS_URL: url, TUTORGATE_AUTH_FAILURES_PER_MINUTE: '3' } });
+    try {
+      const key = await t.premium('jwks-user');
+      const token = await sign('jwks-user');
+      jwksUp = false;
+      for (let i = 0; i < 5; i++) {
+        const r = await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(token) });
+        expect(r.statusCode, `attempt ${i + 1}`).toBe(503);
+        expect(r.json()).toMatchObject({ status: 503, code: 'service_unavailable' });
+      }
+      expect((await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(key) })).statusCode).toBe(200);
+      jwksUp = true;
+      const ok = await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(token) });
+      expect(ok.statusCode).toBe(200);
+      expect(ok.json()).toMatchObject({ userId: 'jwks-user', tier: 'premium', authenticatedWith: 'jwt' });
+      // With the key set at hand, a token it has no key for is the token's fault again.
+      expect((await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(await sign('jwks-user', 'unknown-kid')) })).statusCode).toBe(401);
+    } finally {
+      jwksUp = false;
       await t.close();
     }
   });

@@ -5,7 +5,7 @@ import { hashApiKey, looksLikeApiKey } from './api-key.js';
 import { effectiveTier, subscriptionGraceMs } from './effective-tier.js';
 import type { IdentityRepository } from './identity.repository.js';
 import type { Principal, Subscription, User } from './identity.types.js';
-import type { JwtVerifier } from './jwt-verifier.js';
+import { SigningKeysUnavailableError, type JwtVerifier } from './jwt-verifier.js';
 
 export type AuthFailure = 'missing' | 'malformed' | 'unknown_key' | 'revoked_key' | 'invalid_token' | 'unknown_user' | 'disabled_user';
 
@@ -60,7 +60,8 @@ export class Authenticator {
     let sub: string;
     try {
       sub = (await this.jwt.verify(token)).sub;
-    } catch {
+    } catch (err) {
+      if (err instanceof SigningKeysUnavailableError) throw err; // 503: not a failed credential
       throw new AuthenticationFailed('invalid_token');
     }
     try {

@@ -1,4 +1,5 @@
 import { createRemoteJWKSet, jwtVerify, SignJWT, errors as joseErrors, type JWTVerifyGetKey } from 'jose';
+import { ServiceUnavailableError } from '../../platform/errors.js';
 import { USER_ID_PATTERN } from './identity.types.js';
 
 export interface JwtVerifier {
@@ -14,13 +15,31 @@ export interface JwtOptions {
 
 export class InvalidTokenError extends Error {}
 
+// The JWKS could not be fetched or used (the identity provider is down, slow or answers
+// garbage). No fault of the caller's: a 401 would make apps throw away good tokens, and
+// counted as a failed credential it would lock a shared address out of the API.
+export class SigningKeysUnavailableError extends ServiceUnavailableError {
+  constructor() {
+    super("The identity provider's signing keys (TUTORGATE_JWKS_URL) cannot be fetched; try again shortly.");
+  }
+}
+
 // The algorithm list is pinned per key type: an HS256 secret never accepts RS/ES
 // tokens and a JWKS never accepts HS256 (algorithm confusion), and `none` is never listed.
 export function createJwtVerifier(opts: JwtOptions): JwtVerifier {
   let key: Uint8Array | JWTVerifyGetKey;
   let algorithms: string[];
   if (opts.jwksUrl) {
-    key = createRemoteJWKSet(new URL(opts.jwksUrl), { timeoutDuration: 3000, cooldownDuration: 30_000 });
+    const remote = createRemoteJWKSet(new URL(opts.jwksUrl), { timeoutDuration: 3000, cooldownDuration: 30_000 });
+    key = async (header, token) => {
+      try {
+        return await remote(header, token);
+      } catch (err) {
+        // Only these are the token's fault: the set has no key (or several) for its kid and alg.
+        if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys || err instanceof joseErrors.JOSENotSupported) throw err;
+        throw new SigningKeysUnavailableError();
+      }
+    };
     algorithms = ['RS256', 'ES256'];
   } else if (opts.secret) {
     key = new TextEncoder().encode(opts.secret);
@@ -42,7 +61,7 @@ export function createJwtVerifier(opts: JwtOptions): JwtVerifier {
         if (typeof payload.sub !== 'string' || !USER_ID_PATTERN.test(payload.sub)) throw new InvalidTokenError('token has no usable subject');
         return { sub: payload.sub };
       } catch (err) {
-        if (err instanceof InvalidTokenError) throw err;
+        if (err instanceof InvalidTokenError || err instanceof SigningKeysUnavailableError) throw err;
         const reason = err instanceof joseErrors.JOSEError ? err.code : 'ERR_JWT_INVALID';
         throw new InvalidTokenError(reason);
       }
