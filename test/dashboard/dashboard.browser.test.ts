@@ -246,6 +246,48 @@ describe('admin dashboard in a browser', () => {
     await page.screenshot({ path: 'test-artifacts/dashboard.png', fullPage: true });
   });
 
+  // Every table cell must be readable, at a phone's width and at a small laptop's: a wide
+  // table may scroll inside its card, but must not spill out of it (under the next card, or
+  // making the whole page scroll sideways), and a KPI figure must not break across lines.
+  it('lays out at 375 and 1024 px: no sideways page scroll, every table cell can be seen, KPIs on one line', { timeout: 120_000 }, async () => {
+    try {
+      for (const width of [375, 1024]) {
+        await page.setViewportSize({ width, height: 900 });
+        expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth), `page wider than ${width} px`).toBeLessThanOrEqual(0);
+        const cells = page.locator('#dashboard table th, #dashboard table td');
+        const count = await cells.count();
+        expect(count).toBeGreaterThan(30);
+        for (let i = 0; i < count; i++) {
+          const cell = cells.nth(i);
+          await cell.scrollIntoViewIfNeeded();
+          const seen = await cell.evaluate((e) => {
+            const r = e.getBoundingClientRect();
+            const card = e.closest('.card')!.getBoundingClientRect();
+            // A cell must sit inside its card, not spill under the next one; both its ends
+            // must be on top. A cell spanning a table wider than its card shows only a part.
+            const spans = r.width > card.width;
+            if (!spans && (r.left < card.left - 0.5 || r.right > card.right + 0.5)) return false;
+            return (spans ? [Math.max(r.left, card.left) + 4] : [r.left + 2, r.right - 2]).every((x) => {
+              const hit = document.elementFromPoint(x, r.top + r.height / 2);
+              return hit !== null && (e === hit || e.contains(hit));
+            });
+          });
+          expect(seen, `at ${width} px, cell ${i} ("${(await cell.textContent())?.trim()}") is covered or out of view`).toBe(true);
+        }
+        const kpiLines = await page.locator('.kpi-value').evaluateAll((els) =>
+          els.map((e) => {
+            const r = document.createRange();
+            r.selectNodeContents(e);
+            return new Set([...r.getClientRects()].map((b) => Math.round(b.top))).size;
+          }),
+        );
+        expect(kpiLines, `KPI lines at ${width} px`).toEqual([1, 1, 1, 1, 1, 1]);
+      }
+    } finally {
+      await page.setViewportSize({ width: 1440, height: 1000 });
+    }
+  });
+
   it('signs out: the cookie is gone and a reload shows the sign-in form', { timeout: 120_000 }, async () => {
     await page.getByTestId('logout').click();
     await page.getByTestId('token-input').waitFor({ state: 'visible' });

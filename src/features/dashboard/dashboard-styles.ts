@@ -23,14 +23,20 @@ code { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospace; font-siz
 main { max-width: 1280px; margin: 0 auto; padding: 20px 24px 8px; }
 footer { max-width: 1280px; margin: 0 auto; padding: 8px 24px 24px; font-size: 12px; }
 
-.card { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 16px 18px; box-shadow: 0 1px 2px rgba(16, 24, 40, 0.04); min-width: 0; }
+.card { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 16px 18px; box-shadow: 0 1px 2px rgba(16, 24, 40, 0.04); min-width: 0; overflow-x: auto; } /* a table wider than its card scrolls inside it, never under the next card */
 .card h2 { margin: 0 0 12px; font-size: 13px; font-weight: 600; text-transform: uppercase; letter-spacing: 0.04em; color: var(--muted); }
 h1 { font-size: 20px; margin: 0 0 8px; }
 
 .grid { display: grid; gap: 16px; margin-bottom: 16px; }
 .grid.charts, .grid.two { grid-template-columns: repeat(2, minmax(0, 1fr)); }
 .grid.three { grid-template-columns: repeat(3, minmax(0, 1fr)); }
+@media (max-width: 1279px) { .grid.three { grid-template-columns: repeat(2, minmax(0, 1fr)); } } /* three tables side by side need the full width */
 @media (max-width: 900px) { .grid.charts, .grid.two, .grid.three { grid-template-columns: 1fr; } }
+@media (max-width: 600px) {
+  .topbar { flex-wrap: wrap; gap: 8px; padding: 10px 12px; }
+  main { padding: 16px 12px 8px; }
+  footer { padding: 8px 12px 24px; }
+}
 
 button, .button { font: inherit; border: 1px solid var(--accent); background: var(--accent); color: #fff; border-radius: 7px; padding: 7px 14px; cursor: pointer; text-decoration: none; display: inline-block; }
 button:hover, .button:hover { filter: brightness(1.08); }
@@ -50,6 +56,7 @@ input:focus { outline: 2px solid rgba(59, 91, 219, 0.35); border-color: var(--ac
 
 .kpis { display: grid; grid-template-columns: repeat(6, minmax(0, 1fr)); gap: 12px; margin-bottom: 16px; }
 @media (max-width: 1100px) { .kpis { grid-template-columns: repeat(3, minmax(0, 1fr)); } }
+@media (max-width: 600px) { .kpis { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
 .kpi { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 14px 16px; display: flex; flex-direction: column; gap: 6px; min-width: 0; }
 .kpi-label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: 0.04em; }
 .kpi-value { font-size: 22px; font-weight: 650; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
@@ -69,11 +76,13 @@ input:focus { outline: 2px solid rgba(59, 91, 219, 0.35); border-color: var(--ac
 .table td.user { overflow-wrap: anywhere; min-width: 8em; } /* ids can be one long word */
 .table .num { text-align: right; white-space: nowrap; }
 .table.compact th, .table.compact td { padding: 5px 6px; }
+.table.compact th:first-child, .table.compact td:first-child { padding-left: 0; } /* flush with the card, so the three side by side fit */
+.table.compact th:last-child, .table.compact td:last-child { padding-right: 0; }
 .table tr:last-child td { border-bottom: 0; }
 .table .empty-row td { color: var(--muted); text-align: center; }
 
 .budget { margin-bottom: 14px; }
-.budget-head { display: flex; justify-content: space-between; gap: 8px; margin-bottom: 5px; font-size: 13px; }
+.budget-head { display: flex; flex-wrap: wrap; justify-content: space-between; gap: 0 8px; margin-bottom: 5px; font-size: 13px; }
 .budget-head .muted { font-variant-numeric: tabular-nums; white-space: nowrap; }
 .bar { height: 10px; background: #eef1f6; border-radius: 5px; overflow: hidden; }
 .bar-fill { height: 100%; width: 0; background: var(--ok); border-radius: 5px; }
