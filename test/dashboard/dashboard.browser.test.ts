@@ -185,6 +185,40 @@ describe('admin dashboard in a browser', () => {
     expect((await csv.text()).trim().split('\n')).toHaveLength(1 + 2);
   });
 
+  // Each chart's five y-axis labels, as numbers ("1.5K" → 1500, "$0.0075" → 0.0075).
+  const axisLabels = (chart: string) =>
+    page.locator(`[data-testid="${chart}"] svg text.axis[text-anchor="end"]`).allTextContents().then((labels) =>
+      labels.map((l) => {
+        const m = /^\$?([\d.,]+)([KMB]?)$/.exec(l);
+        if (!m) throw new Error(`axis label ${l}`);
+        return Number(m[1]!.replaceAll(',', '')) * { '': 1, K: 1e3, M: 1e6, B: 1e9 }[m[2] as '' | 'K' | 'M' | 'B'];
+      }),
+    );
+
+  it('labels every grid line with its exact value, in whole tokens, also for a range with no usage', { timeout: 120_000 }, async () => {
+    const before = [await page.getByTestId('range-from').inputValue(), await page.getByTestId('range-to').inputValue()];
+    const empty = '2020-01-01';
+    try {
+      for (const [from, to] of [[empty, empty], [before[0]!, before[1]!]]) {
+        await page.getByTestId('range-from').fill(from!);
+        await page.getByTestId('range-to').fill(to!);
+        await page.getByTestId('range-apply').click();
+        await page.locator(`#dashboard[data-range="${from}..${to}"]`).waitFor({ state: 'attached', timeout: 60_000 });
+        for (const chart of ['chart-cost-feature', 'chart-tokens-feature', 'chart-cost-model', 'chart-tokens-model']) {
+          const ticks = await axisLabels(chart);
+          expect(ticks).toHaveLength(5);
+          const top = ticks[4]!;
+          expect(top).toBeGreaterThan(0);
+          ticks.forEach((v, k) => expect(v, `${chart} ${from}..${to}: grid line ${k} of 4 up to ${top}`).toBeCloseTo((top * k) / 4, 12));
+          if (chart.includes('tokens')) expect(ticks.every(Number.isInteger), `${chart}: ${ticks.join(', ')}`).toBe(true);
+        }
+      }
+    } finally {
+      await page.getByTestId('range-from').fill(before[0]!);
+      await page.getByTestId('range-to').fill(before[1]!);
+    }
+  });
+
   const grade = (answer: string) =>
     t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(learnerKey), payload: { question: 'Why does a puddle disappear?', referenceAnswer: 'The water evaporates into the air.', answer } });
   // Waits for the page's own fetch of the figures: the status line shows the time to the

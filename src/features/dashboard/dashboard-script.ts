@@ -190,12 +190,14 @@ function daysBetween(from, to) {
   return out;
 }
 
-// The smallest 1, 2, 2.5 or 5 times a power of ten at or above max, so the axis reads well.
-function niceMax(max) {
-  if (!(max > 0)) return 1;
-  const p = Math.pow(10, Math.floor(Math.log10(max)));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= max) return m * p;
-  return 10 * p;
+// The axis top: four equal steps, each the smallest 1, 2, 2.5 or 5 times a power of ten
+// (a whole number for counts) whose four reach max. Every grid line then has a short value
+// its label shows exactly (a top of 5K put lines at 1,250 and 3,750, labelled "1.3K", "3.8K").
+function niceMax(max, whole) {
+  const quarter = Math.max(max > 0 ? max / 4 : 0.25, whole ? 1 : 0);
+  const p = Math.pow(10, Math.floor(Math.log10(quarter)));
+  for (const m of [1, 2, 2.5, 5]) if (m * p >= quarter && (!whole || Number.isInteger(m * p))) return 4 * m * p;
+  return 40 * p;
 }
 
 function stackedBars(target, rows, key, metric, days, fmt, axisFmt) {
@@ -208,7 +210,7 @@ function stackedBars(target, rows, key, metric, days, fmt, axisFmt) {
     if (i !== undefined) values[names.indexOf(String(r[key]))][i] += Number(metric(r)) || 0;
   }
   const totals = days.map((_, i) => values.reduce((s, v) => s + v[i], 0));
-  const max = niceMax(Math.max(0, ...totals));
+  const max = niceMax(Math.max(0, ...totals), axisFmt === axisCount); // tokens come whole
   const W = 560, H = 210, L = 58, R = 8, T = 8, B = 24;
   const plotH = H - T - B;
   const svg = svgEl('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': target.previousElementSibling ? target.previousElementSibling.textContent : 'chart' });
