@@ -77,3 +77,27 @@ describe('budgets refused with 429 (onExhausted: reject)', () => {
     expect(metrics).toContain('tutorgate_budget_used_ratio{budget="global"} 1');
   });
 });
+
+describe('a budget smaller than a call', () => {
+  let t: App;
+  let admin: string;
+  beforeAll(async () => {
+    // $0.001 a day for grading: less than one call's worst case, so the first call is refused.
+    t = await createSimulatedApp({ policy: { budgets: { perFeatureDailyUsd: { grading: 0.001 } } } });
+    admin = await t.premium('small-admin', ['admin']);
+  });
+  afterAll(() => t.close());
+
+  it('is reported exhausted while its spend is still 0 %: every answer comes from rules', async () => {
+    const key = await t.premium('small-learner');
+    const r = await t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(key), payload: grading });
+    expect(r.json()).toMatchObject({ source: 'rules', fallbackReason: 'budget_exhausted' });
+    const usage = (await t.app.inject({ method: 'GET', url: '/v1/admin/usage', headers: bearer(admin) })).json();
+    const exhausted = (usage.budgets as { budget: string; used: number; exhausted: boolean }[]).map((b) => [b.budget.replace(/:\d{4}-\d{2}-\d{2}$/, ''), b.used, b.exhausted]);
+    expect(exhausted).toEqual([
+      ['global', 0, false],
+      ['feature:grading', 0, true],
+      ['feature:learning_path', 0, false],
+    ]);
+  });
+});

@@ -288,9 +288,9 @@ function renderBudgets(budgets) {
     const item = el('div', 'budget');
     item.dataset.budget = b.budget;
     const head = el('div', 'budget-head');
-    head.append(el('span', '', b.budget), el('span', 'muted', usd(b.spentUsd) + ' of ' + usd(b.capUsd) + ' · ' + percent(used)));
+    head.append(el('span', '', b.budget), el('span', 'muted', usd(b.spentUsd) + ' of ' + usd(b.capUsd) + ' · ' + percent(used) + (b.exhausted ? ' · exhausted' : '')));
     const bar = el('div', 'bar');
-    const fill = el('div', 'bar-fill' + (used >= 1 ? ' bad' : used >= 0.8 ? ' warn' : ''));
+    const fill = el('div', 'bar-fill' + (used >= 1 || b.exhausted ? ' bad' : used >= 0.8 ? ' warn' : ''));
     fill.style.width = Math.min(100, used * 100).toFixed(2) + '%';
     bar.setAttribute('role', 'meter');
     bar.setAttribute('aria-valuenow', String(Math.round(used * 100)));

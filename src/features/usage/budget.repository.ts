@@ -93,6 +93,13 @@ export class BudgetRepository {
     return claimOnce(this.db, key, now);
   }
 
+  /** Which of these notification keys were claimed (their notice sent). */
+  async claimed(keys: string[]): Promise<Set<string>> {
+    if (keys.length === 0) return new Set();
+    const rows = await this.db.selectFrom('notifications_sent').select('key').where('key', 'in', keys).execute();
+    return new Set(rows.map((r) => r.key));
+  }
+
   async getOverride(userId: string): Promise<{ limits: Record<string, number> | null; monthlyBudgetMicros: number | null } | undefined> {
     const r = await this.db.selectFrom('user_overrides').selectAll().where('user_id', '=', userId).executeTakeFirst();
     if (!r) return undefined;

@@ -31,5 +31,5 @@ export const UsageReportSchema = z.strictObject({
   rows: z.array(UsageRowSchema),
   totals: UsageRowSchema,
   topUsers: z.array(UsageRowSchema).meta({ description: 'The ten costliest users over the range' }),
-  budgets: z.array(z.strictObject({ budget: z.string(), capUsd: z.number(), spentUsd: z.number(), reservedUsd: z.number(), used: z.number().meta({ description: 'spent / cap' }) })),
+  budgets: z.array(z.strictObject({ budget: z.string(), capUsd: z.number(), spentUsd: z.number(), reservedUsd: z.number(), used: z.number().meta({ description: 'spent / cap' }), exhausted: z.boolean().meta({ description: 'Spent to the cap, or it has refused a call this period (a call whose worst case no longer fit): premium answers come from rules until it resets' }) })),
 });

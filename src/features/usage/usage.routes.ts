@@ -6,7 +6,7 @@ import type { Policy } from '../../platform/policy.js';
 import { principalOf } from '../identity/auth.hook.js';
 import type { BudgetRepository } from './budget.repository.js';
 import { MyUsageSchema, UsageReportSchema } from './usage.openapi.js';
-import { serviceBudgetLines, usedRatio } from './budget-policy.js';
+import { budgetNoticeKey, serviceBudgetLines, usedRatio } from './budget-policy.js';
 import { GROUP_COLUMNS, toCsv, type GroupColumn, type UsageAnalyticsRepository } from './usage-analytics.repository.js';
 
 const day = z.string().refine(isCalendarDay, 'expected a day YYYY-MM-DD, from 1970 on');
@@ -83,9 +83,11 @@ export function usageRoutes(deps: { analytics: UsageAnalyticsRepository; budgets
 async function burn(deps: { budgets: BudgetRepository; policy: Policy; clock: Clock }) {
   const now = deps.clock.now();
   const lines = serviceBudgetLines(deps.policy, now);
-  const state = await deps.budgets.read(lines.map((l) => l.key));
+  const [state, exhausted] = await Promise.all([deps.budgets.read(lines.map((l) => l.key)), deps.budgets.claimed(lines.map((l) => budgetNoticeKey(l.key, 1)))]);
   return lines.map((l) => {
     const s = state.get(l.key) ?? { spent: 0, reserved: 0 };
-    return { budget: l.key, capUsd: l.capMicros / 1e6, spentUsd: s.spent / 1e6, reservedUsd: s.reserved / 1e6, used: usedRatio(s.spent, l.capMicros) };
+    const used = usedRatio(s.spent, l.capMicros);
+    // Exhausted also short of the cap: the budget refused a call whose worst case did not fit.
+    return { budget: l.key, capUsd: l.capMicros / 1e6, spentUsd: s.spent / 1e6, reservedUsd: s.reserved / 1e6, used, exhausted: used >= 1 || exhausted.has(budgetNoticeKey(l.key, 1)) };
   });
 }
