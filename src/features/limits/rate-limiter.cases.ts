@@ -104,6 +104,15 @@ export function defineRateLimiterCases(backend: string, harness: LimiterHarness)
       const fresh = principal();
       await limiter!.refundRequest(fresh, spec, admitted); // nothing taken: nothing to give, no credit either
       expect((await limiter!.peek(fresh, spec)).requestsPerMinute?.remaining).toBe(2);
+      // A refund given twice in an open window (a retried refusal) stops at zero: no credit either.
+      const twice = principal();
+      const once = await limiter!.hitRequest(twice, spec);
+      await limiter!.refundRequest(twice, spec, once);
+      await limiter!.refundRequest(twice, spec, once);
+      expect((await limiter!.peek(twice, spec)).requestsPerMinute?.remaining).toBe(2);
+      expect((await limiter!.hitRequest(twice, spec)).allowed).toBe(true);
+      expect((await limiter!.hitRequest(twice, spec)).allowed).toBe(true);
+      expect((await limiter!.hitRequest(twice, spec)).allowed).toBe(false);
     });
 
     it('charges the hour nothing when the minute window refuses', async () => {
