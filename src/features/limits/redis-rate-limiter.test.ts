@@ -35,6 +35,20 @@ describe('redis rate limiter', () => {
     });
   });
 
+  it('lets a crashed holder’s slot lapse while other holders keep the slot set alive', async () => {
+    // The set's own expiry is refreshed by every acquire, so it never lapses while the slot
+    // is busy: the crashed holder's entry must be dropped by its lease, not by the key's TTL.
+    const redis = await connect();
+    const limiter = createRedisRateLimiter(redis, { prefix, slotLeaseSec: 1 });
+    const key = 'premium:grading:crashy-busy';
+    expect((await limiter.acquireSlot(key, 2)).allowed).toBe(true); // never released
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await limiter.acquireSlot(key, 2)).allowed).toBe(true); // live, refreshes the set's TTL
+    expect((await limiter.acquireSlot(key, 2)).allowed).toBe(false);
+    await new Promise((r) => setTimeout(r, 750)); // the first lease has lapsed, the second has not
+    expect((await limiter.acquireSlot(key, 2)).allowed).toBe(true);
+  });
+
   it('puts a TTL on every key it writes, so abandoned principals cost no memory forever', async () => {
     const redis = await connect();
     const p = `${prefix}:ttl`;
