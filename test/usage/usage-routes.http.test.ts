@@ -59,8 +59,12 @@ describe('budgets refused with 429 (onExhausted: reject)', () => {
       const r = await t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(key), payload: grading });
       expect(r.statusCode).toBe(429);
       expect(r.headers['content-type']).toContain('application/problem+json');
-      expect(Number(r.headers['retry-after'])).toBeGreaterThan(0);
+      // The global budget is daily: a retry can pass at the next UTC midnight, not before, not a month later.
+      const now = new Date(t.clock.now());
+      const midnight = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
+      expect(Number(r.headers['retry-after'])).toBe(Math.ceil((midnight - now.getTime()) / 1000));
       expect(r.json()).toMatchObject({ code: 'budget_exhausted', status: 429 });
+      expect(r.json().detail).toContain('daily global');
     }
     expect(t.sim.stats().messages).toBe(before);
     const metrics = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
