@@ -127,6 +127,22 @@ describe('PremiumPipeline', () => {
     expect(free.calls.length + off.calls.length).toBe(0);
   });
 
+  it('a refused budget answers from the rules with a notice naming that budget, and makes no call', async () => {
+    const named: [string, string][] = [
+      ['user:a:2026-11', 'monthly user'],
+      ['feature:grading:2026-11-27', 'daily grading feature'],
+      ['global:2026-11-27', 'daily global'],
+    ];
+    for (const [refusedKey, name] of named) {
+      const { pipeline, calls, settled, deferred } = build({ reserve: async () => ({ ok: false, refusedKey }) });
+      const out = await pipeline.run(task(principal('a'), `budget ${refusedKey}`));
+      expect(out).toMatchObject({ source: 'rules', fallbackReason: 'budget_exhausted', usage: { costUsd: 0 } });
+      expect(out.notices).toEqual([`The ${name} budget is spent; this answer comes from the rules engine.`]);
+      await deferred.drain();
+      expect({ calls, settled }).toEqual({ calls: [], settled: [] });
+    }
+  });
+
   it('does the task\'s waiting work while the upstream call is in flight, and only when a call is made', async () => {
     const fake = fakeLlm();
     let answer!: () => void;
