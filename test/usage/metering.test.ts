@@ -62,6 +62,15 @@ describe.each(STORE_KINDS)('metering on %s', (kind) => {
     if (ok.ok) await metering.release(ok.reservation); // leaves no pending row for the reconcile test
   });
 
+  it('refuses a worst case larger than the cap of a budget that has no counter yet, and creates none', async () => {
+    const lines = [{ key: 'user:m7:2026-11', capMicros: 5_000 }];
+    expect(await metering.reserve({ userId: 'm7', feature: 'grading', model: 'claude-haiku-4-5', worstCaseMicros: 5_001, lines })).toEqual({ ok: false, refusedKey: 'user:m7:2026-11' });
+    expect((await new BudgetRepository(ts.store.db).read(['user:m7:2026-11'])).size).toBe(0);
+    const r = await metering.reserve({ userId: 'm7', feature: 'grading', model: 'claude-haiku-4-5', worstCaseMicros: 5_000, lines }); // exactly the cap fits
+    expect(r.ok).toBe(true);
+    if (r.ok) await metering.release(r.reservation);
+  });
+
   it('names the first refused line in key order and leaves the others untouched', async () => {
     const lines = [
       { key: 'user:m5:2026-11', capMicros: 1_000_000 },
@@ -122,6 +131,11 @@ describe.each(STORE_KINDS)('metering on %s', (kind) => {
     expect(await metering.reconcile(5 * 60_000)).toBe(0);
     const budget = (await new BudgetRepository(ts.store.db).read(['user:m2:2026-11'])).get('user:m2:2026-11');
     expect(budget).toEqual({ spent: 7000, reserved: 0 });
+    // The ledger row and the daily roll-up carry the same charge as the budget.
+    const rows = await ts.store.db.selectFrom('usage_ledger').select(['status', 'outcome', 'cost_micros']).where('user_id', '=', 'm2').execute();
+    expect(rows.map((x) => [x.status, x.outcome, Number(x.cost_micros)])).toEqual([['settled', 'unknown_after_crash', 7000]]);
+    const daily = await ts.store.db.selectFrom('usage_daily').select('cost_micros').where('user_id', '=', 'm2').execute();
+    expect(daily.map((d) => Number(d.cost_micros))).toEqual([7000]);
   });
 });
 
