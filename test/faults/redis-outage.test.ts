@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRedis } from '../../src/main.js';
 import { openStore } from '../../src/platform/db/database.js';
+import { parsePolicy } from '../../src/platform/policy.js';
 import { openTestStore, REDIS_TEST_URL, type TestStore } from '../helpers/databases.js';
 import { createSimulatedApp } from '../helpers/simulated-app.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
@@ -82,7 +83,10 @@ describe('Redis outage (cut and stalled) behind a proxy', () => {
     const me = await call('GET', '/v1/me', premium);
     expect(me.status).toBe(200);
     expect(me.json).toMatchObject({ tier: 'premium', limits: { grading: { unavailable: true } } });
-    expect(me.json.budget).toBeTruthy();
+    // the monthly budget lives in SQL, not Redis: still read, with the policy's cap
+    const cap = parsePolicy(undefined).budgets.perUserMonthlyUsd!.premium!;
+    expect(me.json.budget).toMatchObject({ period: expect.stringMatching(/^\d{4}-\d{2}$/), capUsd: cap, spentUsd: expect.any(Number) });
+    expect(me.json.budget.remainingUsd).toBeLessThanOrEqual(cap);
     // request windows fail open onto the in-process limiter: free users still get their rules answer
     const fp = await call('POST', '/v1/learning-paths', free, {});
     expect(fp.status).toBe(200);
