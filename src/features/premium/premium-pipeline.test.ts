@@ -230,7 +230,8 @@ describe('PremiumPipeline', () => {
       const { pipeline } = build({ limiter });
       const p = principal('f', 'free');
       const admitted = await pipeline.admit(p, 'grading');
-      expect(admitted.headers).toBeDefined();
+      // the first of 2 requests a minute: one left, and the policy says so
+      expect(admitted.headers).toMatchObject({ 'RateLimit-Policy': expect.stringContaining('q=2;w=60'), RateLimit: expect.stringMatching(/;r=1;t=\d+$/) });
       expect(await pipeline.run(task(p, 'x'), admitted)).toMatchObject({ source: 'rules', fallbackReason: 'not_entitled', headers: admitted.headers });
       expect(hits).toEqual([limitKeyFor('free', 'grading', 'f')]);
       await pipeline.admit(p, 'grading');
