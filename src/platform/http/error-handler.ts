@@ -72,8 +72,10 @@ const isUnstorableText = (err: unknown) => UNSTORABLE_TEXT_CODES.has(String((err
 
 // The database cannot be reached, answered too late or has no room for us (class 53:
 // 53300 when it already holds max_connections, or the role's CONNECTION LIMIT, as N
-// instances × their pool size can exceed): the service itself cannot serve.
-const STORE_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08003', '08006', '53000', '53100', '53200', '53300', 'SQLITE_BUSY']);
+// instances × their pool size can exceed), or cancelled the statement (57014: past
+// statement_timeout, which races with the client's equal query timeout, or an operator's
+// pg_cancel_backend): the service itself cannot serve.
+const STORE_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57014', '57P01', '57P02', '57P03', '08000', '08003', '08006', '53000', '53100', '53200', '53300', 'SQLITE_BUSY']);
 function isStoreUnavailable(err: Error): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && STORE_DOWN_CODES.has(code)) return true;
