@@ -18,6 +18,10 @@ describe('config', () => {
       expect((err as Error).message).not.toMatch(/short-secret-value/);
     }
   });
+  it('takes a JWKS only over https (http on the loopback alone: a key set read in clear can be swapped)', () => {
+    for (const ok of ['https://idp.example/.well-known/jwks.json', 'http://127.0.0.1:8080/jwks', 'http://localhost/jwks', 'http://[::1]:9/jwks']) expect(parseConfig({ TUTORGATE_JWKS_URL: ok }).TUTORGATE_JWKS_URL, ok).toBe(ok);
+    for (const bad of ['http://idp.example/jwks', 'http://127.0.0.1.evil.example/jwks', 'http://localhost.evil.example/', 'ftp://idp.example/jwks']) expect(() => parseConfig({ TUTORGATE_JWKS_URL: bad }), bad).toThrow(/TUTORGATE_JWKS_URL: expected an https:\/\/ URL/);
+  });
   it('takes proxy addresses Fastify can trust, and names the variable for anything else', () => {
     expect(parseConfig({ TUTORGATE_TRUST_PROXY: '10.0.0.1, 10.0.0.0/8, ::1, fd00::/8, loopback' }).TUTORGATE_TRUST_PROXY).toEqual(['10.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8', 'loopback']);
     for (const bad of ['notanip', '10.0.0.0/33', '10.0.0.1/8/8', '999.1.1.1']) expect(() => parseConfig({ TUTORGATE_TRUST_PROXY: bad }), bad).toThrow(/TUTORGATE_TRUST_PROXY/);

@@ -46,7 +46,12 @@ const envSchema = z.object({
   ANTHROPIC_API_KEY_FILE: z.string().min(1).optional(),
   ANTHROPIC_BASE_URL: z.url().optional(),
   TUTORGATE_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
-  TUTORGATE_JWKS_URL: z.url().optional(),
+  // The keys every token is checked with: fetched in clear, anyone on the way could swap in
+  // their own and sign as any user. http only on this machine (a local test provider).
+  TUTORGATE_JWKS_URL: z
+    .url()
+    .refine((u) => u.startsWith('https://') || /^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?\//.test(u), 'expected an https:// URL (http:// only on localhost)')
+    .optional(),
   TUTORGATE_JWT_ISSUER: z.string().min(1).optional(),
   TUTORGATE_JWT_AUDIENCE: z.string().min(1).optional(),
   TUTORGATE_POLICY: z.string().min(1).optional(),
