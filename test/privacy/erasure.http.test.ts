@@ -139,6 +139,7 @@ describe.each(STORE_KINDS)('exporting and erasing a learner (%s)', (kind) => {
     expect(e.usage.ledger.every((l: { status: string; costUsd: number }) => l.status === 'settled' && l.costUsd > 0)).toBe(true);
     expect(e.usage.daily).toEqual([expect.objectContaining({ feature: 'grading', calls: 2 })]);
     expect(e.budgets).toEqual([expect.objectContaining({ period: '2026-11' })]);
+    expect(e.budgetNotices).toEqual([{ period: '2026-11', threshold: 0.8, sentAt: expect.any(Number) }]);
     expect(e.billingEvents).toEqual([expect.objectContaining({ type: 'subscription.created' })]);
     expect(e.rubricsOwned).toEqual([expect.objectContaining({ version: 77 })]);
     expect(e.dashboardSessions).toHaveLength(1);
@@ -266,6 +267,31 @@ describe.each(STORE_KINDS)('exporting and erasing a learner (%s)', (kind) => {
     expect(erased.statusCode).toBe(200);
     expect(erased.json().removed).toMatchObject({ budgetCounters: 1, budgetNotices: 1 });
     expect(await upperRows()).toEqual(before);
+  });
+
+  it("exports the budget notices held about a learner: a refusal's notice with no counter, and one written after their erasure (not 404)", async () => {
+    // A monthly budget smaller than one call's worst case refuses before any counter row is
+    // made; the refusal claims the exhausted notice, which names the learner.
+    const u = `refused-${kind}`;
+    await t.premium(u);
+    const month = new Date(t.clock.now()).toISOString().slice(0, 7);
+    const { metering, policy } = t.container;
+    const refused = await metering.reserve({ userId: u, feature: 'grading', model: policy.models.grading!, worstCaseMicros: 20_000, lines: [{ key: `user:${u}:${month}`, capMicros: 10_000 }] });
+    expect(refused.ok).toBe(false);
+    const exported = await inject('GET', `/v1/admin/users/${u}/export`, admin);
+    expect(exported.statusCode).toBe(200);
+    expect(exported.json().budgets).toEqual([]);
+    expect(exported.json().budgetNotices).toEqual([{ period: month, threshold: 1, sentAt: t.clock.now() }]);
+    expect((await inject('DELETE', `/v1/admin/users/${u}`, admin)).json().removed.budgetNotices).toBe(1);
+
+    // A refusal that raced the erasure claims its notice after the commit: the row names the
+    // id, so the export shows it (404 would say nothing is held) until a second erasure.
+    await t.container.budgets.claimNotification(`budget:user:${u}:${month}:1`, t.clock.now());
+    const left = await inject('GET', `/v1/admin/users/${u}/export`, admin);
+    expect(left.statusCode).toBe(200);
+    expect(left.json()).toMatchObject({ user: null, budgetNotices: [{ period: month, threshold: 1 }] });
+    expect((await inject('DELETE', `/v1/admin/users/${u}`, admin)).json().removed.budgetNotices).toBe(1);
+    expect((await inject('GET', `/v1/admin/users/${u}/export`, admin)).statusCode).toBe(404);
   });
 
   it('an id erased twice adds its usage to the same pseudonymous rows: totals still unchanged', async () => {

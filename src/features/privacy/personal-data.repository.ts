@@ -53,7 +53,7 @@ export class PersonalDataRepository {
   // The export reads (right of access). Raw rows: the service shapes them.
   async read(userId: string) {
     const db = this.db;
-    const [user, subscription, apiKeys, sessions, override, evaluations, progress, state, recommendations, exposures, ledger, daily, budgets, billing, rubrics] = await Promise.all([
+    const [user, subscription, apiKeys, sessions, override, evaluations, progress, state, recommendations, exposures, ledger, daily, budgets, notices, billing, rubrics] = await Promise.all([
       db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirst(),
       db.selectFrom('subscriptions').selectAll().where('user_id', '=', userId).executeTakeFirst(),
       // Never the hash: it identifies the key as well as the key itself does.
@@ -69,10 +69,13 @@ export class PersonalDataRepository {
       db.selectFrom('usage_ledger').selectAll().where('user_id', '=', userId).orderBy('created_at').orderBy('id').execute(),
       db.selectFrom('usage_daily').selectAll().where('user_id', '=', userId).orderBy('day').orderBy('feature').orderBy('model').execute(),
       db.selectFrom('budget_counters').selectAll().where(keyStartsWith(userBudgetPrefix(userId))).orderBy('key').execute(),
+      // A refusal claims the exhausted notice without ever making a counter (a budget smaller
+      // than one call's worst case), so a notice can be all that names the id.
+      db.selectFrom('notifications_sent').selectAll().where(keyStartsWith(userNoticePrefix(userId))).orderBy('key').execute(),
       db.selectFrom('webhook_events').select(['event_id', 'type', 'occurred_at', 'received_at']).where('user_id', '=', userId).orderBy('occurred_at').execute(),
       db.selectFrom('rubrics').select(['id', 'version', 'created_at']).where('owner_id', '=', userId).orderBy('id').orderBy('version').execute(),
     ]);
-    return { user, subscription, apiKeys, sessions, override, evaluations, progress, state, recommendations, exposures, ledger, daily, budgets, billing, rubrics };
+    return { user, subscription, apiKeys, sessions, override, evaluations, progress, state, recommendations, exposures, ledger, daily, budgets, notices, billing, rubrics };
   }
 
   // Part of a transaction body (Store.transact): every statement of the erasure, so on

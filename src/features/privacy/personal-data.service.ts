@@ -66,7 +66,7 @@ export class PersonalDataService {
 
   async export(userId: string) {
     const r = await this.d.repo.read(userId);
-    const held = [r.user, r.subscription, r.override, r.state].some(Boolean) || [r.apiKeys, r.sessions, r.evaluations, r.progress, r.recommendations, r.exposures, r.ledger, r.daily, r.budgets, r.billing, r.rubrics].some((l) => l.length > 0);
+    const held = [r.user, r.subscription, r.override, r.state].some(Boolean) || [r.apiKeys, r.sessions, r.evaluations, r.progress, r.recommendations, r.exposures, r.ledger, r.daily, r.budgets, r.notices, r.billing, r.rubrics].some((l) => l.length > 0);
     if (!held) throw new NotFoundError('User');
     const subscription: Subscription | undefined = r.subscription && {
       userId: r.subscription.user_id,
@@ -89,6 +89,11 @@ export class PersonalDataService {
         ? { limits: r.override.limits_json ? (JSON.parse(r.override.limits_json) as Record<string, number>) : null, monthlyUsd: r.override.monthly_budget_micros === null ? null : usd(r.override.monthly_budget_micros) }
         : null,
       budgets: r.budgets.map((b) => ({ period: b.key.slice(b.key.lastIndexOf(':') + 1), spentUsd: usd(b.spent_micros), reservedUsd: usd(b.reserved_micros) })),
+      // Keys `budget:user:ID:YYYY-MM:THRESHOLD` (budget-policy.ts); user ids hold no ':'.
+      budgetNotices: r.notices.map((n) => {
+        const [period, threshold] = n.key.split(':').slice(-2);
+        return { period: period!, threshold: Number(threshold), sentAt: Number(n.sent_at) };
+      }),
       evaluations: r.evaluations.map((e) => ({
         id: e.id,
         rubric: { id: e.rubric_id, version: Number(e.rubric_version) },

@@ -29,6 +29,9 @@ export const PersonalDataExportSchema = z.strictObject({
     .meta({ description: 'Dashboard sign-ins; never the session id' }),
   overrides: z.strictObject({ limits: LimitsSchema.nullable(), monthlyUsd: z.number().min(0).nullable() }).nullable().meta({ description: "The user's own limits and budget; null when none was ever set" }),
   budgets: z.array(z.strictObject({ period: z.string().meta({ description: 'YYYY-MM' }), spentUsd: z.number(), reservedUsd: z.number() })).meta({ description: "The user's monthly budget counters" }),
+  budgetNotices: z
+    .array(z.strictObject({ period: z.string().meta({ description: 'YYYY-MM' }), threshold: z.number().meta({ description: 'Share of the cap: 0.8, or 1 when spent to it or a call was refused' }), sentAt: unixMs() }))
+    .meta({ description: "Notices sent about the user's monthly budget" }),
   evaluations: z.array(
     z.strictObject({
       id: z.string(),
