@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { PostgresAdapter, sql } from 'kysely';
 import type { Db } from '../../platform/db/database.js';
 import type { ProgressEventsTable } from '../../platform/db/schema.js';
 
@@ -68,7 +68,15 @@ export class LearningRepository {
   async eventsFor(userId: string, since?: number): Promise<ProgressEventRow[]> {
     let q = this.db.selectFrom('progress_events').selectAll().where('user_id', '=', userId);
     if (since !== undefined) q = q.where('at', '>=', since);
-    return q.orderBy('at').orderBy('received_at').orderBy('event_id').execute();
+    return q.orderBy('at').orderBy('received_at').orderBy(this.byEventId()).execute();
+  }
+
+  // Event ids in binary order, as a replay compares attempts of one time (learner-model.ts;
+  // the two differ only for characters beyond U+FFFF): a Postgres whose default collation is
+  // a locale's (en-US puts "a" before "B") would fold them in another order, or cut a fold's
+  // batch at another place, than a replay applies them.
+  private byEventId() {
+    return this.db.getExecutor().adapter instanceof PostgresAdapter ? sql<string>`event_id collate "C"` : sql<string>`event_id`;
   }
 
   async getState(userId: string): Promise<StoredLearnerState | undefined> {
@@ -114,7 +122,7 @@ export class LearningRepository {
 
   // One learner's oldest events before `before`, in the order a replay applies them.
   async eventsBefore(userId: string, before: number, limit: number): Promise<ProgressEventRow[]> {
-    return this.db.selectFrom('progress_events').selectAll().where('user_id', '=', userId).where('at', '<', before).orderBy('at').orderBy('received_at').orderBy('event_id').limit(limit).execute();
+    return this.db.selectFrom('progress_events').selectAll().where('user_id', '=', userId).where('at', '<', before).orderBy('at').orderBy('received_at').orderBy(this.byEventId()).limit(limit).execute();
   }
 
   // Retention, in one transaction: the learner's baseline becomes `next` (the old one with
