@@ -27,6 +27,13 @@ describe('reading a class set for grade-batch', () => {
     await expect(readAnswers(p, 'Q?')).rejects.toThrow(`${p}:4: not valid JSON`);
   });
 
+  it('reads a blank CSV answer as a blank answer for the rules, and refuses only a missing one', async () => {
+    const answers = await readAnswers(file('blank.csv', 'id,answer\nalice,It evaporated.\nbob,   \ncy,\n'), 'Q?');
+    expect(answers.map((a) => [a.id, a.answer])).toEqual([['alice', 'It evaporated.'], ['bob', ''], ['cy', '']]);
+    const missing = file('missing.jsonl', '{"id":"a","answer":"x"}\n{"id":"b"}\n');
+    await expect(readAnswers(missing, 'Q?')).rejects.toThrow(`${missing}:2: record 2 (b) has no answer`);
+  });
+
   it('refuses a repeated id with both line numbers, before anything is sent', async () => {
     const csv = file('dup.csv', 'id,answer\nalice@school.org,one\nbob smith,two\nalice@school.org,three\n');
     await expect(readAnswers(csv, 'Q?')).rejects.toThrow(`${csv}:4: id "alice@school.org" is already used on line 2`);

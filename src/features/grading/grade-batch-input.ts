@@ -20,7 +20,9 @@ export async function readAnswers(file: string, defaultQuestion?: string): Promi
     const id = String(r.id ?? r.answer_id ?? i + 1);
     const answer = typeof r.answer === 'string' ? r.answer : undefined;
     const question = typeof r.question === 'string' && r.question ? r.question : defaultQuestion;
-    if (!answer) throw new Error(`${file}:${line}: record ${i + 1} (${id}) has no answer`);
+    // An empty or whitespace-only answer is a student's blank answer (CSV fields arrive
+    // trimmed): the rules grade it as blank_input. Only a missing answer field is refused.
+    if (answer === undefined) throw new Error(`${file}:${line}: record ${i + 1} (${id}) has no answer`);
     if (!question) throw new Error(`${file}:${line}: record ${i + 1} (${id}) has no question and the rubric names none`);
     // Results are matched back by id; two rows with one id could not both be reported.
     const first = firstLine.get(id);
