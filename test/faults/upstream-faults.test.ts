@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Fault } from '../../src/llm/simulator/types.js';
 import { bearer } from '../helpers/test-app.js';
 import { createSimulatedApp } from '../helpers/simulated-app.js';
@@ -214,6 +214,51 @@ describe('the circuit breaker', () => {
     const r = await grade();
     expect(r.json().source).toBe('llm');
     expect((await readyz()).checks.anthropic).toMatchObject({ ok: true, breaker: 'closed' });
+    await expectLedgerMatchesCharges(t.store.db, t.sim.charges);
+  });
+});
+
+describe("feature isolation: grading's upstream hanging", () => {
+  let t: App;
+
+  beforeAll(async () => {
+    t = await createSimulatedApp({
+      policy: {
+        limits: HIGH_LIMITS,
+        // Two LLM calls at a time; grading's attempts outlive the 5 s queue wait of a call
+        // that would be queued behind them. Breaker out of the way: it is per model anyway.
+        llm: { timeoutMs: { grading: 8_000 }, maxRetries: 0, maxInFlight: 2, breakerFailures: 1000 },
+      },
+    });
+    // Every grading prompt hangs upstream; learning-path prompts are answered.
+    t.sim.script.when('<student_answer>', { fault: { kind: 'hang' } });
+  });
+  afterAll(() => t?.close());
+
+  const path = async () => t.app.inject({ method: 'POST', url: '/v1/learning-paths', headers: bearer(await t.premium()), payload: {} });
+
+  it('grading calls filling every LLM slot do not queue learning paths behind them: the path is answered by the LLM while the grades still hang', { timeout: 30_000 }, async () => {
+    expect((await path()).json().source).toBe('llm');
+    const key = await t.premium('iso-hang-grader');
+    const before = t.sim.stats().messages;
+    let gradesDone = 0;
+    const grades = Array.from({ length: 3 }, () =>
+      t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(key), payload: gradeBody() }).finally(() => void gradesDone++),
+    );
+    // two grading calls are hanging upstream: every slot a shared gate would have is taken
+    await vi.waitFor(() => expect(t.sim.stats().messages - before).toBe(2), { timeout: 5_000 });
+
+    const p = await path();
+    expect(p.statusCode).toBe(200);
+    expect(p.json(), `learning path fell back: ${p.json().fallbackReason}`).toMatchObject({ source: 'llm' });
+    // answered while grading was still stuck, not after a grading slot freed up
+    expect(gradesDone).toBe(0);
+
+    const graded = await Promise.all(grades);
+    for (const g of graded) {
+      expect(g.statusCode).toBe(200);
+      expect(g.json()).toMatchObject({ source: 'rules' });
+    }
     await expectLedgerMatchesCharges(t.store.db, t.sim.charges);
   });
 });

@@ -77,10 +77,20 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
     }
     return b;
   };
-  // One transport for every SDK instance (a rotated key keeps the warm connections).
-  const transport = cfg.fetch ?? createHttpFetch({ maxSockets: Math.max(16, cfg.concurrency.maxInFlight) });
+  // One concurrency gate per model, like the breakers: calls to a model that hangs hold only
+  // that model's slots, so they cannot queue another feature's calls behind them (feature
+  // isolation), and Anthropic's rate limits, which are per model, bound each gate.
+  const gates = new Map<string, ConcurrencyGate>();
+  const gateFor = (model: string): ConcurrencyGate => {
+    let g = gates.get(model);
+    if (!g) gates.set(model, (g = new ConcurrencyGate(cfg.concurrency)));
+    return g;
+  };
+  // One transport for every SDK instance (a rotated key keeps the warm connections), with a
+  // socket for every slot of every model's gate: a queue in the agent would share them again.
+  const models = new Set(Object.values(cfg.models)).size;
+  const transport = cfg.fetch ?? createHttpFetch({ maxSockets: Math.max(16, cfg.concurrency.maxInFlight * Math.max(1, models)) });
   const stateOf = (model: string): BreakerState => (keyBreaker.state() === 'open' ? 'open' : breakerFor(model).state());
-  const gate = new ConcurrencyGate(cfg.concurrency);
 
   function setApiKey(key: string | null): void {
     const next = key?.trim() || null;
@@ -362,7 +372,7 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
     if (stateOf(model) === 'open') throw localRefusal(ctx, 'circuit_open', `${req.feature}: LLM circuit breaker is open for ${model}`, true);
     let release: () => void;
     try {
-      release = await gate.acquire(req.signal);
+      release = await gateFor(model).acquire(req.signal);
     } catch (e) {
       const why = e instanceof GateRejected ? e.reason : 'rejected';
       // The caller left while queued: the same outcome as leaving during the call.
