@@ -27,7 +27,7 @@ const RECONCILE_EVERY_MS = 5 * 60_000;
 // Options every Redis client of ours needs: a dead Redis must fail fast, never queue
 // commands forever or hang a request.
 export function openRedis(url: string, logger?: Logger): Redis {
-  const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 500, connectTimeout: 2000 });
+  const redis = new Redis(url, { enableOfflineQueue: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 1, commandTimeout: 500, connectTimeout: 2000 });
   redis.on('error', (err: Error) => logger?.warn({ err: { message: err.message } }, 'redis error'));
   return redis;
 }

@@ -87,3 +87,24 @@ export async function expectLedgerMatchesCharges(db: Db, charges: ChargeRecord[]
   expectCountersMatchLedger(s);
   return s;
 }
+
+/**
+ * The limits a user's GET /v1/me reports agree with the books: no concurrency slot is still
+ * held (nothing is in flight), and each feature's tokensPerDay has used exactly the tokens of
+ * that user's ledger rows for the feature (a failed call gives its estimate back; a broken
+ * stream keeps what it was billed), neither a leaked reservation nor a lost settlement.
+ */
+export async function expectLimitsMatchLedger(db: Db, me: { userId: string; limits: Record<string, Record<string, { limit: number; remaining: number }> | { unavailable: true }> }): Promise<void> {
+  const s = await readLedger(db);
+  for (const [feature, usage] of Object.entries(me.limits)) {
+    expect(usage, `limits of ${feature} readable`).not.toHaveProperty('unavailable');
+    const u = usage as Record<string, { limit: number; remaining: number }>;
+    if (u['concurrent']) expect(u['concurrent'].remaining, `${feature}: concurrency slots still held`).toBe(u['concurrent'].limit);
+    if (u['tokensPerDay']) {
+      const used = s.rows
+        .filter((r) => r.user_id === me.userId && r.feature === feature)
+        .reduce((n, r) => n + r.tokens.input + r.tokens.output + r.tokens.cacheCreation + r.tokens.cacheRead, 0);
+      expect(u['tokensPerDay'].limit - u['tokensPerDay'].remaining, `${feature}: tokensPerDay used vs the ledger`).toBe(used);
+    }
+  }
+}

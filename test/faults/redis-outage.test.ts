@@ -8,6 +8,7 @@ import { openTestStore, REDIS_TEST_URL, type TestStore } from '../helpers/databa
 import { createSimulatedApp } from '../helpers/simulated-app.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 import { expectNoInternals, http, type HttpResult } from '../e2e/service-process.js';
+import { expectLedgerMatchesCharges, expectLimitsMatchLedger } from './ledger-invariants.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 // Redis and Postgres taken away from ONE app, through a TCP proxy of our own: the shared
@@ -114,6 +115,11 @@ describe('Redis outage (cut and stalled) behind a proxy', () => {
     expect((await call('GET', '/readyz')).status).toBe(200);
     const me = (await call('GET', '/v1/me', premium)).json;
     expect(me.limits.grading.unavailable).toBeUndefined();
+    // the books and the Redis counters agree after the outage: usage neither lost nor counted
+    // twice, no reservation or slot left held by a call the outage cut short
+    await expectLedgerMatchesCharges(t.store.db, t.sim.charges);
+    expect(me.limits.grading.tokensPerDay.limit - me.limits.grading.tokensPerDay.remaining).toBeGreaterThan(0);
+    await expectLimitsMatchLedger(t.store.db, me);
   };
 
   it('with Redis up, premium calls reach the LLM', { timeout: 20_000 }, async () => {
