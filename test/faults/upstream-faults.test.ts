@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import type { Fault } from '../../src/llm/simulator/types.js';
 import { bearer } from '../helpers/test-app.js';
 import { createSimulatedApp } from '../helpers/simulated-app.js';
-import { expectLedgerMatchesCharges } from './ledger-invariants.js';
+import { expectLedgerMatchesCharges, expectLimitsMatchLedger } from './ledger-invariants.js';
 
 // Every way the upstream can fail, through the real SDK over a real socket to the
 // simulator: the learner still gets a 200 with the rules answer, and the money is right
@@ -130,6 +130,9 @@ describe('upstream faults: the rules answer, and exact metering', () => {
     const me = (await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(learner) })).json();
     expect(me.budget.spentUsd).toBe(priced.costMicros / 1e6);
     await expectLedgerMatchesCharges(t.store.db, t.sim.charges);
+    // the token limit holds what the broken streams were billed, and no slot is left held
+    expect(me.limits.learning_path.tokensPerDay.limit - me.limits.learning_path.tokensPerDay.remaining).toBeGreaterThan(0);
+    await expectLimitsMatchLedger(t.store.db, me);
   });
 
   it('a transient fault is retried: the learner gets the LLM answer, and each attempt is billed once', { timeout: 20_000 }, async () => {
@@ -161,6 +164,10 @@ describe('upstream faults: the rules answer, and exact metering', () => {
     // the failed requests are in the ledger too, not lost: at zero cost, or at what their broken streams reported
     expect(s.rows.filter((r) => r.message_id === null).length).toBeGreaterThanOrEqual(gradingFaults.length + pathFaults.length);
     expect(s.rows.filter((r) => r.message_id === null && r.cost_micros > 0).length).toBeGreaterThanOrEqual(2);
+    // limits too: every failed call gave back its slot and its token estimate, every answer kept its tokens
+    const me = (await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(key) })).json();
+    expect(me.limits.grading.tokensPerDay.limit - me.limits.grading.tokensPerDay.remaining).toBeGreaterThan(0);
+    await expectLimitsMatchLedger(t.store.db, me);
   });
 });
 
