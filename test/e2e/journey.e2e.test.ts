@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator } from '../../src/llm/simulator/index.js';
@@ -177,9 +178,10 @@ describe('the learner journey, end to end', () => {
     expect(sim.stats().messages).toBe(calls);
   });
 
-  it('free users never reach the upstream', async () => {
+  it('free users never reach the upstream, and leave nothing in the books', async () => {
     const calls = sim.stats().messages;
-    const free = await newUser(`free-${Math.random().toString(36).slice(2, 8)}`);
+    const freeId = `free-${Math.random().toString(36).slice(2, 8)}`;
+    const free = await newUser(freeId);
     for (let i = 0; i < 3; i++) {
       expect((await get('/v1/me', free)).status).toBe(200);
       expect((await grade(free)).status).toBe(403);
@@ -188,6 +190,15 @@ describe('the learner journey, end to end', () => {
       expect(p.json).toMatchObject({ source: 'rules', fallbackReason: 'not_entitled' });
     }
     expect(sim.stats().messages).toBe(calls);
+    // No premium code path ran for them: no ledger row (not even a released reservation), no budget counter.
+    const db = new Database(join(dir, 'tutorgate.db'), { readonly: true });
+    try {
+      expect((db.prepare('select count(*) as n from usage_ledger').get() as { n: number }).n).toBeGreaterThan(0); // the premium learners' calls are there
+      expect(db.prepare('select count(*) as n from usage_ledger where user_id = ?').get(freeId)).toEqual({ n: 0 });
+      expect(db.prepare("select count(*) as n from budget_counters where substr(key, 1, ?) = ?").get(`user:${freeId}:`.length, `user:${freeId}:`)).toEqual({ n: 0 });
+    } finally {
+      db.close();
+    }
   });
 
   it('grading switched off by the kill switch: learning paths keep answering from the LLM', { timeout: 30_000 }, async () => {
