@@ -79,7 +79,10 @@ const STORE_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EP
 function isStoreUnavailable(err: Error): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && STORE_DOWN_CODES.has(code)) return true;
-  return /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection timeout/i.test(err.message);
+  // "… is not queryable": pg's answer to a statement on a client whose connection broke.
+  // Kysely's ROLLBACK after a statement lost to a dropped connection gets it, and it is what
+  // the transaction throws (it replaces the original "Connection terminated").
+  return /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection timeout|is not queryable/i.test(err.message);
 }
 
 export function sendProblem(reply: FastifyReply, request: FastifyRequest, m: Mapped): FastifyReply {
