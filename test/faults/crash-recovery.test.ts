@@ -1,17 +1,15 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { IdentityRepository } from '../../src/features/identity/identity.repository.js';
-import { IdentityService } from '../../src/features/identity/identity.service.js';
 import { PriceBook } from '../../src/features/usage/price-book.js';
 import { startSimulator } from '../../src/llm/simulator/index.js';
 import type { Simulator } from '../../src/llm/simulator/types.js';
-import { systemClock } from '../../src/platform/clock.js';
 import { parsePolicy } from '../../src/platform/policy.js';
 import { openTestStore, type TestStore } from '../helpers/databases.js';
 import { http, startService, type ServiceProcess } from '../e2e/service-process.js';
+import { gradeBodies, premiumLearners, roomyPolicyFile, SCRIPTED_GRADE } from './grading-load.js';
 import { expectCountersMatchLedger, readLedger } from './ledger-invariants.js';
 
 // SIGKILL under load. The budget reservation and a pending ledger row are written in one
@@ -29,13 +27,7 @@ import { expectCountersMatchLedger, readLedger } from './ledger-invariants.js';
 const SIM_KEY = 'sk-ant-.crash-0123456789abcdefSECRETKEY';
 const USERS = 5;
 const PER_USER = 20;
-const GRADE = {
-  criteria: [{ criterionId: 'correctness', levelId: 'correct', evidence: [], justification: 'Names evaporation.' }],
-  feedback: { strengths: ['Clear.'], improve: ['Say where the vapour goes.'], nextStep: 'Explain the role of heat.' },
-  confidence: 0.9,
-};
-const nonce = Math.random().toString(36).slice(2, 8);
-const gradeBody = (i: number) => ({ question: 'Why does a puddle disappear?', referenceAnswer: 'The water evaporates into the air.', answer: `The sun warms the puddle until the water evaporates, attempt ${nonce}-${i}.` });
+const gradeBody = gradeBodies('attempt');
 
 describe('crash recovery: SIGKILL mid-flight, then reconciliation at start-up', () => {
   let ts: TestStore;
@@ -49,16 +41,11 @@ describe('crash recovery: SIGKILL mid-flight, then reconciliation at start-up', 
 
   beforeAll(async () => {
     ts = await openTestStore('postgres');
-    const identity = new IdentityService(new IdentityRepository(ts.store.db), systemClock);
-    for (let u = 0; u < USERS; u++) {
-      await identity.createUser({ id: `crash-user-${u}`, tier: 'premium', roles: ['learner'] });
-      keys.push((await identity.createApiKey(`crash-user-${u}`)).key);
-    }
+    keys.push(...(await premiumLearners(ts.store.db, 'crash-user', USERS)));
     sim = await startSimulator({ apiKey: SIM_KEY, latencyMs: 200, minCacheableTokens: 0 });
-    sim.script.when('<student_answer>', { json: GRADE });
+    sim.script.when('<student_answer>', { json: SCRIPTED_GRADE });
     dir = mkdtempSync(join(tmpdir(), 'tg-crash-'));
-    const policy = join(dir, 'policy.yaml');
-    writeFileSync(policy, 'limits:\n  premium: { requestsPerMinute: 1000, requestsPerHour: 10000, tokensPerDay: 100000000, concurrent: 50 }\n');
+    const policy = roomyPolicyFile(dir);
     env = { DATABASE_URL: ts.url, ANTHROPIC_API_KEY: SIM_KEY, ANTHROPIC_BASE_URL: sim.url, TUTORGATE_POLICY: policy, TUTORGATE_DATA_DIR: dir };
   }, 60_000);
 

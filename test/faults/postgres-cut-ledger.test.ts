@@ -1,18 +1,16 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { IdentityRepository } from '../../src/features/identity/identity.repository.js';
-import { IdentityService } from '../../src/features/identity/identity.service.js';
 import { PriceBook } from '../../src/features/usage/price-book.js';
 import { startSimulator } from '../../src/llm/simulator/index.js';
 import type { Simulator } from '../../src/llm/simulator/types.js';
-import { systemClock } from '../../src/platform/clock.js';
 import { parsePolicy } from '../../src/platform/policy.js';
 import { openTestStore, type TestStore } from '../helpers/databases.js';
 import { expectNoInternals, http, startService, type HttpResult, type ServiceProcess } from '../e2e/service-process.js';
 import { expectCountersMatchLedger, readLedger } from './ledger-invariants.js';
+import { gradeBodies, premiumLearners, roomyPolicyFile, SCRIPTED_GRADE } from './grading-load.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 // Postgres cut (every connection dropped, new ones refused, as in a restart or a failover)
@@ -29,13 +27,7 @@ import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 const SIM_KEY = 'sk-ant-.pgcut-0123456789abcdefSECRETKEY';
 const USERS = 4;
 const CALLS = 80;
-const GRADE = {
-  criteria: [{ criterionId: 'correctness', levelId: 'correct', evidence: [], justification: 'Names evaporation.' }],
-  feedback: { strengths: ['Clear.'], improve: ['Say where the vapour goes.'], nextStep: 'Explain the role of heat.' },
-  confidence: 0.9,
-};
-const nonce = Math.random().toString(36).slice(2, 8);
-const gradeBody = (i: number) => ({ question: 'Why does a puddle disappear?', referenceAnswer: 'The water evaporates into the air.', answer: `The sun warms the puddle until the water evaporates, cut ${nonce}-${i}.` });
+const gradeBody = gradeBodies('cut');
 
 async function settleFailures(base: string): Promise<number> {
   const r = await http(base, 'GET', '/metrics', { timeoutMs: 5_000 });
@@ -55,19 +47,14 @@ describe('Postgres cut while grading calls are in flight: answers, ledger and bu
 
   beforeAll(async () => {
     ts = await openTestStore('postgres');
-    const identity = new IdentityService(new IdentityRepository(ts.store.db), systemClock);
-    for (let u = 0; u < USERS; u++) {
-      await identity.createUser({ id: `pgcut-user-${u}`, tier: 'premium', roles: ['learner'] });
-      keys.push((await identity.createApiKey(`pgcut-user-${u}`)).key);
-    }
+    keys.push(...(await premiumLearners(ts.store.db, 'pgcut-user', USERS)));
     proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(new URL(ts.url).port || 5432) });
     const url = new URL(ts.url);
     url.port = String(proxy.port);
     sim = await startSimulator({ apiKey: SIM_KEY, latencyMs: { min: 100, max: 600 }, minCacheableTokens: 0 });
-    sim.script.when('<student_answer>', { json: GRADE });
+    sim.script.when('<student_answer>', { json: SCRIPTED_GRADE });
     dir = mkdtempSync(join(tmpdir(), 'tg-pgcut-'));
-    const policy = join(dir, 'policy.yaml');
-    writeFileSync(policy, 'limits:\n  premium: { requestsPerMinute: 1000, requestsPerHour: 10000, tokensPerDay: 100000000, concurrent: 50 }\n');
+    const policy = roomyPolicyFile(dir);
     env = { DATABASE_URL: url.toString(), ANTHROPIC_API_KEY: SIM_KEY, ANTHROPIC_BASE_URL: sim.url, TUTORGATE_POLICY: policy, TUTORGATE_DATA_DIR: dir };
   }, 60_000);
 

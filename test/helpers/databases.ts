@@ -12,6 +12,17 @@ function pgUrlFor(db: string): string {
   return u.toString();
 }
 
+/** One statement on its own connection, as the Postgres superuser (or at `url`). */
+export async function pgAdminQuery(query: string, url = PG_ADMIN_URL): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query(query);
+  } finally {
+    await c.end();
+  }
+}
+
 // A fresh database per test file: tests never see each other's rows, and nothing
 // needs cleaning between runs beyond the drop at the end.
 export async function createPgDatabase(): Promise<{ url: string; drop(): Promise<void> }> {

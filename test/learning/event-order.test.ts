@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LearningRepository } from '../../src/features/learning-path/learning.repository.js';
 import { openStore, type Store } from '../../src/platform/db/database.js';
 import { migrateUp } from '../../src/platform/db/migrator.js';
-import { PG_ADMIN_URL } from '../helpers/databases.js';
+import { PG_ADMIN_URL, pgAdminQuery } from '../helpers/databases.js';
 
 // A Postgres created with a locale's collation (here ICU en-US, where "a" < "B" < "c"), not
 // the C collation of the test databases: attempts of one time must still come in the order
@@ -12,18 +11,9 @@ import { PG_ADMIN_URL } from '../helpers/databases.js';
 describe('progress events of one time on a Postgres with a locale collation', () => {
   const name = `tg_test_icu_${randomBytes(4).toString('hex')}`;
   let store: Store;
-  const admin = async (q: string) => {
-    const c = new pg.Client({ connectionString: PG_ADMIN_URL });
-    await c.connect();
-    try {
-      await c.query(q);
-    } finally {
-      await c.end();
-    }
-  };
 
   beforeAll(async () => {
-    await admin(`create database ${name} template template0 locale_provider icu icu_locale 'en-US' locale 'C.UTF-8'`);
+    await pgAdminQuery(`create database ${name} template template0 locale_provider icu icu_locale 'en-US' locale 'C.UTF-8'`);
     const url = new URL(PG_ADMIN_URL);
     url.pathname = `/${name}`;
     store = openStore(url.toString(), { poolSize: 2 });
@@ -32,7 +22,7 @@ describe('progress events of one time on a Postgres with a locale collation', ()
 
   afterAll(async () => {
     await store?.close();
-    await admin(`drop database if exists ${name} with (force)`);
+    await pgAdminQuery(`drop database if exists ${name} with (force)`);
   });
 
   it('are read for folding and replay in binary order of their ids', async () => {

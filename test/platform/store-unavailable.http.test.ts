@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/platform/db/database.js';
 import { migrateUp } from '../../src/platform/db/migrator.js';
-import { createPgDatabase, PG_ADMIN_URL } from '../helpers/databases.js';
+import { createPgDatabase, pgAdminQuery } from '../helpers/databases.js';
 import { bearer, createTestApp, type TestApp } from '../helpers/test-app.js';
 
 // Postgres refuses a connection when it has as many as it allows (max_connections, or a
@@ -15,22 +15,13 @@ describe('Postgres refusing connections over its limit', () => {
   let store: Store;
   let t: TestApp;
 
-  const admin = async (sql: string, url = PG_ADMIN_URL) => {
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    try {
-      await c.query(sql);
-    } finally {
-      await c.end();
-    }
-  };
 
   beforeAll(async () => {
     database = await createPgDatabase();
     const url = new URL(database.url);
     const name = url.pathname.slice(1);
-    await admin(`create role ${role} login connection limit 1`);
-    await admin(`alter database ${name} owner to ${role}`);
+    await pgAdminQuery(`create role ${role} login connection limit 1`);
+    await pgAdminQuery(`alter database ${name} owner to ${role}`);
     url.username = role;
     store = openStore(url.toString(), { poolSize: 10 });
     await migrateUp(store.db);
@@ -41,7 +32,7 @@ describe('Postgres refusing connections over its limit', () => {
     await t?.close();
     await store?.close();
     await database?.drop();
-    await admin(`drop role if exists ${role}`);
+    await pgAdminQuery(`drop role if exists ${role}`);
   });
 
   it('answers 503 service_unavailable with Retry-After, never a 500, when the pool cannot get a connection', async () => {
