@@ -34,6 +34,9 @@ const price = z.strictObject({
   cacheWrite1h: usd,
   cacheRead: usd,
   batchDiscount: z.number().min(0).max(1).default(0.5),
+  // What US-only inference (usage.inference_geo "us") multiplies every rate by: 1.1 on Claude
+  // Opus 4.6, Sonnet 4.6 and later; absent (1) on models that cannot run US-only.
+  usOnlyMultiplier: z.number().min(1).finite().optional(),
 });
 
 const alertRule = z.strictObject({

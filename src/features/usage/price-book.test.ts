@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parsePolicy } from '../../platform/policy.js';
-import { PriceBook } from './price-book.js';
+import { PriceBook, type TokenUsage } from './price-book.js';
 
-const usage = (o: Partial<Record<string, number>>) => ({ inputTokens: 0, outputTokens: 0, cacheWrite5mTokens: 0, cacheWrite1hTokens: 0, cacheReadTokens: 0, ...o });
+const usage = (o: Partial<TokenUsage>) => ({ inputTokens: 0, outputTokens: 0, cacheWrite5mTokens: 0, cacheWrite1hTokens: 0, cacheReadTokens: 0, ...o });
 const at = Date.parse('2026-11-27T00:00:00Z');
 
 describe('PriceBook', () => {
@@ -17,6 +17,24 @@ describe('PriceBook', () => {
 
   it('halves batch calls', () => {
     expect(book.cost('claude-haiku-4-5', usage({ inputTokens: 1000, outputTokens: 1000 }), at, true).costMicros).toBe(3000);
+  });
+
+  it('prices US-only inference (usage.inference_geo "us") at 1.1x on Sonnet 4.6 and Opus 4.6, every token kind, batches too', () => {
+    const u = usage({ inputTokens: 1000, outputTokens: 200, cacheWrite5mTokens: 400, cacheWrite1hTokens: 100, cacheReadTokens: 5000 });
+    // sonnet 4.6: 1000*3 + 200*15 + 400*3.75 + 100*6 + 5000*0.3 = 9600 micro-dollars at global rates
+    expect(book.cost('claude-sonnet-4-6', u, at).costMicros).toBe(9600);
+    expect(book.cost('claude-sonnet-4-6', { ...u, inferenceGeo: 'global' }, at).costMicros).toBe(9600);
+    expect(book.cost('claude-sonnet-4-6', { ...u, inferenceGeo: 'us' }, at).costMicros).toBe(10560);
+    expect(book.cost('claude-sonnet-4-6', { ...u, inferenceGeo: 'us' }, at, true).costMicros).toBe(5280);
+    expect(book.cost('claude-opus-4-6', usage({ inputTokens: 1000, outputTokens: 100, inferenceGeo: 'us' }), at).costMicros).toBe(Math.round((5000 + 2500) * 1.1));
+    // Models older than Opus 4.6 cannot run US-only: no multiplier
+    expect(book.cost('claude-haiku-4-5', { ...u, inferenceGeo: 'us' }, at).costMicros).toBe(book.cost('claude-haiku-4-5', u, at).costMicros);
+  });
+
+  it("bounds a US-only call's cost with the worst case (the workspace's default geo can make any call US-only)", () => {
+    const worst = book.worstCaseMicros('claude-sonnet-4-6', 1000, 500, at);
+    const real = book.cost('claude-sonnet-4-6', usage({ cacheWrite1hTokens: 1000, outputTokens: 500, inferenceGeo: 'us' }), at).costMicros;
+    expect(worst).toBeGreaterThanOrEqual(real);
   });
 
   it('takes the newest price that is already effective', () => {

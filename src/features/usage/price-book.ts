@@ -7,6 +7,7 @@ export interface TokenUsage {
   cacheWrite5mTokens: number;
   cacheWrite1hTokens: number;
   cacheReadTokens: number;
+  inferenceGeo?: string; // "us": US-only inference, billed at the price's usOnlyMultiplier
 }
 
 export const ZERO_USAGE: TokenUsage = Object.freeze({ inputTokens: 0, outputTokens: 0, cacheWrite5mTokens: 0, cacheWrite1hTokens: 0, cacheReadTokens: 0 });
@@ -53,16 +54,19 @@ export class PriceBook {
       usage.cacheWrite5mTokens * p.cacheWrite5m +
       usage.cacheWrite1hTokens * p.cacheWrite1h +
       usage.cacheReadTokens * p.cacheRead;
-    const factor = batch ? 1 - p.batchDiscount : 1;
+    // The multipliers stack: US-only inference on every rate, then the batch discount.
+    const geo = usage.inferenceGeo === 'us' ? (p.usOnlyMultiplier ?? 1) : 1;
+    const factor = geo * (batch ? 1 - p.batchDiscount : 1);
     return { version: `${p.model}@${p.effective}`, costMicros: Math.round(raw * factor) };
   }
 
   // Worst case for a call: every input token at the dearest input rate (a cache write
-  // costs more than plain input) and the whole max_tokens as output.
+  // costs more than plain input), the whole max_tokens as output, and US-only inference
+  // (the workspace's default geo decides it, not the request, so it cannot be ruled out).
   worstCaseMicros(model: string, inputTokens: number, maxOutputTokens: number, atMs: number): number {
     const p = this.priceAt(model, atMs);
     const inRate = Math.max(p.input, p.cacheWrite5m, p.cacheWrite1h);
-    return Math.ceil(inputTokens * inRate + maxOutputTokens * p.output);
+    return Math.ceil((inputTokens * inRate + maxOutputTokens * p.output) * (p.usOnlyMultiplier ?? 1));
   }
 }
 

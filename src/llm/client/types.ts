@@ -8,6 +8,12 @@ export interface LlmUsage {
   cacheWrite5mTokens: number;
   cacheWrite1hTokens: number;
   cacheReadTokens: number;
+  /**
+   * `usage.inference_geo` when the API reported one. "us" (US-only inference, asked for per
+   * request or set as the workspace's default_inference_geo) is billed at a premium on the
+   * models that charge it (the price's usOnlyMultiplier), so it must reach the price book.
+   */
+  inferenceGeo?: string;
 }
 
 /**

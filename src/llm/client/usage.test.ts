@@ -21,6 +21,14 @@ describe('toLlmUsage', () => {
     expect(u.cacheWrite5mTokens + u.cacheWrite1hTokens).toBe(120);
     expect(u.cacheWrite1hTokens).toBe(100);
   });
+  it('keeps where inference ran (US-only is billed at a premium), through addUsage too', () => {
+    const us = toLlmUsage({ input_tokens: 5, output_tokens: 1, inference_geo: 'us' });
+    expect(us.inferenceGeo).toBe('us');
+    expect(toLlmUsage({ input_tokens: 5, inference_geo: null }).inferenceGeo).toBeUndefined();
+    // a broken stream's partial usage plus the retry's answer: one call, one geo
+    expect(addUsage(toLlmUsage({ input_tokens: 5 }), us).inferenceGeo).toBe('us');
+    expect(addUsage(us, toLlmUsage({ input_tokens: 5 })).inferenceGeo).toBe('us');
+  });
   it('adds', () => {
     const a = toLlmUsage({ input_tokens: 1, output_tokens: 2 });
     expect(addUsage(a, a)).toMatchObject({ inputTokens: 2, outputTokens: 4 });

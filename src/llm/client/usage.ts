@@ -7,6 +7,7 @@ interface SdkUsageLike {
   cache_creation_input_tokens?: number | null;
   cache_read_input_tokens?: number | null;
   cache_creation?: { ephemeral_5m_input_tokens?: number | null; ephemeral_1h_input_tokens?: number | null } | null;
+  inference_geo?: string | null;
 }
 
 export function emptyUsage(): LlmUsage {
@@ -32,15 +33,21 @@ export function toLlmUsage(u: SdkUsageLike | null | undefined): LlmUsage {
     cacheWrite5mTokens: w5,
     cacheWrite1hTokens: w1,
     cacheReadTokens: u.cache_read_input_tokens ?? 0,
+    // Where inference ran decides the rate (US-only costs more on the newest models); a
+    // workspace default applies even though our requests never name a geo.
+    ...(typeof u.inference_geo === 'string' && u.inference_geo !== '' ? { inferenceGeo: u.inference_geo } : {}),
   };
 }
 
 export function addUsage(a: LlmUsage, b: LlmUsage): LlmUsage {
+  // One call's attempts run in one workspace, so they share a geo; keep whichever reported it.
+  const geo = b.inferenceGeo ?? a.inferenceGeo;
   return {
     inputTokens: a.inputTokens + b.inputTokens,
     outputTokens: a.outputTokens + b.outputTokens,
     cacheWrite5mTokens: a.cacheWrite5mTokens + b.cacheWrite5mTokens,
     cacheWrite1hTokens: a.cacheWrite1hTokens + b.cacheWrite1hTokens,
     cacheReadTokens: a.cacheReadTokens + b.cacheReadTokens,
+    ...(geo !== undefined ? { inferenceGeo: geo } : {}),
   };
 }
