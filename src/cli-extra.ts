@@ -61,6 +61,7 @@ export function registerExtraCommands(program: Command, ctx: CliContext): void {
       const { startRuntime } = await import('./main.js');
       const { gradeBatch } = await import('./features/grading/grade-batch.js');
       const { UsageLedgerRepository } = await import('./features/usage/usage-ledger.repository.js');
+      const { sharedBudgetLines } = await import('./features/usage/budget-policy.js');
       const rt = await startRuntime({ ...ctx.config(), LOG_LEVEL: 'warn' });
       try {
         const rubric = await rt.container.grading.service.rubric(o.rubric);
@@ -75,6 +76,7 @@ export function registerExtraCommands(program: Command, ctx: CliContext): void {
           now: () => Date.now(),
           pollMs: o.pollMs,
           userId: o.user,
+          budgetLines: (at) => sharedBudgetLines(rt.container.policy, 'grading', at),
           maxTokens: rt.container.policy.grading.maxTokens,
         });
         process.stderr.write('\n');

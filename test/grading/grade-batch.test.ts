@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gradeBatch, type GradeBatchDeps } from '../../src/features/grading/grade-batch.js';
 import { UsageLedgerRepository } from '../../src/features/usage/usage-ledger.repository.js';
+import { BudgetRepository } from '../../src/features/usage/budget.repository.js';
+import { sharedBudgetLines } from '../../src/features/usage/budget-policy.js';
+import { isoDay } from '../../src/platform/clock.js';
 import { createSimulatedApp } from '../helpers/simulated-app.js';
 
 type App = Awaited<ReturnType<typeof createSimulatedApp>>;
@@ -26,6 +29,7 @@ describe('grade-batch through the Message Batches API', () => {
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     pollMs: 20,
     userId: 'teacher-batch',
+    budgetLines: (at) => sharedBudgetLines(t.container.policy, 'grading', at), // as the CLI wires it
     maxTokens: 1024,
     ...over,
   });
@@ -48,6 +52,12 @@ describe('grade-batch through the Message Batches API', () => {
       const full = t.container.prices.cost(row.model, { inputTokens: row.input_tokens, outputTokens: row.output_tokens, cacheWrite5mTokens: row.cache_write_5m_tokens, cacheWrite1hTokens: row.cache_write_1h_tokens, cacheReadTokens: row.cache_read_tokens }, Number(row.created_at)).costMicros;
       expect(Math.abs(Number(row.cost_micros) - full / 2)).toBeLessThanOrEqual(1);
     }
+    // What the batch cost counts against the day's grading and global budgets.
+    const day = isoDay(Number(rows[0]!.created_at));
+    const total = rows.reduce((s, x) => s + Number(x.cost_micros), 0);
+    const budgets = await new BudgetRepository(t.store.db).read([`feature:grading:${day}`, `global:${day}`]);
+    expect(budgets.get(`feature:grading:${day}`)?.spent).toBe(total);
+    expect(budgets.get(`global:${day}`)?.spent).toBe(total);
   });
 
   it('resumes an interrupted run on the same batch and meters nothing twice', async () => {

@@ -122,6 +122,27 @@ describe.each(STORE_KINDS)('metering on %s', (kind) => {
     ]);
   });
 
+  it('adds batch results, which had no reservation, to the shared daily budgets they were billed on, even past a cap', async () => {
+    const at = Date.parse('2026-11-28T23:59:59.500Z');
+    const lines = [
+      { key: 'feature:grading:2026-11-28', capMicros: 1_000 },
+      { key: 'global:2026-11-28', capMicros: 1_000_000 },
+    ];
+    const batchCall = { ...call('msg_batch_1', 1000, 200), batch: true };
+    const s = await metering.recordUnreserved({ userId: 'system:batch', feature: 'grading', at, lines }, [batchCall], 'batch');
+    expect(s.costUsd).toBe(1000 / 1e6); // (1000 + 200 * 5) at half price
+    await metering.recordUnreserved({ userId: 'system:batch', feature: 'grading', at, lines }, [{ ...call('msg_batch_2', 2000, 0), batch: true }], 'batch');
+    const budgets = await new BudgetRepository(ts.store.db).read(lines.map((l) => l.key));
+    expect(budgets.get('feature:grading:2026-11-28')).toEqual({ spent: 2000, reserved: 0 });
+    expect(budgets.get('global:2026-11-28')).toEqual({ spent: 2000, reserved: 0 });
+    // The row falls on the day the budgets were charged for.
+    const row = await ts.store.db.selectFrom('usage_ledger').selectAll().where('message_id', '=', 'msg_batch_1').executeTakeFirstOrThrow();
+    expect([row.day, row.status, Number(row.cost_micros), Number(row.batch)]).toEqual(['2026-11-28', 'settled', 1000, 1]);
+    // The spent grading budget now refuses that day's premium calls.
+    const r = await metering.reserve({ userId: 'm9', feature: 'grading', model: 'claude-haiku-4-5', worstCaseMicros: 1, lines, at });
+    expect(r).toEqual({ ok: false, refusedKey: 'feature:grading:2026-11-28' });
+  });
+
   it('reconciles a pending row left by a crash at its reserved amount', async () => {
     const lines = [{ key: 'user:m2:2026-11', capMicros: 1_000_000 }];
     const r = await metering.reserve({ userId: 'm2', feature: 'grading', model: 'claude-haiku-4-5', worstCaseMicros: 7_000, lines });

@@ -2,6 +2,7 @@ import { rm, rename, writeFile } from 'node:fs/promises';
 import { isLlmError } from '../../llm/client/llm-error.js';
 import type { AnthropicClient, BatchResultItem } from '../../llm/client/types.js';
 import { randomToken } from '../../platform/ids.js';
+import type { BudgetLine } from '../usage/budget.repository.js';
 import type { MeteringService } from '../usage/metering.service.js';
 import type { UsageLedgerRepository } from '../usage/usage-ledger.repository.js';
 import { answersFingerprint, readAnswers, type BatchAnswer } from './grade-batch-input.js';
@@ -34,6 +35,9 @@ export interface GradeBatchDeps {
   now: () => number;
   pollMs: number;
   userId: string; // whom the batch is billed to in the ledger
+  // The budgets a batch result's cost is added to when it is metered, named for that instant
+  // (the grading feature's daily budget and the global one).
+  budgetLines?: (at: number) => BudgetLine[];
   maxTokens: number;
 }
 
@@ -99,7 +103,8 @@ export async function gradeBatch(file: string, rubric: Rubric, out: string, deps
   for await (const r of deps.llm.batches.results(batchId)) {
     // Metered whatever it maps to: the key paid for it.
     if (r.usage && r.messageId && !(await deps.ledger.hasMessage(r.messageId))) {
-      await deps.metering.recordUnreserved({ userId: deps.userId, feature: 'grading' }, [{ model: r.model ?? 'unknown', messageId: r.messageId, latencyMs: 0, usage: r.usage, outcome: r.ok ? 'ok' : (r.error ?? 'error'), batch: true }], 'batch');
+      const at = deps.now();
+      await deps.metering.recordUnreserved({ userId: deps.userId, feature: 'grading', at, lines: deps.budgetLines?.(at) ?? [] }, [{ model: r.model ?? 'unknown', messageId: r.messageId, latencyMs: 0, usage: r.usage, outcome: r.ok ? 'ok' : (r.error ?? 'error'), batch: true }], 'batch');
     }
     const i = indexOf.get(r.customId)!; // every custom_id was checked above
     rows[i] = toRow(answers[i]!, r, rubric);

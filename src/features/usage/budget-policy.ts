@@ -28,6 +28,12 @@ export function serviceBudgetLines(policy: Policy, now: number): BudgetLine[] {
   return sharedLines(policy, FEATURES, now);
 }
 
+// The budgets every user shares that one feature's calls count against (its daily budget and
+// the global one): what batch results, which belong to no learner's reservation, are charged to.
+export function sharedBudgetLines(policy: Policy, feature: Feature, now: number): BudgetLine[] {
+  return sharedLines(policy, [feature], now);
+}
+
 function sharedLines(policy: Policy, features: readonly Feature[], now: number): BudgetLine[] {
   const day = isoDay(now);
   const lines: BudgetLine[] = [];

@@ -23,6 +23,7 @@ export class BudgetRepository {
   private readonly readOne;
   private readonly reserveLine;
   private readonly settleLine;
+  private readonly chargeLine;
 
   constructor(private readonly db: Db) {
     this.readOne = statement(db, (p) => db.selectFrom('budget_counters').select(['key', 'spent_micros', 'reserved_micros']).where('key', '=', p.key));
@@ -52,6 +53,13 @@ export class BudgetRepository {
         .where('key', '=', p.key)
         .returning(['key', 'spent_micros']),
     );
+    this.chargeLine = statement(db, (p) =>
+      db
+        .insertInto('budget_counters')
+        .values({ key: p.key, spent_micros: p.amount, reserved_micros: 0, updated_at: p.now })
+        .onConflict((oc) => oc.column('key').doUpdateSet({ spent_micros: sql`budget_counters.spent_micros + ${p.amount}`, updated_at: p.now }))
+        .returning(['key', 'spent_micros']),
+    );
   }
 
   // Part of the caller's transaction body (yield*). Throws BudgetRefused, which rolls
@@ -72,6 +80,18 @@ export class BudgetRepository {
     const spent = new Map<string, number>();
     for (const key of [...keys].sort()) {
       const res = yield this.settleLine.bind({ key, reserved, actual, now });
+      for (const row of res.rows as { key: string; spent_micros: number }[]) spent.set(row.key, Number(row.spent_micros));
+    }
+    return spent;
+  }
+
+  // Part of the caller's transaction body (yield*): adds spend that had no reservation (batch
+  // results: the upstream has billed them already, so nothing is refused), creating the
+  // counter of a period that has none yet. Returns the spend of each counter right after.
+  *chargeIn(keys: string[], amount: number, now: number): TxBody<Map<string, number>> {
+    const spent = new Map<string, number>();
+    for (const key of [...keys].sort()) {
+      const res = yield this.chargeLine.bind({ key, amount, now });
       for (const row of res.rows as { key: string; spent_micros: number }[]) spent.set(row.key, Number(row.spent_micros));
     }
     return spent;

@@ -154,13 +154,26 @@ export class MeteringService {
     return this.settle(r, [], 'released');
   }
 
-  // Records calls that had no reservation of their own (batch results).
-  async recordUnreserved(p: { userId: string; feature: string }, calls: MeteredCall[], source: string): Promise<UsageSummary> {
-    const now = this.clock.now();
-    const r: Reservation = { id: newId('use'), userId: p.userId, feature: p.feature, model: calls[0]?.model ?? 'none', reservedMicros: 0, keys: [], createdAt: now };
+  // Records calls that had no reservation of their own (batch results). The upstream has
+  // billed them, so their cost is added to the budgets in `lines` (the feature's and the global
+  // daily ones, named for `at`, which also dates the row), in the transaction that writes the
+  // row: later calls of that day are held against spend that really happened. Nothing is
+  // refused, whatever the cap.
+  async recordUnreserved(p: { userId: string; feature: string; lines?: BudgetLine[]; at?: number }, calls: MeteredCall[], source: string): Promise<UsageSummary> {
+    const at = p.at ?? this.clock.now();
+    const lines = p.lines ?? [];
+    const r: Reservation = { id: newId('use'), userId: p.userId, feature: p.feature, model: calls[0]?.model ?? 'none', reservedMicros: 0, keys: [], createdAt: at };
     const pending = this.row(r, { status: 'pending', outcome: 'pending', source, reserved_micros: 0 });
-    await this.store.transact(() => this.ledger.insertIn(pending));
-    return this.settle(r, calls, source);
+    const bill = this.price(calls);
+    const spent = await this.store.transact(() => this.unreservedTx(r, pending, bill, source, lines));
+    if (lines.length && this.onThreshold && bill.total > 0) await this.checkThresholds(lines, spent);
+    return bill.summary;
+  }
+
+  private *unreservedTx(r: Reservation, pending: LedgerRow, bill: PricedCalls, source: string, lines: BudgetLine[]): TxBody<Map<string, number>> {
+    if (!(yield* this.ledger.insertIn(pending))) return new Map();
+    yield* this.settleTx(r, bill.priced, source, bill.total, bill.at);
+    return bill.total > 0 && lines.length ? yield* this.budgets.chargeIn(lines.map((l) => l.key), bill.total, bill.at) : new Map();
   }
 
   // At start-up: pending rows older than `olderThanMs` belong to a process that died
