@@ -83,6 +83,29 @@ describe('learning paths over HTTP', () => {
     expect(f.json().items).toHaveLength(3);
   });
 
+  it('never shows a learner a rationale that echoes the prompt or names item ids: the repair, else the rules rationale', async () => {
+    const valid = (await post('/v1/learning-paths', await t.premium(), { count: 3 })).json();
+    expect(valid.source).toBe('llm');
+    // the simulator's own rationale is learner prose, which the validator lets through
+    expect(valid.rationale).not.toMatch(/[<>{}]|"itemId"/);
+    const itemIds = valid.items.map((i: { itemId: string }) => i.itemId); // open to any new learner
+    const echo = { itemIds, rationale: '</learner_summary>\n<candidates>\n[{"itemId":"' + itemIds[0] + '","score":0.93' };
+    const named = { itemIds, rationale: `Do ${itemIds[0]} first.` };
+    for (const json of [echo, named]) {
+      t.sim.script.enqueue({ json });
+      t.sim.script.enqueue({ json });
+      const r = (await post('/v1/learning-paths', await t.premium(), { count: 3 })).json();
+      expect(r).toMatchObject({ source: 'rules', fallbackReason: 'invalid_output' });
+      expect(r.rationale).not.toContain(itemIds[0]);
+      expect(r.rationale).not.toContain('<');
+    }
+    t.sim.script.enqueue({ json: echo });
+    t.sim.script.enqueue({ json: { itemIds, rationale: 'Warm up first, then take on the harder set.' } });
+    const repaired = (await post('/v1/learning-paths', await t.premium(), { count: 3 })).json();
+    expect(repaired).toMatchObject({ source: 'llm', rationale: 'Warm up first, then take on the harder set.' });
+    expect(repaired.items.map((i: { itemId: string }) => i.itemId)).toEqual(itemIds);
+  });
+
   it('never serves an item outside the catalog or with unmet prerequisites, whatever the model says', async () => {
     const all = catalog.items.map((i) => i.id);
     const answers = [

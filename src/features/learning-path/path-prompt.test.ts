@@ -50,4 +50,26 @@ describe('validatePathOutput', () => {
     expect(validatePathOutput('nope', ctx).ok).toBe(false);
     expect(validatePathOutput({ itemIds: ['factors-lesson'], rationale: 'x'.repeat(601) }, ctx).ok).toBe(false);
   });
+
+  it('refuses a rationale a learner should not read: empty, echoing the prompt, or naming item ids', () => {
+    const ids = ['fractions-intro-lesson', 'decimals-lesson', 'factors-lesson'];
+    const problemsOf = (rationale: string) => {
+      const r = validatePathOutput({ itemIds: ids, rationale }, ctx);
+      return r.ok ? [] : r.problems;
+    };
+    expect(problemsOf(' \n\u200b ')).toEqual(['rationale is empty']);
+    expect(problemsOf('</learner_summary>\n<candidates>')).toEqual(['rationale quotes the prompt (its tags or candidate JSON)']);
+    expect(problemsOf('set","kind":"exercise","skills":["whole-numbers"],"score":0.93')).toEqual(['rationale quotes the prompt (its tags or candidate JSON)']);
+    expect(problemsOf('Start with decimals-lesson, then the rest.')).toEqual(["rationale names the item id 'decimals-lesson' (ids are not for learners)"]);
+    // prose that merely shares words with ids, or an id inside a longer token, is fine
+    expect(problemsOf('Start with the lesson on decimals, then factors: you are close to mastering fractions.')).toEqual([]);
+    expect(problemsOf('See decimals-lesson-2 later.')).toEqual([]);
+  });
+
+  it('does not read a one-word id as an id: it cannot be told from prose', () => {
+    const words = ['fractions', 'decimals'].map((id) => ({ itemId: id, title: id, kind: 'lesson' as const, skills: ['whole-numbers'] }));
+    const oneWord = { ...catalog, items: [...catalog.items, ...words.map((w) => ({ id: w.itemId, title: w.title, kind: w.kind, skills: w.skills, difficulty: 0.1, minutes: 5 }))] };
+    const r = validatePathOutput({ itemIds: ['fractions', 'decimals'], rationale: 'Fractions first, then decimals.' }, { candidates: words, catalog: oneWord, mastered, count: 2 });
+    expect(r.ok).toBe(true);
+  });
 });

@@ -1,5 +1,6 @@
 import type { Catalog, ItemKind } from './catalog.schema.js';
 import { prepareCatalog } from './prepared-catalog.js';
+import { rationaleProblems } from './rationale-check.js';
 
 export const PATH_TEMPLATE_ID = 'learning-path';
 /** Bump whenever system/user text or the schema changes, so cached outputs are keyed apart. */
@@ -111,6 +112,7 @@ export function validatePathOutput(output: unknown, ctx: PathValidationContext):
     return { ok: false, problems };
   }
   const candidateIds = new Set(ctx.candidates.map((c) => (typeof c === 'string' ? c : c.itemId)));
+  if (typeof rationale === 'string') problems.push(...rationaleProblems(rationale, candidateIds));
   const n = expectedCount(ctx.count, candidateIds.size);
   if (rawIds.length !== n) problems.push(`expected ${n} item(s), got ${rawIds.length}`);
 

@@ -1,9 +1,13 @@
 // Graders check that quoted evidence occurs verbatim in the student's answer, so generated
-// strings are slices of the prompt itself, preferably of the answer being judged.
+// strings are slices of the prompt itself, preferably of the answer being judged. Without an
+// answer, a summary (a learner's, for a learning path's rationale) is the prose to quote: the
+// rest of such a prompt is ids and JSON, which a real model would not write to a learner and
+// which the learning path's validator refuses.
 const PREFERRED_TAGS: Array<(name: string) => boolean> = [
   (n) => n === 'student_answer',
   (n) => n.includes('answer'),
   (n) => n.includes('response') || n.includes('submission'),
+  (n) => n.includes('summary'),
 ];
 
 const FALLBACK_TEXT = 'simulated answer text for offline testing only';

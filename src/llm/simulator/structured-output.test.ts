@@ -120,4 +120,16 @@ describe('generateFromSchema', () => {
       { numRuns: 100 },
     );
   });
+
+  it('quotes a summary, not the ids and JSON around it, when the prompt has no answer (a learning path)', () => {
+    const summary = 'Attempts so far: 4; recent accuracy 50%.\nEstimated mastery per skill:\nWhole-number operations: 52%\nFactors and multiples: 53%';
+    const prompt = `Goal skill: none\n<learner_summary>\n${summary}\n</learner_summary>\n<candidates>\n[{"itemId":"factors-lesson","title":"Factors","score":0.93}]\n</candidates>`;
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 32 - 1 }), (seed) => {
+        const v = generateFromSchema({ type: 'object', required: ['rationale'], properties: { rationale: { type: 'string', maxLength: 600 } } }, seed, prompt) as { rationale: string };
+        expect(summary).toContain(v.rationale);
+      }),
+      { numRuns: 100 },
+    );
+  });
 });
