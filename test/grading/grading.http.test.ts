@@ -224,6 +224,31 @@ describe('grading over HTTP with scripted model answers', () => {
     expect(noRef.json().detail).toMatch(/referenceAnswer|rubric/);
   });
 
+  it("grades against a stored rubric's own question when the request leaves it out, and asks for one where there is none", async () => {
+    const rubric = (await t.app.inject({ method: 'GET', url: '/v1/grading/rubrics/demo-evaporation', headers: bearer(premium) })).json();
+    const answer = 'The water evaporated into the air as vapour.';
+    t.sim.script.enqueue({ json: { criteria: [], feedback: grade('correct', []).feedback, confidence: 0.9 } }); // whatever it says: the prompt is what counts here
+    const r = await t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(premium), payload: { rubricId: 'demo-evaporation', answer } });
+    expect(r.statusCode).toBe(200);
+    const sent = t.sim.requests.filter((q) => q.path.endsWith('/messages')).at(-1)?.body as { messages: { content: string | { text: string }[] }[] };
+    const content = sent.messages[0]!.content;
+    const userText = typeof content === 'string' ? content : content.map((c) => c.text).join('');
+    expect(userText).toContain(`<question>${rubric.question}</question>`);
+    const stored = (await t.app.inject({ method: 'GET', url: `/v1/grading/evaluations/${r.json().id}`, headers: bearer(premium) })).json();
+    expect(stored.rubric).toEqual({ id: 'demo-evaporation', version: rubric.version });
+
+    const instructor = await t.premium(undefined, ['instructor']);
+    const noQuestion = { id: 'no-question', version: 1, title: 'Any question', criteria: [{ id: 'c', name: 'C', description: 'd', levels: [{ id: 'ok', points: 1, descriptor: 'right' }, { id: 'no', points: 0, descriptor: 'wrong' }] }], referenceAnswers: ['x'], anchors: [] };
+    expect((await t.app.inject({ method: 'POST', url: '/v1/grading/rubrics', headers: bearer(instructor), payload: noQuestion })).statusCode).toBe(201);
+    const calls = t.sim.stats().messages;
+    for (const payload of [{ rubricId: 'no-question', answer }, { referenceAnswer: REFERENCE, answer }]) {
+      const refused = await t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(premium), payload });
+      expect(refused.statusCode).toBe(422);
+      expect(refused.json().errors).toEqual([expect.objectContaining({ path: 'question' })]);
+    }
+    expect(t.sim.stats().messages).toBe(calls);
+  });
+
   it('lists the demo rubrics', async () => {
     const r = (await t.app.inject({ method: 'GET', url: '/v1/grading/rubrics', headers: bearer(premium) })).json();
     expect(r.rubrics.map((x: { id: string }) => x.id)).toEqual(expect.arrayContaining(['demo-evaporation']));

@@ -24,7 +24,7 @@ export function gradingRoutes(deps: { service: GradingService; calibration: Grad
           body: z.strictObject({
             rubricId: rubricId.optional(),
             rubric: z.record(z.string(), z.unknown()).optional(),
-            question: text(4000),
+            question: text(4000).optional().meta({ description: "The question the answer replies to; a stored rubric's own question when left out" }),
             referenceAnswer: text(8000).optional(),
             answer: text(8000),
           }),

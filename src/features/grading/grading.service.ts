@@ -21,7 +21,8 @@ import { DEFAULT_RUBRIC_ID, RubricSchema, defaultRubric, maxScore, scoreFromLeve
 export interface EvaluationRequest {
   rubricId?: string | undefined;
   rubric?: RubricInput | undefined;
-  question: string;
+  /** The rubric's own question when left out; required when the rubric names none. */
+  question?: string | undefined;
   referenceAnswer?: string | undefined;
   answer: string;
 }
@@ -63,13 +64,14 @@ export class GradingService {
 
   async evaluate(p: Principal, req: EvaluationRequest): Promise<Evaluation & { headers: Record<string, string> }> {
     const rubric = await this.resolveRubric(req);
+    const question = questionFor(req, rubric);
     // A valid request is counted against the rate limit before any grading work: a refused
     // one costs the rubric lookup and the limiter decision, nothing more.
     const admission = await this.pipeline.admit(p, 'grading');
     const injection = detectInjection(req.answer);
     // The rules grade is only needed for a rules answer or a consistency check, not for a cache hit.
     let rules: RulesGrade | undefined;
-    const rulesOnce = () => (rules ??= rulesGrade({ rubric, question: req.question, answer: req.answer }));
+    const rulesOnce = () => (rules ??= rulesGrade({ rubric, question, answer: req.answer }));
     const cfg = this.policy.grading;
 
     const outcome = await this.pipeline.run<GradedAnswer>({
@@ -85,7 +87,7 @@ export class GradingService {
         // version never serves an old grade); an inline or default rubric is its whole
         // content, which for the default rubric is the reference answer: the cache is
         // shared, and two requests that differ in it must never share a grade.
-        inputs: { rubric: rubric.id, version: rubric.version, inline: req.rubricId ? null : rubric, question: req.question, answer: req.answer },
+        inputs: { rubric: rubric.id, version: rubric.version, inline: req.rubricId ? null : rubric, question, answer: req.answer },
         // A grade whose second opinion failed is answered (and sent to review) but not shared
         // for the cache's 30 days: the next learner with this answer gets a checked grade.
         cacheable: (g) => !g.reviewReasons?.includes('second_sample_failed'),
@@ -94,7 +96,7 @@ export class GradingService {
       llm: {
         template: { id: GRADING_TEMPLATE_ID, version: GRADING_TEMPLATE_VERSION },
         prompt: () => {
-          const pr = buildGradingPrompt({ rubric, question: req.question, answer: req.answer });
+          const pr = buildGradingPrompt({ rubric, question, answer: req.answer });
           return {
             system: [
               { text: pr.system, cache: '1h' },
@@ -162,7 +164,7 @@ export class GradingService {
       rubric_id: rubric.id,
       rubric_version: rubric.version,
       rubric_json: req.rubricId ? null : JSON.stringify(rubric),
-      question: req.question,
+      question,
       answer: req.answer,
       result_json: JSON.stringify(evaluation),
       source: outcome.source,
@@ -261,8 +263,17 @@ export class GradingService {
     if (!req.referenceAnswer) {
       throw new ValidationError('Give a rubricId, a rubric, or a referenceAnswer for the default rubric.', [{ path: 'referenceAnswer', message: 'required without rubricId or rubric' }]);
     }
+    if (req.question === undefined) throw new ValidationError('Give the question: the default rubric grades against a reference answer to it.', [{ path: 'question', message: 'required with referenceAnswer' }]);
     return defaultRubric(req.question, req.referenceAnswer);
   }
+}
+
+// A stored rubric written for one question needs no repeat of it (as grade-batch reads a
+// file without a question column); a question sent with it is the one graded.
+function questionFor(req: Pick<EvaluationRequest, 'question'>, rubric: Rubric): string {
+  const question = req.question ?? rubric.question;
+  if (question === undefined) throw new ValidationError('Give the question: this rubric names none.', [{ path: 'question', message: 'required when the rubric names no question' }]);
+  return question;
 }
 
 export function parseRubric(input: unknown, path: string): Rubric {
