@@ -2,7 +2,7 @@ import type { Clock } from '../../platform/clock.js';
 import type { Policy } from '../../platform/policy.js';
 import { entitlementsFor } from './access.js';
 import { hashApiKey, looksLikeApiKey } from './api-key.js';
-import { effectiveTier, subscriptionGraceMs } from './effective-tier.js';
+import { effectiveTier, subscriptionGraceMs, subscriptionView } from './effective-tier.js';
 import type { IdentityRepository } from './identity.repository.js';
 import type { Principal, Subscription, User } from './identity.types.js';
 import { SigningKeysUnavailableError, type JwtVerifier } from './jwt-verifier.js';
@@ -81,7 +81,8 @@ export class Authenticator {
   private toPrincipal(userId: string, user: User | undefined, subscription: Subscription | undefined, via: Principal['via'], keyId?: string): Principal {
     if (!user) throw new AuthenticationFailed('unknown_user');
     if (user.disabled) throw new AuthenticationFailed('disabled_user');
-    const tier = effectiveTier(subscription, this.clock.now(), this.graceMs);
-    return { userId, roles: user.roles, tier, entitlements: entitlementsFor(this.policy, tier), via, ...(keyId ? { keyId } : {}) };
+    const now = this.clock.now();
+    const tier = effectiveTier(subscription, now, this.graceMs);
+    return { userId, roles: user.roles, tier, entitlements: entitlementsFor(this.policy, tier), via, ...(keyId ? { keyId } : {}), subscription: subscriptionView(subscription, now, this.graceMs) };
   }
 }

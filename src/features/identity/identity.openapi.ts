@@ -14,6 +14,15 @@ export const MeSchema = z.strictObject({
   tier: z.enum(TIERS),
   entitlements: z.array(z.enum(FEATURES)),
   authenticatedWith: z.enum(['api_key', 'jwt', 'session']),
+  subscription: z
+    .strictObject({
+      plan: z.string(),
+      status: z.enum(SUBSCRIPTION_STATUSES),
+      currentPeriodEnd: z.number().nullable().meta({ description: 'Unix milliseconds; null for a subscription with no end' }),
+      premiumUntil: z.number().nullable().meta({ description: 'Unix milliseconds: when premium ends unless the subscription is renewed, the grace period included; null without an end, or when the subscription gives no premium now' }),
+    })
+    .nullable()
+    .meta({ description: 'The subscription the tier comes from; null when the caller never had one' }),
   limits: z
     .record(
       z.enum(FEATURES),

@@ -26,6 +26,7 @@ export function identityRoutes(identity: IdentityService, extras: MeExtras): Fas
         tier: p.tier,
         entitlements: p.entitlements,
         authenticatedWith: p.via,
+        subscription: p.subscription ?? null,
         ...(extras.remaining ? await extras.remaining(p) : {}),
       };
     });

@@ -33,4 +33,14 @@ export interface Principal {
   entitlements: Feature[];
   via: 'api_key' | 'jwt' | 'session';
   keyId?: string;
+  /** The subscription the tier was derived from, as the caller may see it (GET /v1/me). */
+  subscription?: SubscriptionView | null;
+}
+
+export interface SubscriptionView {
+  plan: string;
+  status: SubscriptionStatus;
+  currentPeriodEnd: number | null;
+  /** When premium ends unless the subscription is renewed (the grace period included); null without an end, or when not premium. */
+  premiumUntil: number | null;
 }
