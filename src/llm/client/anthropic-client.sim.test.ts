@@ -111,7 +111,18 @@ describe('structured calls', () => {
 
     // What went over the wire: structured outputs, a cache breakpoint on the static prefix, no sampling knobs.
     const body = sim.requests.find((r) => r.path === '/v1/messages')!.body as Record<string, any>;
-    expect(body.output_config).toEqual({ format: { type: 'json_schema', schema } });
+    // The schema as the API accepts it: the bounds it would refuse (a 400) moved into the description.
+    expect(body.output_config).toEqual({
+      format: {
+        type: 'json_schema',
+        schema: {
+          type: 'object',
+          properties: { score: { type: 'integer', description: '{minimum: 0, maximum: 10}' }, feedback: { type: 'string' } },
+          required: ['score', 'feedback'],
+          additionalProperties: false,
+        },
+      },
+    });
     expect(body.system[0].cache_control).toEqual({ type: 'ephemeral', ttl: '5m' });
     expect(body.system[1].cache_control).toBeUndefined();
     expect(body).not.toHaveProperty('temperature');

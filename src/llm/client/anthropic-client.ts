@@ -10,7 +10,7 @@ import { createHttpFetch } from './http-transport.js';
 import { fingerprint, scrubSecrets } from './key-source.js';
 import { LlmError, type LlmErrorCode } from './llm-error.js';
 import { mapSdkError, type MappedError } from './map-sdk-error.js';
-import { answerText, messageParams, parseJsonAnswer, repairTurns, systemParam } from './message-params.js';
+import { answerText, apiSchema, messageParams, parseJsonAnswer, repairTurns, systemParam } from './message-params.js';
 import type {
   AnthropicClient,
   AnthropicClientConfig,
@@ -431,7 +431,7 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
           model,
           system: systemParam(system),
           messages: [{ role: 'user', content: user }],
-          ...(schema ? { output_config: { format: { type: 'json_schema' as const, schema } } } : {}),
+          ...(schema ? { output_config: { format: { type: 'json_schema' as const, schema: apiSchema(schema) } } } : {}),
         },
         { timeout: Math.min(timeoutFor(feature), COUNT_TOKENS_TIMEOUT_MS), maxRetries: 0 },
       );

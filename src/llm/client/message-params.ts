@@ -1,6 +1,7 @@
 // Builds Messages API bodies. Kept apart from the client so prompt shape (cache breakpoints,
 // repair turn) can be unit-tested without a server.
 import type { MessageCreateParamsNonStreaming, MessageParam, TextBlockParam } from '@anthropic-ai/sdk/resources/messages';
+import { transformJSONSchema } from '@anthropic-ai/sdk/lib/transform-json-schema';
 import type { SystemBlock } from './types.js';
 
 // The API accepts at most 4 cache breakpoints per request.
@@ -17,6 +18,21 @@ export function systemParam(system: readonly SystemBlock[]): TextBlockParam[] {
   });
 }
 
+// Structured outputs accept a subset of JSON Schema and answer 400 to a schema with anything
+// else in it (minimum/maximum, minLength/maxLength, maxItems, uniqueItems, minItems above 1,
+// ...): a feature's hand-written schema with `confidence: {minimum: 0, maximum: 1}` would fail
+// every call and send every user to the rules. The SDK's own transform (what zodOutputFormat
+// uses) keeps the supported keywords and moves the rest into the description, where the model
+// still reads them; the feature's `parse` checks them. Schemas are built once per rubric or
+// catalog and reused, so the result is kept per schema object.
+const apiSchemas = new WeakMap<object, Record<string, unknown>>();
+
+export function apiSchema(schema: Record<string, unknown>): Record<string, unknown> {
+  let out = apiSchemas.get(schema);
+  if (!out) apiSchemas.set(schema, (out = transformJSONSchema(schema)));
+  return out;
+}
+
 export function messageParams(args: {
   model: string;
   system: readonly SystemBlock[];
@@ -30,7 +46,7 @@ export function messageParams(args: {
     system: systemParam(args.system),
     messages: args.messages,
     // Structured outputs, not a forced tool_choice: the newest models reject forced tools.
-    output_config: { format: { type: 'json_schema', schema: args.schema } },
+    output_config: { format: { type: 'json_schema', schema: apiSchema(args.schema) } },
   };
 }
 

@@ -62,6 +62,60 @@ describe('structured outputs', () => {
     expect(String(err)).toMatch(/parse structured output/i);
   });
 
+  // The API refuses a schema outside the structured-outputs subset rather than ignore the keyword.
+  it.each([
+    [{ n: { type: 'integer', minimum: 0 } }, "output_config.format.schema: For 'integer' type, property 'minimum' is not supported"],
+    [{ n: { type: 'number', maximum: 1 } }, "For 'number' type, property 'maximum' is not supported"],
+    [{ s: { type: 'string', maxLength: 600 } }, "For 'string' type, property 'maxLength' is not supported"],
+    [{ a: { type: 'array', items: { type: 'string' }, minItems: 3 } }, "For 'array' type, property 'minItems' is not supported with value 3"],
+    [{ a: { type: 'array', items: { type: 'string' }, maxItems: 3 } }, "For 'array' type, property 'maxItems' is not supported"],
+    [{ a: { type: 'array', items: { type: 'string' }, uniqueItems: true } }, "For 'array' type, property 'uniqueItems' is not supported"],
+    [{ o: { type: 'object', properties: {}, additionalProperties: true } }, "For 'object' type, 'additionalProperties' must be set to false"],
+    [{ deep: { type: 'array', items: { anyOf: [{ type: 'string' }, { type: 'integer', multipleOf: 2 }] } } }, "property 'multipleOf' is not supported"],
+  ])('answers 400 to an unsupported schema keyword (%j), on create and count_tokens', async (properties, message) => {
+    const body = {
+      model: 'm',
+      max_tokens: 500,
+      messages: [{ role: 'user', content: 'hi' }],
+      output_config: { format: { type: 'json_schema', schema: { type: 'object', properties, additionalProperties: false } } },
+    };
+    for (const path of ['/v1/messages', '/v1/messages/count_tokens']) {
+      const r = await fetch(`${sim.url}${path}`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer k', 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      expect(r.status).toBe(400);
+      const err = (await r.json()) as { error: { type: string; message: string } };
+      expect(err.error.type).toBe('invalid_request_error');
+      expect(err.error.message).toContain(message);
+    }
+  });
+
+  it('accepts what the SDK transform keeps: enum, const, anyOf, allOf, $ref, formats, minItems 0 or 1', async () => {
+    const schema = {
+      type: 'object',
+      $defs: { tag: { type: 'string', enum: ['a', 'b'] } },
+      properties: {
+        t: { $ref: '#/$defs/tag' },
+        c: { const: 'v2' },
+        u: { anyOf: [{ type: 'string', format: 'uuid' }, { type: 'null' }] },
+        l: { type: 'array', items: { type: 'string' }, minItems: 1, description: '{maxItems: 2}' },
+      },
+      required: ['t', 'c', 'u', 'l'],
+      additionalProperties: false,
+    };
+    const msg = await client.messages.create({
+      model: 'm',
+      max_tokens: 500,
+      messages: [{ role: 'user', content: 'hi' }],
+      output_config: { format: { type: 'json_schema', schema } },
+    });
+    const out = JSON.parse((msg.content[0] as { text: string }).text) as { l: string[] };
+    expect(out.l.length).toBeGreaterThanOrEqual(1);
+    expect(out.l.length).toBeLessThanOrEqual(2);
+  });
+
   it('accepts the beta spelling output_format', async () => {
     const r = await fetch(`${sim.url}/v1/messages`, {
       method: 'POST',
@@ -70,7 +124,7 @@ describe('structured outputs', () => {
         model: 'm',
         max_tokens: 500,
         messages: [{ role: 'user', content: 'hi' }],
-        output_format: { type: 'json_schema', schema: { type: 'object', properties: { n: { type: 'integer', minimum: 3, maximum: 3 } }, required: ['n'], additionalProperties: false } },
+        output_format: { type: 'json_schema', schema: { type: 'object', properties: { n: { type: 'integer', description: '{minimum: 3, maximum: 3}' } }, required: ['n'], additionalProperties: false } },
       }),
     });
     const msg = (await r.json()) as { content: Array<{ text: string }> };

@@ -1,3 +1,4 @@
+import { unsupportedSchemaFeature } from './schema-support.js';
 import type { JsonObject } from './types.js';
 
 const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -63,6 +64,16 @@ export function validateMessageRequest(body: unknown, kind: 'create' | 'count_to
     if (format != null && (!isObject(format) || format.type !== 'json_schema' || !isObject(format.schema))) {
       return "output_config.format: Input should be {type: 'json_schema', schema: object}";
     }
+    if (isObject(format)) {
+      const err = unsupportedSchemaFeature(format.schema as JsonObject, 'output_config.format.schema');
+      if (err) return err;
+    }
+  }
+  // The beta surface's name for the same thing, checked the same way.
+  const beta = body.output_format;
+  if (isObject(beta) && isObject(beta.schema)) {
+    const err = unsupportedSchemaFeature(beta.schema, 'output_format.schema');
+    if (err) return err;
   }
   const breakpoints = cacheBreakpoints(body);
   if (breakpoints > MAX_CACHE_BREAKPOINTS) return `A maximum of ${MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. Found ${breakpoints}.`;
