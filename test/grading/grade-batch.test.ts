@@ -60,6 +60,26 @@ describe('grade-batch through the Message Batches API', () => {
     expect(budgets.get(`global:${day}`)?.spent).toBe(total);
   });
 
+  it('an answer whose request expired, or was cut by the context window, is graded by the rules and says why; only the answered ones are metered', async () => {
+    t.sim.script.when('nobody reached it', { batchResult: 'expired' });
+    t.sim.script.when('ran out of room', { stopReason: 'model_context_window_exceeded' });
+    const file = join(dir, 'expired.csv');
+    writeFileSync(file, 'id,answer\ne1,"The sun heats the water, so it evaporates into vapour."\ne2,It evaporated but nobody reached it in time.\ne3,It ran out of room in the puddle.\n');
+    const rubric = await t.container.grading.service.rubric('demo-evaporation');
+    const before = t.sim.charges.length;
+    const r = await gradeBatch(file, rubric, join(dir, 'expired.out.csv'), deps({ userId: 'teacher-expired' }));
+    expect(r.rows.map((x) => [x.id, x.source, x.problem])).toEqual([
+      ['e1', 'llm', undefined],
+      ['e2', 'rules', 'expired'],
+      ['e3', 'rules', 'model_context_window_exceeded'],
+    ]);
+    const charges = t.sim.charges.slice(before);
+    expect(charges).toHaveLength(2);
+    const rows = await new UsageLedgerRepository(t.store.db).settledRows({ userId: 'teacher-expired' });
+    expect(rows.map((x) => x.message_id).sort()).toEqual(charges.map((c) => c.id).sort());
+    t.sim.script.clear();
+  });
+
   it('resumes an interrupted run on the same batch and meters nothing twice', async () => {
     const file = join(dir, 'resume.jsonl');
     writeFileSync(file, ['{"id":"r1","answer":"Evaporation into the air."}', '{"id":"r2","answer":"The sun made it go."}'].join('\n'));

@@ -4,7 +4,7 @@ import { startSimulator, type Simulator } from '../simulator/index.js';
 import { createAnthropicClient } from './anthropic-client.js';
 import { createHttpFetch } from './http-transport.js';
 import { LlmError } from './llm-error.js';
-import type { AnthropicClientConfig, LlmCallRecord, StructuredRequest } from './types.js';
+import type { AnthropicClientConfig, BatchResultItem, LlmCallRecord, StructuredRequest } from './types.js';
 
 const KEY = 'sk-ant-.api03-SIMTESTKEY-aaaabbbbccccddddeeeeffff-9f2c';
 
@@ -705,6 +705,34 @@ describe('keys, tokens and batches', () => {
       expect(r.usage!.inputTokens).toBe(charge.inputTokens);
       expect(r.usage!.outputTokens).toBe(charge.outputTokens);
     }
+  });
+
+  it('batch results that cannot be used: expired, canceled, refused, cut by the context window; only answered ones carry usage', async () => {
+    const c = client();
+    sim.script.when('Answer: late', { batchResult: 'expired' });
+    sim.script.when('Answer: dropped', { batchResult: 'canceled' });
+    sim.script.when('Answer: refuse', { stopReason: 'refusal' });
+    // Complete JSON that still stopped at the context window: not a finished answer.
+    sim.script.when('Answer: long', { json: { score: 4, feedback: 'good' }, stopReason: 'model_context_window_exceeded' });
+    const item = (customId: string) => ({ customId, feature: 'grading', system: [{ text: 'Grade.' }], user: `Answer: ${customId}`, schema, maxTokens: 200 });
+    const id = await c.batches.create(['ok', 'late', 'dropped', 'refuse', 'long'].map(item));
+    let status = await c.batches.retrieve(id);
+    for (let i = 0; i < 100 && status.status !== 'ended'; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      status = await c.batches.retrieve(id);
+    }
+    expect(status.counts).toMatchObject({ succeeded: 3, expired: 1, canceled: 1, errored: 0 });
+    const results = new Map<string, BatchResultItem>();
+    for await (const r of c.batches.results(id)) results.set(r.customId, r);
+    expect(results.get('ok')).toMatchObject({ ok: true });
+    expect(results.get('late')).toEqual({ customId: 'late', ok: false, error: 'expired' });
+    expect(results.get('dropped')).toEqual({ customId: 'dropped', ok: false, error: 'canceled' });
+    expect(results.get('refuse')).toMatchObject({ ok: false, error: 'refusal', stopReason: 'refusal' });
+    expect(results.get('long')).toMatchObject({ ok: false, error: 'model_context_window_exceeded' });
+    // What was answered was billed, refused and cut answers included, and nothing else.
+    const billed = [...results.values()].filter((r) => r.usage).map((r) => r.messageId).sort();
+    expect(billed).toEqual(sim.charges.map((ch) => ch.id).sort());
+    expect(billed).toHaveLength(3);
   });
 
   it('lists batches newest first, across pages of 100', async () => {

@@ -549,7 +549,9 @@ function toBatchResult(line: { custom_id: string; result: { type: string; messag
   }
   const m = r.message;
   const common = { messageId: m.id, model: m.model, usage: toLlmUsage(m.usage), ...(m.stop_reason ? { stopReason: m.stop_reason } : {}) };
-  if (m.stop_reason === 'refusal' || m.stop_reason === 'max_tokens') return { ...base, ...common, ok: false, error: m.stop_reason };
+  // As in judge(): a refusal is not the schema's JSON, and an answer cut by max_tokens or by the
+  // context window is incomplete even when what arrived happens to parse.
+  if (m.stop_reason === 'refusal' || m.stop_reason === 'max_tokens' || m.stop_reason === 'model_context_window_exceeded') return { ...base, ...common, ok: false, error: m.stop_reason };
   const json = parseJsonAnswer(answerText(m.content));
   if (!json.ok) return { ...base, ...common, ok: false, error: 'invalid_json' };
   return { ...base, ...common, ok: true, raw: json.value };

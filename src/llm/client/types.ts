@@ -96,7 +96,7 @@ export interface BatchResultItem {
   messageId?: string;
   model?: string;
   stopReason?: string;
-  /** Why ok is false: 'errored:<type>' | 'canceled' | 'expired' | 'refusal' | 'max_tokens' | 'invalid_json'. */
+  /** Why ok is false: 'errored:<type>' | 'canceled' | 'expired' | 'refusal' | 'max_tokens' | 'model_context_window_exceeded' | 'invalid_json'. */
   error?: string;
 }
 

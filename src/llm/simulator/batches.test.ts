@@ -77,6 +77,21 @@ describe('message batches', () => {
     }
   });
 
+  it('a request can end expired or canceled beside succeeded ones: no message, no charge', async () => {
+    sim.script.when('too late', { batchResult: 'expired' });
+    sim.script.when('dropped', { batchResult: 'canceled' });
+    const created = await client.messages.batches.create({ requests: [request('ok'), request('late', 'too late'), request('gone', 'dropped')] });
+    const ended = await waitForEnd(created.id);
+    expect(ended.request_counts).toMatchObject({ processing: 0, succeeded: 1, expired: 1, canceled: 1, errored: 0 });
+    const results: Array<[string, string]> = [];
+    for await (const r of await client.messages.batches.results(created.id)) {
+      results.push([r.custom_id, r.result.type]);
+      if (r.result.type !== 'succeeded') expect(Object.keys(r.result)).toEqual(['type']);
+    }
+    expect(results).toEqual([['ok', 'succeeded'], ['late', 'expired'], ['gone', 'canceled']]);
+    expect(sim.charges).toHaveLength(1);
+  });
+
   it('lists newest first and pages with after_id', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) ids.push((await client.messages.batches.create({ requests: [request(`r${i}`)] })).id);

@@ -169,10 +169,12 @@ export class BatchStore {
     record.batch.results_url = `${this.ctx.baseUrl}/v1/messages/batches/${record.batch.id}/results`;
   }
 
-  private run(r: BatchRequest): { type: 'succeeded' | 'errored' } & JsonObject {
+  private run(r: BatchRequest): { type: 'succeeded' | 'errored' | 'expired' | 'canceled' } & JsonObject {
     const invalid = validateMessageRequest(r.params, 'create') ?? (r.params.stream === true ? 'stream: not supported in batches' : undefined);
     if (invalid) return errored(400, invalid);
     const scripted = this.ctx.script.take(r.params, () => promptText(r.params));
+    // Never processed, so never charged: the result carries no message and no usage.
+    if (scripted?.batchResult) return { type: scripted.batchResult };
     if (scripted?.fault) {
       const status = scripted.fault.kind === 'status' ? scripted.fault.status : 500;
       return errored(status, `Simulated ${scripted.fault.kind} fault`);

@@ -25,12 +25,17 @@ function defaultText(body: JsonObject): string {
   return `${SIM_PREFIX} Reply to "${gist}" (${words.length} words in the last user turn).`;
 }
 
+// A refusal takes precedence over the output schema: the real API then returns the model's
+// refusal text, which is not the JSON the schema describes (structured outputs docs, "Refusals").
+export const REFUSAL_TEXT = `${SIM_PREFIX} I can't help with that request.`;
+
 function answerText(body: JsonObject, scripted: ScriptedResponse | undefined, schema: JsonObject | undefined): string {
   if (scripted?.json !== undefined) return JSON.stringify(scripted.json);
   if (scripted?.text !== undefined) {
     if (schema || scripted.raw || scripted.text.startsWith(SIM_PREFIX)) return scripted.text;
     return `${SIM_PREFIX} ${scripted.text}`;
   }
+  if (scripted?.stopReason === 'refusal') return REFUSAL_TEXT;
   if (schema) {
     const seed = seedFrom(hashText(JSON.stringify([body.model, body.system ?? null, body.messages, schema])));
     return JSON.stringify(generateFromSchema(schema, seed, lastUserText(body)));
@@ -52,7 +57,16 @@ export function buildMessage(body: JsonObject, scripted: ScriptedResponse | unde
     outputTokens = maxTokens;
     stopReason = 'max_tokens';
   }
-  if (scripted?.stopReason) stopReason = scripted.stopReason;
+  if (scripted?.stopReason) {
+    // A scripted cut-off with no scripted text cuts the default answer, as the real limit would:
+    // structured JSON stopped mid-way is not valid JSON.
+    const cut = scripted.stopReason === 'max_tokens' || scripted.stopReason === 'model_context_window_exceeded';
+    if (cut && stopReason !== 'max_tokens' && scripted.text === undefined && scripted.json === undefined && text.length > 1) {
+      text = text.slice(0, Math.ceil(text.length / 2));
+      outputTokens = outputTokensFor(text);
+    }
+    stopReason = scripted.stopReason;
+  }
   const stopSequences = Array.isArray(body.stop_sequences) ? (body.stop_sequences as string[]) : [];
 
   const o = scripted?.usage ?? {};

@@ -71,6 +71,23 @@ describe('POST /v1/messages via the real SDK', () => {
     expect(msg.content[0]?.type === 'text' && msg.content[0].text.length).toBe(20);
   });
 
+  it('a scripted refusal or cut-off without text answers what the real API would: refusal text, or JSON cut mid-way', async () => {
+    const output_config = { format: { type: 'json_schema' as const, schema: { type: 'object', properties: { a: { type: 'string' }, b: { type: 'string' } }, required: ['a', 'b'], additionalProperties: false } } };
+    const ask2 = () => client.messages.create({ model: MODEL, max_tokens: 500, messages: [{ role: 'user', content: 'Tell me about the water cycle in detail' }], output_config });
+    const complete = await ask2();
+    const text = (m: Anthropic.Message) => (m.content[0]?.type === 'text' ? m.content[0].text : '');
+    expect(() => JSON.parse(text(complete))).not.toThrow();
+    for (const stopReason of ['refusal', 'max_tokens', 'model_context_window_exceeded'] as const) {
+      sim.script.enqueue({ stopReason });
+      const m = await ask2();
+      expect(m.stop_reason).toBe(stopReason);
+      // The schema does not hold: a refusal is prose, a cut answer is half a JSON document.
+      expect(() => JSON.parse(text(m))).toThrow();
+      expect(m.usage.output_tokens).toBe(Math.ceil(text(m).length / 4));
+    }
+    expect(sim.charges).toHaveLength(4);
+  });
+
   it('serves the scripted queue first-in first-out, then `when` rules, then the default', async () => {
     sim.script.when('algebra', { text: 'rule answer', stopReason: 'refusal' });
     sim.script.when((b) => (b.metadata as { user_id?: string } | undefined)?.user_id === 'u7', { text: 'predicate answer', raw: true });

@@ -14,7 +14,7 @@ export type Fault =
   /** The stream goes silent mid-answer and stays open until the client gives up. */
   | { kind: 'stalled-stream' };
 
-export type SimStopReason = 'end_turn' | 'max_tokens' | 'refusal' | 'stop_sequence';
+export type SimStopReason = 'end_turn' | 'max_tokens' | 'refusal' | 'stop_sequence' | 'model_context_window_exceeded' | 'pause_turn';
 
 export interface UsageOverride {
   input_tokens?: number;
@@ -34,6 +34,12 @@ export interface ScriptedResponse {
   usage?: UsageOverride;
   latencyMs?: number;
   fault?: Fault;
+  /**
+   * In a batch only: the request's result is this instead of an answer (not charged). `expired`:
+   * the batch reached its 24 h expiry before the request was processed; `canceled`: the batch
+   * was canceled first. Both happen per request on the real API, beside succeeded results.
+   */
+  batchResult?: 'expired' | 'canceled';
 }
 
 export type ScriptMatcher = string | ((body: JsonObject) => boolean);
