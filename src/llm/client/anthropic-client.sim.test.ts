@@ -560,6 +560,25 @@ describe('circuit breaker', () => {
     expect((await c.structured(request())).calls[0]!.outcome).toBe('ok');
   });
 
+  it.each([
+    ['the monthly spend cap (a 429 without retry-after)', { kind: 'status', status: 429, errorCode: 'enforced_spend_limit_reached' } as const, 'upstream_rate_limited'],
+    ['a billing error (402)', { kind: 'status', status: 402 } as const, 'upstream_rejected'],
+  ])('%s is not retried and fails every model fast, with an alert', async (_name, fault, code) => {
+    const c = client({ models: { default: 'claude-haiku-5-5', grading: 'claude-sonnet-5-5', learning_path: 'claude-opus-5-5' } });
+    sim.faults.next(fault, 10);
+    const err = await failure(c.structured(request()));
+    expect(err).toMatchObject({ code, retryable: false, attempts: 1 });
+    expect(waits).toEqual([]);
+    expect(sim.stats().faulted).toBe(1);
+    // The cap is the account's: another model would get the same answer, so it is not even asked.
+    expect(c.available('learning_path')).toBe(false);
+    expect((await failure(c.structured(request({ feature: 'learning_path' })))).code).toBe('circuit_open');
+    expect(sim.stats().faulted).toBe(1);
+    const alert = logs.find(([level, o]) => level === 'error' && (o as { event?: string }).event === 'llm_account_blocked');
+    expect(alert?.[1]).toMatchObject({ alert: true, status: fault.status, key: c.keyFingerprint() });
+    expect(records.filter((r) => r.outcome !== 'circuit_open').map((r) => r.usage.inputTokens)).toEqual([0]);
+  });
+
   it('after a 401 trip, a half-open probe that gets no HTTP answer leaves the key breaker unproven; an answer closes it', async () => {
     // The model breaker's threshold is out of reach: this test watches the key breaker alone.
     const c = client({ now: () => clock, retry: { maxRetries: 0, maxTotalMs: 60_000, baseDelayMs: 10 }, breaker: { failureThreshold: 100, openMs: 10_000, halfOpenProbes: 1 } });

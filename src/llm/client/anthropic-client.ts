@@ -121,8 +121,18 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
   // until the key is fixed (fingerprint only, never the key). The breaker trips only while
   // that key is still the current one: an old key's call still in flight when the key was
   // rotated must not shut the new key out for `openMs`.
-  function keyRejected(client: Anthropic, m: { status?: number | undefined; requestId?: string | undefined }, feature?: string): void {
+  function keyRejected(client: Anthropic, m: { status?: number | undefined; requestId?: string | undefined; accountBlocked?: true | undefined }, feature?: string): void {
     const current = client === sdk;
+    if (m.accountBlocked) {
+      // A spend cap or a billing problem: every call of every model would get the same answer
+      // until someone raises the cap or fixes billing, so fail fast and say so.
+      if (current) keyBreaker.trip(`upstream answered ${m.status}: the account's spend limit or billing blocks every call`);
+      logger?.error(
+        { alert: true, event: 'llm_account_blocked', status: m.status, requestId: m.requestId, key: client.apiKey ? fingerprint(client.apiKey) : null, current, ...(feature ? { feature } : {}) },
+        'Anthropic refused the call for the account (spend limit reached or billing error); LLM calls are failing fast until the breaker half-opens',
+      );
+      return;
+    }
     if (current) keyBreaker.trip(`upstream answered ${m.status} to our API key`);
     logger?.error(
       { alert: true, event: 'llm_auth_failed', status: m.status, requestId: m.requestId, key: client.apiKey ? fingerprint(client.apiKey) : null, current, ...(feature ? { feature } : {}) },
@@ -316,7 +326,7 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
         permit.modelPermit.release();
         throw callerAborted(m);
       }
-      if (m.authFailure) {
+      if (m.authFailure || m.accountBlocked) {
         permit.modelPermit.release();
         permit.keyPermit.release();
         keyRejected(client, m, ctx.feature);
@@ -455,7 +465,7 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
     } catch (e) {
       if (e instanceof LlmError) throw e;
       const m = mapSdkError(e, now());
-      if (m.authFailure) keyRejected(client, m);
+      if (m.authFailure || m.accountBlocked) keyRejected(client, m);
       throw new LlmError(m.code, `batches.${op}: ${scrub(m.message)}`, {
         ...(m.status !== undefined ? { status: m.status } : {}),
         ...(m.requestId ? { requestId: m.requestId } : {}),

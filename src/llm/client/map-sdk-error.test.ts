@@ -26,6 +26,20 @@ describe('mapSdkError', () => {
     expect(m.upstreamFailure).toBe(retryable);
   });
 
+  it('a spend cap or a billing error blocks the account: not retryable, not a model failure', () => {
+    const withCode = (status: number, error_code: string) =>
+      APIError.generate(status, { type: 'error', error: { type: 'rate_limit_error', message: 'm', details: { error_code } } }, undefined, new Headers({ 'request-id': 'req_1' }));
+    for (const e of [withCode(429, 'enforced_spend_limit_reached'), withCode(429, 'contract_spend_limit_reached')]) {
+      expect(mapSdkError(e, NOW)).toMatchObject({ code: 'upstream_rate_limited', retryable: false, upstreamFailure: false, accountBlocked: true, status: 429 });
+    }
+    expect(mapSdkError(apiError(402), NOW)).toMatchObject({ code: 'upstream_rejected', retryable: false, upstreamFailure: false, accountBlocked: true });
+    // A ramp limit is a rate limit like any other: wait and retry.
+    const ramp = mapSdkError(withCode(429, 'ramp_limit_exceeded'), NOW);
+    expect(ramp).toMatchObject({ code: 'upstream_rate_limited', retryable: true, upstreamFailure: true });
+    expect(ramp.accountBlocked).toBeUndefined();
+    expect(mapSdkError(apiError(429), NOW).accountBlocked).toBeUndefined();
+  });
+
   it('maps transport failures', () => {
     expect(mapSdkError(new APIConnectionTimeoutError(), NOW).code).toBe('upstream_timeout');
     expect(mapSdkError(new APIUserAbortError(), NOW).code).toBe('upstream_timeout');

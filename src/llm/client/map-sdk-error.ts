@@ -18,6 +18,13 @@ export interface MappedError {
   /** 401/403: the key is bad, open the breaker at once. */
   authFailure: boolean;
   /**
+   * The account cannot be served, whatever the model or the request: a 402 billing_error, or a 429
+   * whose `error.details.error_code` is a spend limit (the tier's monthly cap, a contract's), which
+   * lasts until the limit resets or is raised and comes without retry-after. Not retryable, not a
+   * model outage; it opens the key breaker at once, like a rejected key.
+   */
+  accountBlocked?: true;
+  /**
    * The server itself answered: an HTTP status or an SSE `error` event. Only such an answer
    * proves the key was accepted; a reset, a timeout or a cut stream says nothing about it.
    */
@@ -26,6 +33,11 @@ export interface MappedError {
   retryAfterMs?: number;
   message: string;
 }
+
+// 429s that are not rate limits but the organisation's spend caps (the SDK's
+// EnforcedSpendLimitReachedError, ContractSpendLimitReachedError): retrying cannot help until
+// the cap resets or is raised. A ramp limit (ramp_limit_exceeded) is a real rate limit, with retry-after.
+const SPEND_LIMIT_CODES = new Set(['enforced_spend_limit_reached', 'contract_spend_limit_reached']);
 
 export function mapSdkError(err: unknown, nowMs: number): MappedError {
   if (err instanceof APIUserAbortError) {
@@ -49,6 +61,11 @@ export function mapSdkError(err: unknown, nowMs: number): MappedError {
       if (type === 'rate_limit_error') return { ...base, code: 'upstream_rate_limited', retryable: true, upstreamFailure: true, authFailure: false };
       if (type === 'invalid_request_error') return { ...base, code: 'upstream_rejected', retryable: false, upstreamFailure: false, authFailure: false };
       return { ...base, code: 'upstream_unavailable', retryable: true, upstreamFailure: true, authFailure: false };
+    }
+    const errorCode = (err.error as { error?: { details?: { error_code?: unknown } } } | undefined)?.error?.details?.error_code;
+    if (status === 402 || (status === 429 && typeof errorCode === 'string' && SPEND_LIMIT_CODES.has(errorCode))) {
+      const code = status === 429 ? 'upstream_rate_limited' : 'upstream_rejected';
+      return { ...base, code, status, retryable: false, upstreamFailure: false, authFailure: false, accountBlocked: true };
     }
     const retryAfterMs = parseRetryAfter(err.headers, nowMs);
     const withWait = retryAfterMs === undefined ? {} : { retryAfterMs };

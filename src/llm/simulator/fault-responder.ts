@@ -67,7 +67,7 @@ export function respondWithFault(
       if (fault.retryAfterSec !== undefined) extra['retry-after'] = String(fault.retryAfterSec);
       if (fault.retryAfterMs !== undefined) extra['retry-after-ms'] = String(fault.retryAfterMs);
       if (fault.shouldRetry !== undefined) extra['x-should-retry'] = String(fault.shouldRetry);
-      sendError(res, fault.status, requestId, fault.message, extra);
+      sendError(res, fault.status, requestId, fault.message, extra, fault.errorCode);
       return;
     }
     case 'hang':

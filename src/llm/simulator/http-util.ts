@@ -17,6 +17,7 @@ const ERROR_TYPES: Record<number, string> = {
 
 const DEFAULT_MESSAGES: Record<number, string> = {
   401: 'invalid x-api-key',
+  402: 'Your credit balance is too low to access the Anthropic API (simulated)',
   403: 'Your API key does not have permission to use the specified resource.',
   404: 'Not found',
   413: 'Request exceeds the maximum allowed number of bytes.',
@@ -30,10 +31,10 @@ export function errorType(status: number): string {
   return ERROR_TYPES[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error');
 }
 
-export function errorBody(status: number, message: string | undefined, requestId: string): object {
+export function errorBody(status: number, message: string | undefined, requestId: string, errorCode?: string): object {
   return {
     type: 'error',
-    error: { type: errorType(status), message: message ?? DEFAULT_MESSAGES[status] ?? 'Invalid request' },
+    error: { type: errorType(status), message: message ?? DEFAULT_MESSAGES[status] ?? 'Invalid request', ...(errorCode ? { details: { error_code: errorCode } } : {}) },
     request_id: requestId,
   };
 }
@@ -81,8 +82,9 @@ export function sendError(
   requestId: string,
   message?: string,
   extra: Record<string, string> = {},
+  errorCode?: string,
 ): void {
-  sendJson(res, status, errorBody(status, message, requestId), { ...baseHeaders(requestId), ...extra });
+  sendJson(res, status, errorBody(status, message, requestId, errorCode), { ...baseHeaders(requestId), ...extra });
 }
 
 export type BodyResult = { ok: true; raw: string } | { ok: false; tooLarge: true };

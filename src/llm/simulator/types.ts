@@ -1,10 +1,14 @@
 export type JsonObject = Record<string, unknown>;
 
-export type StatusFaultCode = 400 | 401 | 403 | 404 | 413 | 429 | 500 | 504 | 529;
+export type StatusFaultCode = 400 | 401 | 402 | 403 | 404 | 413 | 429 | 500 | 504 | 529;
 
 export type Fault =
   /** `shouldRetry`: sent as the API's `x-should-retry` header. */
-  | { kind: 'status'; status: StatusFaultCode; retryAfterSec?: number; retryAfterMs?: number; shouldRetry?: boolean; message?: string }
+  /**
+   * `errorCode`: sent as `error.details.error_code`, as the API qualifies some errors (a 429
+   * `enforced_spend_limit_reached`: the tier's monthly spend cap, no retry-after).
+   */
+  | { kind: 'status'; status: StatusFaultCode; retryAfterSec?: number; retryAfterMs?: number; shouldRetry?: boolean; message?: string; errorCode?: string }
   | { kind: 'hang' }
   | { kind: 'reset' }
   | { kind: 'malformed' }
