@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { demoCatalog } from '../../src/features/learning-path/catalog-provider.js';
 import { bearer } from '../helpers/test-app.js';
-import { createSimulatedApp } from '../helpers/simulated-app.js';
+import { createSimulatedApp, SIM_KEY } from '../helpers/simulated-app.js';
 
 type App = Awaited<ReturnType<typeof createSimulatedApp>>;
 
@@ -124,6 +124,36 @@ describe('learning paths over HTTP', () => {
       // a new learner has mastered nothing, so only items of skills without prerequisites are open
       for (const item of r.items) for (const s of skillsOf.get(item.itemId)!) expect(prereqs.get(s)).toEqual([]);
     }
+  });
+
+  // What the real API can answer instead of a path: each ends in the rules path, and the learner's
+  // ledger row holds exactly what the upstream billed (a refused or cut answer is billed; an error
+  // status is not; a stream broken by an error event is billed what it reported).
+  it.each([
+    ['a refusal (prose, not the schema\'s JSON)', () => t.sim.script.enqueue({ stopReason: 'refusal' }), 'upstream_refused'],
+    ['an answer cut by max_tokens', () => t.sim.script.enqueue({ stopReason: 'max_tokens' }), 'upstream_truncated'],
+    ['an answer cut by the context window', () => t.sim.script.enqueue({ stopReason: 'model_context_window_exceeded' }), 'upstream_truncated'],
+    ['a 413', () => t.sim.faults.next({ kind: 'status', status: 413 }), 'upstream_rejected'],
+    ['the monthly spend cap', () => t.sim.faults.next({ kind: 'status', status: 429, errorCode: 'enforced_spend_limit_reached' }), 'upstream_rate_limited'],
+    ['an error event mid-stream on every attempt', () => t.sim.faults.next({ kind: 'stream-error' }, 10), 'upstream_unavailable'],
+  ])('falls back to the rules path on %s, and the ledger holds what was billed', async (_name, inject, outcome) => {
+    const learner = await t.premium();
+    inject();
+    const r = (await post('/v1/learning-paths', learner, { count: 3 })).json();
+    expect(r).toMatchObject({ source: 'rules', fallbackReason: 'upstream_failure' });
+    expect(r.items).toHaveLength(3);
+    const userId = (await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(learner) })).json().userId as string;
+    const rows = await t.store.db.selectFrom('usage_ledger').selectAll().where('user_id', '=', userId).execute();
+    expect(rows.map((x) => [x.status, x.outcome])).toEqual([['settled', outcome]]);
+    const billed = t.sim.charges;
+    const sum = (f: (c: (typeof billed)[number]) => number) => billed.reduce((n, c) => n + f(c), 0);
+    expect([Number(rows[0]!.input_tokens), Number(rows[0]!.output_tokens)]).toEqual([sum((c) => c.inputTokens), sum((c) => c.outputTokens)]);
+    expect(Number(rows[0]!.cost_micros) > 0).toBe(billed.length > 0);
+    t.sim.faults.clear();
+    t.sim.script.clear();
+    // The spend cap opened the key breaker; later tests need it closed.
+    t.container.llm.setApiKey(null);
+    t.container.llm.setApiKey(SIM_KEY);
   });
 
   it('serves the same learner from cache until their progress changes, and never another learner', async () => {
