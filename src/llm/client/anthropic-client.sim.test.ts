@@ -432,6 +432,22 @@ describe('usage of attempts that failed', () => {
     expect(recorded(err.calls[0]!)).toEqual(total(sim.charges));
   });
 
+  it('an error event mid-stream is retried or not by its type, and the broken attempt is billed what it reported either way', async () => {
+    // invalid_request_error can come mid-stream (refused once generating): retrying the same request cannot help.
+    sim.faults.next({ kind: 'stream-error', errorType: 'invalid_request_error' }, 3);
+    const rejected = await failure(client().structured(request({ stream: true })));
+    expect(rejected).toMatchObject({ code: 'upstream_rejected', retryable: false, attempts: 1 });
+    expect(sim.charges).toHaveLength(1);
+    expect(recorded(rejected.calls[0]!)).toEqual(total(sim.charges));
+    expect(waits).toEqual([]);
+    sim.reset();
+    // api_error is the API's own failure: retried, like overloaded_error.
+    sim.faults.next({ kind: 'stream-error', errorType: 'api_error' });
+    const res = await client().structured(request({ stream: true }));
+    expect(res.calls).toEqual([expect.objectContaining({ outcome: 'ok', attempts: 2 })]);
+    expect(recorded(res.calls[0]!)).toEqual(total(sim.charges));
+  });
+
   it('a broken attempt and the retry that succeeded are both in the one record, each once', async () => {
     sim.faults.next({ kind: 'truncated-stream' });
     sim.script.enqueue({ json: { score: 4, feedback: 'Retried.' } });

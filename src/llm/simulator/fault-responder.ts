@@ -4,8 +4,10 @@ import { baseHeaders, sendError } from './http-util.js';
 import { newMessageId } from './ids.js';
 import { buildMessage } from './message-builder.js';
 import { writeStream, type StreamMode } from './sse-writer.js';
-import type { Fault, JsonObject, ScriptedResponse } from './types.js';
+import type { Fault, JsonObject, ScriptedResponse, StreamErrorType } from './types.js';
 import { validateMessageRequest } from './validate-request.js';
+
+const STATUS_OF: Record<StreamErrorType, number> = { overloaded_error: 529, api_error: 500, rate_limit_error: 429, invalid_request_error: 400, timeout_error: 504 };
 
 function stubMessage(body: JsonObject): JsonObject {
   return {
@@ -30,13 +32,13 @@ function stubMessage(body: JsonObject): JsonObject {
 // input and cache tokens, and the output count of the last usage event sent (message_start's, or
 // message_delta's when the cut comes after it). An invalid request is never answered: it gets a
 // stub, uncharged.
-function breakStream(ctx: SimContext, res: ServerResponse, body: JsonObject, requestId: string, mode: StreamMode, scripted: ScriptedResponse | undefined): void {
+function breakStream(ctx: SimContext, res: ServerResponse, body: JsonObject, requestId: string, mode: StreamMode, scripted: ScriptedResponse | undefined, errorType?: string): void {
   if (validateMessageRequest(body, 'create')) {
-    writeStream(res, baseHeaders(requestId), stubMessage(body), requestId, mode);
+    writeStream(res, baseHeaders(requestId), stubMessage(body), requestId, mode, errorType);
     return;
   }
   const built = buildMessage(body, scripted, { cache: ctx.cache, now: ctx.now, requestId, batch: false });
-  const reportedOutputTokens = writeStream(res, baseHeaders(requestId), built.message, requestId, mode);
+  const reportedOutputTokens = writeStream(res, baseHeaders(requestId), built.message, requestId, mode, errorType);
   if (reportedOutputTokens !== undefined) ctx.charge({ ...built.charge, outputTokens: reportedOutputTokens, partial: true });
 }
 
@@ -90,8 +92,8 @@ export function respondWithFault(
       else halfBody(res, body, requestId, 'cut');
       return;
     case 'stream-error':
-      if (stream) breakStream(ctx, res, body, requestId, 'error', scripted);
-      else sendError(res, 529, requestId);
+      if (stream) breakStream(ctx, res, body, requestId, 'error', scripted, fault.errorType);
+      else sendError(res, STATUS_OF[fault.errorType ?? 'overloaded_error'], requestId);
       return;
     case 'stalled-stream':
       if (stream) breakStream(ctx, res, body, requestId, 'stalled', scripted);

@@ -25,7 +25,7 @@ function chunks(text: string): string[] {
  * `reportedOutputTokens`: the output count the last usage event sent says, which is all a
  * client can know of a stream that ends before message_stop.
  */
-export function streamEvents(message: JsonObject, requestId: string, mode: StreamMode): { body: string; reportedOutputTokens: number } {
+export function streamEvents(message: JsonObject, requestId: string, mode: StreamMode, errorType = 'overloaded_error'): { body: string; reportedOutputTokens: number } {
   const usage = message.usage as JsonObject;
   const content = message.content as Array<{ text: string }>;
   const wholeAnswer = mode === 'complete' || mode === 'truncated-after-delta';
@@ -59,7 +59,7 @@ export function streamEvents(message: JsonObject, requestId: string, mode: Strea
     parts.push(
       event('error', {
         type: 'error',
-        error: { type: 'overloaded_error', message: 'Overloaded (simulated mid-stream)' },
+        error: { type: errorType, message: `${errorType === 'overloaded_error' ? 'Overloaded' : errorType} (simulated mid-stream)` },
         request_id: requestId,
       }),
     );
@@ -95,10 +95,11 @@ export function writeStream(
   message: JsonObject,
   requestId: string,
   mode: StreamMode,
+  errorType?: string,
 ): number | undefined {
   if (res.headersSent || res.destroyed) return undefined;
   res.writeHead(200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
-  const { body, reportedOutputTokens } = streamEvents(message, requestId, mode);
+  const { body, reportedOutputTokens } = streamEvents(message, requestId, mode, errorType);
   if (mode === 'truncated' || mode === 'truncated-after-delta') {
     // Destroying only after the partial events are flushed makes the client see a connection cut mid-stream.
     res.write(body, () => res.destroy());

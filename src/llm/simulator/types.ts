@@ -2,6 +2,8 @@ export type JsonObject = Record<string, unknown>;
 
 export type StatusFaultCode = 400 | 401 | 402 | 403 | 404 | 413 | 429 | 500 | 504 | 529;
 
+export type StreamErrorType = 'overloaded_error' | 'api_error' | 'rate_limit_error' | 'invalid_request_error' | 'timeout_error';
+
 export type Fault =
   /** `shouldRetry`: sent as the API's `x-should-retry` header. */
   /**
@@ -14,7 +16,12 @@ export type Fault =
   | { kind: 'malformed' }
   /** `after: 'message_delta'`: the whole answer and its message_delta arrive, message_stop never does. */
   | { kind: 'truncated-stream'; after?: 'message_delta' }
-  | { kind: 'stream-error' }
+  /**
+   * An `error` event mid-answer: `overloaded_error` unless `errorType` says otherwise (the API also
+   * sends `api_error`, and `invalid_request_error` for a request it only refuses once generating).
+   * Non-stream: that type's status (529 for overloaded_error).
+   */
+  | { kind: 'stream-error'; errorType?: StreamErrorType }
   /** The stream goes silent mid-answer and stays open until the client gives up. */
   | { kind: 'stalled-stream' };
 
