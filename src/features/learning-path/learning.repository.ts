@@ -36,8 +36,13 @@ export class LearningRepository {
   }
 
   // Versions are immutable: importing an existing version with other content is refused by the caller.
+  // One import at a time on Postgres: under READ COMMITTED an import's "deactivate the active
+  // one" does not see a catalog that a racing import has activated and not yet committed, so
+  // both would stay active (SQLite runs one write transaction at a time anyway). The lock
+  // lets plain reads of the catalog through.
   async putCatalog(version: string, json: string, now: number): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
+      if (this.onPostgres()) await sql`lock table catalogs in exclusive mode`.execute(trx);
       await trx.insertInto('catalogs').values({ version, catalog_json: json, active: 0, created_at: now }).onConflict((oc) => oc.column('version').doNothing()).execute();
       await trx.updateTable('catalogs').set({ active: 0 }).where('active', '=', 1).execute();
       await trx.updateTable('catalogs').set({ active: 1 }).where('version', '=', version).execute();
@@ -76,7 +81,11 @@ export class LearningRepository {
   // a locale's (en-US puts "a" before "B") would fold them in another order, or cut a fold's
   // batch at another place, than a replay applies them.
   private byEventId() {
-    return this.db.getExecutor().adapter instanceof PostgresAdapter ? sql<string>`event_id collate "C"` : sql<string>`event_id`;
+    return this.onPostgres() ? sql<string>`event_id collate "C"` : sql<string>`event_id`;
+  }
+
+  private onPostgres(): boolean {
+    return this.db.getExecutor().adapter instanceof PostgresAdapter;
   }
 
   async getState(userId: string): Promise<StoredLearnerState | undefined> {
