@@ -9,6 +9,7 @@ import * as m0007 from './0007-identity-version-inserts.js';
 import * as m0008 from './0008-review-indexes.js';
 import * as m0009 from './0009-admin-sessions.js';
 import * as m0010 from './0010-retention.js';
+import * as m0011 from './0011-calibration-doubles.js';
 
 // Listed explicitly (not read from disk) so the same code runs from src/ under tsx
 // and from dist/. Expand/contract: a migration only adds; a later one removes what
@@ -24,4 +25,5 @@ export const migrations: Record<string, Migration> = {
   '0008-review-indexes': m0008,
   '0009-admin-sessions': m0009,
   '0010-retention': m0010,
+  '0011-calibration-doubles': m0011,
 };
