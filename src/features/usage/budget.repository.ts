@@ -129,14 +129,19 @@ export class BudgetRepository {
     };
   }
 
+  // One statement that sets only the columns the change names: a read of the row and a
+  // write of it whole would put back a column as it was read, losing a change made to it
+  // in between (PUT …/limits and PUT …/budget at once, on one instance or two).
   async putOverride(userId: string, patch: { limits?: Record<string, number> | null; monthlyBudgetMicros?: number | null }, now: number): Promise<void> {
-    const current = await this.getOverride(userId);
-    const row = {
-      user_id: userId,
-      limits_json: patch.limits !== undefined ? (patch.limits ? JSON.stringify(patch.limits) : null) : current?.limits ? JSON.stringify(current.limits) : null,
-      monthly_budget_micros: patch.monthlyBudgetMicros !== undefined ? patch.monthlyBudgetMicros : (current?.monthlyBudgetMicros ?? null),
+    const set = {
+      ...(patch.limits !== undefined ? { limits_json: patch.limits ? JSON.stringify(patch.limits) : null } : {}),
+      ...(patch.monthlyBudgetMicros !== undefined ? { monthly_budget_micros: patch.monthlyBudgetMicros } : {}),
       updated_at: now,
     };
-    await this.db.insertInto('user_overrides').values(row).onConflict((oc) => oc.column('user_id').doUpdateSet(row)).execute();
+    await this.db
+      .insertInto('user_overrides')
+      .values({ user_id: userId, limits_json: null, monthly_budget_micros: null, ...set })
+      .onConflict((oc) => oc.column('user_id').doUpdateSet(set))
+      .execute();
   }
 }
