@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { PostgresAdapter, sql } from 'kysely';
 import type { Db } from '../../platform/db/database.js';
 
 export const GROUP_COLUMNS = ['user', 'feature', 'model', 'day'] as const;
@@ -39,7 +39,12 @@ export class UsageAnalyticsRepository {
       ]);
     if (q.userId) query = query.where('user_id', '=', q.userId);
     for (const g of q.groupBy) query = query.select(COLUMN[g]).groupBy(COLUMN[g]);
-    query = q.orderByCost ? query.orderBy(sql`sum(cost_micros)`, 'desc') : q.groupBy.reduce((acc, g) => acc.orderBy(COLUMN[g]), query);
+    // Rows in the order of their group columns, compared as SQLite does (binary; a Postgres
+    // with a locale's collation would put "a" before "B"); by cost, ties in that order too,
+    // so a cut at `limit` keeps the same rows on every read and on both stores.
+    const binary = this.db.getExecutor().adapter instanceof PostgresAdapter;
+    if (q.orderByCost) query = query.orderBy(sql`sum(cost_micros)`, 'desc');
+    for (const g of q.groupBy) query = query.orderBy(binary ? sql`${sql.ref(COLUMN[g])} collate "C"` : sql.ref(COLUMN[g]));
     if (q.limit) query = query.limit(q.limit);
     const rows = (await query.execute()) as Record<string, unknown>[];
     return rows.map((r) => {
