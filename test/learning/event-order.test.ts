@@ -31,4 +31,16 @@ describe('progress events of one time on a Postgres with a locale collation', ()
     expect((await repo.eventsFor('u')).map((e) => e.event_id)).toEqual(['B', 'a', 'c']);
     expect((await repo.eventsBefore('u', 5_000, 2)).map((e) => e.event_id)).toEqual(['B', 'a']);
   });
+
+  // kt-fit reads every stored attempt, learner by learner, as a replay applies them: it used to
+  // order by the database's collation (learners "a", "b", "B" here, SQLite "B", "a", "b") and
+  // by id before arrival, so the same events fitted other sequences than mastery replays, and
+  // other parameters on Postgres than on SQLite.
+  it('are read for fitting learner by learner in binary order of ids, each in replay order', async () => {
+    const repo = new LearningRepository(store.db);
+    const ev = (user_id: string, event_id: string, at: number, received_at: number) => ({ user_id, event_id, item_id: 'i', correct: 1, at, received_at });
+    await repo.insertEvents([ev('b', 'x', 10, 1), ev('B', 'y', 10, 1), ev('a', 'z', 10, 1)]);
+    await repo.insertEvents([ev('a', 'A', 20, 9), ev('a', 'b', 20, 8), ev('a', 'C', 20, 8)]);
+    expect((await repo.allEvents()).filter((e) => e.user_id !== 'u').map((e) => `${e.user_id}:${e.event_id}`)).toEqual(['B:y', 'a:z', 'a:C', 'a:b', 'a:A', 'b:x']);
+  });
 });

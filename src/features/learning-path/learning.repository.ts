@@ -196,8 +196,11 @@ export class LearningRepository {
     await this.db.insertInto('kt_params').values(row).onConflict((oc) => oc.column('id').doUpdateSet(row)).execute();
   }
 
+  // Every stored attempt for kt-fit: learner by learner (ids in binary order, as SQLite
+  // compares them), each learner's in the order a replay applies them (eventsFor).
   async allEvents(): Promise<ProgressEventRow[]> {
-    return this.db.selectFrom('progress_events').selectAll().orderBy('user_id').orderBy('at').orderBy('event_id').execute();
+    const byUserId = this.onPostgres() ? sql<string>`user_id collate "C"` : sql<string>`user_id`;
+    return this.db.selectFrom('progress_events').selectAll().orderBy(byUserId).orderBy('at').orderBy('received_at').orderBy(this.byEventId()).execute();
   }
 
   async insertRecommendation(r: { id: string; userId: string; experiment: string | null; variant: string | null; source: string; itemIds: string[]; at: number }): Promise<void> {
