@@ -44,6 +44,29 @@ describe.each(STORE_KINDS)('values no store or calendar holds, on %s', (store) =
     expect422(await t.app.inject({ method: 'POST', url: '/v1/grading/rubrics', headers: { ...bearer(admin), 'content-type': 'application/yaml' }, payload: yaml.replace('\\0', '\u0000') }), 'body');
   });
 
+  // A rubric version is stored in a 32-bit integer column on Postgres (64-bit on SQLite): a
+  // larger one failed the grade there after its LLM call was billed (a 500), and publishing
+  // it answered 500. Refused up front on both stores; the largest storable one works.
+  it('refuses a rubric version beyond 32 bits before any upstream call, and bills nothing', async () => {
+    const rubric = (version: number) => ({
+      id: 'big-version', version, title: 'Ice', criteria: [{ id: 'correctness', name: 'C', description: 'd', levels: [{ id: 'correct', points: 1, descriptor: 'right' }, { id: 'incorrect', points: 0, descriptor: 'wrong' }] }],
+      referenceAnswers: ['Ice is less dense than water.'],
+    });
+    const grade = (version: number) => t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(learner), payload: { rubric: rubric(version), question: 'Why does ice float?', answer: 'It is less dense than water.' } });
+    const calls = t.sim.stats().messages;
+    const r = await grade(2 ** 31);
+    expect(r.statusCode, r.body).toBe(422);
+    expect(r.json().code).toBe('validation_failed');
+    expect(t.sim.stats().messages).toBe(calls);
+    expect(await t.store.db.selectFrom('usage_ledger').select('id').where('user_id', '=', 'nul-learner').where('feature', '=', 'grading').where('cost_micros', '>', 0).execute()).toHaveLength(1); // the NUL test's control grade alone
+    const published = await t.app.inject({ method: 'POST', url: '/v1/grading/rubrics', headers: bearer(admin), payload: rubric(2 ** 31) });
+    expect(published.statusCode, published.body).toBe(422);
+    const ok = await grade(2 ** 31 - 1);
+    expect(ok.statusCode, ok.body).toBe(200);
+    expect(ok.json().rubric).toEqual({ id: 'big-version', version: 2 ** 31 - 1 });
+    expect((await t.app.inject({ method: 'POST', url: '/v1/grading/rubrics', headers: bearer(admin), payload: rubric(2 ** 31 - 1) })).statusCode).toBe(201);
+  });
+
   it('answers a URL that does not decode with problem+json, like every other refusal', async () => {
     for (const url of ['/v1/%E0%A4%A', '/v1/grading/evaluations/%E0%A4%A']) {
       const r = await t.app.inject({ method: 'GET', url, headers: bearer(learner) });

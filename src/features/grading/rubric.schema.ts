@@ -39,7 +39,9 @@ export const RubricAnchorSchema = z.object({
 export const RubricSchema = z
   .object({
     id: RubricIdSchema,
-    version: z.number().int().min(1),
+    // At most 2^31 - 1: evaluations and rubrics keep it in a 32-bit integer column on
+    // Postgres, where a larger one failed the grade after its call was billed.
+    version: z.number().int().min(1).max(2_147_483_647),
     title: z.string().min(1),
     question: z.string().optional(),
     criteria: z.array(RubricCriterionSchema).min(1),
