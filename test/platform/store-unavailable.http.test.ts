@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import Fastify from 'fastify';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/platform/db/database.js';
 import { migrateUp } from '../../src/platform/db/migrator.js';
+import { installErrorHandling } from '../../src/platform/http/error-handler.js';
 import { createPgDatabase, pgAdminQuery } from '../helpers/databases.js';
 import { bearer, createTestApp, type TestApp } from '../helpers/test-app.js';
 
@@ -93,5 +95,60 @@ describe('Postgres cancelling a statement', () => {
     expect(r.statusCode).toBe(503);
     expect(r.headers['retry-after']).toBeDefined();
     expect(r.json()).toMatchObject({ status: 503, code: 'service_unavailable' });
+  });
+});
+
+// Postgres aborting a transaction to break a deadlock (40P01) or a serialization failure
+// (40001): nothing was written and the same request succeeds when retried, so the answer is
+// a 503 with a short Retry-After, not a 500 "internal". The error is a real one: two
+// sessions lock two rows in opposite orders.
+describe('Postgres aborting a transaction in a deadlock', () => {
+  let database: Awaited<ReturnType<typeof createPgDatabase>>;
+  const clients: pg.Client[] = [];
+
+  beforeAll(async () => {
+    database = await createPgDatabase();
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const c of clients) await c.end().catch(() => undefined);
+    await database?.drop();
+  });
+
+  async function deadlockError(): Promise<Error> {
+    const [a, b] = await Promise.all([0, 1].map(async () => {
+      const c = new pg.Client({ connectionString: database.url });
+      clients.push(c);
+      await c.connect();
+      return c;
+    }));
+    await a!.query('create table pair (id int primary key, n int); insert into pair values (1, 0), (2, 0)');
+    await a!.query('begin');
+    await b!.query('begin');
+    await a!.query('update pair set n = n + 1 where id = 1');
+    await b!.query('update pair set n = n + 1 where id = 2');
+    const outcomes = await Promise.allSettled([a!.query('update pair set n = n + 1 where id = 2'), b!.query('update pair set n = n + 1 where id = 1')]);
+    await a!.query('rollback');
+    await b!.query('rollback');
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    expect(failed, 'Postgres broke the deadlock by aborting one side').toBeDefined();
+    return failed!.reason as Error;
+  }
+
+  it('answers 503 service_unavailable with a short Retry-After, never a 500', async () => {
+    const err = await deadlockError();
+    expect((err as { code?: string }).code).toBe('40P01');
+    const app = Fastify();
+    installErrorHandling(app);
+    app.get('/collide', async () => {
+      throw err;
+    });
+    const r = await app.inject({ method: 'GET', url: '/collide' });
+    await app.close();
+    expect(r.statusCode).toBe(503);
+    expect(r.headers['content-type']).toContain('application/problem+json');
+    expect(r.headers['retry-after']).toBe('1');
+    expect(r.json()).toMatchObject({ status: 503, code: 'service_unavailable' });
+    expect(r.body).not.toContain('pair');
   });
 });

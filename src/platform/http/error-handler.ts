@@ -59,6 +59,7 @@ function mapError(err: FastifyError | AppError | Error): Mapped {
   // A character the database cannot store (Postgres: U+0000 in text); the NUL guard
   // refuses it at the edge, this is the backstop for a path it does not see.
   if (isUnstorableText(err)) return { status: 400, code: 'bad_request', detail: 'The request holds a character that cannot be stored.' };
+  if (isTransactionConflict(err)) return { status: 503, code: 'service_unavailable', detail: 'The request collided with another one in the store; retry it.', headers: { 'retry-after': '1' } };
   if (isStoreUnavailable(err)) return { status: 503, code: 'service_unavailable', detail: 'The store is unavailable; retry shortly.', headers: { 'retry-after': '5' } };
   // secure-json-parse: "Object contains forbidden prototype property"
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
@@ -69,6 +70,12 @@ function mapError(err: FastifyError | AppError | Error): Mapped {
 
 const UNSTORABLE_TEXT_CODES = new Set(['22021', '22P05']); // character_not_in_repertoire, untranslatable_character
 const isUnstorableText = (err: unknown) => UNSTORABLE_TEXT_CODES.has(String((err as { code?: unknown } | null)?.code));
+
+// Postgres aborted the transaction for another one's sake (40001 serialization_failure,
+// 40P01 deadlock_detected): nothing of it was written, and the same request succeeds when
+// retried. SQLite, one writer at a time, never raises these; its SQLITE_BUSY is below.
+const CONFLICT_CODES = new Set(['40001', '40P01']);
+const isTransactionConflict = (err: unknown) => CONFLICT_CODES.has(String((err as { code?: unknown } | null)?.code));
 
 // The database cannot be reached, answered too late or has no room for us (class 53:
 // 53300 when it already holds max_connections, or the role's CONNECTION LIMIT, as N
