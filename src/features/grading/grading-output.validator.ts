@@ -59,7 +59,12 @@ const words = (s: string): string[] => normaliseText(s).match(/[\p{L}\p{N}]+(?:'
 
 /** Does the quote occur in the answer, up to whitespace, case and surrounding quote marks? "…" may join fragments. */
 export function quoteOccursIn(quote: string, answer: string): boolean {
-  const hay = normaliseText(answer);
+  return quoteOccursInNormalised(quote, normaliseText(answer));
+}
+
+// `hay`: the answer already normalised (normaliseText), which a validation does once for
+// all of a grade's quotes rather than once per quote.
+function quoteOccursInNormalised(quote: string, hay: string): boolean {
   const parts = normaliseText(quote)
     .replace(/^["'`]+|["'`]+$/g, '')
     .split(/\s*(?:\.\.\.|…)\s*/)
@@ -83,23 +88,36 @@ export function quoteOccursIn(quote: string, answer: string): boolean {
 export function sharedNgram(text: string, reference: string, n: number, notIn?: string): string | undefined {
   const ref = referenceGrams(reference, n);
   if (!ref) return undefined;
-  const t = words(text);
   let own: string | undefined;
+  return firstSharedGram(words(text), ref, () => (own ??= notIn === undefined ? '' : ` ${words(notIn).join(' ')} `));
+}
+
+// `t`: the text's words; `own()`: the learner's words joined and framed by spaces, asked
+// for only when a gram matches. A gram can only match where a reference gram starts, so
+// positions whose word starts none are skipped without building the gram.
+function firstSharedGram(t: string[], ref: ReferenceGrams, own: () => string): string | undefined {
   for (let i = 0; i + ref.size <= t.length; i++) {
+    if (!ref.first.has(t[i]!)) continue;
     const g = t.slice(i, i + ref.size).join(' ');
     if (!ref.grams.has(g)) continue;
-    own ??= notIn === undefined ? '' : ` ${words(notIn).join(' ')} `;
-    if (!own.includes(` ${g} `)) return g;
+    if (!own().includes(` ${g} `)) return g;
   }
   return undefined;
+}
+
+interface ReferenceGrams {
+  size: number;
+  grams: Set<string>;
+  /** the first word of each gram */
+  first: Set<string>;
 }
 
 // A reference answer's word n-grams, kept per (n, reference): every LLM grade checks its
 // feedback against the same few rubric references, and splitting them again each time
 // cost more than the check itself (bench/grading-rules.bench.ts: validateGradingOutput
 // 38 → 28 µs p50).
-const gramCache = new LRUCache<string, { size: number; grams: Set<string> } | 'none'>({ max: 2_000 });
-function referenceGrams(reference: string, n: number): { size: number; grams: Set<string> } | undefined {
+const gramCache = new LRUCache<string, ReferenceGrams | 'none'>({ max: 2_000 });
+function referenceGrams(reference: string, n: number): ReferenceGrams | undefined {
   const key = `${n}\u0000${reference}`;
   let hit = gramCache.get(key);
   if (hit === undefined) {
@@ -108,8 +126,12 @@ function referenceGrams(reference: string, n: number): { size: number; grams: Se
     if (size < MIN_GUARDED_NGRAM) hit = 'none';
     else {
       const grams = new Set<string>();
-      for (let i = 0; i + size <= ref.length; i++) grams.add(ref.slice(i, i + size).join(' '));
-      hit = { size, grams };
+      const first = new Set<string>();
+      for (let i = 0; i + size <= ref.length; i++) {
+        grams.add(ref.slice(i, i + size).join(' '));
+        first.add(ref[i]!);
+      }
+      hit = { size, grams, first };
     }
     gramCache.set(key, hit);
   }
@@ -144,6 +166,9 @@ export function validateGradingOutput(raw: unknown, opts: ValidateGradingOptions
   }
   const out = parsed.data;
   const problems: string[] = [];
+  // The answer normalised once for every quote of the grade (each used to normalise it again).
+  let normalisedAnswer: string | undefined;
+  const hay = () => (normalisedAnswer ??= normaliseText(answer));
 
   const seen = new Map<string, number>();
   out.criteria.forEach((c, i) => {
@@ -158,7 +183,7 @@ export function validateGradingOutput(raw: unknown, opts: ValidateGradingOptions
     }
     c.evidence.forEach((q, j) => {
       // As the learner wrote it, or as the prompt showed it to the model (escaped).
-      if (!quoteOccursIn(q, answer) && !quoteOccursIn(unescapeAnswerData(q), answer)) problems.push(`criteria.${i}.evidence.${j}: quote does not occur in the answer`);
+      if (!quoteOccursInNormalised(q, hay()) && !quoteOccursInNormalised(unescapeAnswerData(q), hay())) problems.push(`criteria.${i}.evidence.${j}: quote does not occur in the answer`);
     });
     if (!c.justification.trim()) problems.push(`criteria.${i}.justification: empty`);
   });
@@ -182,11 +207,19 @@ export function validateGradingOutput(raw: unknown, opts: ValidateGradingOptions
       ['feedback.nextStep', fb.nextStep],
       ...out.criteria.map((c, i): [string, string] => [`criteria.${i}.justification`, c.justification]),
     ];
-    for (const [path, text] of texts) {
-      for (const ref of rubric.referenceAnswers) {
-        if (sharedNgram(text, ref, n, answer) !== undefined) {
-          problems.push(`${path}: reveals the reference answer verbatim`);
-          break;
+    // Each reference's grams looked up once, each text split into words once (not once per
+    // reference), the learner's words at most once: the same verdicts as sharedNgram's.
+    const refs = rubric.referenceAnswers.map((ref) => referenceGrams(ref, n)).filter((r): r is ReferenceGrams => r !== undefined);
+    let own: string | undefined;
+    const ownOf = () => (own ??= ` ${words(answer).join(' ')} `);
+    if (refs.length > 0) {
+      for (const [path, text] of texts) {
+        const t = words(text);
+        for (const ref of refs) {
+          if (firstSharedGram(t, ref, ownOf) !== undefined) {
+            problems.push(`${path}: reveals the reference answer verbatim`);
+            break;
+          }
         }
       }
     }
@@ -199,7 +232,7 @@ export function validateGradingOutput(raw: unknown, opts: ValidateGradingOptions
     const c = out.criteria.find((x) => x.criterionId === criterion.id)!;
     const level = criterion.levels.find((l) => l.id === c.levelId)!;
     // Evidence is shown as the learner wrote it, not as the prompt escaped it ("-&gt;").
-    const evidence = c.evidence.map((q) => (quoteOccursIn(q, answer) ? q : unescapeAnswerData(q)));
+    const evidence = c.evidence.map((q) => (quoteOccursInNormalised(q, hay()) ? q : unescapeAnswerData(q)));
     return { criterionId: c.criterionId, levelId: c.levelId, points: level.points, evidence, justification: c.justification };
   });
   return {
