@@ -21,12 +21,16 @@ export class BudgetRefused extends Error {
 export class BudgetRepository {
   // Compiled once: these run on every premium call (reserve, settle) and every GET /v1/me.
   private readonly readOne;
+  private readonly overrideOf;
   private readonly reserveLine;
   private readonly settleLine;
   private readonly chargeLine;
 
   constructor(private readonly db: Db) {
     this.readOne = statement(db, (p) => db.selectFrom('budget_counters').select(['key', 'spent_micros', 'reserved_micros']).where('key', '=', p.key));
+    // Read for every premium request whose user's remembered overrides have expired (one per
+    // user and second): built and compiled once, not by Kysely on every call.
+    this.overrideOf = statement(db, (p) => db.selectFrom('user_overrides').selectAll().where('user_id', '=', p.userId));
     // One statement: create the counter holding this reservation, or add to it only
     // while spent + reserved stays within the cap (the row lock serialises racers).
     this.reserveLine = statement(db, (p) =>
@@ -121,7 +125,7 @@ export class BudgetRepository {
   }
 
   async getOverride(userId: string): Promise<{ limits: Record<string, number> | null; monthlyBudgetMicros: number | null } | undefined> {
-    const r = await this.db.selectFrom('user_overrides').selectAll().where('user_id', '=', userId).executeTakeFirst();
+    const r = (await this.db.executeQuery(this.overrideOf.bind({ userId }))).rows[0];
     if (!r) return undefined;
     return {
       limits: r.limits_json ? (JSON.parse(r.limits_json) as Record<string, number>) : null,
