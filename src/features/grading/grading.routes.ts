@@ -32,9 +32,10 @@ export function gradingRoutes(deps: { service: GradingService; calibration: Grad
         },
       },
       async (request, reply) => {
-        const { headers, ...evaluation } = await deps.service.evaluate(principalOf(request), request.body as Parameters<GradingService['evaluate']>[1]);
+        const { headers, json } = await deps.service.evaluate(principalOf(request), request.body as Parameters<GradingService['evaluate']>[1]);
         reply.headers(headers);
-        return reply.status(200).send(evaluation);
+        // The stored JSON of the evaluation is the body Fastify would serialise from it.
+        return reply.status(200).type('application/json; charset=utf-8').send(json);
       },
     );
 

@@ -62,7 +62,9 @@ export class GradingService {
     private readonly clock: Clock,
   ) {}
 
-  async evaluate(p: Principal, req: EvaluationRequest): Promise<Evaluation & { headers: Record<string, string> }> {
+  // `json`: the evaluation as stored (JSON.stringify of the evaluation's fields, in order),
+  // which the route answers with instead of serialising the same object a second time.
+  async evaluate(p: Principal, req: EvaluationRequest): Promise<Evaluation & { headers: Record<string, string>; json: string }> {
     const rubric = await this.resolveRubric(req);
     const question = questionFor(req, rubric);
     // A valid request is counted against the rate limit before any grading work: a refused
@@ -158,6 +160,7 @@ export class GradingService {
       ...(outcome.notices.length ? { notices: outcome.notices } : {}),
       createdAt: new Date(now).toISOString(),
     };
+    const json = JSON.stringify(evaluation);
     await this.repo.insertEvaluation({
       id: evaluation.id,
       user_id: p.userId,
@@ -166,7 +169,7 @@ export class GradingService {
       rubric_json: req.rubricId ? null : JSON.stringify(rubric),
       question,
       answer: req.answer,
-      result_json: JSON.stringify(evaluation),
+      result_json: json,
       source: outcome.source,
       confidence: grade.confidence,
       review_status: evaluation.reviewStatus === 'pending' ? 'pending' : 'none',
@@ -176,7 +179,7 @@ export class GradingService {
       reviewed_at: null,
       created_at: now,
     });
-    return { ...evaluation, headers: outcome.headers };
+    return { ...evaluation, headers: outcome.headers, json };
   }
 
   // The owner sees their own evaluations; instructors and admins see all. Anyone else
