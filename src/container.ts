@@ -5,6 +5,7 @@ import type { Clock } from './platform/clock.js';
 import type { Config } from './platform/config.js';
 import type { Store } from './platform/db/database.js';
 import { createMetrics, type HttpMetrics } from './platform/metrics.js';
+import { sharedSecret } from './platform/db/shared-secret.js';
 import type { Policy } from './platform/policy.js';
 import { createAnthropicClient } from './llm/client/anthropic-client.js';
 import { loadApiKey } from './llm/client/key-source.js';
@@ -69,6 +70,9 @@ export interface ContainerInput {
 // the tests both build the app through this, so what is tested is what runs.
 export interface Container extends ContainerInput {
   metrics: HttpMetrics;
+  // The dashboard session key's secret when there is no JWT secret (a JWKS): shared by every
+  // instance on the database (shared_secrets), so a session cookie holds on all of them.
+  sessionSecret?: string;
   identity: { repo: IdentityRepository; service: IdentityService; authenticator: Authenticator };
   llm: AnthropicClient;
   prices: PriceBook;
@@ -105,6 +109,10 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     ...(config.TUTORGATE_JWT_AUDIENCE ? { audience: config.TUTORGATE_JWT_AUDIENCE } : {}),
   });
   const authenticator = new Authenticator(repo, jwt, policy, clock, (id) => service.ensureUser(id));
+  // Read from the store, not made per process: a per-process key signed the cookie of one
+  // instance for that instance alone, so behind a load balancer an admin was signed out by
+  // every request another instance answered, and by every restart.
+  const sessionSecret = (input.jwtSecret ?? config.TUTORGATE_JWT_SECRET) ? undefined : await sharedSecret(store.db, 'admin-session-key', clock.now());
 
   const alerts = createAlertSink({ webhook: policy.alerts.webhook, logger });
   const prices = new PriceBook(policy.prices);
@@ -261,6 +269,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
   return {
     ...input,
     metrics,
+    ...(sessionSecret ? { sessionSecret } : {}),
     identity: { repo, service, authenticator },
     llm,
     prices,

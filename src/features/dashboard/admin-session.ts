@@ -110,7 +110,7 @@ export function deriveSessionKey(secret: string): Uint8Array {
   return new Uint8Array(createHmac('sha256', secret).update(KEY_LABEL).digest());
 }
 
-type SessionDeps = Pick<Container, 'jwtSecret' | 'config' | 'clock' | 'store'>;
+type SessionDeps = Pick<Container, 'jwtSecret' | 'config' | 'clock' | 'store' | 'sessionSecret'>;
 const byContainer = new WeakMap<SessionDeps, AdminSessions>();
 
 // One AdminSessions per container, shared by the routes that issue the cookie and the
@@ -118,9 +118,10 @@ const byContainer = new WeakMap<SessionDeps, AdminSessions>();
 export function adminSessionsFor(c: SessionDeps): AdminSessions {
   let s = byContainer.get(c);
   if (!s) {
-    const secret = c.jwtSecret ?? c.config.TUTORGATE_JWT_SECRET;
-    // With a JWKS there is no shared secret: sessions then use a per-process key, so
-    // they end on restart and do not span instances (admins sign in again).
+    // With a JWKS there is no JWT secret: the container's sessionSecret, one random value in
+    // the store shared by every instance, so a session holds on all of them and across
+    // restarts. A per-process key is left only for deps that carry neither.
+    const secret = c.jwtSecret ?? c.config.TUTORGATE_JWT_SECRET ?? c.sessionSecret;
     const key = secret ? deriveSessionKey(secret) : new Uint8Array(randomBytes(32));
     s = new AdminSessions(key, c.clock, new AdminSessionRepository(c.store.db));
     byContainer.set(c, s);

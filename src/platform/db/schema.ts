@@ -85,6 +85,12 @@ export interface BudgetCountersTable {
   updated_at: number;
 }
 
+export interface SharedSecretsTable {
+  name: string;
+  value: string;
+  created_at: number;
+}
+
 export interface NotificationsSentTable {
   key: string;
   sent_at: number;
@@ -236,6 +242,7 @@ export interface DB {
   evaluations: EvaluationsTable;
   calibration_runs: CalibrationRunsTable;
   admin_sessions: AdminSessionsTable;
+  shared_secrets: SharedSecretsTable;
 }
 
 export type { Generated };

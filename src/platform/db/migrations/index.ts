@@ -10,6 +10,7 @@ import * as m0008 from './0008-review-indexes.js';
 import * as m0009 from './0009-admin-sessions.js';
 import * as m0010 from './0010-retention.js';
 import * as m0011 from './0011-calibration-doubles.js';
+import * as m0012 from './0012-shared-secrets.js';
 
 // Listed explicitly (not read from disk) so the same code runs from src/ under tsx
 // and from dist/. Expand/contract: a migration only adds; a later one removes what
@@ -26,4 +27,5 @@ export const migrations: Record<string, Migration> = {
   '0009-admin-sessions': m0009,
   '0010-retention': m0010,
   '0011-calibration-doubles': m0011,
+  '0012-shared-secrets': m0012,
 };
