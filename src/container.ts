@@ -156,6 +156,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
   const abuse = createLimitAbuseDetector({
     threshold: 20,
     windowSec: 300,
+    ...(redis ? { shared: { redis, prefix: 'tg:abuse' } } : {}),
     onAlert: (e) => alerts.notify({ name: 'rate-limit-abuse', severity: 'warning', summary: `Repeated rate limiting (${e.kind}).`, details: { ...e } }),
   });
 

@@ -1,3 +1,5 @@
+import type { Redis } from 'ioredis';
+import { userHash } from '../../platform/pseudonym.js';
 import type { LimitName } from './limit-types.js';
 
 export type LimitAbuseEvent =
@@ -14,6 +16,14 @@ export interface LimitAbuseDetectorOptions {
   /** decisions a tier needs in a window before its ratio means anything (default 100) */
   tierMinDecisions?: number;
   now?: () => number;
+  /**
+   * One count of each user's rejections for every instance: the load balancer spreads a
+   * user's requests, so counted per instance a user rejected 30 times by 2 instances was
+   * 15 on each and never reached a threshold of 20, and one rejected 40 times alerted twice.
+   * The instance whose increment reaches the threshold alerts, once. Redis failing falls
+   * back to this instance's own count.
+   */
+  shared?: { redis: Pick<Redis, 'multi'>; prefix: string };
 }
 
 export interface LimitAbuseDetector {
@@ -61,21 +71,43 @@ export function createLimitAbuseDetector(opts: LimitAbuseDetectorOptions): Limit
         t.alerted = true;
         emit({ kind: 'tier', tier, rejected: t.rejected, total: t.total, ratio: t.rejected / t.total, windowSec: opts.windowSec });
       }
-      const userKey = `${tier}\u0000${key}`;
-      let u = users.get(userKey);
-      if (!u) users.set(userKey, (u = { rejections: 0, alerted: false }));
-      u.rejections++;
-      if (!u.alerted && u.rejections >= opts.threshold) {
-        u.alerted = true;
-        emit({
-          kind: 'user',
-          key,
-          tier,
-          rejections: u.rejections,
-          windowSec: opts.windowSec,
-          ...(decision.violated ? { lastViolated: decision.violated } : {}),
-        });
+      if (opts.shared) {
+        const { redis, prefix } = opts.shared;
+        const name = `${prefix}:${id}:${tier}:${userHash(key)}`; // no raw user id in a Redis key name
+        const violated = decision.violated;
+        redis
+          .multi()
+          .incr(name)
+          .pexpire(name, windowMs * 2)
+          .exec()
+          .then(
+            (res) => {
+              const n = Number(res?.[0]?.[1]);
+              if (n === opts.threshold) emit({ kind: 'user', key, tier, rejections: n, windowSec: opts.windowSec, ...(violated ? { lastViolated: violated } : {}) });
+            },
+            () => countHere(tier, key, violated),
+          );
+        return;
       }
+      countHere(tier, key, decision.violated);
     },
   };
+
+  function countHere(tier: string, key: string, violated: LimitName | undefined): void {
+    const userKey = `${tier}\u0000${key}`;
+    let u = users.get(userKey);
+    if (!u) users.set(userKey, (u = { rejections: 0, alerted: false }));
+    u.rejections++;
+    if (!u.alerted && u.rejections >= opts.threshold) {
+      u.alerted = true;
+      emit({
+        kind: 'user',
+        key,
+        tier,
+        rejections: u.rejections,
+        windowSec: opts.windowSec,
+        ...(violated ? { lastViolated: violated } : {}),
+      });
+    }
+  }
 }
