@@ -58,8 +58,14 @@ describe('learning paths over HTTP', () => {
     const r = await post('/v1/progress/events', premium, { events: [{ itemId: 'no-such-item', correct: true }] });
     expect(r.statusCode).toBe(422);
     expect(r.json().detail).toMatch(/events\.0\.itemId/);
+    // The body is one event or a batch (a union): the error names the field of the form sent,
+    // not a bare "body: Invalid input".
     const bad = await post('/v1/progress/events', premium, { events: [{ itemId: 'x', correct: 'yes' }] });
     expect(bad.statusCode).toBe(422);
+    expect(bad.json().errors).toEqual([{ path: 'body.events.0.correct', message: expect.stringMatching(/boolean/) }]);
+    const badOne = await post('/v1/progress/events', premium, { itemId: 'x', correct: 'yes' });
+    expect(badOne.statusCode).toBe(422);
+    expect(badOne.json().errors).toEqual([{ path: 'body.correct', message: expect.stringMatching(/boolean/) }]);
     const item = catalog.items[0]!.id;
     const ahead = new Date(t.clock.now() + 3_600_000).toISOString();
     const future = await post('/v1/progress/events', premium, { events: [{ itemId: item, correct: true, at: new Date(t.clock.now()).toISOString() }, { itemId: item, correct: true, at: ahead }] });

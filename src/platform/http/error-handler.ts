@@ -33,14 +33,39 @@ interface ZodLikeIssue {
   message?: string;
 }
 
+// A zod issue as it sits in a union's `errors`, with its path relative to the union.
+interface BranchIssue {
+  code?: string;
+  path?: PropertyKey[];
+  message?: string;
+  errors?: BranchIssue[][];
+}
+
+// z.union reports one bare "Invalid input" at the union and keeps each branch's issues in
+// `errors`: a batch of progress events with one bad `correct` said only "body: Invalid input".
+// The branch the input came closest to (fewest issues, then the deepest: the one that got
+// furthest into the input) names the failing fields; a union inside it is opened the same way.
+function unionIssues(prefix: string, branches: BranchIssue[][] | undefined): { path: string; message: string }[] | undefined {
+  const candidates = (branches ?? []).filter((b) => Array.isArray(b) && b.length > 0);
+  if (candidates.length === 0) return undefined;
+  const depth = (b: BranchIssue[]) => Math.max(...b.map((i) => i.path?.length ?? 0));
+  const best = candidates.reduce((a, b) => (b.length < a.length || (b.length === a.length && depth(b) > depth(a)) ? b : a));
+  return best.flatMap((i) => {
+    const path = [prefix, ...(i.path ?? []).map(String)].filter(Boolean).join('.');
+    return (i.code === 'invalid_union' ? unionIssues(path, i.errors) : undefined) ?? [{ path, message: i.message ?? 'invalid' }];
+  });
+}
+
 function validationErrors(err: FastifyError): { path: string; message: string }[] {
   const list = (err.validation ?? []) as unknown as ZodLikeIssue[];
   const where = err.validationContext ?? 'body';
-  return list.map((v) => {
+  return list.flatMap((v) => {
     const path = Array.isArray(v.path) ? v.path.join('.') : (v.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.');
-    const params = (v as { params?: { issue?: { path?: (string | number)[] } } }).params;
+    const params = (v as { params?: { issue?: { path?: (string | number)[] }; errors?: BranchIssue[][] } }).params;
     const issuePath = params?.issue?.path?.join('.');
-    return { path: `${where}${issuePath || path ? '.' + (issuePath || path) : ''}`, message: v.message ?? 'invalid' };
+    const at = `${where}${issuePath || path ? '.' + (issuePath || path) : ''}`;
+    const keyword = (v as { keyword?: string }).keyword;
+    return (keyword === 'invalid_union' ? unionIssues(at, params?.errors) : undefined) ?? [{ path: at, message: v.message ?? 'invalid' }];
   });
 }
 
