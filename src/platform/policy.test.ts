@@ -50,6 +50,12 @@ describe('policy', () => {
     expect(() => loadPolicy(path)).toThrow(new RegExp(`${path}: limits\\.premium\\.requestsPerMinute`));
   });
 
+  it("names a bad price by its place in the file's own list (the built-in prices come first in the merged one)", () => {
+    const good = { model: 'claude-haiku-5-5', effective: '2026-06-01', input: 1, output: 5, cacheWrite5m: 1.25, cacheWrite1h: 2, cacheRead: 0.1 };
+    const path = file(`prices:\n  - ${JSON.stringify(good)}\n  - ${JSON.stringify({ ...good, effective: '2026-13-01' })}\n`);
+    expect(() => loadPolicy(path)).toThrow(new RegExp(`${path}: prices\\.1\\.effective: expected a date`));
+  });
+
   it('refuses unknown keys', () => {
     expect(() => parsePolicy({ tiers: { premium: { features: ['grading'], extra: 1 } } })).toThrow(/tiers\.premium/);
     expect(() => parsePolicy({ nonsense: true })).toThrow(/nonsense|Unrecognized/);

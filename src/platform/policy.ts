@@ -32,15 +32,23 @@ function merge(base: Record<string, unknown>, over: Record<string, unknown>, top
   return out;
 }
 
-function describe(issues: z.core.$ZodIssue[]): string {
-  return issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`).join('; ');
+// `shift` maps a path of the merged policy back to the file: the file's prices come after
+// the built-in ones in the merged list, so its prices.0 is prices.<built-in count> there
+// (an operator was sent to a prices.5 the file does not have).
+function describe(issues: z.core.$ZodIssue[], shift: (path: PropertyKey[]) => PropertyKey[]): string {
+  return issues.map((i) => `${shift(i.path).map(String).join('.') || '(root)'}: ${i.message}`).join('; ');
 }
 
 export function parsePolicy(raw: unknown, source = 'policy'): Policy {
   if (raw !== undefined && raw !== null && !isRecord(raw)) throw new PolicyError(`${source}: the policy must be a YAML mapping`);
   const merged = merge(DEFAULT_POLICY as Record<string, unknown>, (raw ?? {}) as Record<string, unknown>);
   const result = policySchema.safeParse(merged);
-  if (!result.success) throw new PolicyError(`${source}: ${describe(result.error.issues)}`);
+  if (!result.success) {
+    const builtInPrices = isRecord(raw) && Array.isArray(raw['prices']) ? (DEFAULT_POLICY.prices ?? []).length : 0;
+    const shift = (path: PropertyKey[]) =>
+      path[0] === 'prices' && typeof path[1] === 'number' && path[1] >= builtInPrices ? ['prices', path[1] - builtInPrices, ...path.slice(2)] : path;
+    throw new PolicyError(`${source}: ${describe(result.error.issues, shift)}`);
+  }
   const policy = result.data;
   // A cached grade holds quotes of the answer (its evidence): kept longer than the answer
   // itself, it would outlive the retention period the operator set for answers.
