@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseConfig, ConfigError, type Config } from './platform/config.js';
 import { parseDuration } from './platform/duration.js';
-import { openStore, type Store } from './platform/db/database.js';
+import { connectStore, type Store } from './platform/db/database.js';
 import { migrateDown, migrateUp, migrationStatus } from './platform/db/migrator.js';
 import { resolveJwtSecret } from './platform/jwt-secret.js';
 import { PolicyError } from './platform/policy.js';
@@ -16,7 +16,7 @@ const config = (): Config => parseConfig(process.env);
 
 // Migrates first, unless told not to (a command that promises to change nothing).
 async function withStore<T>(fn: (store: Store) => Promise<T>, opts: { migrate?: boolean } = {}): Promise<T> {
-  const store = openStore(config().DATABASE_URL, { poolSize: 2 });
+  const store = await connectStore(config().DATABASE_URL, { poolSize: 2 });
   try {
     if (opts.migrate ?? true) await migrateUp(store.db);
     return await fn(store);
@@ -43,7 +43,7 @@ program
   .description('apply, revert or list database migrations')
   .addArgument(new Command().createArgument('[direction]', 'up, down or status').choices(['up', 'down', 'status']).default('up'))
   .action(async (direction: 'up' | 'down' | 'status') => {
-    const store = openStore(config().DATABASE_URL, { poolSize: 1 });
+    const store = await connectStore(config().DATABASE_URL, { poolSize: 1 });
     try {
       if (direction === 'status') {
         for (const m of await migrationStatus(store.db)) console.log(`${m.executedAt ? 'applied' : 'pending'}\t${m.name}${m.newer ? '\t(by a newer release)' : ''}`);

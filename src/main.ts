@@ -1,3 +1,4 @@
+import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { buildApp } from './app.js';
 import { createContainer, type Container } from './container.js';
@@ -8,9 +9,9 @@ import { startRetention } from './features/retention/retention.service.js';
 import { startPendingReconciler } from './features/usage/pending-reconciler.js';
 import { reloadApiKey } from './llm/client/key-source.js';
 import { systemClock } from './platform/clock.js';
-import type { Config } from './platform/config.js';
+import { ConfigError, type Config } from './platform/config.js';
 import { claimOnce } from './platform/db/claim-once.js';
-import { openStore, type Store } from './platform/db/database.js';
+import { connectStore, type Store } from './platform/db/database.js';
 import { migrateUp } from './platform/db/migrator.js';
 import { parseDuration } from './platform/duration.js';
 import { resolveJwtSecret } from './platform/jwt-secret.js';
@@ -68,7 +69,7 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   const policy = loadPolicy(config.TUTORGATE_POLICY);
   // A failing background checkpoint is logged when it starts failing and when it recovers.
   let checkpointsFailing = false;
-  const store = openStore(config.DATABASE_URL, {
+  const store = await connectStore(config.DATABASE_URL, {
     backgroundCheckpoints: {
       onReport: (r) => {
         if (r.ok === !checkpointsFailing) return;
@@ -101,13 +102,27 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   };
 }
 
+// Which variable a failed listen is about. A port taken or privileged, a host that does
+// not resolve or is no address of this machine stopped start-up with Node's bare
+// "listen EADDRINUSE: address already in use 127.0.0.1:3000", naming no variable.
+const LISTEN_FAULTS: Record<string, 'PORT' | 'HOST'> = { EADDRINUSE: 'PORT', EACCES: 'PORT', ENOTFOUND: 'HOST', EAI_AGAIN: 'HOST', EAI_NONAME: 'HOST', EADDRNOTAVAIL: 'HOST' };
+
+async function listen(app: FastifyInstance, config: Config): Promise<void> {
+  try {
+    await app.listen({ port: config.PORT, host: config.HOST });
+  } catch (err) {
+    const variable = LISTEN_FAULTS[String((err as NodeJS.ErrnoException).code)] ?? 'HOST, PORT';
+    throw new ConfigError(`${variable}: cannot listen on ${config.HOST} port ${config.PORT} (${(err as Error).message})`);
+  }
+}
+
 export async function serve(config: Config): Promise<void> {
   const rt = await startRuntime(config);
   const { store, container, logger } = rt;
   const reconciled = await container.metering.reconcile(RECONCILE_AFTER_MS);
   if (reconciled) logger.warn({ reconciled }, 'settled usage left pending by a crashed process at its reserved amount');
   const app = await buildApp(container);
-  await app.listen({ port: config.PORT, host: config.HOST });
+  await listen(app, config);
   const reconciler = startPendingReconciler({
     metering: container.metering,
     everyMs: RECONCILE_EVERY_MS,

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,34 @@ describe('the CLI at start-up', { timeout: 60_000 }, () => {
     const r = await run(['serve'], { DATABASE_URL: `sqlite:${d}/t.db`, TUTORGATE_DATA_DIR: d, PORT: String(await freePort()), ANTHROPIC_API_KEY_FILE: `${d}/missing-key` }, 15_000);
     expect(r.code).toBe(1);
     expect(r.err.trim().split('\n')).toEqual([expect.stringMatching(/^tutorgate: cannot read ANTHROPIC_API_KEY_FILE/)]);
+  });
+
+  it('serve and the commands exit 1 with one line naming DATABASE_URL, HOST or PORT when that value cannot be used', async () => {
+    // These passed validation and failed later with the bare error of the driver or of
+    // listen ("connect ECONNREFUSED 127.0.0.1:1", "listen EADDRINUSE …"), naming no variable.
+    const d = dir();
+    writeFileSync(`${d}/notes.txt`, 'not a database\n');
+    const base = { TUTORGATE_DATA_DIR: d, PORT: String(await freePort()) };
+    const oneLine = (r: { code: number | null; err: string }, pattern: RegExp) => {
+      expect(r.code, r.err).toBe(1);
+      expect(r.err.trim().split('\n')).toEqual([expect.stringMatching(pattern)]);
+      expect(r.err).not.toContain('SECRET'); // the URL's password
+    };
+    oneLine(await run(['serve'], { ...base, DATABASE_URL: `sqlite:${d}/notes.txt` }), /^tutorgate: DATABASE_URL: cannot open the database \(file is not a database\)$/);
+    oneLine(await run(['serve'], { ...base, DATABASE_URL: 'postgres://tg:pw-SECRET@127.0.0.1:1/tg' }), /^tutorgate: DATABASE_URL: cannot open the database \(connect ECONNREFUSED 127\.0\.0\.1:1\)$/);
+    oneLine(await run(['users', 'create', '--id', 'x'], { DATABASE_URL: 'postgres://tg:pw-SECRET@127.0.0.1:1/tg' }), /^tutorgate: DATABASE_URL: cannot open the database/);
+    oneLine(await run(['migrate', 'status'], { DATABASE_URL: `sqlite:${d}/notes.txt` }), /^tutorgate: DATABASE_URL: cannot open the database/);
+
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as { port: number }).port;
+      oneLine(await run(['serve'], { ...base, DATABASE_URL: `sqlite:${d}/t.db`, HOST: '127.0.0.1', PORT: String(port) }), new RegExp(`^tutorgate: PORT: cannot listen on 127\\.0\\.0\\.1 port ${port} \\(.*EADDRINUSE`));
+    } finally {
+      taken.close();
+    }
+    // 192.0.2.1 (TEST-NET-1) is no address of this machine
+    oneLine(await run(['serve'], { ...base, DATABASE_URL: `sqlite:${d}/t.db`, HOST: '192.0.2.1' }), /^tutorgate: HOST: cannot listen on 192\.0\.2\.1 port \d+ \(.*EADDRNOTAVAIL/);
   });
 
   it('grade-batch that fails exits 1 with one line, every time', async () => {

@@ -4,6 +4,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, type CompiledQuery, type QueryResult } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import pg from 'pg';
+import { ConfigError } from '../config.js';
 import type { DB } from './schema.js';
 import { kyselyTransactionRunner, sqliteTransactionRunner, type TransactionRunner, type TxBody } from './transaction-runner.js';
 import { startWalCheckpointer, type CheckpointReport } from './wal-checkpointer.js';
@@ -53,6 +54,22 @@ export interface StoreOptions {
   // the commits of this connection (wal-checkpointer.ts, ADR 0012). For the serving
   // process; a CLI command's few commits are better off without a thread.
   backgroundCheckpoints?: { everyMs?: number; onReport?: (r: CheckpointReport) => void };
+}
+
+// Opens the store and makes one round trip with it, so that a database that cannot be
+// opened or reached stops start-up (or a CLI command) with one line naming DATABASE_URL,
+// not a bare "connect ECONNREFUSED 127.0.0.1:5432" or "file is not a database". The reason
+// is the driver's message, which never holds the URL (it may carry a password).
+export async function connectStore(url: string, opts: StoreOptions = {}): Promise<Store> {
+  let store: Store | undefined;
+  try {
+    store = openStore(url, opts);
+    await store.ping();
+    return store;
+  } catch (err) {
+    await store?.close().catch(() => {});
+    throw new ConfigError(`DATABASE_URL: cannot open the database (${(err as Error).message ?? String(err)})`);
+  }
 }
 
 export function openStore(url: string, opts: StoreOptions = {}): Store {
