@@ -222,6 +222,10 @@ describe('grading over HTTP with scripted model answers', () => {
     const noRef = await t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(premium), payload: { question: 'q', answer: 'a' } });
     expect(noRef.statusCode).toBe(422);
     expect(noRef.json().detail).toMatch(/referenceAnswer|rubric/);
+    // A stored rubric and an inline one: which would grade is not for the service to guess.
+    const both = await evaluate({ rubricId: 'demo-evaporation', rubric: {} });
+    expect(both.statusCode).toBe(422);
+    expect(both.json()).toMatchObject({ code: 'validation_failed', errors: [{ path: 'rubric', message: 'not allowed with rubricId' }] });
   });
 
   it("grades against a stored rubric's own question when the request leaves it out, and asks for one where there is none", async () => {

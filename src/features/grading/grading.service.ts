@@ -261,6 +261,11 @@ export class GradingService {
   }
 
   private async resolveRubric(req: EvaluationRequest): Promise<Rubric> {
+    // Both given, the inline rubric was dropped unread (even an invalid one) and the answer
+    // graded on the stored rubric: the caller could not tell which rubric its grade is on.
+    if (req.rubricId && req.rubric) {
+      throw new ValidationError('Give a rubricId or a rubric, not both.', [{ path: 'rubric', message: 'not allowed with rubricId' }]);
+    }
     if (req.rubricId) return this.rubric(req.rubricId);
     if (req.rubric) return parseRubric(req.rubric, 'rubric');
     if (!req.referenceAnswer) {
