@@ -20,6 +20,14 @@ describe('loadApiKey', () => {
       expect(() => loadApiKey({ ANTHROPIC_API_KEY: KEY, ANTHROPIC_API_KEY_FILE: '/run/secrets/anthropic' }, () => text)).toThrow('ANTHROPIC_API_KEY_FILE /run/secrets/anthropic is empty');
     }
   });
+  it('a key with a second line, a space or a control character inside throws naming where it came from, never the key', () => {
+    for (const text of [`${KEY}\n# rotated 2026-11\n`, `${KEY}\n${KEY}x\n`, `${KEY} x`, `${KEY}\u0000`]) {
+      const fromFile = () => loadApiKey({ ANTHROPIC_API_KEY_FILE: '/run/secrets/anthropic' }, () => text);
+      expect(fromFile).toThrow('ANTHROPIC_API_KEY_FILE /run/secrets/anthropic holds more than one word or line');
+      expect(fromFile).not.toThrow(KEY);
+      expect(() => loadApiKey({ ANTHROPIC_API_KEY: text })).toThrow(/^ANTHROPIC_API_KEY holds more than one word or line/);
+    }
+  });
   it('an unreadable file names the path and errno, never contents', () => {
     const err = () =>
       loadApiKey({ ANTHROPIC_API_KEY_FILE: '/nope/key' }, () => {

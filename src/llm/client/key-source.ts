@@ -27,10 +27,18 @@ export function loadApiKey(env: KeyEnv, readFile: (path: string) => string = (p)
     }
     const key = text.trim();
     if (key === '') throw new Error(`ANTHROPIC_API_KEY_FILE ${file} is empty`);
-    return key;
+    return checked(key, `ANTHROPIC_API_KEY_FILE ${file}`);
   }
   const key = env.ANTHROPIC_API_KEY?.trim();
-  return key ? key : null;
+  return key ? checked(key, 'ANTHROPIC_API_KEY') : null;
+}
+
+// A key is one run of visible ASCII. A file with a second line (two keys, a comment) or a
+// space inside was taken whole: start-up and /readyz said ok, and every call then failed
+// as an invalid header, answering from rules with nothing in the log.
+function checked(key: string, where: string): string {
+  if (!/^[\x21-\x7e]+$/.test(key)) throw new Error(`${where} holds more than one word or line, or characters no key has`);
+  return key;
 }
 
 /** 'sk-ant-…9f2c (sha256:1a2b3c4d)': enough to tell keys apart, too little to use one. */
