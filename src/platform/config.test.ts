@@ -53,6 +53,14 @@ describe('config', () => {
       expect(parseConfig({ DATABASE_URL: good }).DATABASE_URL, good).toBe(good);
     }
   });
+  it('takes an http(s) ANTHROPIC_BASE_URL only, the one kind the SDK can call', () => {
+    for (const bad of ['ftp://api.example.org', 'file:///etc/passwd', 'api.anthropic.com']) {
+      expect(() => parseConfig({ ANTHROPIC_BASE_URL: bad }), bad).toThrow(/^invalid configuration: ANTHROPIC_BASE_URL: expected an http:\/\/ or https:\/\/ URL$/);
+    }
+    expect(parseConfig({ ANTHROPIC_BASE_URL: 'http://127.0.0.1:4010' }).ANTHROPIC_BASE_URL).toBe('http://127.0.0.1:4010');
+    expect(parseConfig({ ANTHROPIC_BASE_URL: 'https://api.anthropic.com' }).ANTHROPIC_BASE_URL).toBe('https://api.anthropic.com');
+  });
+
   it('refuses both a key and a key file', () => {
     expect(() => parseConfig({ ANTHROPIC_API_KEY: 'k', ANTHROPIC_API_KEY_FILE: '/f' })).toThrow(/ANTHROPIC_API_KEY_FILE/);
   });

@@ -44,7 +44,9 @@ const envSchema = z.object({
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   ANTHROPIC_API_KEY: z.string().min(1).optional(),
   ANTHROPIC_API_KEY_FILE: z.string().min(1).optional(),
-  ANTHROPIC_BASE_URL: z.url().optional(),
+  // The SDK speaks HTTP only: any other scheme passed here, and every call then failed
+  // (answered from rules) while start-up and /readyz said ok.
+  ANTHROPIC_BASE_URL: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
   TUTORGATE_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   // The keys every token is checked with: fetched in clear, anyone on the way could swap in
   // their own and sign as any user. http only on this machine (a local test provider).
