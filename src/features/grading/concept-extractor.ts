@@ -15,11 +15,23 @@ const STOP_WORDS = new Set(
   ).split(/\s+/),
 );
 
-const NEGATORS = new Set(['not', 'no', 'never', 'none', 'nothing', 'nobody', 'neither', 'nor', 'cannot', 'without', "n't"]);
+const NEGATORS = new Set([
+  'not', 'no', 'never', 'none', 'nothing', 'nobody', 'neither', 'nor', 'cannot', 'without', "n't",
+  // Negators of other languages that stand before what they negate (French "ne", German
+  // "nicht"/"kein", Portuguese, Russian, Greek, Arabic, Hebrew, Hindi, Vietnamese, Chinese,
+  // Korean; Spanish and Italian "no" are above). Compared after diacritic folding. Ones after
+  // the verb (French "pas" alone, Japanese "ない", Turkish "-me") are not seen: see the grading docs.
+  'ne', 'nicht', 'kein', 'keine', 'keinen', 'keinem', 'keiner', 'nao', 'nem', 'не', 'нет', 'ни', 'δεν', 'μην',
+  'لا', 'لم', 'لن', 'ليس', 'לא', 'אין', 'नहीं', 'न', 'मत', 'khong', 'chua', '不', '没', '没有', '沒', '沒有', '未', '无', '無', '안', '못',
+]);
 // "dont", "isnt"... typed without the apostrophe are very common in student answers.
 const APOSTROPHELESS_NEGATIONS = /^(do|does|did|is|are|was|were|has|have|had|wo|ca|could|would|should|ai)nt$/;
 // Negation scope ends at a clause boundary, so "not A but B" keeps B positive.
-const SCOPE_BREAKERS = new Set(['but', 'however', 'although', 'though', 'yet', 'because', 'so', 'and', 'while', 'whereas', 'instead']);
+const SCOPE_BREAKERS = new Set([
+  'but', 'however', 'although', 'though', 'yet', 'because', 'so', 'and', 'while', 'whereas', 'instead',
+  'mais', 'parce', 'aber', 'weil', 'und', 'sondern', 'pero', 'porque', 'sino', 'но', 'потому', 'и', 'а', 'αλλά', 'γιατί', 'και',
+  '但', '但是', '可是', '因为', '因為', '所以', '而且', '和',
+]);
 const NEGATION_WINDOW = 3;
 
 // Maps a word (or its stem) to a canonical concept. Small on purpose: it covers
@@ -89,21 +101,82 @@ export interface ConceptToken {
   negated: boolean;
 }
 
-/** Lowercase, NFKC-normalised word tokens; keeps "n't" as its own token for negation scope. */
+// Function words of the scripts written without spaces (their words come from Intl.Segmenter):
+// Chinese particles and connectives. Japanese ones are hiragana-only tokens of one or two
+// characters (の, が, から, する…), see isFunctionWord.
+const CJK_STOP_WORDS = new Set('的 了 是 在 与 也 就 都 而 及 被 把 之 着 過 过 吗 嗎 呢 吧 啊 使 让 讓 会 會 得 地 很 这 這 那 个 個'.split(' '));
+const HIRAGANA_ONLY = /^\p{Script=Hiragana}{1,2}$/u;
+
+// Clause punctuation, as tokens: ASCII (full-width forms arrive here as ASCII, NFKC), the
+// ideographic comma and full stop, Arabic comma, semicolon and question mark, Devanagari dandas.
+const PUNCTUATION = /^[.,;:!?()。、،؛؟।॥]$/u;
+// Scripts written without spaces between words: such a run of letters is split by Intl.Segmenter
+// (ICU's dictionaries), not taken as one word.
+const UNSPACED = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Thai}\p{Script=Lao}\p{Script=Khmer}\p{Script=Myanmar}]/u;
+// A fixed locale: segmentation must not depend on the host's LANG.
+const segmenter = new Intl.Segmenter('und', { granularity: 'word' });
+// French and Italian elision: the word is after the apostrophe ("l'eau", "s'évapore", "dell'acqua");
+// not for English endings ("D's wire", "we'll").
+const ELIDED = new Set(['l', 'd', 's', 'n', 'j', 'm', 't', 'c', 'qu', 'jusqu', 'lorsqu', 'puisqu', 'quoiqu', 'dell', 'nell', 'all', 'dall', 'sull', 'un']);
+const ENGLISH_ENDINGS = new Set(['s', 're', 've', 'll', 'd', 'm', 't']);
+const elided = (head: string, tail: string): boolean => ELIDED.has(head) && !ENGLISH_ENDINGS.has(tail);
+
+/**
+ * Lowercase, NFKC-normalised word tokens; keeps "n't" as its own token for negation scope.
+ * Words are letters, marks and digits of any script (invisible format characters such as ZWNJ
+ * or a soft hyphen dropped); runs of Chinese, Japanese, Thai, Lao, Khmer or Myanmar are split
+ * into words by Intl.Segmenter. Accents are kept here (they are the learner's words, shown back
+ * as such): canonicalConcept folds them.
+ */
 export function tokenize(text: string): string[] {
-  const t = text.normalize('NFKC').toLowerCase().replace(/[\u2018\u2019\u02bc`]/g, "'");
+  let t = text.normalize('NFKC').toLowerCase().replace(/[\u2018\u2019\u02bc`]/g, "'");
+  if (!ASCII_ONLY.test(t)) t = t.replace(/\p{Cf}/gu, '');
   const out: string[] = [];
-  for (const m of t.matchAll(/[a-z0-9]+(?:'[a-z]+)?|[.,;:!?()]/g)) {
+  for (const m of t.matchAll(/[\p{L}\p{M}\p{N}]+(?:'[\p{L}\p{M}]+)?|[.,;:!?()。、،؛؟।॥]/gu)) {
     const w = m[0];
     if (w.endsWith("n't")) {
       const head = w.slice(0, -3);
       if (head) out.push(head === 'ca' ? 'can' : head === 'wo' ? 'will' : head);
       out.push("n't");
     } else if (w.includes("'")) {
-      out.push(w.slice(0, w.indexOf("'")));
+      const head = w.slice(0, w.indexOf("'"));
+      const tail = w.slice(head.length + 1);
+      out.push(elided(head, tail) ? tail : head);
+    } else if (UNSPACED.test(w)) {
+      for (const s of segmenter.segment(w)) if (s.isWordLike) out.push(s.segment);
     } else out.push(w);
   }
   return out;
+}
+
+const ASCII_ONLY = /^[\x00-\x7f]*$/;
+
+/**
+ * What a word is compared by, across the ways learners type it: Latin, Greek and Cyrillic
+ * accents, Arabic vowel marks and tatweel, Hebrew points dropped ("évapore" = "evapore",
+ * "ё" = "е"), ß as ss, Turkish dotless ı as i, and decimal digits of any script as ASCII ("٣" = "3").
+ * Devanagari and other Indic vowel signs are letters of the word and stay.
+ */
+export function foldWord(word: string): string {
+  if (ASCII_ONLY.test(word)) return word;
+  return word
+    .normalize('NFD')
+    .replace(/[\u0300-\u036f\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u0640]/g, '')
+    .replace(/ß/g, 'ss')
+    .replace(/ı/g, 'i')
+    .replace(/\p{Nd}/gu, asciiDigit)
+    .normalize('NFC');
+}
+
+// Unicode encodes every decimal digit set as ten consecutive code points from its zero.
+function asciiDigit(d: string): string {
+  let cp = d.codePointAt(0)!;
+  let n = 0;
+  while (/\p{Nd}/u.test(String.fromCodePoint(cp - 1))) {
+    cp--;
+    n++;
+  }
+  return String(n % 10);
 }
 
 // Stemming is most of extracting concepts, and words repeat across answers.
@@ -114,7 +187,8 @@ export function canonicalConcept(word: string): string {
   if (c === undefined) {
     if (canonicalCache.size > 100_000) canonicalCache.clear();
     // own keys only: a student's "constructor" must not read Object.prototype
-    const w = Object.hasOwn(NUMBER_WORDS, word) ? NUMBER_WORDS[word]! : word;
+    const folded = foldWord(word);
+    const w = Object.hasOwn(NUMBER_WORDS, folded) ? NUMBER_WORDS[folded]! : folded;
     const stem = porterStem(w);
     c = SYNONYMS.get(w) ?? SYNONYMS.get(stem) ?? stem;
     canonicalCache.set(word, c);
@@ -122,7 +196,8 @@ export function canonicalConcept(word: string): string {
   return c;
 }
 
-const isNegator = (w: string): boolean => NEGATORS.has(w) || APOSTROPHELESS_NEGATIONS.test(w);
+const isNegator = (w: string): boolean => NEGATORS.has(w) || NEGATORS.has(foldWord(w)) || APOSTROPHELESS_NEGATIONS.test(w);
+const isFunctionWord = (w: string): boolean => STOP_WORDS.has(foldWord(w)) || CJK_STOP_WORDS.has(w) || HIRAGANA_ONLY.test(w);
 
 /**
  * Content concepts of a text with their polarity. A concept within
@@ -135,7 +210,7 @@ export function extractConcepts(text: string): ConceptToken[] {
   let negLeft = 0;
   for (let i = 0; i < tokens.length; i++) {
     const w = tokens[i]!;
-    if (/^[.,;:!?()]$/.test(w) || SCOPE_BREAKERS.has(w)) {
+    if (PUNCTUATION.test(w) || SCOPE_BREAKERS.has(w)) {
       negLeft = 0;
       continue;
     }
@@ -152,7 +227,7 @@ export function extractConcepts(text: string): ConceptToken[] {
       if (negLeft > 0) negLeft--;
       continue;
     }
-    if (STOP_WORDS.has(w)) continue;
+    if (isFunctionWord(w)) continue;
     const concept = canonicalConcept(w);
     if (!concept) continue;
     out.push({ concept, surface: w, index: i, negated: negLeft > 0 });

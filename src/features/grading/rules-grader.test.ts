@@ -174,3 +174,62 @@ describe('words that name Object.prototype members', () => {
     expect(concepts).toContain('constructor');
   });
 });
+
+// Learners answer in their own language against a rubric in that language. Each case: a
+// correct paraphrase gets full marks, an off-topic answer does not (a tokenizer of [a-z]
+// only gave every one of these 0, and French lost every accented word).
+describe('answers in other languages', () => {
+  const cases: Array<{ lang: string; q: string; ref: string; right: string; wrong: string }> = [
+    { lang: 'fr', q: 'Pourquoi la flaque disparaît-elle ?', ref: "L'eau s'évapore à cause de la chaleur du soleil.", right: "L'eau s'évapore grâce à la chaleur du soleil.", wrong: "J'aime la pizza." },
+    { lang: 'zh', q: '为什么水坑会消失？', ref: '太阳的热量使水蒸发，变成水蒸气。', right: '因为太阳的热量让水蒸发了，变成了水蒸气。', wrong: '水坑里有鱼。' },
+    { lang: 'ja', q: '水たまりはなぜ消えるのですか？', ref: '太陽の熱で水が蒸発して水蒸気になるからです。', right: '太陽の熱で水が蒸発するから。', wrong: '雨が好きです。' },
+    { lang: 'ru', q: 'Почему лужа исчезает?', ref: 'Вода испаряется из-за тепла солнца.', right: 'Вода испаряется от тепла солнца.', wrong: 'Я люблю пиццу.' },
+    { lang: 'ar', q: 'لماذا تختفي البركة؟', ref: 'يتبخر الماء بسبب حرارة الشمس.', right: 'الماء يتبخر بسبب حرارة الشمس', wrong: 'أحب البيتزا.' },
+    { lang: 'hi', q: 'पोखर क्यों गायब होता है?', ref: 'सूरज की गर्मी से पानी भाप बन जाता है।', right: 'सूरज की गर्मी से पानी भाप बनता है।', wrong: 'मुझे पिज़्ज़ा पसंद है।' },
+    { lang: 'ko', q: '물웅덩이는 왜 사라지나요?', ref: '태양의 열 때문에 물이 증발합니다.', right: '태양의 열 때문에 물이 증발합니다.', wrong: '피자를 좋아해요.' },
+  ];
+  const gradeIn = (c: (typeof cases)[number], answer: string) => rulesGrade({ rubric: defaultRubric(c.q, c.ref), answer });
+
+  it.each(cases)('$lang: a correct answer gets full marks, an off-topic one none', (c) => {
+    const right = gradeIn(c, c.right);
+    expect(right.score).toBe(right.maxScore);
+    expect(right.criteria[0]!.evidence.length).toBeGreaterThan(0);
+    for (const e of right.criteria[0]!.evidence) expect(c.right).toContain(e);
+    expect(gradeIn(c, c.wrong).score).toBe(0);
+  });
+
+  it('a negation before the verb counts, as in English (French, Spanish, Chinese)', () => {
+    const fr = cases[0]!;
+    const zh = cases[1]!;
+    expect(gradeIn(fr, "L'eau ne s'évapore pas.").coverage).toBeLessThan(gradeIn(fr, "L'eau s'évapore.").coverage);
+    expect(gradeIn(zh, '水没有蒸发。').coverage).toBeLessThan(gradeIn(zh, '水蒸发了。').coverage);
+    const es = { lang: 'es', q: '¿Por qué desaparece el charco?', ref: 'El agua se evapora por el calor del sol.', right: '', wrong: '' };
+    expect(gradeIn(es, 'El agua no se evapora.').matchedConcepts).not.toContain('evapora');
+  });
+
+  it('the same answer typed decomposed (NFD), without its accents or in full-width forms gets the same grade', () => {
+    const fr = cases[0]!;
+    const nfc = gradeIn(fr, fr.right);
+    const nfd = gradeIn(fr, fr.right.normalize('NFD'));
+    expect(nfd.score).toBe(nfc.score);
+    expect(nfd.coverage).toBe(nfc.coverage);
+    expect(nfd.criteria[0]!.evidence).toEqual([fr.right.normalize('NFD')]);
+    expect(gradeIn(fr, "L'eau s'evapore grace a la chaleur du soleil.").coverage).toBe(nfc.coverage);
+    const vi = { lang: 'vi', q: 'Vì sao vũng nước biến mất?', ref: 'Nước bốc hơi do sức nóng của mặt trời.', right: '', wrong: '' };
+    expect(gradeIn(vi, 'Nuoc boc hoi do suc nong cua mat troi.').score).toBe(gradeIn(vi, vi.ref).score);
+    const zh = cases[1]!;
+    expect(gradeIn(zh, '太阳的热量让水蒸发了,变成了水蒸气.').coverage).toBe(gradeIn(zh, zh.right).coverage);
+    expect(extractConcepts('ＷＡＴＥＲ ٣ ३').map((c) => c.concept)).toEqual(['water', '3', '3']);
+  });
+
+  it('quotes a sentence of a Chinese answer as evidence, not the whole answer, and never cuts a character', () => {
+    const zh = cases[1]!;
+    const g = gradeIn(zh, '我喜欢下雨天。太阳的热量让水蒸发了。');
+    expect(g.criteria[0]!.evidence).toEqual(['太阳的热量让水蒸发了。']);
+    const long = `${'🙂'.repeat(99)}a${'🙂'.repeat(20)} water evaporates.`;
+    const ev = grade(long).criteria[0]!.evidence[0]!;
+    expect(ev.length).toBeLessThanOrEqual(200);
+    expect(ev).toBe(`${'🙂'.repeat(99)}a`);
+    expect(ev).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/);
+  });
+});

@@ -435,14 +435,27 @@ function pickLevel(levels: RubricCriterion['levels'], similarity: number, p: Rul
 function evidenceSentences(answer: string, matchedAnswerIdx: Set<number>, answerTokens: ConceptToken[]): string[] {
   if (matchedAnswerIdx.size === 0) return [];
   const matchedSurfaces = answerTokens.filter((t) => matchedAnswerIdx.has(t.index)).map((t) => t.surface);
-  const sentences = answer.split(/(?<=[.!?;])\s+/).map((s) => s.trim()).filter(Boolean);
+  // Chinese, Japanese, Arabic and Hindi sentences end in their own marks, with no space after them.
+  const sentences = answer.split(/(?<=[.!?;])\s+|(?<=[。！？；؟।])\s*/u).map((s) => s.trim()).filter(Boolean);
   const out: string[] = [];
   for (const s of sentences) {
-    const low = s.toLowerCase();
-    if (matchedSurfaces.some((w) => low.includes(w.split(' ')[0]!))) out.push(s.length > 200 ? s.slice(0, 200) : s);
+    // As the tokens were made (NFKC), so that a decomposed (NFD) or full-width answer finds its words.
+    const low = s.normalize('NFKC').toLowerCase();
+    if (matchedSurfaces.some((w) => low.includes(w.split(' ')[0]!))) out.push(s.length > 200 ? graphemePrefix(s, 200) : s);
     if (out.length >= 3) break;
   }
   return out;
+}
+
+const graphemes = new Intl.Segmenter('und', { granularity: 'grapheme' });
+/** The longest prefix of at most `max` UTF-16 units that does not cut a character (a surrogate pair, an accent, an emoji sequence). */
+export function graphemePrefix(s: string, max: number): string {
+  let end = 0;
+  for (const g of graphemes.segment(s)) {
+    if (g.index + g.segment.length > max) break;
+    end = g.index + g.segment.length;
+  }
+  return s.slice(0, end);
 }
 
 const quoteList = (xs: string[]): string => xs.map((x) => `"${x}"`).join(', ');
