@@ -142,14 +142,20 @@ export function tokenize(text: string): string[] {
       const head = w.slice(0, w.indexOf("'"));
       const tail = w.slice(head.length + 1);
       out.push(elided(head, tail) ? tail : head);
-    } else if (UNSPACED.test(w)) {
-      for (const s of segmenter.segment(w)) if (s.isWordLike) out.push(s.segment);
-    } else out.push(w);
+    } else out.push(...splitUnspaced(w));
   }
   return out;
 }
 
 const ASCII_ONLY = /^[\x00-\x7f]*$/;
+
+/** A run of letters as words: itself, or, in a script written without spaces, the words Intl.Segmenter finds in it. */
+export function splitUnspaced(run: string): string[] {
+  if (!UNSPACED.test(run)) return [run];
+  const out: string[] = [];
+  for (const s of segmenter.segment(run)) if (s.isWordLike) out.push(s.segment);
+  return out;
+}
 
 /**
  * What a word is compared by, across the ways learners type it: Latin, Greek and Cyrillic

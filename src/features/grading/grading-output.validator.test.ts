@@ -86,6 +86,31 @@ describe('validateGradingOutput', () => {
     if (!guarded.ok) expect(guarded.problems).toContain('criteria.0.justification: reveals the reference answer verbatim');
   });
 
+  // A reference in a language written without spaces was one "word" (under the 4-word minimum),
+  // so it was never guarded; Hindi words were cut at every vowel sign; a leak without the
+  // reference's accents was a different string.
+  it('rejects feedback revealing a reference in Chinese, Hindi, or in French typed without its accents', () => {
+    const leaks: Array<[string, string, string]> = [
+      ['太阳的热量使水蒸发，变成水蒸气。', '水不见了。', '正确答案是：太阳的热量使水蒸发，变成水蒸气。'],
+      ['सूरज की गर्मी से पानी भाप बन जाता है और हवा में चला जाता है।', 'पानी चला गया।', 'सही उत्तर: सूरज की गर्मी से पानी भाप बन जाता है और हवा में चला जाता है।'],
+      ["L'eau s'évapore à cause de la chaleur du soleil et devient de la vapeur.", "L'eau part.", "La reponse : l'eau s'evapore a cause de la chaleur du soleil et devient de la vapeur."],
+    ];
+    for (const [reference, learner, leak] of leaks) {
+      const rr = { ...r, referenceAnswers: [reference] };
+      const o = good();
+      o.criteria.forEach((c) => (c.evidence = []));
+      o.feedback.improve = [leak];
+      const v = validateGradingOutput(o, { rubric: rr, answer: learner, revealGuard: true });
+      expect(v, leak).toMatchObject({ ok: false, problems: ['feedback.improve.0: reveals the reference answer verbatim'] });
+      // The learner's own words quoted back are no reveal, in these languages as in English.
+      expect(validateGradingOutput(o, { rubric: rr, answer: reference, revealGuard: true }).ok, leak).toBe(true);
+    }
+    // A few words of a Chinese reference are not a reveal.
+    const o = good();
+    o.feedback.improve = ['想一想水蒸发以后去了哪里。'];
+    expect(validateGradingOutput(o, { rubric: { ...r, referenceAnswers: ['太阳的热量使水蒸发，变成水蒸气。'] }, answer, revealGuard: true }).ok).toBe(true);
+  });
+
   it("accepts feedback and justifications that quote the learner's own words, even where they match the reference", () => {
     const own = 'The other two bulbs go out because the broken bulb opens the only path.';
     const o = good();

@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { maxScore, scoreFromLevels, type Rubric } from './rubric.schema.js';
+import { foldWord, splitUnspaced } from './concept-extractor.js';
 import { unescapeAnswerData } from './grading-prompt.js';
 import type { Grade } from './rules-grader.js';
 
@@ -55,7 +56,10 @@ const normaliseText = (s: string): string =>
     .replace(/\s+/g, ' ')
     .trim();
 
-const words = (s: string): string[] => normaliseText(s).match(/[\p{L}\p{N}]+(?:'[\p{L}]+)?/gu) ?? [];
+// Words as the rules grader reads them: letters with their marks (Hindi vowel signs, Arabic and
+// Hebrew points) and digits of any script, Chinese, Japanese or Thai runs split into words, and
+// accents folded, so that a reference leaked in another form (without accents) is still found.
+const words = (s: string): string[] => (normaliseText(s).match(/[\p{L}\p{M}\p{N}]+(?:'[\p{L}\p{M}]+)?/gu) ?? []).flatMap(splitUnspaced).map(foldWord);
 
 /** Does the quote occur in the answer, up to whitespace, case and surrounding quote marks? "…" may join fragments. */
 export function quoteOccursIn(quote: string, answer: string): boolean {
