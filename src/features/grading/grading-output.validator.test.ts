@@ -124,6 +124,26 @@ describe('validateGradingOutput', () => {
     expect(validateGradingOutput(o, { rubric: r, answer: own, revealGuard: true }).ok).toBe(false);
   });
 
+  // A model writing to a French, German or Japanese learner quotes as those languages do; the
+  // quote was refused for its «…», „…“ or 「…」 and a valid grade fell back to the rules.
+  it('accepts evidence in the quote marks of other languages, and in another Unicode form or full-width punctuation', () => {
+    const fr = "L'eau s'évapore à cause de la chaleur du soleil, elle devient de la vapeur.";
+    const ja = '太陽の熱で、水が蒸発する。';
+    const check = (learner: string, quotes: string[]) => {
+      const o = good();
+      o.criteria[0]!.evidence = quotes;
+      o.criteria[1]!.evidence = [];
+      return validateGradingOutput(o, { rubric: r, answer: learner, revealGuard: false });
+    };
+    const frQuotes = ["«\u00a0l'eau s'évapore\u00a0»", "„l'eau s'évapore“", "L’eau s’e\u0301vapore", "‹la chaleur du soleil›"];
+    expect(check(fr, frQuotes)).toMatchObject({ ok: true, grade: { criteria: [{ evidence: [] }, { evidence: frQuotes }] } });
+    expect(check(fr.normalize('NFD'), ["l'eau s'évapore"]).ok).toBe(true);
+    expect(check(ja, ['「太陽の熱」', '『水が蒸発する』']).ok).toBe(true);
+    expect(check('太阳的热量让水蒸发了，变成了水蒸气！', ['“太阳的热量让水蒸发了,变成了水蒸气!”']).ok).toBe(true);
+    // Quote marks are stripped at the edges only: the words inside must still be the learner's.
+    expect(check(fr, ["«l'eau se condense»"])).toMatchObject({ ok: false, problems: ['criteria.0.evidence.0: quote does not occur in the answer'] });
+  });
+
   // The model reads the answer escaped (grading-prompt.ts) and copies what it reads: an answer
   // with "->", "<" or "&" had every such quote refused, and a valid grade fell back to rules.
   it('accepts evidence quoted as the model reads it, escaped in the prompt', () => {

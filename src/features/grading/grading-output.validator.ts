@@ -61,7 +61,12 @@ const normaliseText = (s: string): string =>
 // accents folded, so that a reference leaked in another form (without accents) is still found.
 const words = (s: string): string[] => (normaliseText(s).match(/[\p{L}\p{M}\p{N}]+(?:'[\p{L}\p{M}]+)?/gu) ?? []).flatMap(splitUnspaced).map(foldWord);
 
-/** Does the quote occur in the answer, up to whitespace, case and surrounding quote marks? "…" may join fragments. */
+// Quote marks a model may put around a quote: ASCII ones (curly and full-width ones arrive as
+// these), French guillemets, German „…“, CJK corner brackets.
+const QUOTE_MARKS = `"'\`«»„‟‚‛‹›「」『』〝〞〟`;
+const EDGE_MARKS = new RegExp(`^[\\s${QUOTE_MARKS}]+|[\\s${QUOTE_MARKS}]+$`, 'gu');
+
+/** Does the quote occur in the answer, up to whitespace, case, Unicode form and surrounding quote marks? "…" may join fragments. */
 export function quoteOccursIn(quote: string, answer: string): boolean {
   return quoteOccursInNormalised(quote, normaliseText(answer));
 }
@@ -70,9 +75,8 @@ export function quoteOccursIn(quote: string, answer: string): boolean {
 // all of a grade's quotes rather than once per quote.
 function quoteOccursInNormalised(quote: string, hay: string): boolean {
   const parts = normaliseText(quote)
-    .replace(/^["'`]+|["'`]+$/g, '')
     .split(/\s*(?:\.\.\.|…)\s*/)
-    .map((p) => p.replace(/^[\s"'`]+|[\s"'`]+$/g, ''))
+    .map((p) => p.replace(EDGE_MARKS, ''))
     .filter(Boolean);
   if (parts.length === 0) return false;
   let from = 0;
