@@ -49,6 +49,12 @@ describe('validatePathOutput', () => {
     ]);
     expect(validatePathOutput('nope', ctx).ok).toBe(false);
     expect(validatePathOutput({ itemIds: ['factors-lesson'], rationale: 'x'.repeat(601) }, ctx).ok).toBe(false);
+    // Counted in characters as the schema's maxLength counts them (code points): a rationale
+    // with emoji or rare CJK characters (two UTF-16 units each) was refused at half the limit.
+    const astral = `${'🎉𠀀'.repeat(299)}👍😀`;
+    const three = ['fractions-intro-lesson', 'decimals-lesson', 'factors-lesson'];
+    expect(validatePathOutput({ itemIds: three, rationale: astral }, ctx)).toMatchObject({ ok: true, rationale: astral });
+    expect(validatePathOutput({ itemIds: three, rationale: `${astral}!` }, ctx)).toEqual({ ok: false, problems: ['rationale is 601 characters (Unicode code points), limit 600'] });
   });
 
   it('refuses a rationale a learner should not read: empty, echoing the prompt, or naming item ids', () => {

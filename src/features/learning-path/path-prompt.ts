@@ -105,7 +105,12 @@ export function validatePathOutput(output: unknown, ctx: PathValidationContext):
   for (const k of Object.keys(o)) if (k !== 'itemIds' && k !== 'rationale') problems.push(`unexpected property '${k}'`);
   const rationale = o['rationale'];
   if (typeof rationale !== 'string') problems.push('rationale must be a string');
-  else if (rationale.length > RATIONALE_MAX) problems.push(`rationale is ${rationale.length} characters, limit ${RATIONALE_MAX}`);
+  else {
+    // Characters as the schema's maxLength and the prompt count them: code points (an emoji is
+    // one, not the two UTF-16 units of String.length).
+    const chars = codePoints(rationale);
+    if (chars > RATIONALE_MAX) problems.push(`rationale is ${chars} characters (Unicode code points), limit ${RATIONALE_MAX}`);
+  }
   const rawIds = o['itemIds'];
   if (!Array.isArray(rawIds) || !rawIds.every((x): x is string => typeof x === 'string')) {
     problems.push('itemIds must be an array of strings');
@@ -153,4 +158,10 @@ export function validatePathOutput(output: unknown, ctx: PathValidationContext):
 
 function expectedCount(count: number, candidates: number): number {
   return Math.max(0, Math.min(Math.floor(count), candidates));
+}
+
+function codePoints(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
 }
