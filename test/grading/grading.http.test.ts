@@ -114,6 +114,29 @@ describe('grading over HTTP with scripted model answers', () => {
     expect(t.sim.stats().messages).toBe(1);
   });
 
+  it('grades answers in other languages: one cache entry for an answer and its NFD twin, rules that read Chinese, limits in characters', async () => {
+    const q = { question: 'Pourquoi la flaque disparaît-elle ?', referenceAnswer: "L'eau s'évapore à cause de la chaleur du soleil." };
+    const fr = "L'eau s'évapore grâce à la chaleur du soleil.";
+    // Typed decomposed (e + U+0301) and quoted by the model composed, in guillemets: valid.
+    t.sim.script.enqueue({ json: grade('correct', ["« l'eau s'évapore »"]) });
+    expect((await evaluate({ ...q, answer: fr.normalize('NFD') })).json()).toMatchObject({ source: 'llm', score: 2 });
+    expect((await evaluate({ ...q, answer: fr }, await t.premium())).json()).toMatchObject({ source: 'cache', score: 2 });
+    expect(t.sim.stats().messages).toBe(1);
+
+    // The rules answer (here after a refusal) reads a Chinese answer against a Chinese reference.
+    const zh = { question: '为什么水坑会消失？', referenceAnswer: '太阳的热量使水蒸发，变成水蒸气。' };
+    t.sim.script.enqueue({ json: grade('correct', []), stopReason: 'refusal' });
+    const rules = (await evaluate({ ...zh, answer: '因为太阳的热量让水蒸发了，变成了水蒸气。' })).json();
+    expect(rules).toMatchObject({ source: 'rules', score: 2, criteria: [{ levelId: 'correct', evidence: ['因为太阳的热量让水蒸发了，变成了水蒸气。'] }] });
+
+    // 8000 emoji are 8000 characters (16000 UTF-16 units); 8001 CJK characters are too many, and the problem says how it counts.
+    t.sim.script.enqueue({ json: grade('incorrect', []) });
+    expect((await evaluate({ ...zh, answer: '🙂'.repeat(8000) })).statusCode).toBe(200);
+    const long = await evaluate({ ...zh, answer: '水'.repeat(8001) });
+    expect(long.statusCode).toBe(422);
+    expect(long.json().errors).toEqual([{ path: 'body.answer', message: expect.stringMatching(/at most 8000 characters, counted as Unicode code points/) }]);
+  });
+
   it('never serves a default-rubric grade to a request with another reference answer', async () => {
     const body = { answer: 'The salt stays when the water evaporates.' };
     t.sim.script.enqueue({ json: grade('incorrect', ['The salt stays']) });

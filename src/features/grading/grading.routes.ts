@@ -7,7 +7,11 @@ import type { GradingService } from './grading.service.js';
 import { CalibrationResultSchema, CalibrationRunsSchema, EvaluationSchema, PublishedRubricsSchema, ReviewQueueSchema, RUBRIC_BODY, RubricDetailsSchema, RubricListSchema, STORED_EVALUATION } from './grading.openapi.js';
 import { loadRubricsYaml, RubricIdSchema as rubricId, RubricImportError } from './rubric.schema.js';
 
-const text = (max: number) => z.string().min(1).max(max);
+// Lengths are in Unicode code points (as JSON Schema's maxLength): a CJK character or an emoji
+// is one, not the two UTF-16 units or three or four UTF-8 bytes; the message says so, since a
+// learner counts characters as they see them.
+const text = (max: number) =>
+  z.string().min(1).max(max, `Too long: at most ${max} characters, counted as Unicode code points (an emoji or a CJK character is one; an accent typed as a separate combining mark is one more)`);
 
 export function gradingRoutes(deps: { service: GradingService; calibration: GradingCalibrationService }): FastifyPluginAsyncZod {
   return async (app) => {
