@@ -45,7 +45,9 @@ describe('grading over HTTP with scripted model answers', () => {
   });
 
   it('grades a blank answer from the rules at once, without paying for a model call', async () => {
-    for (const answer of ['   ', '\n\t', '\u200b \ufeff']) {
+    // Blank in any script: the ideographic space, a Hangul filler (a Korean keyboard's "blank"),
+    // a braille blank, a lone emoji variation selector, bidi marks.
+    for (const answer of ['   ', '\n\t', '\u200b \ufeff', '\u3000', '\u3164\u3164', '\u2800', '\ufe0f', '\u200f\u200e']) {
       const before = t.sim.stats().messages;
       const r = await evaluate({ answer });
       expect(r.statusCode).toBe(200);
@@ -54,6 +56,11 @@ describe('grading over HTTP with scripted model answers', () => {
     }
     t.sim.script.enqueue({ json: grade('incorrect', ['salt']) });
     expect((await evaluate({ answer: 'salt' })).json().source).toBe('llm');
+    // An emoji or punctuation alone is an answer (a shrug, a question), in every script.
+    for (const answer of ['🤷', '？？？', '👍🏽']) {
+      t.sim.script.enqueue({ json: grade('incorrect', []) });
+      expect((await evaluate({ answer })).json().source).toBe('llm');
+    }
   });
 
   it('repairs invalid JSON once', async () => {
