@@ -50,4 +50,33 @@ describe('reading a class set for grade-batch', () => {
     expect(answersFingerprint(edited)).not.toBe(answersFingerprint(a));
     expect(answersFingerprint(swapped)).not.toBe(answersFingerprint(a));
   });
+
+  it('reads ids, questions and answers in any script exactly as written: accents (NFC or NFD), CJK, right-to-left, emoji, quoted commas and line breaks', async () => {
+    const rows: Array<[string, string]> = [
+      ['élodie.müller', "L'eau s'évapore, grâce à la chaleur du soleil."],
+      ['e\u0301lodie', "L'eau s'e\u0301vapore."],
+      ['王小明', '因为太阳的热量让水蒸发了，变成了"水蒸气"。'],
+      ['سارة', 'الماء يتبخر\nبسبب حرارة الشمس'],
+      ['דני', '‏המים מתאדים 🌞'],
+      ['👩🏽‍🎓', '👍🏽'],
+    ];
+    const q = '¿Por qué desaparece el charco?';
+    const csvField = (s: string) => `"${s.replaceAll('"', '""')}"`;
+    const csv = file('world.csv', `id,question,answer\n${rows.map(([id, a]) => [id, q, a].map(csvField).join(',')).join('\n')}\n`);
+    const jsonl = file('world.jsonl', rows.map(([id, answer]) => JSON.stringify({ id, question: q, answer })).join('\n') + '\n');
+    for (const f of [csv, jsonl]) {
+      const got = await readAnswers(f);
+      expect(got.map((a) => [a.id, a.answer])).toEqual(rows);
+      expect(got.every((a) => a.question === q)).toBe(true);
+    }
+  });
+
+  it("refuses a file that is not UTF-8 (a spreadsheet's plain CSV), naming the line, instead of grading replacement characters", async () => {
+    const latin1 = join(dir, 'latin1.csv');
+    writeFileSync(latin1, Buffer.from("id,answer\nalice,It evaporated.\nbob,L'eau s'\xe9vapore.\n", 'latin1'));
+    await expect(readAnswers(latin1, 'Q?')).rejects.toThrow(`${latin1}:3: is not UTF-8`);
+    const utf16 = join(dir, 'utf16.csv');
+    writeFileSync(utf16, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('id,answer\nalice,été\n', 'utf16le')]));
+    await expect(readAnswers(utf16, 'Q?')).rejects.toThrow(`${utf16}: is UTF-16`);
+  });
 });

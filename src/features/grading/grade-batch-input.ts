@@ -13,7 +13,7 @@ export interface BatchAnswer {
 // JSONL: without stripping it the first header reads "\uFEFFid" (every student id lost) and
 // the first JSON line does not parse.
 export async function readAnswers(file: string, defaultQuestion?: string): Promise<BatchAnswer[]> {
-  const text = await readFile(file, 'utf8');
+  const text = decodeUtf8(file, await readFile(file));
   const records: { record: Record<string, unknown>; line: number }[] = file.endsWith('.jsonl') ? readJsonl(file, text) : readCsv(text);
   const firstLine = new Map<string, number>();
   return records.map(({ record: r, line }, i) => {
@@ -30,6 +30,24 @@ export async function readAnswers(file: string, defaultQuestion?: string): Promi
     firstLine.set(id, line);
     return { id, question, answer, line };
   });
+}
+
+// A spreadsheet's plain "CSV" is saved in the computer's legacy code page (Windows-1252 in
+// France, Shift_JIS in Japan), not UTF-8: read as UTF-8 every accented or CJK character of
+// it became U+FFFD, and those answers were graded (and ids reported) as garbage without a word.
+// Such a file is refused, naming the first line that is not UTF-8.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+function decodeUtf8(file: string, bytes: Buffer): string {
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    throw new Error(`${file}: is UTF-16 ("Unicode text"); save it as "CSV UTF-8" (or write JSONL in UTF-8)`);
+  }
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    const lenient = bytes.toString('utf8');
+    const line = lenient.slice(0, lenient.indexOf('\uFFFD')).split('\n').length;
+    throw new Error(`${file}:${line}: is not UTF-8 (a spreadsheet's plain "CSV" uses the computer's code page); save it as "CSV UTF-8"`);
+  }
 }
 
 function readJsonl(file: string, text: string): { record: Record<string, unknown>; line: number }[] {
