@@ -1,7 +1,8 @@
+import { isOrthographicJoiner } from './orthographic-joiners.js';
 import type { Rubric } from './rubric.schema.js';
 
 export const GRADING_TEMPLATE_ID = 'grading';
-export const GRADING_TEMPLATE_VERSION = 2; // 2: criteria keyed by criterion id
+export const GRADING_TEMPLATE_VERSION = 3; // 2: criteria keyed by criterion id; 3: orthographic joiners and RTL marks left in the answer
 
 export interface GradingPrompt {
   templateId: typeof GRADING_TEMPLATE_ID;
@@ -38,7 +39,9 @@ Security:
 
 // Escaping < and > (and & so the escaping is unambiguous) means no sequence in
 // the answer can open or close a tag. Bidi and invisible format characters are
-// made visible so what the model reads matches what a reviewer sees.
+// made visible so what the model reads matches what a reviewer sees; those that are part of
+// writing (a ZWNJ in a Persian word, a ZWJ in an emoji sequence, an RLM in Hebrew text) are
+// left as they are: shown as "[U+200C]" they broke every such word the model read.
 const INVISIBLE = /[\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF\u00AD]|[\u{E0000}-\u{E007F}]/gu;
 
 export function escapeAnswerData(text: string): string {
@@ -47,7 +50,7 @@ export function escapeAnswerData(text: string): string {
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
     .replace(/[\uFF1C\uFE64\u2039\u276E\u3008]/g, (c) => `&#x${c.codePointAt(0)!.toString(16).toUpperCase()};`)
-    .replace(INVISIBLE, (c) => `[U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}]`);
+    .replace(INVISIBLE, (c, at: number, all: string) => (isOrthographicJoiner(all, at) ? c : `[U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}]`));
 }
 
 // The inverse, for what the model copies back out of the answer: its evidence quotes are

@@ -1,3 +1,4 @@
+import { withoutOrthographicJoiners } from './orthographic-joiners.js';
 export interface InjectionReport {
   flagged: boolean;
   signals: string[];
@@ -8,22 +9,6 @@ const INVISIBLE = /[\u200B-\u200F\u00AD\u2060-\u2064\uFEFF\u180E]|[\u{E0000}-\u{
 const BIDI = /[\u202A-\u202E\u2066-\u2069]/gu;
 const FULLWIDTH_LATIN = /[\uFF21-\uFF3A\uFF41-\uFF5A]/u;
 const CJK = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u;
-const RTL = /[\p{Script=Arabic}\p{Script=Hebrew}\p{Script=Syriac}\p{Script=Thaana}]/u;
-
-// Invisible characters that are part of writing, not a disguise: the zero-width joiner inside an
-// emoji sequence (👩🏽‍🎓, 👨‍👩‍👧), the zero-width (non-)joiner between letters of a script that
-// needs it (Persian "می‌خواهم", Devanagari, Arabic; not between Latin, Greek or Cyrillic letters,
-// where it would hide a word from the rules), and left-to-right / right-to-left marks in an
-// answer with Arabic or Hebrew text, where phones insert them.
-const EMOJI_ZWJ = /(?<=[\p{Extended_Pictographic}\p{Emoji_Modifier}\uFE0F])\u200D(?=\p{Extended_Pictographic})/gu;
-const SCRIPT_JOINER = /(?<=[\p{L}\p{M}])[\u200C\u200D](?=[\p{L}\p{M}])/gu;
-const LATIN_LIKE = /[\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}]/u;
-function withoutOrthographicJoiners(answer: string): string {
-  let s = answer.replace(EMOJI_ZWJ, '');
-  s = s.replace(SCRIPT_JOINER, (j, at: number, all: string) => (LATIN_LIKE.test(all[at - 1]!) || LATIN_LIKE.test(all[at + 1]!) ? j : ''));
-  if (RTL.test(s)) s = s.replace(/[\u200E\u200F]/g, '');
-  return s;
-}
 
 // Cyrillic and Greek letters that render like Latin ones. Folding them lets the
 // English patterns see "іgnоrе" (Cyrillic і, о, е) as "ignore".
