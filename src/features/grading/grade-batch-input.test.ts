@@ -80,3 +80,31 @@ describe('reading a class set for grade-batch', () => {
     await expect(readAnswers(utf16, 'Q?')).rejects.toThrow(`${utf16}: is UTF-16`);
   });
 });
+
+describe('a class set that is not UTF-8 JSON or CSV', () => {
+  const bytes = (name: string, b: Buffer) => {
+    const p = join(dir, name);
+    writeFileSync(p, b);
+    return p;
+  };
+
+  it('refuses a Windows-1252 CSV naming the first line that is not UTF-8, instead of grading "caf\uFFFD"', async () => {
+    const p = bytes('latin1.csv', Buffer.concat([Buffer.from('id,answer\nalice,ok\nbob,caf'), Buffer.from([0xe9]), Buffer.from(' au lait\n')]));
+    await expect(readAnswers(p, 'Q?')).rejects.toThrow(`${p}:3: the file is not UTF-8`);
+  });
+
+  it('refuses a UTF-16 file (Excel "Unicode text") as UTF-16, not as a column count', async () => {
+    const p = bytes('u16.csv', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('id,answer\nalice,ok\n', 'utf16le')]));
+    await expect(readAnswers(p, 'Q?')).rejects.toThrow(`${p}: the file is UTF-16`);
+  });
+
+  it('keeps UTF-8 accents and emoji as written', async () => {
+    const answers = await readAnswers(file('utf8.csv', 'id,answer\nzoë,café 😀\n'), 'Q?');
+    expect(answers.map((a) => [a.id, a.answer])).toEqual([['zoë', 'café 😀']]);
+  });
+
+  it.each([['null'], ['[1,2]'], ['"an answer"'], ['42']])('refuses the JSONL line %s as not a JSON object, naming its line', async (line) => {
+    const p = file(`not-object-${line.length}.jsonl`, `{"id":"a","answer":"x"}\n${line}\n`);
+    await expect(readAnswers(p, 'Q?')).rejects.toThrow(`${p}:2: not a JSON object`);
+  });
+});

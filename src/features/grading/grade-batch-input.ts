@@ -32,22 +32,42 @@ export async function readAnswers(file: string, defaultQuestion?: string): Promi
   });
 }
 
-// A spreadsheet's plain "CSV" is saved in the computer's legacy code page (Windows-1252 in
-// France, Shift_JIS in Japan), not UTF-8: read as UTF-8 every accented or CJK character of
-// it became U+FFFD, and those answers were graded (and ids reported) as garbage without a word.
-// Such a file is refused, naming the first line that is not UTF-8.
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// readFile(file, 'utf8') replaced every byte that is not UTF-8 with U+FFFD: a class set
+// saved as Windows-1252 or Latin-1 (Excel's plain "CSV" on Windows) had its accented
+// answers silently mangled ("caf\uFFFD"), then graded and billed as written. UTF-16 (Excel's
+// "Unicode text") failed later with a misleading column count. The file is refused instead,
+// naming the first line that is not UTF-8.
 function decodeUtf8(file: string, bytes: Buffer): string {
   if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
-    throw new Error(`${file}: is UTF-16 ("Unicode text"); save it as "CSV UTF-8" (or write JSONL in UTF-8)`);
+    throw new Error(`${file}: the file is UTF-16; save it as UTF-8 (in Excel: "CSV UTF-8")`);
   }
   try {
-    return utf8.decode(bytes);
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    const lenient = bytes.toString('utf8');
-    const line = lenient.slice(0, lenient.indexOf('\uFFFD')).split('\n').length;
-    throw new Error(`${file}:${line}: is not UTF-8 (a spreadsheet's plain "CSV" uses the computer's code page); save it as "CSV UTF-8"`);
+    const line = bytes.subarray(0, firstInvalidUtf8(bytes)).toString('latin1').split('\n').length;
+    throw new Error(`${file}:${line}: the file is not UTF-8; save it as UTF-8 (in Excel: "CSV UTF-8")`);
   }
+}
+
+// The length of the longest prefix that is valid UTF-8 so far (streaming decode accepts a
+// sequence cut at the end), found by bisection: validity of a prefix is monotone.
+function firstInvalidUtf8(bytes: Buffer): number {
+  const validPrefix = (n: number) => {
+    try {
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, n), { stream: true });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  let lo = 0;
+  let hi = bytes.length;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (validPrefix(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 function readJsonl(file: string, text: string): { record: Record<string, unknown>; line: number }[] {
@@ -58,11 +78,16 @@ function readJsonl(file: string, text: string): { record: Record<string, unknown
     .map((l, i) => ({ l, line: i + 1 }))
     .filter(({ l }) => l.trim())
     .map(({ l, line }) => {
+      let record: unknown;
       try {
-        return { record: JSON.parse(l) as Record<string, unknown>, line };
+        record = JSON.parse(l);
       } catch {
         throw new Error(`${file}:${line}: not valid JSON`);
       }
+      // null threw "Cannot read properties of null"; an array or a string was reported as
+      // a record with no answer.
+      if (typeof record !== 'object' || record === null || Array.isArray(record)) throw new Error(`${file}:${line}: not a JSON object (one answer per line: {"id":…,"answer":…})`);
+      return { record: record as Record<string, unknown>, line };
     });
 }
 
