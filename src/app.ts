@@ -21,6 +21,7 @@ import { answerFrameworkError, installErrorHandling, MAX_PARAM_LENGTH, sendProbl
 import { answerClientError } from './platform/http/client-error.js';
 import { installNulGuard } from './platform/http/nul-guard.js';
 import { installContentEncodingGuard } from './platform/http/content-encoding-guard.js';
+import { installSingleQueryValues } from './platform/http/single-query-values.js';
 import { openApiTransforms, securitySchemes } from './platform/http/openapi.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
@@ -105,6 +106,7 @@ export async function buildApp(c: Container): Promise<FastifyInstance> {
   installAuth(app, { authenticator: c.identity.authenticator, sessionUser: sessionUserResolver(c), failureGate: c.authFailures });
   installNulGuard(app);
   installContentEncodingGuard(app);
+  installSingleQueryValues(app);
 
   await app.register(healthRoutes(c.readiness, () => c.metrics.registry.metrics(), c.metrics.registry.contentType));
   await app.register(identityRoutes(c.identity.service, { remaining: meExtras(c) }));

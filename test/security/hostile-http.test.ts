@@ -69,4 +69,27 @@ describe('hostile HTTP beyond the attack suite', { timeout: 60_000 }, () => {
     });
   });
 
+  describe('repeated Authorization headers', () => {
+    it('refuses two different credentials with 400 ambiguous_credentials (Node kept the first; a proxy may read the last), recording nothing', async () => {
+      const before = await eventsOf(learner);
+      const body = JSON.stringify({ itemId: ITEM, correct: true });
+      const r = await exchange(`POST /v1/progress/events HTTP/1.1\nAuthorization: Bearer ${learner}\nAuthorization: Bearer ${other}\nContent-Type: application/json\n`, body);
+      expect(r.status).toBe(400);
+      expect(r.body).toMatchObject({ status: 400, code: 'ambiguous_credentials' });
+      expect(await eventsOf(learner)).toBe(before);
+      expect(await eventsOf(other)).toBe(0);
+    });
+
+    it('refuses a learner key followed by an admin key on an admin route', async () => {
+      const r = await exchange(`GET /v1/admin/users HTTP/1.1\nAuthorization: Bearer ${learner}\nAuthorization: Bearer ${admin}\n`);
+      expect(r.body).toMatchObject({ status: 400, code: 'ambiguous_credentials' });
+    });
+
+    it('accepts one Authorization header over the same socket path (control)', async () => {
+      const r = await exchange(`GET /v1/me HTTP/1.1\nAuthorization: Bearer ${learner}\n`);
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({ userId: 'hx-learner' });
+    });
+  });
+
 });

@@ -119,7 +119,7 @@ const ERROR_TEXT: Record<ErrorStatus, string> = {
   409: 'conflict',
   413: 'body_too_large: the body exceeds the size limit',
   415: 'unsupported_media_type: the body has a media type this route does not take, or a Content-Encoding (the body must be sent uncompressed)',
-  422: 'validation_failed: the request is invalid; errors[] names each failing field',
+  422: 'validation_failed: the request is invalid (a query parameter given twice included); errors[] names each failing field',
   429: 'rate_limited: too many failed credential checks from this address (limit authFailuresPerMinute); Retry-After says when to try again',
   500: 'internal: an unexpected error, logged under the request id',
   503: 'service_unavailable: the store cannot be reached, or shutting_down: this instance is draining (another takes the retry); retry shortly',
