@@ -92,4 +92,20 @@ describe('hostile HTTP beyond the attack suite', { timeout: 60_000 }, () => {
     });
   });
 
+  describe('repeated query parameters', () => {
+    it.each([
+      ['/v1/admin/users?limit=1&limit=2', 'querystring.limit'],
+      ['/v1/admin/usage?groupBy=user&groupBy=day', 'querystring.groupBy'],
+      ['/v1/admin/flags/grading/evaluate?userId=a&userId=b', 'querystring.userId'],
+    ])('%s is a 422 that names the parameter and says it was given twice', async (url, path) => {
+      const r = await t.app.inject({ method: 'GET', url, headers: bearer(admin) });
+      expectProblem(r, 422, 'validation_failed');
+      expect(r.json().errors).toEqual([{ path, message: 'given 2 times; give it once' }]);
+    });
+
+    it('takes each parameter once (control)', async () => {
+      expect((await t.app.inject({ method: 'GET', url: '/v1/admin/users?limit=2', headers: bearer(admin) })).statusCode).toBe(200);
+    });
+  });
+
 });

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ForbiddenError, PremiumRequiredError, RateLimitedError, UnauthorizedError } from '../../platform/errors.js';
+import { BadRequestError, ForbiddenError, PremiumRequiredError, RateLimitedError, UnauthorizedError } from '../../platform/errors.js';
 import type { Feature } from '../../platform/policy.schema.js';
 import { hasPermission, type Permission } from './access.js';
 import { AuthenticationFailed, type AuthFailure, type Authenticator } from './authenticator.js';
@@ -67,7 +67,18 @@ export function installAuth(app: FastifyInstance, deps: AuthHookDeps): void {
 // lock every learner behind a school's shared address out of the API for a minute.
 const NOT_A_GUESS: ReadonlySet<AuthFailure> = new Set(['missing', 'malformed']);
 
+// Node keeps the first of several Authorization headers and drops the rest, while a proxy
+// or gateway in front may read the last: two layers would then act for two principals on
+// one request. Which credential the caller meant is unknowable, so neither is tried.
+function countAuthorizationHeaders(request: FastifyRequest): number {
+  const raw = request.raw.rawHeaders;
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'authorization') n++;
+  return n;
+}
+
 async function resolve(request: FastifyRequest, deps: AuthHookDeps, session: 'none' | 'read' | 'write'): Promise<Principal> {
+  if (countAuthorizationHeaders(request) > 1) throw new BadRequestError('Send one Authorization header; this request has several.', 'ambiguous_credentials');
   const header = request.headers.authorization;
   try {
     if (!header && session !== 'none' && deps.sessionUser) {

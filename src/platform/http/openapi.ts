@@ -112,7 +112,7 @@ function toJson(schema: z.ZodType, io: 'input' | 'output'): Json {
 }
 
 const ERROR_TEXT: Record<ErrorStatus, string> = {
-  400: 'bad_request or invalid_json: the request or its body is malformed',
+  400: 'bad_request or invalid_json: the request or its body is malformed; ambiguous_credentials: more than one Authorization header',
   401: 'unauthorized: no or bad credentials',
   403: 'forbidden: not allowed',
   404: 'not_found: no such resource (also another user\'s)',
