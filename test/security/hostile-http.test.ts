@@ -108,4 +108,35 @@ describe('hostile HTTP beyond the attack suite', { timeout: 60_000 }, () => {
     });
   });
 
+  describe('user ids that are dot segments', () => {
+    // fetch, browsers, the dashboard and curl resolve /v1/admin/users/.. to /v1/admin/ (even
+    // written %2e%2e), so such a user could never be looked up, changed or erased by id.
+    it.each(['.', '..'])('refuses to create user %j through the admin API', async (id) => {
+      const r = await t.app.inject({ method: 'POST', url: '/v1/admin/users', headers: bearer(admin), payload: { id } });
+      expectProblem(r, 422, 'validation_failed');
+      expect(await t.container.identity.repo.getUser(id)).toBeFalsy();
+    });
+
+    it('a JWT subject ".." is refused and provisions nobody', async () => {
+      const r = await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(await t.jwt('..')) });
+      expect(r.statusCode).toBe(401);
+      expect(await t.container.identity.repo.getUser('..')).toBeFalsy();
+    });
+
+    it('a signed billing event for user "." is refused and provisions nobody', async () => {
+      const now = Math.floor(t.clock.now() / 1000);
+      const body = JSON.stringify({ id: 'evt_dot', type: 'subscription.created', created: now, data: { userId: '.', currentPeriodEnd: now + 86_400 } });
+      const r = await t.app.inject({ method: 'POST', url: '/v1/webhooks/billing', headers: { 'content-type': 'application/json', 'tutorgate-signature': `t=${now},v1=${signWebhook(TEST_WEBHOOK_SECRET, String(now), body)}` }, payload: body });
+      expect(r.statusCode).toBeGreaterThanOrEqual(400);
+      expect(r.statusCode).toBeLessThan(500);
+      expect(await t.container.identity.repo.getUser('.')).toBeFalsy();
+    });
+
+    it('still takes ids with dots in them (control)', async () => {
+      for (const id of ['a.b', '...', '.hidden', 'ada@school.org']) {
+        expect((await t.app.inject({ method: 'POST', url: '/v1/admin/users', headers: bearer(admin), payload: { id } })).statusCode).toBe(201);
+      }
+    });
+  });
+
 });

@@ -3,8 +3,11 @@ import type { Feature, Tier } from '../../platform/policy.schema.js';
 export const ROLES = ['learner', 'instructor', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 // A user id as the admin API, JWT subjects and billing events accept it: every user that
-// can be provisioned can then be looked up and managed by id.
-export const USER_ID_PATTERN = /^[A-Za-z0-9_.@-]{1,200}$/;
+// can be provisioned can then be looked up and managed by id. "." and ".." are not ids: as
+// a path segment they are dot segments, which every URL parser (fetch, browsers, the
+// dashboard, curl without --path-as-is) resolves away, so /v1/admin/users/.. would reach
+// /v1/admin/users instead of the user.
+export const USER_ID_PATTERN = /^(?!\.{1,2}$)[A-Za-z0-9_.@-]{1,200}$/;
 
 export const SUBSCRIPTION_STATUSES = ['active', 'trialing', 'past_due', 'canceled', 'expired'] as const;
 export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number];

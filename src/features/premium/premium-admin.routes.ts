@@ -6,12 +6,13 @@ import type { Policy } from '../../platform/policy.js';
 import type { CacheManager } from '../cache/cache-manager.js';
 import { purgeTags } from '../cache/cache-key.js';
 import type { IdentityService } from '../identity/identity.service.js';
+import { USER_ID_PATTERN } from '../identity/identity.types.js';
 import type { BudgetRepository } from '../usage/budget.repository.js';
 import { microsFromUsd } from '../usage/price-book.js';
 import { CachePurgeSchema, RateLimitsSchema, UserBudgetSchema, UserLimitsSchema, UserOverridesSchema } from './premium.openapi.js';
 import type { UserOverridesReader } from './user-overrides.js';
 
-const userParams = z.strictObject({ id: z.string().regex(/^[A-Za-z0-9_.@-]{1,200}$/) });
+const userParams = z.strictObject({ id: z.string().regex(USER_ID_PATTERN) });
 const limitOverride = z.strictObject({
   requestsPerMinute: z.int().positive().max(1_000_000).optional(),
   requestsPerHour: z.int().positive().max(10_000_000).optional(),
