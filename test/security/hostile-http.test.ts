@@ -139,4 +139,10 @@ describe('hostile HTTP beyond the attack suite', { timeout: 60_000 }, () => {
     });
   });
 
+  it('a 403 from the docs static files is coded forbidden, not bad_request', async () => {
+    // Over the socket: inject() resolves the dot segments before routing.
+    const r = await exchange('GET /docs/static/%2e%2e/%2e%2e/%2e%2e/package.json HTTP/1.1\n');
+    expect(r.status).toBe(403);
+    expect(r.body).toMatchObject({ status: 403, code: 'forbidden' });
+  });
 });

@@ -27,6 +27,8 @@ const FASTIFY_CODES: Record<string, { status: number; code: string; detail: stri
   FST_ERR_ASYNC_CONSTRAINT: { status: 400, code: 'bad_request', detail: 'The request cannot be routed.' },
 };
 
+const CODE_BY_STATUS: Record<number, string> = { 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed', 406: 'not_acceptable', 409: 'conflict', 413: 'body_too_large', 415: 'unsupported_media_type' };
+
 interface ZodLikeIssue {
   path?: (string | number)[];
   instancePath?: string;
@@ -86,9 +88,11 @@ function mapError(err: FastifyError | AppError | Error): Mapped {
   if (isUnstorableText(err)) return { status: 400, code: 'bad_request', detail: 'The request holds a character that cannot be stored.' };
   if (isTransactionConflict(err)) return { status: 503, code: 'service_unavailable', detail: 'The request collided with another one in the store; retry it.', headers: { 'retry-after': '1' } };
   if (isStoreUnavailable(err)) return { status: 503, code: 'service_unavailable', detail: 'The store is unavailable; retry shortly.', headers: { 'retry-after': '5' } };
-  // secure-json-parse: "Object contains forbidden prototype property"
+  // secure-json-parse: "Object contains forbidden prototype property" (400); the docs'
+  // static files refusing a dot segment (403). The code follows the status: a 403 coded
+  // bad_request told the client its request was malformed when it was refused.
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-    return { status: fe.statusCode, code: 'bad_request', detail: 'The request is not acceptable.' };
+    return { status: fe.statusCode, code: CODE_BY_STATUS[fe.statusCode] ?? 'bad_request', detail: 'The request is not acceptable.' };
   }
   return { status: 500, code: 'internal', detail: 'An unexpected error occurred; it has been logged.' };
 }
