@@ -139,6 +139,24 @@ describe('hostile HTTP beyond the attack suite', { timeout: 60_000 }, () => {
     });
   });
 
+  describe('a progress event body that fits neither shape', () => {
+    // The body is one event or {events: [...]}; a failure was one "body: Invalid input".
+    it.each([
+      ['a wrong type', '{"itemId":"x","correct":"yes"}', [{ path: 'body.correct', message: 'Invalid input: expected boolean, received string' }]],
+      ['a duplicate key (the last one counts, and is named)', `{"itemId":"${ITEM}","correct":true,"correct":"x"}`, [{ path: 'body.correct', message: 'Invalid input: expected boolean, received string' }]],
+      ['a number for a date (1e309)', `{"itemId":"${ITEM}","correct":true,"at":1e309}`, [{ path: 'body.at', message: 'Invalid input: expected string, received Infinity' }]],
+      ['a batch with an incomplete event', '{"events":[{"itemId":"x"}]}', [{ path: 'body.events.0.correct', message: 'Invalid input: expected boolean, received undefined' }]],
+      ['an array', '[]', [{ path: 'body', message: 'Invalid input: expected object, received array' }]],
+    ])('%s: 422 naming the field, recording nothing', async (_name, payload, errors) => {
+      const before = await eventsOf(learner);
+      const r = await postEvent({}, payload);
+      expectProblem(r, 422, 'validation_failed');
+      expect(r.json().errors).toEqual(errors);
+      expect(r.json().detail).toContain(errors[0]!.path);
+      expect(await eventsOf(learner)).toBe(before);
+    });
+  });
+
   it('a 403 from the docs static files is coded forbidden, not bad_request', async () => {
     // Over the socket: inject() resolves the dot segments before routing.
     const r = await exchange('GET /docs/static/%2e%2e/%2e%2e/%2e%2e/package.json HTTP/1.1\n');

@@ -35,39 +35,47 @@ interface ZodLikeIssue {
   message?: string;
 }
 
-// A zod issue as it sits in a union's `errors`, with its path relative to the union.
-interface BranchIssue {
-  code?: string;
-  path?: PropertyKey[];
-  message?: string;
-  errors?: BranchIssue[][];
-}
-
-// z.union reports one bare "Invalid input" at the union and keeps each branch's issues in
-// `errors`: a batch of progress events with one bad `correct` said only "body: Invalid input".
-// The branch the input came closest to (fewest issues, then the deepest: the one that got
-// furthest into the input) names the failing fields; a union inside it is opened the same way.
-function unionIssues(prefix: string, branches: BranchIssue[][] | undefined): { path: string; message: string }[] | undefined {
-  const candidates = (branches ?? []).filter((b) => Array.isArray(b) && b.length > 0);
-  if (candidates.length === 0) return undefined;
-  const depth = (b: BranchIssue[]) => Math.max(...b.map((i) => i.path?.length ?? 0));
-  const best = candidates.reduce((a, b) => (b.length < a.length || (b.length === a.length && depth(b) > depth(a)) ? b : a));
-  return best.flatMap((i) => {
-    const path = [prefix, ...(i.path ?? []).map(String)].filter(Boolean).join('.');
-    return (i.code === 'invalid_union' ? unionIssues(path, i.errors) : undefined) ?? [{ path, message: i.message ?? 'invalid' }];
-  });
-}
-
 function validationErrors(err: FastifyError): { path: string; message: string }[] {
   const list = (err.validation ?? []) as unknown as ZodLikeIssue[];
   const where = err.validationContext ?? 'body';
-  return list.flatMap((v) => {
+  const dedupe = new Map<string, { path: string; message: string }>();
+  for (const v of list) {
     const path = Array.isArray(v.path) ? v.path.join('.') : (v.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.');
-    const params = (v as { params?: { issue?: { path?: (string | number)[] }; errors?: BranchIssue[][] } }).params;
-    const issuePath = params?.issue?.path?.join('.');
-    const at = `${where}${issuePath || path ? '.' + (issuePath || path) : ''}`;
-    const keyword = (v as { keyword?: string }).keyword;
-    return (keyword === 'invalid_union' ? unionIssues(at, params?.errors) : undefined) ?? [{ path: at, message: v.message ?? 'invalid' }];
+    const params = (v as { params?: { issue?: { path?: (string | number)[] }; errors?: unknown } }).params;
+    const issuePath = params?.issue?.path?.join('.') || path;
+    const found = (v as { keyword?: string }).keyword === 'invalid_union' ? unionBranchErrors(params?.errors, issuePath ? issuePath.split('.') : []) : undefined;
+    for (const e of found ?? [{ path: issuePath, message: v.message ?? 'invalid' }]) {
+      const full = { path: `${where}${e.path ? '.' + e.path : ''}`, message: e.message };
+      dedupe.set(`${full.path}\u0000${full.message}`, full);
+    }
+  }
+  return [...dedupe.values()];
+}
+
+interface ZodIssue {
+  code?: string;
+  path?: (string | number)[];
+  message?: string;
+  errors?: unknown;
+}
+
+// A body that may take one of several shapes (a progress event, or {events: [...]}) failed
+// as one "body: Invalid input", naming no field: zod keeps each branch's issues apart. The
+// branch the client meant is the one that did not refuse the body's keys outright (no
+// unrecognized key at its top), then the one with the fewest issues; its issues are
+// reported with their paths. When every branch refused the body's type alike, that is said.
+function unionBranchErrors(branches: unknown, prefix: string[], depth = 0): { path: string; message: string }[] | undefined {
+  if (!Array.isArray(branches) || branches.length === 0 || depth > 3) return undefined;
+  const rank = (b: ZodIssue[]) => (b.some((i) => i.code === 'unrecognized_keys' && (i.path ?? []).length === 0) ? 1_000_000 : 0) + b.length;
+  const best = (branches as ZodIssue[][]).filter(Array.isArray).sort((a, b) => rank(a) - rank(b))[0];
+  if (!best || best.length === 0) return undefined;
+  return best.flatMap((i) => {
+    const at = [...prefix, ...(i.path ?? []).map(String)];
+    if (i.code === 'invalid_union') {
+      const nested = unionBranchErrors(i.errors, at, depth + 1);
+      if (nested) return nested;
+    }
+    return [{ path: at.join('.'), message: i.message ?? 'invalid' }];
   });
 }
 
