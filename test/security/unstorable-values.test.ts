@@ -67,6 +67,23 @@ describe.each(STORE_KINDS)('values no store or calendar holds, on %s', (store) =
     expect((await t.app.inject({ method: 'POST', url: '/v1/grading/rubrics', headers: bearer(admin), payload: rubric(2 ** 31 - 1) })).statusCode).toBe(201);
   });
 
+  it('refuses a lone UTF-16 surrogate in graded text before any upstream call (the API answers 400 "no low surrogate"), and bills nothing', async () => {
+    const learner = await t.premium('lone-learner'); // nothing billed yet: the ledger check below is this test's alone
+    const calls = t.sim.stats().messages;
+    const grade = (fields: Record<string, string>) =>
+      t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: { ...bearer(learner), 'content-type': 'application/json' }, payload: JSON.stringify({ question: 'Why does ice float?', referenceAnswer: 'Ice is less dense than water.', answer: 'It is less dense.', ...fields }).replaceAll('LONE_HIGH', '\\ud800').replaceAll('LONE_LOW', '\\udfff') });
+    expect422(await grade({ answer: 'It is less dense LONE_HIGH.' }), 'body.answer');
+    expect422(await grade({ question: 'LONE_LOW Why?' }), 'body.question');
+    expect422(await grade({ referenceAnswer: 'x LONE_LOWLONE_HIGH' }), 'body.referenceAnswer'); // a low before a high is no pair
+    expect(t.sim.stats().messages).toBe(calls);
+    expect(await t.store.db.selectFrom('usage_ledger').select('id').where('user_id', '=', 'lone-learner').execute()).toEqual([]);
+    expect422(await t.app.inject({ method: 'POST', url: '/v1/progress/events', headers: { ...bearer(learner), 'content-type': 'application/json' }, payload: '{"itemId":"a\\udc00","correct":true}' }), 'body.itemId');
+    expect422(await t.app.inject({ method: 'POST', url: '/v1/learning-paths', headers: { ...bearer(learner), 'content-type': 'application/json' }, payload: '{"goal":"\\ud83d"}' }), 'body.goal');
+    // A whole pair, escaped or not, is a character like any other (control).
+    const ok = await t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: { ...bearer(learner), 'content-type': 'application/json' }, payload: '{"question":"Why does ice float?","referenceAnswer":"Ice is less dense than water.","answer":"It is less dense \\ud83d\\ude00 😀"}' });
+    expect(ok.statusCode, ok.body).toBe(200);
+  });
+
   it('answers a URL that does not decode with problem+json, like every other refusal', async () => {
     for (const url of ['/v1/%E0%A4%A', '/v1/grading/evaluations/%E0%A4%A']) {
       const r = await t.app.inject({ method: 'GET', url, headers: bearer(learner) });
