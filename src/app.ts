@@ -22,6 +22,7 @@ import { answerClientError } from './platform/http/client-error.js';
 import { installNulGuard } from './platform/http/nul-guard.js';
 import { installContentEncodingGuard } from './platform/http/content-encoding-guard.js';
 import { installSingleQueryValues } from './platform/http/single-query-values.js';
+import { installStrictJson } from './platform/http/json-body.js';
 import { openApiTransforms, securitySchemes } from './platform/http/openapi.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
@@ -55,6 +56,7 @@ export async function buildApp(c: Container): Promise<FastifyInstance> {
     clientErrorHandler: answerClientError,
   });
 
+  installStrictJson(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandling(app);

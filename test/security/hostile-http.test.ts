@@ -157,6 +157,52 @@ describe('hostile HTTP beyond the attack suite', { timeout: 60_000 }, () => {
     });
   });
 
+  describe('bodies that are not UTF-8', () => {
+    // Fastify decoded with replacement: Windows-1252 "café" was graded and stored as "caf\uFFFD".
+    const latin1 = (before: string, after: string) => Buffer.concat([Buffer.from(before), Buffer.from([0xe9]), Buffer.from(after)]);
+    const evaluations = async () => (await t.store.db.selectFrom('evaluations').select('id').execute()).length;
+    const rubricIds = async () => (await t.store.db.selectFrom('rubrics').select('id').execute()).map((r) => r.id);
+
+    it('refuses a JSON body with a Latin-1 byte with 400 invalid_json, grading and recording nothing', async () => {
+      const before = await evaluations();
+      const grade = await t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: { ...bearer(learner), 'content-type': 'application/json' }, payload: latin1('{"question":"What is evaporation?","referenceAnswer":"water turns to vapour","answer":"caf', ' water turns to vapour"}') });
+      expectProblem(grade, 400, 'invalid_json');
+      expect(grade.json().detail).toContain('not UTF-8');
+      expect(await evaluations()).toBe(before);
+      const events = await eventsOf(learner);
+      expectProblem(await postEvent({}, latin1(`{"itemId":"${ITEM}","correct":true,"eventId":"caf`, '"}')), 400, 'invalid_json');
+      expect(await eventsOf(learner)).toBe(events);
+      expectProblem(await t.app.inject({ method: 'POST', url: '/v1/learning-paths', headers: { ...bearer(learner), 'content-type': 'application/json' }, payload: latin1('{"goal":"', '"}') }), 400, 'invalid_json');
+    });
+
+    it('still takes UTF-8 with a byte-order mark, and an empty learning-path body (control)', async () => {
+      const r = await postEvent({}, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify({ itemId: ITEM, correct: true }))]));
+      expect(r.statusCode).toBe(202);
+      expect((await t.app.inject({ method: 'POST', url: '/v1/learning-paths', headers: { ...bearer(learner), 'content-type': 'application/json' }, payload: '' })).statusCode).toBe(200);
+    });
+
+    const rubricYaml = (id: string, title: string) => `id: ${id}\nversion: 1\ntitle: "${title}"\nquestion: "Why?"\ncriteria:\n  - id: c1\n    name: n\n    description: d\n    levels:\n      - { id: l0, points: 0, descriptor: "no" }\n      - { id: l1, points: 1, descriptor: "yes" }\nreferenceAnswers: ["because"]\n`;
+    const importYaml = (payload: string | Buffer) => t.app.inject({ method: 'POST', url: '/v1/grading/rubrics', headers: { ...bearer(admin), 'content-type': 'application/yaml' }, payload });
+
+    it.each([
+      ['a NUL written as the YAML escape \\0', 'hx-yaml-nul', 'a\\0b', 'rubric.title: contains U+0000'],
+      ['a lone surrogate written as the YAML escape \\ud800', 'hx-yaml-lone', 'a\\ud800b', 'rubric.title: contains a lone UTF-16 surrogate'],
+    ])('refuses a rubric whose YAML makes %s (the raw text passed the NUL guard), storing nothing', async (_name, id, title, problem) => {
+      const r = await importYaml(rubricYaml(id, title));
+      expectProblem(r, 422, 'validation_failed');
+      expect(r.json().detail).toContain(problem);
+      expect(await rubricIds()).not.toContain(id);
+    });
+
+    it('refuses a Latin-1 YAML rubric with 400, storing nothing; the same rubric in UTF-8 is published (control)', async () => {
+      const yaml = rubricYaml('hx-yaml-latin1', 'caf_');
+      const i = yaml.indexOf('caf_') + 3;
+      expectProblem(await importYaml(Buffer.concat([Buffer.from(yaml.slice(0, i)), Buffer.from([0xe9]), Buffer.from(yaml.slice(i + 1))])), 400, 'bad_request');
+      expect(await rubricIds()).not.toContain('hx-yaml-latin1');
+      expect((await importYaml(yaml.replace('caf_', 'café'))).statusCode).toBe(201);
+    });
+  });
+
   it('a 403 from the docs static files is coded forbidden, not bad_request', async () => {
     // Over the socket: inject() resolves the dot segments before routing.
     const r = await exchange('GET /docs/static/%2e%2e/%2e%2e/%2e%2e/package.json HTTP/1.1\n');

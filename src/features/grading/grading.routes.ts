@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ValidationError } from '../../platform/errors.js';
+import { BadRequestError, ValidationError } from '../../platform/errors.js';
 import { principalOf } from '../identity/auth.hook.js';
 import type { GradingCalibrationService } from './grading-calibration.service.js';
 import type { GradingService } from './grading.service.js';
@@ -16,7 +16,14 @@ const text = (max: number) =>
 export function gradingRoutes(deps: { service: GradingService; calibration: GradingCalibrationService }): FastifyPluginAsyncZod {
   return async (app) => {
     // YAML import of rubrics (instructors author them as files).
-    app.addContentTypeParser(['application/yaml', 'text/yaml'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
+    // Decoded strictly: a file saved as Latin-1 had its accented letters stored as U+FFFD.
+    app.addContentTypeParser(['application/yaml', 'text/yaml'], { parseAs: 'buffer' }, (_req, body, done) => {
+      try {
+        done(null, new TextDecoder('utf-8', { fatal: true }).decode(body as Buffer));
+      } catch {
+        done(new BadRequestError('The YAML body is not UTF-8; save the file as UTF-8.'), undefined);
+      }
+    });
 
     app.post(
       '/v1/grading/evaluations',

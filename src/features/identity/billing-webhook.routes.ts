@@ -28,6 +28,7 @@ const WEBHOOK_DOCS = {
 // parses JSON itself, after the signature is checked.
 export function billingWebhookRoutes(deps: { db: Db; clock: Clock; secret: string | undefined }): FastifyPluginAsync {
   return async (app) => {
+    app.removeContentTypeParser('application/json'); // the app's strict UTF-8 parser, inherited
     app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
     app.post('/v1/webhooks/billing', { schema: { tags: ['billing'], summary: 'Subscription events from the payment provider (HMAC-signed)', security: [{ billingSignature: [] }], docs: WEBHOOK_DOCS } }, async (request, reply) => {
       if (!deps.secret) throw new ServiceUnavailableError('The billing webhook is not configured (TUTORGATE_WEBHOOK_SECRET).');

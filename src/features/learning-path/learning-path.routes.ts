@@ -8,6 +8,7 @@ import { CatalogVersionConflict, type CatalogProvider } from './catalog-provider
 import type { ExperimentAnalysisService } from './experiment-analysis.service.js';
 import type { LearningPathService } from './learning-path.service.js';
 import { CATALOG_BODY, ExperimentReportSchema, ImportedCatalogSchema, LearningPathSchema, MasterySchema, RecordedEventsSchema } from './learning-path.openapi.js';
+import { installStrictJson } from '../../platform/http/json-body.js';
 
 const event = z.strictObject({
   eventId: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/).optional(),
@@ -20,9 +21,8 @@ export function learningPathRoutes(deps: { service: LearningPathService; catalog
   return async (app) => {
     // "An empty body works" (CONTRACT.md) also when the client labels it JSON: an empty
     // application/json body is no body here (Fastify's parser refuses it outright).
-    // Anything else goes through Fastify's own JSON parser, poisoning checks included.
-    const json = app.getDefaultJsonParser('error', 'error');
-    app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => (body === '' ? done(null, null) : json(request, body as string, done)));
+    // Anything else is strict UTF-8 through Fastify's own JSON parser, poisoning checks included.
+    installStrictJson(app, { emptyIsNull: true });
     app.post(
       '/v1/progress/events',
       {
