@@ -67,7 +67,19 @@ const nearValid = fc.oneof(
   fc.record({ id: asciiString(30), version: fc.integer({ min: -1, max: 3 }), title: text, criteria: fc.array(fc.record({ id: asciiString(10), name: text, description: text, levels: fc.array(fc.record({ id: asciiString(10), points: fc.integer({ min: -1, max: 5 }), descriptor: text }), { maxLength: 3 }) }), { maxLength: 3 }), referenceAnswers: fc.array(text, { maxLength: 2 }) }),
 );
 
-const body: fc.Arbitrary<string | undefined> = fc.oneof(
+// Bytes that are not UTF-8 JSON (Latin-1, a cut sequence, UTF-16) and JSON escapes that
+// make no character (lone surrogates), inside otherwise valid bodies (session 17).
+const notText = fc.oneof(
+  fc.tuple(nearValid.map((v) => JSON.stringify(v)), fc.constantFrom([0xe9], [0xff, 0xfe], [0xc3], [0xed, 0xa0, 0x80])).map(([json, bytes]) => {
+    const cut = json.lastIndexOf('"');
+    return cut > 0 ? Buffer.concat([Buffer.from(json.slice(0, cut)), Buffer.from(bytes), Buffer.from(json.slice(cut))]) : Buffer.from(bytes);
+  }),
+  nearValid.map((v) => Buffer.from(JSON.stringify(v), 'utf16le')),
+  fc.tuple(nearValid.map((v) => JSON.stringify(v)), fc.constantFrom('\\ud800', '\\udfff', '\\udfff\\ud800', '\\ud83d')).map(([json, esc]) => json.replace(/"([^"]*)"(?!:)/, `"$1${esc}"`)),
+);
+
+const body: fc.Arbitrary<string | Buffer | undefined> = fc.oneof(
+  { weight: 1, arbitrary: notText },
   { weight: 1, arbitrary: fc.constant(undefined) },
   { weight: 3, arbitrary: fc.jsonValue({ maxDepth: 5 }).map((v) => JSON.stringify(v)) },
   { weight: 3, arbitrary: wrongTypes.map((v) => JSON.stringify(v)) },
@@ -77,6 +89,13 @@ const body: fc.Arbitrary<string | undefined> = fc.oneof(
   { weight: 1, arbitrary: fc.integer({ min: 60_000, max: 120_000 }).map((n) => JSON.stringify({ goal: 'x'.repeat(n) })) },
   { weight: 1, arbitrary: fc.string({ maxLength: 200 }) },
   { weight: 1, arbitrary: fc.constantFrom('', 'null', '"str"', '[]', '{', '{"a":1}{"b":2}', '{"__proto__":{"x":1}}', '{"constructor":{"prototype":{"x":1}}}', 'id: x\nversion: 1\n', 'a: &a [1]\nb: *a\n') },
+);
+
+// Content codings no route applies (a gzip body reached the JSON parser as bytes), and the
+// one it may ignore.
+const extraHeaders = fc.oneof(
+  { weight: 8, arbitrary: fc.constant({}) },
+  { weight: 1, arbitrary: fc.constantFrom('gzip', 'br', 'deflate', 'identity', 'gzip, identity', 'x-unknown').map((e) => ({ 'content-encoding': e })) },
 );
 
 const contentType = fc.oneof(
@@ -131,12 +150,12 @@ describe.each(STORE_KINDS)('generated requests against every route, on %s', { ti
     const mine = routes.map((r, i) => ({ r, i })).filter(({ r }) => (role === 'admin') === /^\/(v1\/)?admin/.test(r.path)).map(({ i }) => i);
     const routeIndex = fc.oneof({ weight: 1, arbitrary: fc.nat({ max: routes.length - 1 }) }, { weight: 2, arbitrary: fc.constantFrom(...mine) });
     await fc.assert(
-      fc.asyncProperty(routeIndex, fc.array(pathParam, { minLength: 3, maxLength: 3 }), query, body, contentType, authorization, async (ri, params, qs, payload, ct, auth) => {
+      fc.asyncProperty(routeIndex, fc.array(pathParam, { minLength: 3, maxLength: 3 }), query, body, contentType, authorization, extraHeaders, async (ri, params, qs, payload, ct, auth, extra) => {
         const route = routes[ri]!;
         let i = 0;
         const url = route.path.replace(/\{[^}]+\}/g, () => encodeURIComponent(params[i++]!)) + qs;
         const withBody = route.method !== 'GET' && route.method !== 'DELETE' && payload !== undefined;
-        const headers: Record<string, string> = {};
+        const headers: Record<string, string> = { ...extra };
         if (auth !== undefined) headers.authorization = auth;
         if (withBody && ct !== undefined) headers['content-type'] = ct;
         const r = await ex.inject(t.app, { method: route.method, url, headers, ...(withBody ? { payload } : {}) });
