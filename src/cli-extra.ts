@@ -98,7 +98,8 @@ export function registerExtraCommands(program: Command, ctx: CliContext): void {
       const { CatalogProvider } = await import('./features/learning-path/catalog-provider.js');
       const { LearningRepository } = await import('./features/learning-path/learning.repository.js');
       const { systemClock } = await import('./platform/clock.js');
-      const text = await readFile(file, 'utf8');
+      const { decodeUtf8 } = await import('./platform/utf8-file.js');
+      const text = decodeUtf8(file, await readFile(file));
       const raw: unknown = /\.ya?ml$/.test(file) ? parseYaml(text) : JSON.parse(text);
       await ctx.withStore(async (store) => {
         const c = await new CatalogProvider(new LearningRepository(store.db), systemClock).import(raw);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parse as parseCsv } from 'csv-parse/sync';
+import { decodeUtf8 } from '../../platform/utf8-file.js';
 
 export interface BatchAnswer {
   id: string;
@@ -30,44 +31,6 @@ export async function readAnswers(file: string, defaultQuestion?: string): Promi
     firstLine.set(id, line);
     return { id, question, answer, line };
   });
-}
-
-// readFile(file, 'utf8') replaced every byte that is not UTF-8 with U+FFFD: a class set
-// saved as Windows-1252 or Latin-1 (Excel's plain "CSV" on Windows) had its accented
-// answers silently mangled ("caf\uFFFD"), then graded and billed as written. UTF-16 (Excel's
-// "Unicode text") failed later with a misleading column count. The file is refused instead,
-// naming the first line that is not UTF-8.
-function decodeUtf8(file: string, bytes: Buffer): string {
-  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
-    throw new Error(`${file}: the file is UTF-16; save it as UTF-8 (in Excel: "CSV UTF-8")`);
-  }
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    const line = bytes.subarray(0, firstInvalidUtf8(bytes)).toString('latin1').split('\n').length;
-    throw new Error(`${file}:${line}: the file is not UTF-8; save it as UTF-8 (in Excel: "CSV UTF-8")`);
-  }
-}
-
-// The length of the longest prefix that is valid UTF-8 so far (streaming decode accepts a
-// sequence cut at the end), found by bisection: validity of a prefix is monotone.
-function firstInvalidUtf8(bytes: Buffer): number {
-  const validPrefix = (n: number) => {
-    try {
-      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, n), { stream: true });
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  let lo = 0;
-  let hi = bytes.length;
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    if (validPrefix(mid)) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
 }
 
 function readJsonl(file: string, text: string): { record: Record<string, unknown>; line: number }[] {

@@ -59,3 +59,15 @@ describe('validateCatalog', () => {
     expect(problemsOf(dup)).toContain("items[1].id: duplicate item id 'i1'");
   });
 });
+
+describe('validateCatalog on text no request could carry (a CLI file, a YAML escape)', () => {
+  it('names U+0000 and a lone surrogate by their field; whole pairs pass', () => {
+    const c = base();
+    c.items[0]!.title = 'a\u0000b';
+    c.skills[1]!.name = 'caf\ud800';
+    expect(problemsOf(c)).toEqual(['items[0].title: contains U+0000, which no field accepts', 'skills[1].name: contains a lone UTF-16 surrogate (half of a character), which is not text']);
+    const ok = base();
+    ok.skills[1]!.name = 'B 😀';
+    expect(problemsOf(ok)).toEqual([]);
+  });
+});
