@@ -70,15 +70,6 @@ describe('reading a class set for grade-batch', () => {
       expect(got.every((a) => a.question === q)).toBe(true);
     }
   });
-
-  it("refuses a file that is not UTF-8 (a spreadsheet's plain CSV), naming the line, instead of grading replacement characters", async () => {
-    const latin1 = join(dir, 'latin1.csv');
-    writeFileSync(latin1, Buffer.from("id,answer\nalice,It evaporated.\nbob,L'eau s'\xe9vapore.\n", 'latin1'));
-    await expect(readAnswers(latin1, 'Q?')).rejects.toThrow(`${latin1}:3: is not UTF-8`);
-    const utf16 = join(dir, 'utf16.csv');
-    writeFileSync(utf16, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('id,answer\nalice,été\n', 'utf16le')]));
-    await expect(readAnswers(utf16, 'Q?')).rejects.toThrow(`${utf16}: is UTF-16`);
-  });
 });
 
 describe('a class set that is not UTF-8 JSON or CSV', () => {
