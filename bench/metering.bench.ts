@@ -14,7 +14,10 @@ import { MeteringService, type MeteredCall } from '../src/features/usage/meterin
 import { PriceBook } from '../src/features/usage/price-book.js';
 import { openStore } from '../src/platform/db/database.js';
 import { migrateUp } from '../src/platform/db/migrator.js';
-import { openTestStore } from '../test/helpers/databases.js';
+import { insertUsers, openTestStore } from '../test/helpers/databases.js';
+
+// A reservation is written only for a user who exists (ADR 0016).
+const BENCH_USERS = Array.from({ length: 100 }, (_, u) => `bench-${u}`);
 
 const prices = new PriceBook(parsePolicy(undefined).prices);
 const call = (i: number): MeteredCall => ({ model: 'claude-haiku-4-5', messageId: `msg_bench_${i}_${Math.random()}`, latencyMs: 5, outcome: 'ok', usage: { inputTokens: 1200, outputTokens: 130, cacheWrite5mTokens: 0, cacheWrite1hTokens: 0, cacheReadTokens: 800 } });
@@ -39,6 +42,7 @@ function pct(xs: number[], p: number) {
 
 async function sequential(kind: 'sqlite' | 'postgres', n: number) {
   const ts = await openTestStore(kind);
+  await insertUsers(ts.store.db, BENCH_USERS);
   const m = new MeteringService(ts.store, prices, systemClock);
   const samples: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -53,6 +57,7 @@ async function sequential(kind: 'sqlite' | 'postgres', n: number) {
 // 1,000 calls/s offered (one every ms, each independent), for 3 s.
 async function offered(kind: 'sqlite' | 'postgres', rate: number, seconds: number) {
   const ts = await openTestStore(kind);
+  await insertUsers(ts.store.db, BENCH_USERS);
   const m = new MeteringService(ts.store, prices, systemClock);
   const samples: number[] = [];
   const start = performance.now();
@@ -82,6 +87,7 @@ async function bursts(group: boolean, count: number, size = 16) {
   const dir = mkdtempSync(join(os.tmpdir(), 'tg-bench-group-'));
   const store = openStore(`sqlite:${join(dir, 'm.db')}`, { groupCommit: () => group });
   await migrateUp(store.db);
+  await insertUsers(store.db, BENCH_USERS);
   const m = new MeteringService(store, prices, systemClock);
   const perCall: number[] = [];
   for (let b = 0; b < count; b++) {

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MeteredCall } from '../../src/features/usage/metering.service.js';
 import { bearer, type TestApp } from '../helpers/test-app.js';
 import { createSimulatedApp } from '../helpers/simulated-app.js';
+import { insertUsers } from '../helpers/databases.js';
 import type { Simulator } from '../../src/llm/simulator/types.js';
 
 // Drives the real page in Debian's Chromium against a real listening server. CI
@@ -85,6 +86,7 @@ describe('admin dashboard in a browser', () => {
     adminKey = await t.premium('ops-admin', ['admin']);
     learnerKey = await t.premium('lea-learner');
     // A week of traffic: three learners (one with a hostile id), both features, with prompt caching.
+    await insertUsers(t.store.db, ['ana', 'ben', EVIL_USER]);
     for (let d = 0; d < 7; d++) {
       await seed('ana', 'grading', d, 12_000 + d * 1_000, 2_400, 8_000, 1_000);
       if (d % 2 === 0) await seed('ben', 'learning_path', d, 30_000, 6_000 + d * 500);

@@ -68,3 +68,14 @@ export async function openTestStore(kind: 'sqlite' | 'postgres'): Promise<TestSt
 }
 
 export const STORE_KINDS = ['sqlite', 'postgres'] as const;
+
+/**
+ * Users rows for tests that meter calls directly: a reservation is written only while its
+ * user exists (an erased user's in-flight request reserves nothing, ADR 0016).
+ */
+export async function insertUsers(db: Store['db'], ids: Iterable<string>): Promise<void> {
+  const rows = [...ids].map((id) => ({ id, roles: 'learner', created_at: 0, disabled: 0 }));
+  for (let i = 0; i < rows.length; i += 500) {
+    await db.insertInto('users').values(rows.slice(i, i + 500)).onConflict((oc) => oc.column('id').doNothing()).execute();
+  }
+}

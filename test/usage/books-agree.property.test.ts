@@ -5,7 +5,7 @@ import { budgetLines, sharedBudgetLines } from '../../src/features/usage/budget-
 import { MeteringService, type MeteredCall, type Reservation } from '../../src/features/usage/metering.service.js';
 import { PriceBook, type TokenUsage } from '../../src/features/usage/price-book.js';
 import { UsageAnalyticsRepository } from '../../src/features/usage/usage-analytics.repository.js';
-import { openTestStore, type TestStore } from '../helpers/databases.js';
+import { insertUsers, openTestStore, type TestStore } from '../helpers/databases.js';
 import { ManualClock } from '../helpers/test-app.js';
 
 // Every way the books are written (reserve, settle with 0..3 calls priced now or priced
@@ -55,6 +55,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 async function runOnce(ops: Op[], start: number): Promise<void> {
   const ts: TestStore = await openTestStore('sqlite');
   try {
+    await insertUsers(ts.store.db, USERS);
     const clock = new ManualClock(start);
     const metering = new MeteringService(ts.store, prices, clock);
     const db = ts.store.db;

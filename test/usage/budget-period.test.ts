@@ -7,7 +7,7 @@ import { createMemoryRateLimiter } from '../../src/features/limits/memory-rate-l
 import { PremiumPipeline } from '../../src/features/premium/premium-pipeline.js';
 import { MeteringService } from '../../src/features/usage/metering.service.js';
 import { PriceBook } from '../../src/features/usage/price-book.js';
-import { openTestStore, type TestStore } from '../helpers/databases.js';
+import { insertUsers, openTestStore, type TestStore } from '../helpers/databases.js';
 import { ManualClock } from '../helpers/test-app.js';
 import { expectCountersMatchLedger, readLedger } from '../faults/ledger-invariants.js';
 
@@ -19,6 +19,7 @@ describe('budget periods across midnight', () => {
   let ts: TestStore;
   beforeAll(async () => {
     ts = await openTestStore('sqlite');
+    await insertUsers(ts.store.db, ['u-midnight']);
   });
   afterAll(() => ts.cleanup());
 

@@ -5,7 +5,7 @@ import { BudgetRepository } from '../../src/features/usage/budget.repository.js'
 import { MeteringService, type MeteredCall } from '../../src/features/usage/metering.service.js';
 import { PriceBook } from '../../src/features/usage/price-book.js';
 import { UsageLedgerRepository } from '../../src/features/usage/usage-ledger.repository.js';
-import { openTestStore, STORE_KINDS, type TestStore } from '../helpers/databases.js';
+import { insertUsers, openTestStore, STORE_KINDS, type TestStore } from '../helpers/databases.js';
 import { ManualClock } from '../helpers/test-app.js';
 
 const prices = new PriceBook(parsePolicy(undefined).prices);
@@ -23,6 +23,7 @@ describe.each(STORE_KINDS)('metering on %s', (kind) => {
   let metering: MeteringService;
   beforeAll(async () => {
     ts = await openTestStore(kind);
+    await insertUsers(ts.store.db, ['m1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7', 'm8', 'm9']);
     metering = new MeteringService(ts.store, prices, clock);
   });
   afterAll(() => ts.cleanup());
@@ -165,6 +166,7 @@ describe('budget under concurrency: 3 instances on one Postgres', () => {
   const stores: Store[] = [];
   beforeAll(async () => {
     ts = await openTestStore('postgres');
+    await insertUsers(ts.store.db, [...Array.from({ length: 200 }, (_, i) => `c${i}`), ...Array.from({ length: 10 }, (_, i) => `d${i}`)]);
     for (let i = 0; i < 3; i++) stores.push(openStore(ts.url, { poolSize: 10 }));
   });
   afterAll(async () => {

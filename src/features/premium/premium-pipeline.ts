@@ -13,7 +13,7 @@ import { LimiterUnavailableError, type LimitDecision, type LimitSpec, type RateL
 import type { Principal } from '../identity/identity.types.js';
 import { budgetLines, secondsUntilReset } from '../usage/budget-policy.js';
 import type { MeteringService, UsageSummary } from '../usage/metering.service.js';
-import { ZERO_SUMMARY } from '../usage/metering.service.js';
+import { UserErasedError, ZERO_SUMMARY } from '../usage/metering.service.js';
 import type { PriceBook } from '../usage/price-book.js';
 import { limitKeyFor, limitSpecFor } from './limit-spec.js';
 import type { InputTokenEstimator } from './input-token-estimator.js';
@@ -279,7 +279,8 @@ export class PremiumPipeline {
 }
 
 function isPerCallerRefusal(err: unknown): boolean {
-  return err instanceof RateLimitedError || err instanceof BudgetExhaustedError || (err instanceof Fallback && err.reason === 'budget_exhausted');
+  // An erased leader's refusal is its own too: a follower of a shared entry goes on.
+  return err instanceof RateLimitedError || err instanceof BudgetExhaustedError || err instanceof UserErasedError || (err instanceof Fallback && err.reason === 'budget_exhausted');
 }
 
 function tokensOf(calls: LlmCallRecord[]): number {

@@ -1,4 +1,4 @@
-import { sql, type Compilable } from 'kysely';
+import { PostgresAdapter, sql, type Compilable } from 'kysely';
 import type { Db } from '../../platform/db/database.js';
 import type { DB } from '../../platform/db/schema.js';
 import { affectedRows, type TxBody } from '../../platform/db/transaction-runner.js';
@@ -92,8 +92,20 @@ export class PersonalDataRepository {
       return affectedRows(yield q.compile());
     };
 
+    // Serialised with the user's reservations on the user's row. On Postgres it is locked
+    // FOR UPDATE before anything is read: a reservation holds a key-share lock on it from its
+    // first statement (its pending row's insert, usage-ledger.repository.ts) to its commit, so
+    // either it committed first and its pending row is counted below, or it waits for this
+    // erasure and then finds the user gone and writes nothing. SQLite has one writer: a
+    // reservation commits before this transaction begins, or checks the user after it.
+    if (db.getExecutor().adapter instanceof PostgresAdapter) yield db.selectFrom('users').select('id').where('id', '=', userId).forUpdate().compile();
+
     const pending = yield* count(db.selectFrom('usage_ledger').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', userId).where('status', '=', 'pending'));
     if (pending > 0) throw new CallInFlight(pending);
+
+    // The ledger, then the roll-up, then the budget counters: the order a settlement locks
+    // them in (metering.service.ts), so neither waits on the other in the opposite order.
+    const usageLedger = yield* run(db.updateTable('usage_ledger').set({ user_id: pseudonym }).where('user_id', '=', userId));
 
     // usage_daily is keyed by (day, user_id, feature, model): a pseudonym already holding
     // a row for the same day, feature and model (the same id erased before, then seen
@@ -118,7 +130,7 @@ export class PersonalDataRepository {
     yield* run(db.deleteFrom('usage_daily').where('user_id', '=', userId));
 
     const pseudonymised: ErasureCounts['pseudonymised'] = {
-      usageLedger: yield* run(db.updateTable('usage_ledger').set({ user_id: pseudonym }).where('user_id', '=', userId)),
+      usageLedger,
       usageDaily: daily.length,
       billingEvents: yield* run(db.updateTable('webhook_events').set({ user_id: pseudonym }).where('user_id', '=', userId)),
       reviewsGiven: yield* run(db.updateTable('evaluations').set({ reviewed_by: pseudonym }).where('reviewed_by', '=', userId).where('user_id', '!=', userId)),

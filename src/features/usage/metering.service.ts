@@ -2,6 +2,7 @@ import type { Clock } from '../../platform/clock.js';
 import { isoDay } from '../../platform/clock.js';
 import type { Store } from '../../platform/db/database.js';
 import type { TxBody } from '../../platform/db/transaction-runner.js';
+import { UnauthorizedError } from '../../platform/errors.js';
 import { newId } from '../../platform/ids.js';
 import { BudgetRefused, BudgetRepository, type BudgetLine } from './budget.repository.js';
 import { budgetNoticeKey } from './budget-policy.js';
@@ -57,6 +58,19 @@ export interface PricedCalls {
   summary: UsageSummary;
 }
 
+// The user was erased after their request authenticated: the reservation is refused (its
+// pending row would be written under the id the erasure removed) and the caller hears what
+// any request with that user's credentials now hears. Not a budget refusal: it answers
+// 401, not the rules engine's answer, which would write the learner's data again.
+export class UserErasedError extends UnauthorizedError {
+  constructor() {
+    super('The user no longer exists (erased while this request was in flight).');
+  }
+}
+
+// Ids the service bills its own calls to (calibration, batches); never a user's.
+export const SERVICE_PRINCIPAL_PREFIX = 'system:';
+
 export type ReserveResult = { ok: true; reservation: Reservation } | { ok: false; refusedKey: string };
 
 // Crash safety: the budget reservation and a pending ledger row are written in ONE
@@ -109,9 +123,14 @@ export class MeteringService {
   }
 
   // A refused line throws out of the body, so the lines before it and the row roll back.
+  // The row first: its insert checks that the user still exists and, on Postgres, locks the
+  // user's row before any budget counter, the order an erasure takes them in (ADR 0016).
   private *reserveTx(lines: BudgetLine[], amount: number, now: number, pending: LedgerRow): TxBody<void> {
+    // Service principals (`system:calibration`) have no user row, and no person to erase: a
+    // ':' cannot occur in a user's id (USER_ID_PATTERN).
+    if (pending.user_id.startsWith(SERVICE_PRINCIPAL_PREFIX)) yield* this.ledger.insertIn(pending);
+    else if (!(yield* this.ledger.insertForUserIn(pending))) throw new UserErasedError();
     yield* this.budgets.reserveIn(lines, amount, now);
-    yield* this.ledger.insertIn(pending);
   }
 
   // Settles the reservation to the calls actually made (none, one, or several with a
@@ -140,11 +159,14 @@ export class MeteringService {
   private *settleTx(r: Reservation, priced: { c: MeteredCall; q: PriceQuote }[], source: string, total: number, now: number): TxBody<Map<string, number>> {
     const [first, ...rest] = priced;
     const firstPatch = first ? this.callFields(first.c, first.q.costMicros, first.q.version, source) : { outcome: 'no_call', source, cost_micros: 0 };
-    const settledNow = yield* this.ledger.settleIn(r.id, { ...firstPatch, settled_at: now, budget_keys: null });
-    if (!settledNow) return new Map(); // settled before: nothing may count twice
-    if (first) yield* this.ledger.rollupIn(this.row(r, { ...firstPatch, status: 'settled' }));
+    const owner = yield* this.ledger.settleIn(r.id, { ...firstPatch, settled_at: now, budget_keys: null });
+    if (owner === undefined) return new Map(); // settled before: nothing may count twice
+    // Booked to whom the row is booked to now: an erased user's row carries their pseudonym,
+    // and the roll-up must not bring the real id back (ADR 0016).
+    const booked = owner === r.userId ? r : { ...r, userId: owner };
+    if (first) yield* this.ledger.rollupIn(this.row(booked, { ...firstPatch, status: 'settled' }));
     for (const x of rest) {
-      const row = this.row({ ...r, id: newId('use') }, { ...this.callFields(x.c, x.q.costMicros, x.q.version, source), status: 'settled', settled_at: now, reserved_micros: 0, budget_keys: null });
+      const row = this.row({ ...booked, id: newId('use') }, { ...this.callFields(x.c, x.q.costMicros, x.q.version, source), status: 'settled', settled_at: now, reserved_micros: 0, budget_keys: null });
       if (yield* this.ledger.insertIn(row)) yield* this.ledger.rollupIn(row);
     }
     return yield* this.budgets.settleIn(r.keys, r.reservedMicros, total, now);
@@ -187,7 +209,7 @@ export class MeteringService {
 
   private *reconcileTx(row: LedgerRow, now: number): TxBody<void> {
     const patch = { outcome: 'unknown_after_crash', cost_micros: Number(row.reserved_micros), settled_at: now, budget_keys: null };
-    if (!(yield* this.ledger.settleIn(row.id, patch))) return;
+    if ((yield* this.ledger.settleIn(row.id, patch)) === undefined) return;
     yield* this.ledger.rollupIn({ ...row, ...patch, status: 'settled' });
     const keys = row.budget_keys ? (JSON.parse(row.budget_keys) as string[]) : [];
     yield* this.budgets.settleIn(keys, Number(row.reserved_micros), Number(row.reserved_micros), now);

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { PostgresAdapter, sql } from 'kysely';
 import type { Db } from '../../platform/db/database.js';
 import type { UsageLedgerTable } from '../../platform/db/schema.js';
 import { placeheldRow, statement, type Statement } from '../../platform/db/statement.js';
@@ -39,12 +39,27 @@ const LEDGER_COLUMNS = {
 // statements are compiled once per repository (they run on every premium call).
 export class UsageLedgerRepository {
   private readonly insert;
+  private readonly insertForUser;
   private readonly rollup;
   // One statement per set of settled columns; the code has three (a call, no call, a crash).
   private readonly settles = new Map<string, Statement>();
 
   constructor(private readonly db: Db) {
     this.insert = statement(db, (p) => db.insertInto('usage_ledger').values(placeheldRow<LedgerRow>(p, LEDGER_COLUMNS)).onConflict((oc) => oc.doNothing()));
+    // The reservation's pending row, written only while the user's row stands, and on
+    // Postgres holding a key-share lock on it to the commit: an erasure (which locks that
+    // row FOR UPDATE first, personal-data.repository.ts) either waits for this reservation
+    // and then finds it pending, or has deleted the user and this inserts nothing. The
+    // check rides on the insert the reservation makes anyway: no statement more per call.
+    const columns = Object.keys(LEDGER_COLUMNS) as (keyof LedgerRow)[];
+    const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+    this.insertForUser = statement(db, (p) => {
+      const user = db
+        .selectFrom('users')
+        .select((eb) => columns.map((c) => eb.val(p[c]).as(c)))
+        .where('users.id', '=', p.user_id);
+      return db.insertInto('usage_ledger').columns(columns).expression(postgres ? user.forKeyShare() : user);
+    });
     this.rollup = statement(db, (p) =>
       db
         .insertInto('usage_daily')
@@ -78,12 +93,21 @@ export class UsageLedgerRepository {
     return affectedRows(yield this.insert.bind(row)) > 0;
   }
 
-  // Settles a pending row once; false when it was already settled (a retried settle
-  // must not count twice).
-  *settleIn(id: string, patch: Partial<LedgerRow>): TxBody<boolean> {
+  // The pending row of a reservation; false when the user's row is gone (erased after the
+  // request authenticated), and then nothing was written.
+  *insertForUserIn(row: LedgerRow): TxBody<boolean> {
+    return affectedRows(yield this.insertForUser.bind(row)) > 0;
+  }
+
+  // Settles a pending row once. Returns whom the row is booked to as it stands (the user,
+  // or the pseudonym of an erased one: the roll-up and any further call of the settlement
+  // go there too), or undefined when it was already settled (a retried settle must not
+  // count twice). Same statement, RETURNING the owner: no second read.
+  *settleIn(id: string, patch: Partial<LedgerRow>): TxBody<string | undefined> {
     // A column set to undefined is left alone, as Kysely's set() does.
     const columns = (Object.keys(patch) as (keyof LedgerRow)[]).filter((c) => c !== 'status' && patch[c] !== undefined).sort();
-    return affectedRows(yield this.settleStatement(columns).bind({ ...patch, id })) > 0;
+    const res = yield this.settleStatement(columns).bind({ ...patch, id });
+    return (res.rows[0] as { user_id: string } | undefined)?.user_id;
   }
 
   *rollupIn(r: LedgerRow): TxBody<void> {
@@ -99,7 +123,8 @@ export class UsageLedgerRepository {
           .updateTable('usage_ledger')
           .set({ ...Object.fromEntries(columns.map((c) => [c, p[c]])), status: 'settled' })
           .where('id', '=', p.id)
-          .where('status', '=', 'pending'),
+          .where('status', '=', 'pending')
+          .returning('user_id'),
       );
       this.settles.set(shape, stmt);
     }
