@@ -67,7 +67,8 @@ export async function applyBillingEvent(db: Db, event: BillingEvent, now: number
     const occurredAt = event.created * 1000;
     const fresh = await repo.recordWebhookEvent({ eventId: event.id, type: event.type, userId: event.data.userId, occurredAt, receivedAt: now });
     if (!fresh) return 'duplicate';
-    const current = await repo.getSubscription(event.data.userId);
+    // Locked (Postgres) to the commit: what is written below is computed from it.
+    const current = await repo.getSubscriptionForUpdate(event.data.userId);
     // A failed payment moves a paying subscription to past_due but is no barrier in time:
     // the row keeps the time of the event before it. Otherwise a cancel sent just before
     // the failure and delivered after it would be superseded, and the canceled learner

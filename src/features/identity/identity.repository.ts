@@ -1,3 +1,4 @@
+import { PostgresAdapter, sql } from 'kysely';
 import type { Db } from '../../platform/db/database.js';
 import { statement } from '../../platform/db/statement.js';
 import type { AuthReadCache } from './auth-read-cache.js';
@@ -98,6 +99,38 @@ export class IdentityRepository {
 
   async getSubscription(userId: string): Promise<Subscription | undefined> {
     const r = await this.db.selectFrom('subscriptions').selectAll().where('user_id', '=', userId).executeTakeFirst();
+    return r && toSubscription(r);
+  }
+
+  // The billing webhook's read of the row it is about to write, inside its transaction: on
+  // Postgres locked until the commit, so another instance's event, or an admin's change, made
+  // in between cannot be written over with what this one read (a renewal's period end lost
+  // under a cancel). SQLite runs the webhook's transaction alone on its connection.
+  async getSubscriptionForUpdate(userId: string): Promise<Subscription | undefined> {
+    const q = this.db.selectFrom('subscriptions').selectAll().where('user_id', '=', userId);
+    const r = await (this.db.getExecutor().adapter instanceof PostgresAdapter ? q.forUpdate() : q).executeTakeFirst();
+    return r && toSubscription(r);
+  }
+
+  // An admin's extension, in one statement: the period moves on from its end as it stands
+  // (or from now, if it has passed), so two extensions at once both count. `undefined` when
+  // nothing was changed: no subscription, or the end would pass `lastPeriodEnd` (the caller
+  // tells which). A subscription without an end stays without one.
+  async extendSubscription(userId: string, byMs: number, now: number, lastPeriodEnd: number): Promise<Subscription | undefined> {
+    const end = sql<number>`(case when current_period_end > ${now} then current_period_end else ${now} end) + ${byMs}`;
+    const r = await this.db
+      .updateTable('subscriptions')
+      .set({ status: 'active', current_period_end: sql`case when current_period_end is null then null else ${end} end`, last_event_at: now, updated_at: now })
+      .where('user_id', '=', userId)
+      .where((eb) => eb.or([eb('current_period_end', 'is', null), eb(end, '<=', lastPeriodEnd)]))
+      .returningAll()
+      .executeTakeFirst();
+    return r && toSubscription(r);
+  }
+
+  // An admin's cancel, in one statement: the status alone, the period end as it stands.
+  async cancelSubscription(userId: string, now: number): Promise<Subscription | undefined> {
+    const r = await this.db.updateTable('subscriptions').set({ status: 'canceled', last_event_at: now, updated_at: now }).where('user_id', '=', userId).returningAll().executeTakeFirst();
     return r && toSubscription(r);
   }
 
