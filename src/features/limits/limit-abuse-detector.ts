@@ -31,8 +31,9 @@ export interface LimitAbuseDetector {
 }
 
 /**
- * In-process: each instance sees its share of traffic, which is enough to notice one user
- * hammering a limit or a tier whose limits are set too tight. Fixed windows aligned to
+ * Tiers are counted in process: each instance sees its share of traffic, which is enough to
+ * notice a tier whose limits are set too tight. Users are counted in Redis when `shared` is
+ * given (else, and while Redis fails, here too). Fixed windows aligned to
  * windowSec; all state is dropped at each window boundary, so memory is bounded by the
  * number of distinct rejected users per window.
  */
