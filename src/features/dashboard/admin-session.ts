@@ -23,7 +23,8 @@ export const CSRF_HEADER = 'x-csrf-token';
 // every instance (a stolen cookie dies with the sign-out), and a session signed in with a
 // JWT ends when that JWT would have.
 //
-// The key is an HMAC of the API JWT secret with a fixed label, never the secret itself:
+// The key is an HMAC of the API JWT secret with a fixed label, never the secret itself
+// (with a JWKS, of the random secret shared in `shared_secrets`, adminSessionsFor below):
 // a session cookie is then not a valid API bearer token, and an API JWT placed in the
 // cookie is not a session.
 export class AdminSessions {
