@@ -66,8 +66,8 @@ export function scrubSecrets(text: string, secrets: readonly (string | null | un
 }
 
 /**
- * SIGHUP: load the key again and hand it to the client. A file that cannot be read or is empty
- * keeps the current key (with an error line naming the file, never its contents): dropping it
+ * SIGHUP: load the key again and hand it to the client. A file that cannot be read, is empty
+ * or holds more than one key-shaped word keeps the current key (with an error line naming the file, never its contents): dropping it
  * would turn every LLM feature off without a word.
  */
 export function reloadApiKey(
