@@ -46,6 +46,14 @@ describe('PriceBook', () => {
     expect(b.cost('m', usage({ inputTokens: 10 }), Date.parse('2026-12-02')).costMicros).toBe(20);
   });
 
+  it("lets the policy file correct a built-in price at the built-in price's own date (the file's come later)", () => {
+    const builtIn = parsePolicy({}, 'test').prices.find((p) => p.model === 'claude-haiku-4-5')!;
+    const policy = parsePolicy({ prices: [{ ...builtIn, input: 2 }] }, 'test');
+    const corrected = new PriceBook(policy.prices);
+    expect(corrected.priceAt('claude-haiku-4-5', at).input).toBe(2);
+    expect(corrected.cost('claude-haiku-4-5', usage({ inputTokens: 1000 }), at).costMicros).toBe(2000);
+  });
+
   it("prices a dated model id (what the API answers with, and what batch results carry) at its alias's price", () => {
     const u = usage({ inputTokens: 1000, outputTokens: 100, cacheReadTokens: 50 });
     const dated = book.cost('claude-haiku-4-5-20251001', u, at, true);

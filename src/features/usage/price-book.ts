@@ -27,8 +27,11 @@ export class PriceBook {
   private readonly byModel = new Map<string, PricePolicy[]>();
 
   constructor(prices: readonly PricePolicy[]) {
+    // A later price of the same model and date replaces the earlier one: the policy file's
+    // prices come after the built-in ones, and an operator correcting a built-in price at
+    // its own date was ignored (the built-in row was found first).
     for (const p of prices) {
-      const list = this.byModel.get(p.model) ?? [];
+      const list = (this.byModel.get(p.model) ?? []).filter((x) => x.effective !== p.effective);
       list.push(p);
       list.sort((a, b) => b.effective.localeCompare(a.effective));
       this.byModel.set(p.model, list);
