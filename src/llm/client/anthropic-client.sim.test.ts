@@ -195,6 +195,16 @@ describe('structured calls', () => {
     const err = await failure(client().structured(request()));
     expect(err.code).toBe('upstream_truncated');
     expect(err.calls[0]).toMatchObject({ outcome: 'upstream_truncated', stopReason: 'max_tokens' });
+    expect(err.message).toMatch(/hit max_tokens \(\d+\)/);
+    expect(sim.stats().messages).toBe(1);
+  });
+
+  it("an answer cut by the model's context window is upstream_truncated, and says so rather than blaming max_tokens", async () => {
+    sim.script.enqueue({ text: '{"score": 5, "feedb', stopReason: 'model_context_window_exceeded' });
+    const err = await failure(client().structured(request()));
+    expect(err.code).toBe('upstream_truncated');
+    expect(err.message).toContain("filled the model's context window");
+    expect(err.message).not.toContain('max_tokens');
     expect(sim.stats().messages).toBe(1);
   });
 });

@@ -354,11 +354,12 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
     | { kind: 'value'; value: T }
     | { kind: 'invalid'; text: string; problems: string[] }
     | { kind: 'refused' }
-    | { kind: 'truncated' };
+    | { kind: 'truncated'; why: string };
 
   function judge<T>(message: Message, parse: StructuredRequest<T>['parse']): Verdict<T> {
     if (message.stop_reason === 'refusal') return { kind: 'refused' };
-    if (message.stop_reason === 'max_tokens' || message.stop_reason === 'model_context_window_exceeded') return { kind: 'truncated' };
+    if (message.stop_reason === 'max_tokens') return { kind: 'truncated', why: 'hit max_tokens' };
+    if (message.stop_reason === 'model_context_window_exceeded') return { kind: 'truncated', why: "filled the model's context window" };
     const text = answerText(message.content);
     const json = parseJsonAnswer(text);
     if (!json.ok) return { kind: 'invalid', text, problems: [json.problem] };
@@ -408,7 +409,7 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
         }
         if (verdict.kind === 'truncated') {
           emit(ctx, { ...record, outcome: 'upstream_truncated' });
-          throw new LlmError('upstream_truncated', `${req.feature}: the answer hit max_tokens (${req.maxTokens}) before it was complete`, { ...rid, attempts: record.attempts, calls: ctx.calls });
+          throw new LlmError('upstream_truncated', `${req.feature}: the answer ${verdict.why === 'hit max_tokens' ? `hit max_tokens (${req.maxTokens})` : verdict.why} before it was complete`, { ...rid, attempts: record.attempts, calls: ctx.calls });
         }
         emit(ctx, { ...record, outcome: 'upstream_invalid_output' });
         if (repair) {
