@@ -114,6 +114,7 @@ describe('hostile HTTP beyond the attack suite', { timeout: 60_000 }, () => {
     it.each(['.', '..'])('refuses to create user %j through the admin API', async (id) => {
       const r = await t.app.inject({ method: 'POST', url: '/v1/admin/users', headers: bearer(admin), payload: { id } });
       expectProblem(r, 422, 'validation_failed');
+      expect(r.json().detail, 'the refusal says why an id of dots is refused').toContain('not . or .. alone');
       expect(await t.container.identity.repo.getUser(id)).toBeFalsy();
     });
 

@@ -31,7 +31,7 @@ export const billingEventSchema = z
     type: z.enum(['subscription.created', 'subscription.renewed', 'subscription.canceled', 'payment.failed']),
     created: z.int().positive(), // unix seconds at the provider
     data: z.strictObject({
-      userId: z.string().regex(USER_ID_PATTERN, 'letters, digits and _ . @ - only'),
+      userId: z.string().regex(USER_ID_PATTERN, 'letters, digits and _ . @ - only, not . or .. alone'),
       plan: z.literal('premium').default('premium'),
       currentPeriodEnd: z.int().positive().optional(), // unix seconds
       status: z.enum(['active', 'trialing']).optional(),

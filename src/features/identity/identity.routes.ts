@@ -13,7 +13,7 @@ export interface MeExtras {
   remaining?: (p: Principal) => Promise<Record<string, unknown>>;
 }
 
-const userId = z.string().regex(USER_ID_PATTERN, 'letters, digits and _ . @ - only');
+const userId = z.string().regex(USER_ID_PATTERN, 'letters, digits and _ . @ - only, not . or .. alone');
 const userParams = z.strictObject({ id: userId });
 
 export function identityRoutes(identity: IdentityService, extras: MeExtras): FastifyPluginAsyncZod {

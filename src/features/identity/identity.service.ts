@@ -28,7 +28,7 @@ export class IdentityService {
     // Here and not only in the admin route's schema: the CLI creates users too, and a user
     // the admin API cannot address (empty, padded, too long) can never be managed again.
     if (!USER_ID_PATTERN.test(input.id)) {
-      throw new ValidationError(`User id ${JSON.stringify(input.id.length > 40 ? `${input.id.slice(0, 40)}…` : input.id)} is not 1-200 letters, digits and _ . @ -.`, [{ path: 'id', message: 'letters, digits and _ . @ - only' }]);
+      throw new ValidationError(`User id ${JSON.stringify(input.id.length > 40 ? `${input.id.slice(0, 40)}…` : input.id)} is not 1-200 letters, digits and _ . @ - (and not . or .. alone).`, [{ path: 'id', message: 'letters, digits and _ . @ - only, not . or .. alone' }]);
     }
     const user: User = { id: input.id, roles: input.roles, createdAt: this.clock.now(), disabled: false };
     if (!(await this.repo.insertUser(user))) throw new ConflictError(`User "${input.id}" already exists.`);

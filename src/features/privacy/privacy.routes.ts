@@ -5,7 +5,7 @@ import { USER_ID_PATTERN } from '../identity/identity.types.js';
 import type { PersonalDataService } from './personal-data.service.js';
 import { ERASURE, PERSONAL_DATA_EXPORT } from './privacy.openapi.js';
 
-const userParams = z.strictObject({ id: z.string().regex(USER_ID_PATTERN, 'letters, digits and _ . @ - only') });
+const userParams = z.strictObject({ id: z.string().regex(USER_ID_PATTERN, 'letters, digits and _ . @ - only, not . or .. alone') });
 
 // Fastify's request lines carry the URL, which holds the id of the learner being exported
 // or erased: at warn these routes log only failures (the erasure's own line names the
