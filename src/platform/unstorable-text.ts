@@ -4,6 +4,8 @@
 // and both stores write U+FFFD in its place).
 export const NUL = /\u0000/;
 export const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+// Either of them: what a request is searched for in one pass (it holds neither, almost always).
+export const UNSTORABLE = new RegExp(`${NUL.source}|${LONE_SURROGATE.source}`);
 
 // Schemas are a few levels deep; a deeper body is refused by its schema anyway.
 const MAX_DEPTH = 32;

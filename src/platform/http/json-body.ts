@@ -7,6 +7,9 @@ import { BadRequestError } from '../errors.js';
 // UTF-8 (RFC 8259 §8.1), so a body that is not is refused (400 invalid_json) before it is
 // parsed. A leading byte-order mark is dropped, as before. Fastify's own parser does the
 // rest, prototype-poisoning checks included.
+// Stateless between calls (no `stream` option), so one decoder serves every request.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 export function installStrictJson(app: FastifyInstance, opts: { emptyIsNull?: boolean } = {}): void {
   const json = app.getDefaultJsonParser('error', 'error');
   // Fastify lets its default parser be overridden once; a plugin scope that has inherited ours must remove it.
@@ -14,7 +17,7 @@ export function installStrictJson(app: FastifyInstance, opts: { emptyIsNull?: bo
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     let text: string;
     try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(body as Buffer);
+      text = utf8.decode(body as Buffer);
     } catch {
       done(new BadRequestError('The body is not UTF-8; JSON must be sent as UTF-8.', 'invalid_json'), undefined);
       return;

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ValidationError } from '../errors.js';
-import { LONE_SURROGATE, NUL, findString as nulIn } from '../unstorable-text.js';
+import { LONE_SURROGATE, NUL, UNSTORABLE, findString as nulIn } from '../unstorable-text.js';
 
 // PostgreSQL text cannot hold U+0000 (SQLite can), so a NUL that reached a text column
 // failed the request there: after its LLM call had been made and billed, when the
@@ -13,6 +13,8 @@ import { LONE_SURROGATE, NUL, findString as nulIn } from '../unstorable-text.js'
 // place, so the stored answer was not the one graded. It is refused the same way.
 export function installNulGuard(app: FastifyInstance): void {
   app.addHook('preValidation', async (request) => {
+    // One pass for both; which of them it is, and where, is looked for only when one is there.
+    if (!(nulIn(request.params, 'params', UNSTORABLE) ?? nulIn(request.query, 'querystring', UNSTORABLE) ?? nulIn(request.body, 'body', UNSTORABLE))) return;
     const nul = nulIn(request.params, 'params', NUL) ?? nulIn(request.query, 'querystring', NUL) ?? nulIn(request.body, 'body', NUL);
     if (nul) throw new ValidationError(`${nul} contains a NUL character (U+0000), which no field accepts.`, [{ path: nul, message: 'contains U+0000' }]);
     const lone = nulIn(request.params, 'params', LONE_SURROGATE) ?? nulIn(request.query, 'querystring', LONE_SURROGATE) ?? nulIn(request.body, 'body', LONE_SURROGATE);
