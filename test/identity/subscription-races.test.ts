@@ -53,6 +53,24 @@ describe.each(STORE_KINDS)('subscription changes at once (%s)', (kind) => {
   const post = (userId: string, body: object) => t.app.inject({ method: 'POST', url: `/v1/admin/users/${userId}/subscription`, headers: bearer(admin), payload: body });
   const subscriptionOf = async (userId: string) => (await t.app.inject({ method: 'GET', url: `/v1/admin/users/${userId}/subscription`, headers: bearer(admin) })).json().subscription;
 
+  it('a grant to a user erased between its check and its write answers 404, not a 500', async () => {
+    await t.free('grant-erased');
+    const repo = t.container.identity.repo;
+    const put = repo.putSubscription.bind(repo);
+    repo.putSubscription = async (sub) => {
+      await t.store.db.deleteFrom('users').where('id', '=', sub.userId).execute(); // the erasure lands here
+      return put(sub);
+    };
+    try {
+      const r = await post('grant-erased', { action: 'grant' });
+      expect(r.statusCode, r.body).toBe(404);
+      expect(r.json()).toMatchObject({ status: 404, code: 'not_found' });
+    } finally {
+      repo.putSubscription = put;
+    }
+    expect(await t.store.db.selectFrom('subscriptions').select('user_id').where('user_id', '=', 'grant-erased').execute()).toEqual([]);
+  });
+
   it('four 30-day extensions at once give 120 days', async () => {
     await t.free('ext-many');
     const end = t.clock.now() + 10 * DAY;

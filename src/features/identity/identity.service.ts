@@ -78,7 +78,14 @@ export class IdentityService {
       lastEventAt: now,
       updatedAt: now,
     };
-    await this.repo.putSubscription(sub);
+    try {
+      await this.repo.putSubscription(sub);
+    } catch (err) {
+      // The user was erased between the check above and the write (the subscription's
+      // foreign key refused it): the same 404 as a user who was never there, not a 500.
+      if (!(await this.repo.getUser(userId))) throw new NotFoundError('User');
+      throw err;
+    }
     return sub;
   }
 
