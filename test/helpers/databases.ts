@@ -79,3 +79,26 @@ export async function insertUsers(db: Store['db'], ids: Iterable<string>): Promi
     await db.insertInto('users').values(rows.slice(i, i + 500)).onConflict((oc) => oc.column('id').doNothing()).execute();
   }
 }
+
+// Two extra sessions on a Postgres test database, for races forced with row locks: `blocker`
+// takes the locks that hold the code under test, `watcher` counts the sessions waiting on a
+// lock (the signal that the code under test has reached the held row), no sleeps.
+export interface LockSessions {
+  blocker: pg.Client;
+  lockWaiters(): Promise<number>;
+  end(): Promise<void>;
+}
+
+export async function openLockSessions(url: string): Promise<LockSessions> {
+  const blocker = new pg.Client({ connectionString: url });
+  const watcher = new pg.Client({ connectionString: url });
+  await Promise.all([blocker.connect(), watcher.connect()]);
+  return {
+    blocker,
+    lockWaiters: async () =>
+      Number((await watcher.query<{ n: string }>(`select count(*) as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`)).rows[0]!.n),
+    end: async () => {
+      await Promise.all([blocker.end(), watcher.end()]);
+    },
+  };
+}

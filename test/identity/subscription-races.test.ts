@@ -1,7 +1,6 @@
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from '../../src/features/identity/billing-webhook.js';
-import { openTestStore, STORE_KINDS, type TestStore } from '../helpers/databases.js';
+import { openLockSessions, openTestStore, STORE_KINDS, type LockSessions, type TestStore } from '../helpers/databases.js';
 import { bearer, createTestApp, TEST_WEBHOOK_SECRET, type TestApp } from '../helpers/test-app.js';
 
 const DAY = 86_400_000;
@@ -111,17 +110,14 @@ describe.each(STORE_KINDS)('subscription changes at once (%s)', (kind) => {
 describe('a billing event written while another change to the subscription is being committed (postgres)', () => {
   let ts: TestStore;
   let t: TestApp;
-  let blocker: pg.Client;
-  let watcher: pg.Client;
+  let locks: LockSessions;
   beforeAll(async () => {
     ts = await openTestStore('postgres');
     t = await createTestApp({ store: ts });
-    blocker = new pg.Client({ connectionString: ts.url });
-    watcher = new pg.Client({ connectionString: ts.url });
-    await Promise.all([blocker.connect(), watcher.connect()]);
+    locks = await openLockSessions(ts.url);
   });
   afterAll(async () => {
-    await Promise.all([blocker.end(), watcher.end()]);
+    await locks.end();
     await t.close();
     await ts.cleanup();
   });
@@ -132,8 +128,7 @@ describe('a billing event written while another change to the subscription is be
     const ts = String(nowSec());
     return t.app.inject({ method: 'POST', url: '/v1/webhooks/billing', headers: { 'content-type': 'application/json', 'tutorgate-signature': `t=${ts},v1=${sign(TEST_WEBHOOK_SECRET, ts, body)}` }, payload: body });
   };
-  const lockWaiters = async () =>
-    Number((await watcher.query<{ n: string }>(`select count(*) as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`)).rows[0]!.n);
+  const lockWaiters = () => locks.lockWaiters();
 
   it('a cancel that arrives while a renewal commits keeps the renewed period end', async () => {
     const user = 'hook-race';
@@ -143,12 +138,12 @@ describe('a billing event written while another change to the subscription is be
 
     // Another instance applies a renewal and has not committed yet.
     const renewedEnd = (firstEnd + 30 * 86_400) * 1000;
-    await blocker.query('begin');
-    await blocker.query(`update subscriptions set status = 'active', current_period_end = $1, last_event_at = $2 where user_id = $3`, [renewedEnd, (created + 10) * 1000, user]);
+    await locks.blocker.query('begin');
+    await locks.blocker.query(`update subscriptions set status = 'active', current_period_end = $1, last_event_at = $2 where user_id = $3`, [renewedEnd, (created + 10) * 1000, user]);
     let done = false;
     const cancel = send({ id: 'evt_r3', type: 'subscription.canceled', created: created + 20, data: { userId: user } }).finally(() => (done = true));
     while (!done && (await lockWaiters()) < 1) await new Promise((r) => setImmediate(r));
-    await blocker.query('commit');
+    await locks.blocker.query('commit');
 
     expect((await cancel).json().outcome).toBe('applied');
     const row = await t.store.db.selectFrom('subscriptions').selectAll().where('user_id', '=', user).executeTakeFirstOrThrow();

@@ -1,11 +1,10 @@
 import { sql } from 'kysely';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { erasedPseudonym } from '../../src/features/privacy/personal-data.service.js';
 import { budgetLines } from '../../src/features/usage/budget-policy.js';
 import { UserErasedError, type MeteredCall, type MeteringService } from '../../src/features/usage/metering.service.js';
 import type { Db } from '../../src/platform/db/database.js';
-import { openTestStore, STORE_KINDS, type TestStore } from '../helpers/databases.js';
+import { openLockSessions, openTestStore, STORE_KINDS, type LockSessions, type TestStore } from '../helpers/databases.js';
 import { createSimulatedApp } from '../helpers/simulated-app.js';
 import { bearer, type TestApp } from '../helpers/test-app.js';
 
@@ -154,25 +153,21 @@ describe('erasure racing a reservation inside its transaction (postgres)', () =>
   let ts: TestStore;
   let t: TestApp;
   let admin: string;
-  let blocker: pg.Client;
-  let watcher: pg.Client;
+  let locks: LockSessions;
 
   beforeAll(async () => {
     ts = await openTestStore('postgres');
     t = await createSimulatedApp({ store: ts });
     admin = await t.premium('race-admin-pg', ['admin']);
-    blocker = new pg.Client({ connectionString: ts.url });
-    watcher = new pg.Client({ connectionString: ts.url });
-    await Promise.all([blocker.connect(), watcher.connect()]);
+    locks = await openLockSessions(ts.url);
   });
   afterAll(async () => {
-    await Promise.all([blocker.end(), watcher.end()]);
+    await locks.end();
     await t.close();
     await ts.cleanup();
   });
 
-  const lockWaiters = async () =>
-    Number((await watcher.query<{ n: string }>(`select count(*) as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`)).rows[0]!.n);
+  const lockWaiters = () => locks.lockWaiters();
   async function until(cond: () => Promise<boolean>) {
     while (!(await cond())) await new Promise((r) => setImmediate(r));
   }
@@ -191,8 +186,8 @@ describe('erasure racing a reservation inside its transaction (postgres)', () =>
 
     // Another session holds the learner's roll-up row: the erasure, past its check for calls
     // in flight, waits there inside its transaction.
-    await blocker.query('begin');
-    await blocker.query('select * from usage_daily where user_id = $1 for update', [id]);
+    await locks.blocker.query('begin');
+    await locks.blocker.query('select * from usage_daily where user_id = $1 for update', [id]);
     const erasure = t.app.inject({ method: 'DELETE', url: `/v1/admin/users/${encodeURIComponent(id)}`, headers: bearer(admin) });
     await until(async () => (await lockWaiters()) >= 1);
 
@@ -204,7 +199,7 @@ describe('erasure racing a reservation inside its transaction (postgres)', () =>
     );
     // Either it waits on the erasure (a second waiter) or it went through.
     await until(async () => outcome !== undefined || (await lockWaiters()) >= 2);
-    await blocker.query('commit');
+    await locks.blocker.query('commit');
 
     const erased = await erasure;
     expect(erased.statusCode).toBe(200);
@@ -229,15 +224,15 @@ describe('erasure racing a reservation inside its transaction (postgres)', () =>
     // the global budget counter, which the reservation updates after the ledger row.
     const global = lines.find((l) => l.key.startsWith('global:'))!.key;
     await t.store.db.insertInto('budget_counters').values({ key: global, spent_micros: 0, reserved_micros: 0, updated_at: 0 }).onConflict((oc) => oc.column('key').doNothing()).execute();
-    await blocker.query('begin');
-    await blocker.query('select * from budget_counters where key = $1 for update', [global]);
+    await locks.blocker.query('begin');
+    await locks.blocker.query('select * from budget_counters where key = $1 for update', [global]);
     const reservation = metering.reserve({ userId: id, feature: 'grading', model, worstCaseMicros: 20_000, lines });
     await until(async () => (await lockWaiters()) >= 1);
     let erasureDone = false;
     const erasure = t.app.inject({ method: 'DELETE', url: `/v1/admin/users/${encodeURIComponent(id)}`, headers: bearer(admin) }).finally(() => (erasureDone = true));
     // The erasure waits for the reservation (a second waiter), or it did not and answered.
     await until(async () => erasureDone || (await lockWaiters()) >= 2);
-    await blocker.query('commit');
+    await locks.blocker.query('commit');
 
     const r = await reservation;
     expect((await erasure).statusCode).toBe(409);
