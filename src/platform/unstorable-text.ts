@@ -29,3 +29,19 @@ export function findString(v: unknown, path: string, bad: RegExp, depth = 0): st
   }
   return undefined;
 }
+
+const KINDS = [
+  [NUL, 'contains U+0000, which no field accepts'],
+  [LONE_SURROGATE, 'contains a lone UTF-16 surrogate (half of a character), which is not text'],
+] as const;
+
+// Each kind of unstorable character in `v`, with the path of its first string and what is wrong
+// (what a document read from a file or YAML reports, where escapes make what the request's
+// guard never saw): one pass for both when there is neither.
+export function unstorableIn(v: unknown, path: string): { at: string; what: string }[] {
+  if (findString(v, path, UNSTORABLE) === undefined) return [];
+  return KINDS.flatMap(([bad, what]) => {
+    const at = findString(v, path, bad);
+    return at === undefined ? [] : [{ at, what }];
+  });
+}

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseAllDocuments } from 'yaml';
-import { findString, LONE_SURROGATE, NUL } from '../../platform/unstorable-text.js';
+import { unstorableIn } from '../../platform/unstorable-text.js';
 
 // Ids appear in routes (`/v1/grading/rubrics/{id}`) and in the grading prompt; the same
 // pattern as the route's, so every rubric that can be published can be fetched and used.
@@ -180,11 +180,9 @@ export function loadRubricsYaml(text: string): Rubric[] {
     // YAML escapes ("\0", "\ud800") make characters the request's own guard never saw in
     // the raw text: a NUL (Postgres cannot store it) or half a surrogate pair (the API
     // refuses every grading request that carries the rubric).
-    const nul = findString(value, prefix || 'rubric', NUL);
-    const lone = findString(value, prefix || 'rubric', LONE_SURROGATE);
-    if (nul) problems.push(`${nul}: contains U+0000, which no field accepts`);
-    if (lone) problems.push(`${lone}: contains a lone UTF-16 surrogate (half of a character), which is not text`);
-    if (nul || lone) continue;
+    const unstorable = unstorableIn(value, prefix || 'rubric');
+    for (const { at, what } of unstorable) problems.push(`${at}: ${what}`);
+    if (unstorable.length > 0) continue;
     const parsed = RubricSchema.safeParse(value);
     if (parsed.success) rubrics.push(parsed.data);
     else {

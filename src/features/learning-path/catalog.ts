@@ -1,4 +1,4 @@
-import { findString, LONE_SURROGATE, NUL } from '../../platform/unstorable-text.js';
+import { unstorableIn } from '../../platform/unstorable-text.js';
 import { catalogSchema, type Catalog } from './catalog.schema.js';
 
 /** Carries every problem found, so an author fixes a catalog in one round trip. */
@@ -24,10 +24,7 @@ export function validateCatalog(raw: unknown): Catalog {
   // A file (the CLI import) or a YAML escape can hold what no JSON request could: U+0000
   // (Postgres cannot store it) or half a surrogate pair, which would make the Anthropic API
   // refuse every learning-path call that names the item or skill.
-  for (const [bad, what] of [[NUL, 'contains U+0000, which no field accepts'], [LONE_SURROGATE, 'contains a lone UTF-16 surrogate (half of a character), which is not text']] as const) {
-    const at = findString(catalog, '', bad);
-    if (at !== undefined) problems.push(`${at.replace(/^\./, '') || '(root)'}: ${what}`);
-  }
+  for (const { at, what } of unstorableIn(catalog, '')) problems.push(`${at.replace(/^\./, '') || '(root)'}: ${what}`);
   const skillIds = new Set<string>();
   catalog.skills.forEach((s, i) => {
     if (skillIds.has(s.id)) problems.push(`skills[${i}].id: duplicate skill id '${s.id}'`);
