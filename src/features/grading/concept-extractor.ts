@@ -16,7 +16,7 @@ const STOP_WORDS = new Set(
 );
 
 const NEGATORS = new Set([
-  'not', 'no', 'never', 'none', 'nothing', 'nobody', 'neither', 'nor', 'cannot', 'without', "n't",
+  'not', 'no', 'never', 'none', 'nothing', 'nobody', 'neither', 'nor', 'cannot', 'without', "n't", 'nowhere', 'hardly', 'barely', 'scarcely',
   // Negators of other languages that stand before what they negate (French "ne", German
   // "nicht"/"kein", Portuguese, Russian, Greek, Arabic, Hebrew, Hindi, Vietnamese, Chinese,
   // Korean; Spanish and Italian "no" are above). Compared after diacritic folding. Ones after
@@ -129,7 +129,15 @@ const elided = (head: string, tail: string): boolean => ELIDED.has(head) && !ENG
  * as such): canonicalConcept folds them.
  */
 export function tokenize(text: string): string[] {
-  let t = text.normalize('NFKC').toLowerCase().replace(/[\u2018\u2019\u02bc`]/g, "'");
+  // An acute accent or a prime typed for the apostrophe ("don´t", common on European keyboards;
+  // NFKC would make the accent a space and a combining mark) is one between letters.
+  let t = text
+    .replace(/(?<=\p{L})[\u00b4\u2032](?=\p{L})/gu, "'")
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/[\u2018\u2019\u02bc`]/g, "'")
+    // A double quote for the apostrophe of n't ("don"t": SemEval's answers write them so).
+    .replace(/(?<=\p{L}n)"(?=t(?![\p{L}\p{M}\p{N}]))/gu, "'");
   if (!ASCII_ONLY.test(t)) t = t.replace(/\p{Cf}/gu, '');
   const out: string[] = [];
   for (const m of t.matchAll(/[\p{L}\p{M}\p{N}]+(?:'[\p{L}\p{M}]+)?|[.,;:!?()。、،؛؟।॥]/gu)) {

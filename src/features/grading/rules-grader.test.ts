@@ -21,6 +21,72 @@ describe('concept extraction', () => {
   });
 });
 
+describe('negation in English answers', () => {
+  // A circuit question whose reference asserts what the answers below deny.
+  const cq = 'Why does bulb A light?';
+  const cref = 'Bulb A is in a closed path with the battery, so current flows through it and it lights.';
+  const crubric = defaultRubric(cq, cref);
+  const cgrade = (answer: string) => rulesGrade({ rubric: crubric, question: cq, answer, referenceAnswers: [cref] });
+  const negatedOf = (text: string, concept: string) => extractConcepts(text).find((c) => c.concept === concept)?.negated;
+
+  it('sees the negation after the auxiliary or copula, contracted or not, and never, no longer', () => {
+    for (const s of ['the current does not flow', "the current doesn't flow", 'the current doesnt flow', "the current won't flow", 'the current never flows', 'the current no longer flows']) {
+      expect(negatedOf(s, 'flow'), s).toBe(true);
+    }
+    for (const s of ['it is not a conductor', "it isn't a conductor", 'it isnt a conductor']) expect(negatedOf(s, 'conductor'), s).toBe(true);
+    const right = cgrade('Bulb A is in a closed path with the battery, so current flows through it and it lights.');
+    expect(right.score).toBe(right.maxScore);
+    expect(cgrade('Bulb A is not in a closed path with the battery, so current does not flow through it and it does not light.').score).toBe(0);
+  });
+
+  it('reads an apostrophe typed as a double quote, an acute accent or a prime in a negation ("don"t", "don´t", "don′t")', () => {
+    // SemEval's answers write n't as n"t; European keyboards put the acute accent where the apostrophe is.
+    for (const s of ['the bulb don"t light', 'the bulb DOESN"T light', 'the bulb don´t light', 'the bulb doesn′t light', 'the bulb isn"t lit']) {
+      expect(negatedOf(s, 'light'), s).toBe(true);
+    }
+    expect(cgrade('current don"t flow through it and it don"t light').matchedConcepts).not.toContain('light');
+    // A quoted word stays a word; an accent between letters of a French elision is its apostrophe.
+    expect(extractConcepts('he said "don" to the bulb').map((c) => c.surface)).toEqual(['said', 'don', 'bulb']);
+    expect(extractConcepts("l´eau s´évapore").map((c) => c.surface)).toEqual(['eau', 'évapore']);
+  });
+
+  it('nowhere, hardly, barely and scarcely negate what follows', () => {
+    for (const n of ['nowhere', 'hardly', 'barely', 'scarcely']) expect(negatedOf(`the bulb ${n} lights`, 'light'), n).toBe(true);
+  });
+
+  // Words of the reference with no antonym among them, in any order, with function words:
+  // an answer made of them contradicts nothing, so a negation can only take credit away.
+  const WORDS = ['bulb', 'closed', 'path', 'battery', 'current', 'flows', 'lights', 'the', 'is', 'a', 'in', 'with', 'it'];
+  const NEGATORS = ['not', 'never', 'no', "doesn't", 'doesnt', 'don"t', 'don´t', 'nowhere', 'hardly', 'no longer'];
+  it('a negation inserted anywhere in an answer never raises its grade, and before a credited word takes that credit away', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom(...WORDS), { minLength: 1, maxLength: 12 }),
+        fc.constantFrom(...NEGATORS),
+        fc.nat(),
+        (words, negator, at) => {
+          const i = at % (words.length + 1);
+          const answer = words.join(' ');
+          const negated = [...words.slice(0, i), negator, ...words.slice(i)].join(' ');
+          const before = cgrade(answer);
+          const after = cgrade(negated);
+          expect(after.score).toBeLessThanOrEqual(before.score);
+          expect(after.similarity).toBeLessThanOrEqual(before.similarity);
+          expect(after.coverage).toBeLessThanOrEqual(before.coverage);
+          const next = words[i];
+          // The word right after the negator, if it is the only occurrence of a credited concept, loses its credit.
+          const concept = next === undefined ? undefined : extractConcepts(next)[0]?.concept;
+          if (concept && words.filter((w) => extractConcepts(w)[0]?.concept === concept).length === 1 && before.matchedConcepts.includes(concept)) {
+            expect(after.matchedConcepts).not.toContain(concept);
+            expect(after.coverage).toBeLessThan(before.coverage);
+          }
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+});
+
 describe('rulesGrade', () => {
   it('full marks for a paraphrase of the reference', () => {
     const g = grade('The heat from the sun makes the water evaporate into vapor.');
