@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse as parseCsv } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gradeBatch, type GradeBatchDeps } from '../../src/features/grading/grade-batch.js';
 import { UsageLedgerRepository } from '../../src/features/usage/usage-ledger.repository.js';
@@ -58,6 +59,27 @@ describe('grade-batch through the Message Batches API', () => {
     const budgets = await new BudgetRepository(t.store.db).read([`feature:grading:${day}`, `global:${day}`]);
     expect(budgets.get(`feature:grading:${day}`)?.spent).toBe(total);
     expect(budgets.get(`global:${day}`)?.spent).toBe(total);
+  });
+
+  it('writes the results CSV with a byte-order mark when the class set had one (Excel), and without when it had none', async () => {
+    const rubric = await t.container.grading.service.rubric('demo-evaporation');
+    const body = 'id,answer\nZoë,"The sun heats the water, so it evaporates into vapour."\nJosé,It soaked into the ground.\n';
+    const fromExcel = join(dir, 'excel.csv');
+    writeFileSync(fromExcel, '\uFEFF' + body);
+    await gradeBatch(fromExcel, rubric, join(dir, 'excel.out.csv'), deps({ userId: 'teacher-bom' }));
+    const withBom = readFileSync(join(dir, 'excel.out.csv'));
+    expect([...withBom.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+    // Read back as Excel and csv-parse (bom: true) read it: the header and the ids intact.
+    const parsed = parseCsv(withBom, { columns: true, bom: true }) as Array<Record<string, string>>;
+    expect(parsed.map((r) => r.id)).toEqual(['Zoë', 'José']);
+    expect(Object.keys(parsed[0]!)[0]).toBe('id');
+
+    const fromScript = join(dir, 'script.csv');
+    writeFileSync(fromScript, body);
+    await gradeBatch(fromScript, rubric, join(dir, 'script.out.csv'), deps({ userId: 'teacher-bom' }));
+    const plain = readFileSync(join(dir, 'script.out.csv'), 'utf8');
+    expect(plain.startsWith('id,score,')).toBe(true);
+    expect(plain).toContain('\nZoë,');
   });
 
   it('an answer whose request expired, or was cut by the context window, is graded by the rules and says why; only the answered ones are metered', async () => {

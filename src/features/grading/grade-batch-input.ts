@@ -14,7 +14,17 @@ export interface BatchAnswer {
 // JSONL: without stripping it the first header reads "\uFEFFid" (every student id lost) and
 // the first JSON line does not parse.
 export async function readAnswers(file: string, defaultQuestion?: string): Promise<BatchAnswer[]> {
-  const text = decodeUtf8(file, await readFile(file));
+  return (await readAnswerFile(file, defaultQuestion)).answers;
+}
+
+/** The answers, and whether the file began with a UTF-8 byte-order mark (the results CSV follows it). */
+export async function readAnswerFile(file: string, defaultQuestion?: string): Promise<{ answers: BatchAnswer[]; bom: boolean }> {
+  const bytes = await readFile(file);
+  const bom = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+  return { answers: parseAnswers(file, decodeUtf8(file, bytes), defaultQuestion), bom };
+}
+
+function parseAnswers(file: string, text: string, defaultQuestion?: string): BatchAnswer[] {
   const records: { record: Record<string, unknown>; line: number }[] = file.endsWith('.jsonl') ? readJsonl(file, text) : readCsv(text);
   const firstLine = new Map<string, number>();
   return records.map(({ record: r, line }, i) => {

@@ -5,7 +5,7 @@ import { randomToken } from '../../platform/ids.js';
 import type { BudgetLine } from '../usage/budget.repository.js';
 import type { MeteringService } from '../usage/metering.service.js';
 import type { UsageLedgerRepository } from '../usage/usage-ledger.repository.js';
-import { answersFingerprint, readAnswers, type BatchAnswer } from './grade-batch-input.js';
+import { answersFingerprint, readAnswerFile, type BatchAnswer } from './grade-batch-input.js';
 import { findCreatedBatches, readState, writeState, type BatchState } from './grade-batch-state.js';
 import { buildGradingPrompt } from './grading-prompt.js';
 import { validateGradingOutput } from './grading-output.validator.js';
@@ -54,11 +54,11 @@ type Created = BatchState & { batchId: string; adopted?: true };
 // instead of paying for a second one; results already metered are not metered again.
 // Blank answers are not sent: the rules grade them (problem `blank_input`), as the API does.
 export async function gradeBatch(file: string, rubric: Rubric, out: string, deps: GradeBatchDeps): Promise<{ rows: BatchGradeRow[]; batchId: string | undefined; resumed: boolean; missing: string[] }> {
-  const answers = await readAnswers(file, rubric.question);
+  const { answers, bom } = await readAnswerFile(file, rubric.question);
   const toSend = answers.flatMap((a, i) => (isBlankAnswer(a.answer) ? [] : [i]));
   if (toSend.length === 0) {
     const rows = answers.map((a, i) => toRow(a, blankResult(i), rubric));
-    await writeRows(out, rows);
+    await writeRows(out, rows, bom);
     return { rows, batchId: undefined, resumed: false, missing: [] };
   }
   const fingerprint = answersFingerprint(answers);
@@ -118,16 +118,21 @@ export async function gradeBatch(file: string, rubric: Rubric, out: string, deps
     missing.push(answers[i]!.id);
     return toRow(answers[i]!, { customId: customId(run, i), ok: false, error: 'no_result' }, rubric);
   });
-  await writeRows(out, complete);
+  await writeRows(out, complete, bom);
   await rename(stateFile, `${stateFile}.done`);
   return { rows: complete, batchId, resumed, missing };
 }
 
 const blankResult = (i: number): BatchResultItem => ({ customId: `blank-${i}`, ok: false, error: 'blank_input' });
 
-async function writeRows(out: string, rows: BatchGradeRow[]): Promise<void> {
+// A results CSV begins with a byte-order mark when the class set did: Excel's "CSV UTF-8"
+// writes one, and without it Excel opens the results in the machine's legacy code page (a
+// student id "Zoë" shown as "ZoÃ«"). A class set made without one (a script, Google Sheets,
+// LibreOffice, Numbers) gets results without one, for tools that would read the mark as part
+// of the first header ("\uFEFFid": Python's csv module, R, cut). JSONL never has one.
+async function writeRows(out: string, rows: BatchGradeRow[], bom: boolean): Promise<void> {
   const tmp = `${out}.tmp`;
-  await writeFile(tmp, out.endsWith('.csv') ? toCsv(rows) : rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  await writeFile(tmp, out.endsWith('.csv') ? (bom ? '\uFEFF' : '') + toCsv(rows) : rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
   await rename(tmp, out);
 }
 
