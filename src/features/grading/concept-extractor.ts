@@ -19,8 +19,9 @@ const NEGATORS = new Set([
   'not', 'no', 'never', 'none', 'nothing', 'nobody', 'neither', 'nor', 'cannot', 'without', "n't", 'nowhere', 'hardly', 'barely', 'scarcely',
   // Negators of other languages that stand before what they negate (French "ne", German
   // "nicht"/"kein", Portuguese, Russian, Greek, Arabic, Hebrew, Hindi, Vietnamese, Chinese,
-  // Korean; Spanish and Italian "no" are above). Compared after diacritic folding. Ones after
-  // the verb (French "pas" alone, Japanese "ない", Turkish "-me") are not seen: see the grading docs.
+  // Korean; Spanish and Italian "no" are above). Compared after diacritic folding. French "pas"
+  // and German "nicht" after the verb: POST_VERBAL_NEGATORS. Japanese "ない" and Turkish "-me"
+  // are not seen: see the grading docs.
   'ne', 'nicht', 'kein', 'keine', 'keinen', 'keinem', 'keiner', 'nao', 'nem', 'не', 'нет', 'ни', 'δεν', 'μην',
   'لا', 'لم', 'لن', 'ليس', 'לא', 'אין', 'नहीं', 'न', 'मत', 'khong', 'chua', '不', '没', '没有', '沒', '沒有', '未', '无', '無', '안', '못',
 ]);
@@ -33,6 +34,12 @@ const SCOPE_BREAKERS = new Set([
   '但', '但是', '可是', '因为', '因為', '所以', '而且', '和',
 ]);
 const NEGATION_WINDOW = 3;
+// Negators that stand after the verb they negate: French "pas" and "jamais" (spoken French
+// drops "ne", and "n'" elided before a vowel is read as the word after it: "n'est pas"),
+// German "nicht" ("der Strom fließt nicht"). Unless a negator came earlier in the clause
+// ("ne … pas"), the content word just before one is negated too; like every negator it
+// negates forward as well ("c'est pas chaud", "nicht durch die Lampe").
+const POST_VERBAL_NEGATORS = new Set(['pas', 'jamais', 'nicht']);
 
 // Maps a word (or its stem) to a canonical concept. Small on purpose: it covers
 // paraphrases that recur in school science answers, not general English.
@@ -222,13 +229,22 @@ export function extractConcepts(text: string): ConceptToken[] {
   const tokens = tokenize(text);
   const out: ConceptToken[] = [];
   let negLeft = 0;
+  // Where the current clause's concepts start in `out`, and whether it has had a negator.
+  let clauseStart = 0;
+  let clauseNegated = false;
   for (let i = 0; i < tokens.length; i++) {
     const w = tokens[i]!;
     if (PUNCTUATION.test(w) || SCOPE_BREAKERS.has(w)) {
       negLeft = 0;
+      clauseStart = out.length;
+      clauseNegated = false;
       continue;
     }
-    if (isNegator(w)) {
+    const postVerbal = POST_VERBAL_NEGATORS.has(w);
+    if (postVerbal || isNegator(w)) {
+      const prev = out[out.length - 1];
+      if (postVerbal && !clauseNegated && prev && out.length > clauseStart && !prev.negated) out[out.length - 1] = { ...prev, negated: true };
+      clauseNegated = true;
       negLeft = NEGATION_WINDOW;
       continue;
     }

@@ -273,6 +273,26 @@ describe('answers in other languages', () => {
     expect(gradeIn(es, 'El agua no se evapora.').matchedConcepts).not.toContain('evapora');
   });
 
+  it('a negation after the verb counts: French "pas"/"jamais" without "ne" or after an elided "n\'", German "nicht"', () => {
+    const fr = cases[0]!;
+    const positive = gradeIn(fr, "L'eau s'évapore à cause de la chaleur du soleil.");
+    for (const neg of ["L'eau s'évapore pas à cause de la chaleur du soleil.", "L'eau s'évapore jamais à cause de la chaleur du soleil."]) {
+      const g = gradeIn(fr, neg);
+      expect(g.matchedConcepts, neg).not.toContain('evapor');
+      expect(g.coverage, neg).toBeLessThan(positive.coverage);
+    }
+    const hot = (t: string) => extractConcepts(t).find((c) => c.concept === 'chaud')?.negated;
+    expect(hot("L'eau n'est pas chaude.")).toBe(true);
+    expect(hot("L'eau est chaude.")).toBe(false);
+    const de = { lang: 'de', q: 'Warum verschwindet die Pfütze?', ref: 'Das Wasser verdunstet wegen der Wärme der Sonne.', right: '', wrong: '' };
+    const yes = gradeIn(de, 'Das Wasser verdunstet wegen der Wärme der Sonne.');
+    const no = gradeIn(de, 'Das Wasser verdunstet nicht, die Sonne ist zu schwach.');
+    expect(no.matchedConcepts).not.toContain('verdunstet');
+    expect(no.coverage).toBeLessThan(yes.coverage);
+    // "ne … pas" stays one negation; a clause break ends it.
+    expect(extractConcepts("L'eau ne s'évapore pas, mais elle gèle.").map((c) => (c.negated ? '¬' : '') + c.concept)).toEqual(['eau', '¬evapor', 'ell', 'gele']);
+  });
+
   it('the same answer typed decomposed (NFD), without its accents or in full-width forms gets the same grade', () => {
     const fr = cases[0]!;
     const nfc = gradeIn(fr, fr.right);
