@@ -40,6 +40,10 @@ const NEGATION_WINDOW = 3;
 // ("ne … pas"), the content word just before one is negated too; like every negator it
 // negates forward as well ("c'est pas chaud", "nicht durch die Lampe").
 const POST_VERBAL_NEGATORS = new Set(['pas', 'jamais', 'nicht']);
+// "non" negates the one word after it: the English prefix ("non-zero", "a non-conductor",
+// "non-magnetic metal": the metal is not negated) and Italian "non" before a verb ("l'acqua
+// non evapora"). A three-word scope measured worse on SemEval (docs/benchmarks.md).
+const ONE_WORD_NEGATORS = new Set(['non']);
 
 // Maps a word (or its stem) to a canonical concept. Small on purpose: it covers
 // paraphrases that recur in school science answers, not general English.
@@ -246,6 +250,11 @@ export function extractConcepts(text: string): ConceptToken[] {
       if (postVerbal && !clauseNegated && prev && out.length > clauseStart && !prev.negated) out[out.length - 1] = { ...prev, negated: true };
       clauseNegated = true;
       negLeft = NEGATION_WINDOW;
+      continue;
+    }
+    if (ONE_WORD_NEGATORS.has(w)) {
+      clauseNegated = true;
+      negLeft = Math.max(negLeft, 1);
       continue;
     }
     // "go up"/"go down" are the everyday forms of increase/decrease.

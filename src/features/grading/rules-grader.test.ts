@@ -54,10 +54,21 @@ describe('negation in English answers', () => {
     for (const n of ['nowhere', 'hardly', 'barely', 'scarcely']) expect(negatedOf(`the bulb ${n} lights`, 'light'), n).toBe(true);
   });
 
+  it('"non" negates the one word after it ("non-zero", "a non-conductor", Italian "non evapora")', () => {
+    expect(extractConcepts('the voltage is non-zero').map((c) => (c.negated ? '¬' : '') + c.concept)).toEqual(['voltag', '¬0']);
+    expect(extractConcepts('it is a non-magnetic metal').map((c) => (c.negated ? '¬' : '') + c.concept)).toEqual(['¬magnet', 'metal']);
+    expect(negatedOf("l'acqua non evapora", 'evapora')).toBe(true);
+    const q = 'Which metal is picked up by the magnet?';
+    const ref = 'Iron, because it is magnetic.';
+    const g = (answer: string) => rulesGrade({ rubric: defaultRubric(q, ref), question: q, answer, referenceAnswers: [ref] });
+    expect(g('Iron is non-magnetic.').matchedConcepts).not.toContain('magnet');
+    expect(g('Iron is non-magnetic.').coverage).toBeLessThan(g('Iron is magnetic.').coverage);
+  });
+
   // Words of the reference with no antonym among them, in any order, with function words:
   // an answer made of them contradicts nothing, so a negation can only take credit away.
   const WORDS = ['bulb', 'closed', 'path', 'battery', 'current', 'flows', 'lights', 'the', 'is', 'a', 'in', 'with', 'it'];
-  const NEGATORS = ['not', 'never', 'no', "doesn't", 'doesnt', 'don"t', 'don´t', 'nowhere', 'hardly', 'no longer'];
+  const NEGATORS = ['not', 'never', 'no', "doesn't", 'doesnt', 'don"t', 'don´t', 'nowhere', 'hardly', 'no longer', 'non'];
   it('a negation inserted anywhere in an answer never raises its grade, and before a credited word takes that credit away', () => {
     fc.assert(
       fc.property(
