@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { extractConcepts } from './concept-extractor.js';
+import { extractConcepts, tokenize } from './concept-extractor.js';
 import { defaultRubric, loadRubricsYaml, maxScore } from './rubric.schema.js';
 import { rulesGrade } from './rules-grader.js';
 import { sharedNgram } from './grading-output.validator.js';
@@ -146,6 +146,30 @@ describe('rulesGrade', () => {
         for (const e of a.criteria.flatMap((c) => c.evidence)) expect(answer).toContain(e);
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it('quotes as evidence only sentences holding a matched word, not one with the word inside another ("split" for "lit")', () => {
+    const q = 'Why does the bulb light?';
+    const ref = 'The bulb is lit because it is in a closed path with the battery.';
+    const g = rulesGrade({ rubric: defaultRubric(q, ref), question: q, answer: 'We split the wire in two. The bulb is lit.', referenceAnswers: [ref] });
+    expect(g.criteria[0]!.evidence).toEqual(['The bulb is lit.']);
+    // A matched word written with a zero-width non-joiner (Persian "می‌کند") is found in its sentence.
+    const fa = rulesGrade({ rubric: defaultRubric('چرا آب گرم است؟', 'خورشید آب را گرم می‌کند.'), answer: 'نمی‌دانم. شاید می‌کند.' });
+    expect(fa.matchedConcepts).toEqual(['میکند']);
+    expect(fa.criteria[0]!.evidence).toEqual(['شاید می‌کند.']);
+  });
+
+  it('every evidence sentence holds, as one of its own words, a word the grade matched', () => {
+    const piece = fc.constantFrom('water', 'evaporates', 'sun', 'heats', 'vapour', 'split', 'sunny', 'the', 'not', '.', '. ', '! ', '。', '; ', ' ', 'l´eau', 'don"t', '\u200c', 'é', '水');
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 30 }).map((xs) => xs.join(' ')), (answer) => {
+        const g = grade(answer);
+        const matched = new Set(g.matchedConcepts);
+        const own = new Set(extractConcepts(answer).filter((c) => !c.negated && matched.has(c.concept)).map((c) => c.surface));
+        for (const e of g.criteria[0]!.evidence) expect(tokenize(e).some((w) => own.has(w)), e).toBe(true);
+      }),
+      { numRuns: 300 },
     );
   });
 

@@ -1,4 +1,4 @@
-import { canonicalConcept, extractConcepts, withinEditDistance, type ConceptToken } from './concept-extractor.js';
+import { canonicalConcept, extractConcepts, tokenize, withinEditDistance, type ConceptToken } from './concept-extractor.js';
 import { antonymOf } from './lexicon-science.js';
 import { criterionMaxPoints, maxScore, scoreFromLevels, type Rubric, type RubricCriterion } from './rubric.schema.js';
 
@@ -432,16 +432,23 @@ function pickLevel(levels: RubricCriterion['levels'], similarity: number, p: Rul
   return middle[i]!;
 }
 
-function evidenceSentences(answer: string, matchedAnswerIdx: Set<number>, answerTokens: ConceptToken[]): string[] {
+// A sentence is evidence when one of the matched words is one of its words, found by token
+// position: the answer's tokens are its sentences' tokens one after the other (sentences
+// split at whitespace or after a sentence mark, where no token runs across). Looking for the
+// word as a substring quoted "We split the wire." for a matched "lit", and missed a word
+// written with a zero-width non-joiner (Persian "می‌کند"), which tokens drop.
+function evidenceSentences(answer: string, matchedAnswerIdx: Set<number>): string[] {
   if (matchedAnswerIdx.size === 0) return [];
-  const matchedSurfaces = answerTokens.filter((t) => matchedAnswerIdx.has(t.index)).map((t) => t.surface);
   // Chinese, Japanese, Arabic and Hindi sentences end in their own marks, with no space after them.
   const sentences = answer.split(/(?<=[.!?;])\s+|(?<=[。！？；؟।])\s*/u).map((s) => s.trim()).filter(Boolean);
   const out: string[] = [];
+  let start = 0;
   for (const s of sentences) {
-    // As the tokens were made (NFKC), so that a decomposed (NFD) or full-width answer finds its words.
-    const low = s.normalize('NFKC').toLowerCase();
-    if (matchedSurfaces.some((w) => low.includes(w.split(' ')[0]!))) out.push(s.length > 200 ? graphemePrefix(s, 200) : s);
+    const end = start + tokenize(s).length;
+    let has = false;
+    for (const i of matchedAnswerIdx) if (i >= start && i < end) has = true;
+    start = end;
+    if (has) out.push(s.length > 200 ? graphemePrefix(s, 200) : s);
     if (out.length >= 3) break;
   }
   return out;
@@ -554,7 +561,7 @@ export function rulesGrade(input: RulesGradeInput): RulesGrade {
       criterionId: criterion.id,
       levelId: level.id,
       points: level.points,
-      evidence: evidenceSentences(answer, idx, answerTokens),
+      evidence: evidenceSentences(answer, idx),
       justification: justification.trim(),
     };
   });
