@@ -1,5 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createLimitAbuseDetector, type LimitAbuseEvent } from './limit-abuse-detector.js';
+import { connectTestRedis, deletePrefix, testPrefix } from './rate-limiter.cases.js';
 
 const refused = { allowed: false, violated: 'requestsPerMinute' as const };
 const allowed = { allowed: true };
@@ -43,5 +45,45 @@ describe('limit abuse detector', () => {
   it('survives an alert sink that throws', () => {
     const detector = createLimitAbuseDetector({ threshold: 1, windowSec: 60, onAlert: () => { throw new Error('sink down'); } });
     expect(() => detector.observe('free', 'k', refused)).not.toThrow();
+  });
+});
+
+// Two instances behind a load balancer, each seeing part of a tier's traffic, on one Redis.
+describe('limit abuse detector, shared across instances through Redis', () => {
+  const prefix = testPrefix('abuse-tier');
+  const clients: Redis[] = [];
+  afterAll(async () => {
+    await deletePrefix(clients[0]!, prefix);
+    await Promise.all(clients.map((c) => c.quit()));
+  });
+  const settle = () => new Promise((r) => setTimeout(r, 0));
+
+  it('judges a tier on the decisions of every instance and sends its notice once', async () => {
+    const alerts: { instance: number; e: LimitAbuseEvent }[] = [];
+    const detectors = await Promise.all(
+      [0, 1].map(async (instance) => {
+        const redis = await connectTestRedis();
+        clients.push(redis);
+        return createLimitAbuseDetector({ threshold: 1000, windowSec: 60, tierRatioThreshold: 0.25, tierMinDecisions: 20, now: () => 0, shared: { redis, prefix }, onAlert: (e) => alerts.push({ instance, e }) });
+      }),
+    );
+    // 10 decisions on each instance: neither share reaches the 20 a ratio needs.
+    for (let i = 0; i < 20; i++) detectors[i % 2]!.observe('premium', `u${i}`, i < 12 ? allowed : refused);
+    await vi.waitFor(async () => expect(Number(await clients[0]!.hget(`${prefix}:tier:0:premium`, 'total'))).toBe(20));
+    // 8 of 20 refused (40 %) once the 20th is counted, on whichever instance that was.
+    await vi.waitFor(() => expect(alerts.map((a) => a.e)).toEqual([{ kind: 'tier', tier: 'premium', rejected: 8, total: 20, ratio: 0.4, windowSec: 60 }]));
+    // Both instances keep seeing refusals: no second notice in the window.
+    for (let i = 0; i < 20; i++) detectors[i % 2]!.observe('premium', `v${i}`, refused);
+    await vi.waitFor(async () => expect(Number(await clients[0]!.hget(`${prefix}:tier:0:premium`, 'total'))).toBe(40));
+    await settle();
+    expect(alerts).toHaveLength(1);
+  });
+
+  it('counts the tier on its own instance while Redis fails', async () => {
+    const alerts: LimitAbuseEvent[] = [];
+    const down = { defineCommand() {}, tgAbuseTier: () => Promise.reject(new Error('down')), multi: () => ({ incr: () => ({ pexpire: () => ({ exec: () => Promise.reject(new Error('down')) }) }) }) };
+    const detector = createLimitAbuseDetector({ threshold: 1000, windowSec: 60, tierRatioThreshold: 0.25, tierMinDecisions: 20, now: () => 0, shared: { redis: down as never, prefix }, onAlert: (e) => alerts.push(e) });
+    for (let i = 0; i < 20; i++) detector.observe('free', `u${i}`, i < 12 ? allowed : refused);
+    await vi.waitFor(() => expect(alerts).toEqual([{ kind: 'tier', tier: 'free', rejected: 8, total: 20, ratio: 0.4, windowSec: 60 }]));
   });
 });

@@ -17,13 +17,34 @@ export interface LimitAbuseDetectorOptions {
   tierMinDecisions?: number;
   now?: () => number;
   /**
-   * One count of each user's rejections for every instance: the load balancer spreads a
-   * user's requests, so counted per instance a user rejected 30 times by 2 instances was
-   * 15 on each and never reached a threshold of 20, and one rejected 40 times alerted twice.
-   * The instance whose increment reaches the threshold alerts, once. Redis failing falls
-   * back to this instance's own count.
+   * One count of each user's rejections, and of each tier's decisions, for every instance:
+   * the load balancer spreads requests, so counted per instance a user rejected 30 times by
+   * 2 instances was 15 on each and never reached a threshold of 20, one rejected 40 times
+   * alerted twice, and a tier's ratio was judged on each instance's share (N notices, or
+   * none while no share had tierMinDecisions). The instance whose increment crosses the
+   * threshold alerts, once. Redis failing falls back to this instance's own count.
    */
-  shared?: { redis: Pick<Redis, 'multi'>; prefix: string };
+  shared?: { redis: Pick<Redis, 'multi' | 'defineCommand'>; prefix: string };
+}
+
+/**
+ * KEYS[1]: the tier's hash for the window. ARGV: rejected (0 or 1), ttlMs, minDecisions, ratio.
+ * Counts the decision and, at the one that first crosses the ratio (a rejection), claims the
+ * window's notice: {1, rejected, total} to the one caller that should send it, else {0, ...}.
+ */
+const TIER_DECISION = `
+local total = redis.call('HINCRBY', KEYS[1], 'total', 1)
+local rejected = redis.call('HINCRBY', KEYS[1], 'rejected', tonumber(ARGV[1]))
+if total == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if ARGV[1] == '1' and total >= tonumber(ARGV[3]) and rejected / total > tonumber(ARGV[4])
+  and redis.call('HSETNX', KEYS[1], 'alerted', '1') == 1 then
+  return {1, rejected, total}
+end
+return {0, rejected, total}
+`;
+
+interface TierScript {
+  tgAbuseTier(key: string, rejected: string, ttlMs: string, minDecisions: string, ratio: string): Promise<[number, number, number]>;
 }
 
 export interface LimitAbuseDetector {
@@ -31,9 +52,9 @@ export interface LimitAbuseDetector {
 }
 
 /**
- * Tiers are counted in process: each instance sees its share of traffic, which is enough to
- * notice a tier whose limits are set too tight. Users are counted in Redis when `shared` is
- * given (else, and while Redis fails, here too). Fixed windows aligned to
+ * Users and tiers are counted in Redis when `shared` is given (else, and while Redis fails,
+ * here: each instance then judges its own share). A tier's decisions are one script call per
+ * decision, not awaited by the request. Fixed windows aligned to
  * windowSec; all state is dropped at each window boundary, so memory is bounded by the
  * number of distinct rejected users per window.
  */
@@ -45,6 +66,8 @@ export function createLimitAbuseDetector(opts: LimitAbuseDetectorOptions): Limit
   let windowId = -1;
   let users = new Map<string, { rejections: number; alerted: boolean }>();
   let tiers = new Map<string, { total: number; rejected: number; alerted: boolean }>();
+  const shared = opts.shared && { ...opts.shared, redis: opts.shared.redis as unknown as Pick<Redis, 'multi'> & TierScript };
+  opts.shared?.redis.defineCommand('tgAbuseTier', { lua: TIER_DECISION, numberOfKeys: 1 });
 
   const emit = (event: LimitAbuseEvent) => {
     // An alert sink that throws must not break the request path that observed the decision.
@@ -63,17 +86,19 @@ export function createLimitAbuseDetector(opts: LimitAbuseDetectorOptions): Limit
         users = new Map();
         tiers = new Map();
       }
-      let t = tiers.get(tier);
-      if (!t) tiers.set(tier, (t = { total: 0, rejected: 0, alerted: false }));
-      t.total++;
+      if (shared) {
+        shared.redis
+          .tgAbuseTier(`${shared.prefix}:tier:${id}:${tier}`, decision.allowed ? '0' : '1', String(windowMs * 2), String(minDecisions), String(ratioThreshold))
+          .then(
+            ([alert, rejected, total]) => {
+              if (Number(alert) === 1) emit({ kind: 'tier', tier, rejected: Number(rejected), total: Number(total), ratio: Number(rejected) / Number(total), windowSec: opts.windowSec });
+            },
+            () => countTierHere(tier, decision.allowed),
+          );
+      } else countTierHere(tier, decision.allowed);
       if (decision.allowed) return;
-      t.rejected++;
-      if (!t.alerted && t.total >= minDecisions && t.rejected / t.total > ratioThreshold) {
-        t.alerted = true;
-        emit({ kind: 'tier', tier, rejected: t.rejected, total: t.total, ratio: t.rejected / t.total, windowSec: opts.windowSec });
-      }
-      if (opts.shared) {
-        const { redis, prefix } = opts.shared;
+      if (shared) {
+        const { redis, prefix } = shared;
         const name = `${prefix}:${id}:${tier}:${userHash(key)}`; // no raw user id in a Redis key name
         const violated = decision.violated;
         redis
@@ -93,6 +118,18 @@ export function createLimitAbuseDetector(opts: LimitAbuseDetectorOptions): Limit
       countHere(tier, key, decision.violated);
     },
   };
+
+  function countTierHere(tier: string, allowed: boolean): void {
+    let t = tiers.get(tier);
+    if (!t) tiers.set(tier, (t = { total: 0, rejected: 0, alerted: false }));
+    t.total++;
+    if (allowed) return;
+    t.rejected++;
+    if (!t.alerted && t.total >= minDecisions && t.rejected / t.total > ratioThreshold) {
+      t.alerted = true;
+      emit({ kind: 'tier', tier, rejected: t.rejected, total: t.total, ratio: t.rejected / t.total, windowSec: opts.windowSec });
+    }
+  }
 
   function countHere(tier: string, key: string, violated: LimitName | undefined): void {
     const userKey = `${tier}\u0000${key}`;
