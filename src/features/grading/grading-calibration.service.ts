@@ -8,6 +8,8 @@ import { exactAgreement, quadraticWeightedKappa } from './grade-agreement.js';
 import { GRADING_TEMPLATE_VERSION } from './grading-prompt.js';
 import { maxScore, scoreFromLevels } from './rubric.schema.js';
 
+export const CALIBRATION_GAUGE_REFRESH_MS = 60_000;
+
 // Calibration calls are metered like any other, under this system principal.
 export const CALIBRATION_PRINCIPAL: Principal = { userId: 'system:calibration', roles: ['admin'], tier: 'premium', entitlements: ['grading'], via: 'api_key' };
 
@@ -24,16 +26,55 @@ export interface CalibrationResult {
 // Re-grades answers with a known grade (the rubric's anchors and instructors'
 // overrides) and tracks agreement, so drift shows when a model or template changes.
 export class GradingCalibrationService {
-  private readonly gauge: Gauge<'rubric'>;
+  // The gauge shows each rubric's newest stored run, read from the store: set in process, it
+  // showed a run only on the instance that ran it (one instance runs each scheduled period),
+  // so the others exported nothing, or their own older run, and Prometheus saw a different
+  // kappa per instance. Read at most once per refreshMs (concurrent scrapes share the read),
+  // and again at the next scrape after a run on this instance.
+  private latest?: { readAt: number; rows: { rubricId: string; kappa: number }[] };
+  private reading?: Promise<{ rubricId: string; kappa: number }[] | undefined>;
+  private runs = 0; // runs stored here: a read begun before one must not be kept as fresh
 
   constructor(
     private readonly grading: Pick<GradingService, 'evaluate' | 'rubric'>,
-    private readonly repo: Pick<GradingRepository, 'overridesFor' | 'insertCalibration' | 'calibrations'>,
+    private readonly repo: Pick<GradingRepository, 'overridesFor' | 'insertCalibration' | 'calibrations' | 'latestCalibrations'>,
     private readonly model: string,
     private readonly clock: Clock,
     registry: Registry,
+    private readonly refreshMs = CALIBRATION_GAUGE_REFRESH_MS,
   ) {
-    this.gauge = new Gauge({ name: 'tutorgate_grading_calibration_kappa', help: 'Quadratic weighted kappa of LLM grades against known grades, per rubric (last calibration run).', labelNames: ['rubric'] as const, registers: [registry] });
+    const latestKappas = () => this.latestKappas();
+    new Gauge({
+      name: 'tutorgate_grading_calibration_kappa',
+      help: 'Quadratic weighted kappa of LLM grades against known grades, per rubric (newest stored calibration run, read from the store at most once a minute).',
+      labelNames: ['rubric'] as const,
+      registers: [registry],
+      async collect() {
+        const rows = await latestKappas();
+        if (!rows) return; // a failed read keeps the last values rather than fail the scrape
+        this.reset();
+        for (const r of rows) this.set({ rubric: r.rubricId }, r.kappa);
+      },
+    });
+  }
+
+  private latestKappas(): Promise<{ rubricId: string; kappa: number }[] | undefined> {
+    const now = this.clock.now();
+    if (this.latest && now - this.latest.readAt < this.refreshMs) return Promise.resolve(this.latest.rows);
+    const runs = this.runs;
+    this.reading ??= this.repo
+      .latestCalibrations()
+      .then(
+        (rows) => {
+          if (runs === this.runs) this.latest = { readAt: now, rows };
+          return rows;
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        this.reading = undefined;
+      });
+    return this.reading;
   }
 
   // The recent runs for a rubric, newest first: agreement over time shows drift.
@@ -79,7 +120,8 @@ export class GradingCalibrationService {
     const kappa = quadraticWeightedKappa(pairs, 0, maxScore(rubric));
     const exact = exactAgreement(pairs);
     await this.repo.insertCalibration({ id: newId('cal'), rubricId: rubric.id, rubricVersion: rubric.version, model: this.model, templateVersion: GRADING_TEMPLATE_VERSION, n: pairs.length, kappa, exact, at: this.clock.now() });
-    this.gauge.set({ rubric: rubric.id }, kappa);
+    this.runs++;
+    this.latest = undefined; // the next scrape reads the run just stored
     return { rubricId: rubric.id, rubricVersion: rubric.version, n: pairs.length, kappa, exact, llmGraded };
   }
 }

@@ -150,6 +150,25 @@ export class GradingRepository {
       .execute();
   }
 
+  // Each rubric's newest run (the calibration gauge of every instance, not only of the one
+  // that ran it). One grouped scan and a join back: the table has a row per rubric per run.
+  async latestCalibrations(): Promise<{ rubricId: string; kappa: number; at: number }[]> {
+    const rows = await this.db
+      .selectFrom('calibration_runs as c')
+      .innerJoin(
+        (eb) => eb.selectFrom('calibration_runs').select(['rubric_id', (e) => e.fn.max('at').as('latest')]).groupBy('rubric_id').as('l'),
+        (join) => join.onRef('l.rubric_id', '=', 'c.rubric_id').onRef('l.latest', '=', 'c.at'),
+      )
+      .select(['c.rubric_id', 'c.kappa', 'c.at', 'c.id'])
+      .orderBy('c.rubric_id')
+      .orderBy('c.id', 'desc')
+      .execute();
+    // Two runs of one rubric stored in the same millisecond: the later id (ids are time-ordered).
+    const out = new Map<string, { rubricId: string; kappa: number; at: number }>();
+    for (const r of rows) if (!out.has(r.rubric_id)) out.set(r.rubric_id, { rubricId: r.rubric_id, kappa: Number(r.kappa), at: Number(r.at) });
+    return [...out.values()];
+  }
+
   async calibrations(rubricId: string, limit = 20) {
     return this.db.selectFrom('calibration_runs').selectAll().where('rubric_id', '=', rubricId).orderBy('at', 'desc').limit(limit).execute();
   }
