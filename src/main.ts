@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { buildApp } from './app.js';
@@ -5,6 +6,7 @@ import { createContainer, type Container } from './container.js';
 import { startAlertEvaluator } from './features/alerts/alert-evaluator.js';
 import { startCalibrationSchedule } from './features/grading/calibration-schedule.js';
 import { createAlertMetricSource } from './features/alerts/alert-metrics.source.js';
+import { createRedisAlertState } from './features/alerts/redis-alert-state.js';
 import { startRetention } from './features/retention/retention.service.js';
 import { startPendingReconciler } from './features/usage/pending-reconciler.js';
 import { reloadApiKey } from './llm/client/key-source.js';
@@ -140,6 +142,11 @@ export async function serve(config: Config): Promise<void> {
           clock: container.clock,
           intervalMs: 30_000,
           onError: (err, metric) => logger.warn({ metric, err: { message: (err as Error).message } }, 'alert metric unavailable'),
+          // Every instance runs it by default: the fleet-wide rules' state lives in Redis so
+          // that one message goes out per condition, not one per instance.
+          ...(container.redis ? { shared: createRedisAlertState(container.redis, { prefix: 'tg:alerts' }) } : {}),
+          onSharedError: (err, rule) => logger.warn({ rule, err: { message: (err as Error).message } }, 'alert state in Redis unavailable; this instance alerts on its own copy'),
+          instance: hostname(),
         })
       : undefined;
 

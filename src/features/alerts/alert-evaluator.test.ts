@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createAlertEvaluator, startAlertEvaluator, type AlertMetricSource, type AlertRule } from './alert-evaluator.js';
+import { createAlertEvaluator, startAlertEvaluator, type AlertMetricSource, type AlertRule, type RuleState, type SharedAlertState } from './alert-evaluator.js';
 import { createAlertSink } from './alert-sink.js';
 
 // A real Slack-style incoming webhook on loopback: records every POST body, and answers
@@ -166,5 +166,56 @@ describe('alert evaluator against a real webhook', () => {
     await handle.stop();
     expect(cancelled).toBe(true);
     expect(hook.texts()).toEqual(['[tutorgate] WARNING breaker: the upstream circuit breaker is open.']);
+  });
+
+  // The state store of several instances, in memory: one rule held by one evaluation at a time.
+  class FakeSharedState implements SharedAlertState {
+    states = new Map<string, RuleState>();
+    held = new Set<string>();
+    async take(rule: string) {
+      if (this.held.has(rule)) return undefined;
+      this.held.add(rule);
+      return {
+        state: this.states.get(rule),
+        save: async (st: RuleState) => void (st.firing ? this.states.set(rule, { ...st }) : this.states.delete(rule)),
+        release: async () => void this.held.delete(rule),
+      };
+    }
+  }
+
+  it('shares the state of fleet-wide rules between instances, and keeps per-instance rules to each instance', async () => {
+    const shared = new FakeSharedState();
+    const sink = createAlertSink({ webhook: hook.url, logger });
+    const rules: AlertRule[] = [costRule, { name: 'errors', metric: 'errorRatio', above: 0.1, cooldown: '15m' }];
+    const [a, b] = ['a', 'b'].map((instance) => createAlertEvaluator({ rules, source, clock, sink, shared, instance }));
+    source.values.costUsdPerHour = 30;
+    source.values.errorRatio = 0.5;
+    await a!.evaluate();
+    await b!.evaluate();
+    // The cost is the fleet's (one message); each instance's error ratio is its own condition.
+    expect(hook.bodies.map((m) => `${m.alert.name} ${JSON.stringify((m.alert as { details?: { instance?: string } }).details?.instance)}`)).toEqual(['hourly-cost undefined', 'errors "a"', 'errors "b"']);
+
+    // A rule another instance is evaluating right now is skipped, not sent twice.
+    source.values.costUsdPerHour = 2;
+    shared.held.add('hourly-cost');
+    await b!.evaluate();
+    expect(hook.bodies).toHaveLength(3);
+    shared.held.delete('hourly-cost');
+    await b!.evaluate();
+    await a!.evaluate();
+    expect(hook.bodies.slice(3).map((m) => `${m.alert.name} ${m.alert.status}`)).toEqual(['hourly-cost resolved']);
+  });
+
+  it('a message refused by the webhook is tried again by whichever instance evaluates next', async () => {
+    const shared = new FakeSharedState();
+    const sink = createAlertSink({ webhook: hook.url, logger });
+    const [a, b] = ['a', 'b'].map((instance) => createAlertEvaluator({ rules: [costRule], source, clock, sink, shared, instance }));
+    source.values.costUsdPerHour = 30;
+    hook.status = 503;
+    await a!.evaluate();
+    hook.status = 200;
+    await b!.evaluate();
+    await a!.evaluate();
+    expect(hook.bodies.map((m) => m.alert.status)).toEqual(['firing']);
   });
 });

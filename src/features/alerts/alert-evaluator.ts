@@ -26,20 +26,41 @@ const intervalTicker: Ticker = (ms, fn) => {
   return () => clearInterval(t);
 };
 
+// Metrics every instance reads alike from the shared store (the ledger, budget counters, the
+// newest calibration run): one condition for the whole fleet, so one message for it. The
+// others (errorRatio, p95LatencyMs, breakerOpen) are each instance's own view and its own
+// condition: each instance alerts on what it saw, naming itself.
+export const FLEET_METRICS: ReadonlySet<AlertMetric> = new Set<AlertMetric>(['costUsdPerHour', 'budgetUsedRatio', 'calibrationKappa']);
+
+export interface RuleState {
+  firing: boolean;
+  // When the last firing message was accepted; undefined while the alert has not been
+  // announced yet (e.g. the webhook was down), so the next tick tries again.
+  sentAt?: number;
+  since?: number;
+}
+
+/**
+ * A rule's state held for every instance (Redis), so that N instances running the evaluator
+ * send one message per condition, not N. take() holds the rule while one instance evaluates
+ * it: undefined when another instance holds it now (skip it this tick); rejects when the
+ * store cannot answer (this instance then goes on with its own copy of the state).
+ */
+export interface SharedAlertState {
+  take(rule: string): Promise<{ state: RuleState | undefined; save(state: RuleState): Promise<void>; release(): Promise<void> } | undefined>;
+}
+
 export interface AlertEvaluatorDeps {
   rules: readonly AlertRule[];
   source: AlertMetricSource;
   sink: Pick<AlertSink, 'deliver'>;
   clock: Clock;
   onError?: (err: unknown, metric: AlertMetric) => void;
-}
-
-interface RuleState {
-  firing: boolean;
-  // When the last firing message was accepted; undefined while the alert has not been
-  // announced yet (e.g. the webhook was down), so the next tick tries again.
-  sentAt?: number;
-  since?: number;
+  /** Fleet-wide rules' state across instances; without it each instance keeps its own. */
+  shared?: SharedAlertState;
+  onSharedError?: (err: unknown, rule: string) => void;
+  /** Named in the details of per-instance rules (errorRatio, p95LatencyMs, breakerOpen). */
+  instance?: string;
 }
 
 const FORMAT: Record<AlertMetric, (v: number) => string> = {
@@ -86,32 +107,55 @@ export function createAlertEvaluator(deps: AlertEvaluatorDeps): { evaluate(): Pr
         // An unreadable metric says nothing about the condition: keep the state as it is
         // rather than announce a recovery nobody observed.
         if (!r.ok) continue;
-        const st = states.get(rule.name) ?? { firing: false };
-        states.set(rule.name, st);
-        const details = { metric: rule.metric, value: r.value ?? null, above: rule.above ?? null, below: rule.below ?? null };
-
-        if (breached(rule, r.value)) {
-          if (!st.firing) Object.assign(st, { firing: true, sentAt: undefined, since: now });
-          // Deduplication and cooldown: a firing alert is repeated only once its cooldown
-          // has passed since the last message that got through.
-          if (st.sentAt !== undefined && now - st.sentAt < cooldownMs(rule)) continue;
-          const event: AlertEvent = {
-            name: rule.name,
-            severity: 'warning',
-            status: 'firing',
-            summary: `${describe(rule, r.value!)}${st.sentAt !== undefined ? ', still firing' : ''}.`,
-            details: { ...details, since: new Date(st.since!).toISOString() },
-          };
-          if (await deps.sink.deliver(event)) st.sentAt = now;
-        } else if (st.firing) {
-          // Nobody heard it fire, so there is nothing to resolve.
-          if (st.sentAt === undefined || (await deps.sink.deliver({ name: rule.name, severity: 'info', status: 'resolved', summary: `${rule.metric} is back to ${r.value === undefined ? 'no data' : FORMAT[rule.metric](r.value)}.`, details }))) {
-            states.set(rule.name, { firing: false });
+        const fleet = FLEET_METRICS.has(rule.metric);
+        let lease: Awaited<ReturnType<SharedAlertState['take']>>;
+        if (fleet && deps.shared) {
+          try {
+            lease = await deps.shared.take(rule.name);
+            if (!lease) continue; // another instance is evaluating it now
+          } catch (err) {
+            deps.onSharedError?.(err, rule.name); // on with this instance's copy of the state
           }
+        }
+        try {
+          // The shared state when there is one; a copy is kept here for when Redis fails.
+          const st: RuleState = lease ? { firing: false, ...lease.state } : (states.get(rule.name) ?? { firing: false });
+          await step(rule, r.value, st, now, fleet);
+          states.set(rule.name, st);
+          if (lease) await lease.save(st);
+        } catch (err) {
+          deps.onSharedError?.(err, rule.name);
+        } finally {
+          await lease?.release().catch(() => undefined); // it lapses on its own
         }
       }
     },
   };
+
+  async function step(rule: AlertRule, value: number | undefined, st: RuleState, now: number, fleet: boolean): Promise<void> {
+    const details = { metric: rule.metric, value: value ?? null, above: rule.above ?? null, below: rule.below ?? null, ...(!fleet && deps.instance ? { instance: deps.instance } : {}) };
+    if (breached(rule, value)) {
+      if (!st.firing) Object.assign(st, { firing: true, sentAt: undefined, since: now });
+      // Deduplication and cooldown: a firing alert is repeated only once its cooldown
+      // has passed since the last message that got through.
+      if (st.sentAt !== undefined && now - st.sentAt < cooldownMs(rule)) return;
+      const event: AlertEvent = {
+        name: rule.name,
+        severity: 'warning',
+        status: 'firing',
+        summary: `${describe(rule, value!)}${st.sentAt !== undefined ? ', still firing' : ''}.`,
+        details: { ...details, since: new Date(st.since!).toISOString() },
+      };
+      if (await deps.sink.deliver(event)) st.sentAt = now;
+    } else if (st.firing) {
+      // Nobody heard it fire, so there is nothing to resolve.
+      if (st.sentAt === undefined || (await deps.sink.deliver({ name: rule.name, severity: 'info', status: 'resolved', summary: `${rule.metric} is back to ${value === undefined ? 'no data' : FORMAT[rule.metric](value)}.`, details }))) {
+        st.firing = false;
+        delete st.sentAt;
+        delete st.since;
+      }
+    }
+  }
 }
 
 export function startAlertEvaluator(deps: AlertEvaluatorDeps & { intervalMs: number; ticker?: Ticker }): { stop(): Promise<void> } {
