@@ -67,6 +67,7 @@ describe.each(STORE_KINDS)('learner state under concurrent progress posts, on %s
         eventsFor: (id, since) => repo.eventsFor(id, since),
         countEvents: (id) => repo.countEvents(id),
         ktParamsJson: () => repo.ktParamsJson(),
+        ktParamsFittedAt: () => repo.ktParamsFittedAt(),
         catalogsJson: () => repo.catalogsJson(),
         putState: async (...a) => {
           if (!paused && a[5] === undefined) {
@@ -102,6 +103,7 @@ describe('learner state replay of a long history', () => {
       eventsFor: async () => events,
       countEvents: async () => n,
       ktParamsJson: async () => undefined,
+      ktParamsFittedAt: async () => undefined,
       catalogsJson: async () => [],
       putState: async (_u: string, _j: string, _at: number, count: number) => (written.push(count), true),
     };

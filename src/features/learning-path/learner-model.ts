@@ -16,7 +16,11 @@ export interface LearnerSnapshot {
   events: number;
 }
 
-type Repo = Pick<LearningRepository, 'getState' | 'getBase' | 'putState' | 'eventsFor' | 'countEvents' | 'ktParamsJson' | 'catalogsJson'>;
+type Repo = Pick<LearningRepository, 'getState' | 'getBase' | 'putState' | 'eventsFor' | 'countEvents' | 'ktParamsJson' | 'ktParamsFittedAt' | 'catalogsJson'>;
+
+// How long a process keeps the knowledge-tracing params before asking whether `kt-fit` has
+// stored new ones (one read by primary key).
+export const KT_PARAMS_CHECK_MS = 5_000;
 type FoldRepo = Pick<LearningRepository, 'getBase' | 'eventsBefore' | 'foldEvents'>;
 
 // How often a replay reads again when the retention job folded events while it read.
@@ -35,7 +39,10 @@ const REPLAY_READS = 5;
 // count stays the count of every event ever applied, deleted ones too, so mastery, the
 // count the API answers and the path cache's key do not move when old events go.
 export class LearnerModel {
-  private tracer: KnowledgeTracer | undefined;
+  // The params were read once per process and kept: after a `kt-fit` (a CLI process), running
+  // instances went on with the old ones until restarted while instances started since used the
+  // new, so one learner's mastery and path depended on which instance answered.
+  private tracer: { kt: KnowledgeTracer; fittedAt: number | undefined; checkedAt: number } | undefined;
   private retired: { version: string; skills: Promise<Map<string, string[]>> } | undefined;
 
   constructor(
@@ -44,11 +51,16 @@ export class LearnerModel {
   ) {}
 
   async kt(): Promise<KnowledgeTracer> {
-    if (!this.tracer) {
-      const stored = await this.repo.ktParamsJson();
-      this.tracer = new KnowledgeTracer(stored ? (JSON.parse(stored) as KtParams) : defaultKtParams());
+    const now = this.clock.now();
+    if (this.tracer && now - this.tracer.checkedAt < KT_PARAMS_CHECK_MS) return this.tracer.kt;
+    const fittedAt = await this.repo.ktParamsFittedAt();
+    if (this.tracer && this.tracer.fittedAt === fittedAt) {
+      this.tracer.checkedAt = now;
+      return this.tracer.kt;
     }
-    return this.tracer;
+    const stored = await this.repo.ktParamsJson();
+    this.tracer = { kt: new KnowledgeTracer(stored ? (JSON.parse(stored) as KtParams) : defaultKtParams()), fittedAt, checkedAt: now };
+    return this.tracer.kt;
   }
 
   reloadParams(): void {

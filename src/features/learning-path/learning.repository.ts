@@ -191,6 +191,12 @@ export class LearningRepository {
     return (await this.db.selectFrom('kt_params').select('params_json').where('id', '=', 'current').executeTakeFirst())?.params_json;
   }
 
+  // When the stored params were fitted (undefined: none stored, the shipped prior applies).
+  async ktParamsFittedAt(): Promise<number | undefined> {
+    const r = await this.db.selectFrom('kt_params').select('fitted_at').where('id', '=', 'current').executeTakeFirst();
+    return r ? Number(r.fitted_at) : undefined;
+  }
+
   async putKtParams(json: string, now: number): Promise<void> {
     const row = { id: 'current', params_json: json, fitted_at: now };
     await this.db.insertInto('kt_params').values(row).onConflict((oc) => oc.column('id').doUpdateSet(row)).execute();
