@@ -194,6 +194,7 @@ describe('alert evaluator against a real webhook', () => {
     await b!.evaluate();
     // The cost is the fleet's (one message); each instance's error ratio is its own condition.
     expect(hook.bodies.map((m) => `${m.alert.name} ${JSON.stringify((m.alert as { details?: { instance?: string } }).details?.instance)}`)).toEqual(['hourly-cost undefined', 'errors "a"', 'errors "b"']);
+    expect(hook.texts().slice(1)).toEqual(['[tutorgate] WARNING errors: errorRatio is 50.0 % (above 10.0 %) on instance a.', '[tutorgate] WARNING errors: errorRatio is 50.0 % (above 10.0 %) on instance b.']);
 
     // A rule another instance is evaluating right now is skipped, not sent twice.
     source.values.costUsdPerHour = 2;

@@ -133,7 +133,9 @@ export function createAlertEvaluator(deps: AlertEvaluatorDeps): { evaluate(): Pr
   };
 
   async function step(rule: AlertRule, value: number | undefined, st: RuleState, now: number, fleet: boolean): Promise<void> {
-    const details = { metric: rule.metric, value: value ?? null, above: rule.above ?? null, below: rule.below ?? null, ...(!fleet && deps.instance ? { instance: deps.instance } : {}) };
+    const instance = !fleet && deps.instance ? deps.instance : undefined;
+    const on = instance ? ` on instance ${instance}` : ''; // the text is all a chat channel shows
+    const details = { metric: rule.metric, value: value ?? null, above: rule.above ?? null, below: rule.below ?? null, ...(instance ? { instance } : {}) };
     if (breached(rule, value)) {
       if (!st.firing) Object.assign(st, { firing: true, sentAt: undefined, since: now });
       // Deduplication and cooldown: a firing alert is repeated only once its cooldown
@@ -143,13 +145,13 @@ export function createAlertEvaluator(deps: AlertEvaluatorDeps): { evaluate(): Pr
         name: rule.name,
         severity: 'warning',
         status: 'firing',
-        summary: `${describe(rule, value!)}${st.sentAt !== undefined ? ', still firing' : ''}.`,
+        summary: `${describe(rule, value!)}${on}${st.sentAt !== undefined ? ', still firing' : ''}.`,
         details: { ...details, since: new Date(st.since!).toISOString() },
       };
       if (await deps.sink.deliver(event)) st.sentAt = now;
     } else if (st.firing) {
       // Nobody heard it fire, so there is nothing to resolve.
-      if (st.sentAt === undefined || (await deps.sink.deliver({ name: rule.name, severity: 'info', status: 'resolved', summary: `${rule.metric} is back to ${value === undefined ? 'no data' : FORMAT[rule.metric](value)}.`, details }))) {
+      if (st.sentAt === undefined || (await deps.sink.deliver({ name: rule.name, severity: 'info', status: 'resolved', summary: `${rule.metric} is back to ${value === undefined ? 'no data' : FORMAT[rule.metric](value)}${on}.`, details }))) {
         st.firing = false;
         delete st.sentAt;
         delete st.since;
