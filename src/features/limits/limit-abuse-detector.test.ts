@@ -64,7 +64,7 @@ describe('limit abuse detector, shared across instances through Redis', () => {
       [0, 1].map(async (instance) => {
         const redis = await connectTestRedis();
         clients.push(redis);
-        return createLimitAbuseDetector({ threshold: 1000, windowSec: 60, tierRatioThreshold: 0.25, tierMinDecisions: 20, now: () => 0, shared: { redis, prefix }, onAlert: (e) => alerts.push({ instance, e }) });
+        return createLimitAbuseDetector({ threshold: 1000, windowSec: 60, tierRatioThreshold: 0.25, tierMinDecisions: 20, now: () => 0, shared: { redis, prefix }, tierFlushMs: 20, onAlert: (e) => alerts.push({ instance, e }) });
       }),
     );
     // 10 decisions on each instance: neither share reaches the 20 a ratio needs.
@@ -79,10 +79,24 @@ describe('limit abuse detector, shared across instances through Redis', () => {
     expect(alerts).toHaveLength(1);
   });
 
+  it('sends a tier\'s decisions to Redis as one call per tier per flush, not one per request', async () => {
+    const calls: string[][] = [];
+    const recording = { defineCommand() {}, tgAbuseTiers: (...args: string[]) => (calls.push(args), Promise.resolve([0, 0, 0])), multi: () => ({ incr: () => ({ pexpire: () => ({ exec: () => Promise.resolve([[null, 1]]) }) }) }) };
+    const detector = createLimitAbuseDetector({ threshold: 1000, windowSec: 60, now: () => 0, shared: { redis: recording as never, prefix }, tierFlushMs: 20, onAlert: () => {} });
+    for (let i = 0; i < 300; i++) detector.observe(i % 3 === 0 ? 'free' : 'premium', `u${i}`, i % 5 === 0 ? refused : allowed);
+    expect(calls).toEqual([]);
+    await vi.waitFor(() => expect(calls).toHaveLength(2));
+    // key, decisions, rejections: every decision counted once.
+    expect(calls.map((c) => c.slice(0, 3)).sort()).toEqual([
+      [`${prefix}:tier:0:free`, '100', '20'],
+      [`${prefix}:tier:0:premium`, '200', '40'],
+    ]);
+  });
+
   it('counts the tier on its own instance while Redis fails', async () => {
     const alerts: LimitAbuseEvent[] = [];
-    const down = { defineCommand() {}, tgAbuseTier: () => Promise.reject(new Error('down')), multi: () => ({ incr: () => ({ pexpire: () => ({ exec: () => Promise.reject(new Error('down')) }) }) }) };
-    const detector = createLimitAbuseDetector({ threshold: 1000, windowSec: 60, tierRatioThreshold: 0.25, tierMinDecisions: 20, now: () => 0, shared: { redis: down as never, prefix }, onAlert: (e) => alerts.push(e) });
+    const down = { defineCommand() {}, tgAbuseTiers: () => Promise.reject(new Error('down')), multi: () => ({ incr: () => ({ pexpire: () => ({ exec: () => Promise.reject(new Error('down')) }) }) }) };
+    const detector = createLimitAbuseDetector({ threshold: 1000, windowSec: 60, tierRatioThreshold: 0.25, tierMinDecisions: 20, now: () => 0, shared: { redis: down as never, prefix }, tierFlushMs: 20, onAlert: (e) => alerts.push(e) });
     for (let i = 0; i < 20; i++) detector.observe('free', `u${i}`, i < 12 ? allowed : refused);
     await vi.waitFor(() => expect(alerts).toEqual([{ kind: 'tier', tier: 'free', rejected: 8, total: 20, ratio: 0.4, windowSec: 60 }]));
   });

@@ -25,18 +25,26 @@ export interface LimitAbuseDetectorOptions {
    * threshold alerts, once. Redis failing falls back to this instance's own count.
    */
   shared?: { redis: Pick<Redis, 'multi' | 'defineCommand'>; prefix: string };
+  /**
+   * With `shared`, a tier's decisions are added up here and sent to Redis at most this often
+   * (default 1,000 ms): one script call per tier per interval, not one per request, whose
+   * limit decision is already a Redis round trip of its own. A tier notice comes up to this
+   * much later than the decision that crossed the ratio.
+   */
+  tierFlushMs?: number;
 }
 
 /**
- * KEYS[1]: the tier's hash for the window. ARGV: rejected (0 or 1), ttlMs, minDecisions, ratio.
- * Counts the decision and, at the one that first crosses the ratio (a rejection), claims the
- * window's notice: {1, rejected, total} to the one caller that should send it, else {0, ...}.
+ * KEYS[1]: the tier's hash for the window. ARGV: decisions, rejections (this instance's since
+ * its last flush), ttlMs, minDecisions, ratio. Adds them and, at the flush that first finds the
+ * ratio crossed, claims the window's notice: {1, rejected, total} to the one caller that
+ * should send it, else {0, ...}.
  */
-const TIER_DECISION = `
-local total = redis.call('HINCRBY', KEYS[1], 'total', 1)
-local rejected = redis.call('HINCRBY', KEYS[1], 'rejected', tonumber(ARGV[1]))
-if total == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-if ARGV[1] == '1' and total >= tonumber(ARGV[3]) and rejected / total > tonumber(ARGV[4])
+const TIER_DECISIONS = `
+local total = redis.call('HINCRBY', KEYS[1], 'total', tonumber(ARGV[1]))
+local rejected = redis.call('HINCRBY', KEYS[1], 'rejected', tonumber(ARGV[2]))
+if total == tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+if total >= tonumber(ARGV[4]) and rejected / total > tonumber(ARGV[5])
   and redis.call('HSETNX', KEYS[1], 'alerted', '1') == 1 then
   return {1, rejected, total}
 end
@@ -44,7 +52,12 @@ return {0, rejected, total}
 `;
 
 interface TierScript {
-  tgAbuseTier(key: string, rejected: string, ttlMs: string, minDecisions: string, ratio: string): Promise<[number, number, number]>;
+  tgAbuseTiers(key: string, total: string, rejected: string, ttlMs: string, minDecisions: string, ratio: string): Promise<[number, number, number]>;
+}
+
+interface TierCount {
+  total: number;
+  rejected: number;
 }
 
 export interface LimitAbuseDetector {
@@ -53,8 +66,9 @@ export interface LimitAbuseDetector {
 
 /**
  * Users and tiers are counted in Redis when `shared` is given (else, and while Redis fails,
- * here: each instance then judges its own share). A tier's decisions are one script call per
- * decision, not awaited by the request. Fixed windows aligned to
+ * here: each instance then judges its own share). A tier's decisions are added up in process
+ * and sent as one script call per tier every tierFlushMs, not awaited by any request. Fixed
+ * windows aligned to
  * windowSec; all state is dropped at each window boundary, so memory is bounded by the
  * number of distinct rejected users per window.
  */
@@ -67,7 +81,11 @@ export function createLimitAbuseDetector(opts: LimitAbuseDetectorOptions): Limit
   let users = new Map<string, { rejections: number; alerted: boolean }>();
   let tiers = new Map<string, { total: number; rejected: number; alerted: boolean }>();
   const shared = opts.shared && { ...opts.shared, redis: opts.shared.redis as unknown as Pick<Redis, 'multi'> & TierScript };
-  opts.shared?.redis.defineCommand('tgAbuseTier', { lua: TIER_DECISION, numberOfKeys: 1 });
+  opts.shared?.redis.defineCommand('tgAbuseTiers', { lua: TIER_DECISIONS, numberOfKeys: 1 });
+  const tierFlushMs = opts.tierFlushMs ?? 1000;
+  // Tier decisions not yet sent to Redis, by window id and tier ("<id>:<tier>").
+  let unsent = new Map<string, TierCount & { id: number; tier: string }>();
+  let flushTimer: NodeJS.Timeout | undefined;
 
   const emit = (event: LimitAbuseEvent) => {
     // An alert sink that throws must not break the request path that observed the decision.
@@ -86,16 +104,8 @@ export function createLimitAbuseDetector(opts: LimitAbuseDetectorOptions): Limit
         users = new Map();
         tiers = new Map();
       }
-      if (shared) {
-        shared.redis
-          .tgAbuseTier(`${shared.prefix}:tier:${id}:${tier}`, decision.allowed ? '0' : '1', String(windowMs * 2), String(minDecisions), String(ratioThreshold))
-          .then(
-            ([alert, rejected, total]) => {
-              if (Number(alert) === 1) emit({ kind: 'tier', tier, rejected: Number(rejected), total: Number(total), ratio: Number(rejected) / Number(total), windowSec: opts.windowSec });
-            },
-            () => countTierHere(tier, decision.allowed),
-          );
-      } else countTierHere(tier, decision.allowed);
+      if (shared) countTierForRedis(id, tier, decision.allowed);
+      else countTierHere(tier, { total: 1, rejected: decision.allowed ? 0 : 1 });
       if (decision.allowed) return;
       if (shared) {
         const { redis, prefix } = shared;
@@ -119,12 +129,38 @@ export function createLimitAbuseDetector(opts: LimitAbuseDetectorOptions): Limit
     },
   };
 
-  function countTierHere(tier: string, allowed: boolean): void {
+  function countTierForRedis(id: number, tier: string, allowed: boolean): void {
+    const k = `${id}:${tier}`;
+    let c = unsent.get(k);
+    if (!c) unsent.set(k, (c = { id, tier, total: 0, rejected: 0 }));
+    c.total++;
+    if (!allowed) c.rejected++;
+    flushTimer ??= setTimeout(flushTiers, tierFlushMs).unref();
+  }
+
+  function flushTiers(): void {
+    flushTimer = undefined;
+    const batch = unsent;
+    unsent = new Map();
+    for (const c of batch.values()) {
+      shared!.redis
+        .tgAbuseTiers(`${shared!.prefix}:tier:${c.id}:${c.tier}`, String(c.total), String(c.rejected), String(windowMs * 2), String(minDecisions), String(ratioThreshold))
+        .then(
+          ([alert, rejected, total]) => {
+            if (Number(alert) === 1) emit({ kind: 'tier', tier: c.tier, rejected: Number(rejected), total: Number(total), ratio: Number(rejected) / Number(total), windowSec: opts.windowSec });
+          },
+          // Only the current window's counts are kept here (the map is dropped at its end).
+          () => c.id === windowId && countTierHere(c.tier, c),
+        );
+    }
+  }
+
+  function countTierHere(tier: string, add: TierCount): void {
     let t = tiers.get(tier);
     if (!t) tiers.set(tier, (t = { total: 0, rejected: 0, alerted: false }));
-    t.total++;
-    if (allowed) return;
-    t.rejected++;
+    t.total += add.total;
+    t.rejected += add.rejected;
+    if (add.rejected === 0) return;
     if (!t.alerted && t.total >= minDecisions && t.rejected / t.total > ratioThreshold) {
       t.alerted = true;
       emit({ kind: 'tier', tier, rejected: t.rejected, total: t.total, ratio: t.rejected / t.total, windowSec: opts.windowSec });
