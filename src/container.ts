@@ -104,7 +104,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
   const repo = new IdentityRepository(store.db, identityVersion && new AuthReadCache(identityVersion));
   const service = new IdentityService(repo, clock);
   const jwt = createJwtVerifier({
-    ...(config.TUTORGATE_JWKS_URL ? { jwksUrl: config.TUTORGATE_JWKS_URL } : { secret: input.jwtSecret ?? config.TUTORGATE_JWT_SECRET }),
+    ...(config.TUTORGATE_JWKS_URL ? { jwksUrl: config.TUTORGATE_JWKS_URL } : { secret: input.jwtSecret ?? config.TUTORGATE_JWT_SECRET, previousSecret: config.TUTORGATE_JWT_SECRET_PREVIOUS }),
     ...(config.TUTORGATE_JWT_ISSUER ? { issuer: config.TUTORGATE_JWT_ISSUER } : {}),
     ...(config.TUTORGATE_JWT_AUDIENCE ? { audience: config.TUTORGATE_JWT_AUDIENCE } : {}),
   });

@@ -18,6 +18,15 @@ describe('config', () => {
       expect((err as Error).message).not.toMatch(/short-secret-value/);
     }
   });
+  it('takes TUTORGATE_JWT_SECRET_PREVIOUS only beside a new TUTORGATE_JWT_SECRET, at its length', () => {
+    const secret = 'n'.repeat(32);
+    const previous = 'p'.repeat(32);
+    expect(parseConfig({ TUTORGATE_JWT_SECRET: secret, TUTORGATE_JWT_SECRET_PREVIOUS: previous }).TUTORGATE_JWT_SECRET_PREVIOUS).toBe(previous);
+    // Alone it would replace nothing (and with a JWKS there is no HS256 secret at all).
+    expect(() => parseConfig({ TUTORGATE_JWT_SECRET_PREVIOUS: previous })).toThrow(/^invalid configuration: TUTORGATE_JWT_SECRET_PREVIOUS: set only beside TUTORGATE_JWT_SECRET/);
+    expect(() => parseConfig({ TUTORGATE_JWKS_URL: 'https://idp.example/jwks', TUTORGATE_JWT_SECRET_PREVIOUS: previous })).toThrow(/TUTORGATE_JWT_SECRET_PREVIOUS/);
+    expect(() => parseConfig({ TUTORGATE_JWT_SECRET: secret, TUTORGATE_JWT_SECRET_PREVIOUS: 'short' })).toThrow(/TUTORGATE_JWT_SECRET_PREVIOUS: must be at least 32 characters/);
+  });
   it('takes a JWKS only over https (http on the loopback alone: a key set read in clear can be swapped)', () => {
     for (const ok of ['https://idp.example/.well-known/jwks.json', 'http://127.0.0.1:8080/jwks', 'http://localhost/jwks', 'http://[::1]:9/jwks']) expect(parseConfig({ TUTORGATE_JWKS_URL: ok }).TUTORGATE_JWKS_URL, ok).toBe(ok);
     for (const bad of ['http://idp.example/jwks', 'http://127.0.0.1.evil.example/jwks', 'http://localhost.evil.example/', 'ftp://idp.example/jwks']) expect(() => parseConfig({ TUTORGATE_JWKS_URL: bad }), bad).toThrow(/TUTORGATE_JWKS_URL: expected an https:\/\/ URL/);

@@ -48,6 +48,10 @@ const envSchema = z.object({
   // (answered from rules) while start-up and /readyz said ok.
   ANTHROPIC_BASE_URL: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
   TUTORGATE_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  // The secret being rotated out: tokens signed with it still verify, nothing is signed with
+  // it. Without it a new secret refused every token the identity provider had signed until
+  // each client fetched a new one (docs/operations.md, "Rotate the JWT secret").
+  TUTORGATE_JWT_SECRET_PREVIOUS: z.string().min(32, 'must be at least 32 characters').optional(),
   // The keys every token is checked with: fetched in clear, anyone on the way could swap in
   // their own and sign as any user. http only on this machine (a local test provider).
   TUTORGATE_JWKS_URL: z
@@ -92,6 +96,9 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
   }
   if (result.data.TUTORGATE_JWT_SECRET && result.data.TUTORGATE_JWKS_URL) {
     throw new ConfigError('invalid configuration: TUTORGATE_JWKS_URL: set either TUTORGATE_JWT_SECRET or TUTORGATE_JWKS_URL, not both');
+  }
+  if (result.data.TUTORGATE_JWT_SECRET_PREVIOUS && !result.data.TUTORGATE_JWT_SECRET) {
+    throw new ConfigError('invalid configuration: TUTORGATE_JWT_SECRET_PREVIOUS: set only beside TUTORGATE_JWT_SECRET, the secret that replaces it');
   }
   return deepFreeze(result.data);
 }

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, importPKCS8 } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { bearer, createTestApp, TEST_JWT_SECRET, type TestApp } from '../helpers/test-app.js';
 
 const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
@@ -149,6 +149,40 @@ describe('pre-auth limit on credential failures', () => {
   });
 });
 
+describe('rotating the HS256 secret (TUTORGATE_JWT_SECRET_PREVIOUS)', () => {
+  // The identity provider keeps signing with the old secret until every instance runs with
+  // the new one beside it; tokens it signed before the switch live until their exp.
+  const NEW_SECRET = 'rotated-jwt-secret-abcdef0123456789abcdef0123';
+  const signWith = (secret: string, sub: string, exp: number | string = '1h') =>
+    new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime(exp).sign(new TextEncoder().encode(secret));
+
+  it('accepts tokens signed with the new and the previous secret, and no other', async () => {
+    const t = await createTestApp({ env: { TUTORGATE_JWT_SECRET: NEW_SECRET, TUTORGATE_JWT_SECRET_PREVIOUS: TEST_JWT_SECRET } });
+    try {
+      const me = async (token: string) => t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(token) });
+      const old = await me(await signWith(TEST_JWT_SECRET, 'rotating-user'));
+      expect(old.statusCode).toBe(200);
+      expect(old.json()).toMatchObject({ userId: 'rotating-user', authenticatedWith: 'jwt' });
+      expect((await me(await signWith(NEW_SECRET, 'rotating-user'))).statusCode).toBe(200);
+      // The previous secret's tokens are still held to their expiry, and a third secret is refused.
+      expect((await me(await signWith(TEST_JWT_SECRET, 'rotating-user', Math.floor(Date.now() / 1000) - 3600))).statusCode).toBe(401);
+      expect((await me(await signWith('a-third-secret-0123456789abcdef0123456789', 'rotating-user'))).statusCode).toBe(401);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('refuses the old secret once TUTORGATE_JWT_SECRET_PREVIOUS is removed', async () => {
+    const t = await createTestApp({ env: { TUTORGATE_JWT_SECRET: NEW_SECRET } });
+    try {
+      const r = await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(await signWith(TEST_JWT_SECRET, 'rotating-user')) });
+      expect(r.statusCode).toBe(401);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('end-user JWTs verified against a JWKS (TUTORGATE_JWKS_URL)', () => {
   // A stand-in identity provider whose key set can be taken down and brought back.
   let server: Server;
@@ -191,6 +225,33 @@ describe('end-user JWTs verified against a JWKS (TUTORGATE_JWKS_URL)', () => {
       // With the key set at hand, a token it has no key for is the token's fault again.
       expect((await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(await sign('jwks-user', 'unknown-kid')) })).statusCode).toBe(401);
     } finally {
+      jwksUp = false;
+      await t.close();
+    }
+  });
+
+  it('rotation: a key published beside the old one is read again for its kid once 30 s have passed since the last read', async () => {
+    // The procedure in docs/operations.md, "Rotate the JWT secret or signing keys". Only
+    // Date is faked: the key set's cooldown and cache age are measured with Date.now().
+    const t = await createTestApp({ env: { TUTORGATE_JWT_SECRET: '', TUTORGATE_JWKS_URL: url } });
+    const published = jwks;
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const me = async (token: string) => (await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(token) })).statusCode;
+      jwksUp = true;
+      expect(await me(await sign('rotating-jwks'))).toBe(200); // the set, k1 alone, is read now
+      const next = await generateKeyPair('ES256');
+      jwks = { keys: [...(published as { keys: object[] }).keys, { ...(await exportJWK(next.publicKey)), kid: 'k2', alg: 'ES256', use: 'sig' }] };
+      const signedWithK2 = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k2' }).setSubject('rotating-jwks').setExpirationTime('1h').sign(next.privateKey);
+      // Signing with the new key right after publishing it: within 30 s of the last read
+      // the instance does not read the set again, and refuses the token.
+      expect(await me(signedWithK2)).toBe(401);
+      vi.setSystemTime(Date.now() + 31_000);
+      expect(await me(signedWithK2)).toBe(200);
+      expect(await me(await sign('rotating-jwks'))).toBe(200); // the old key still verifies until it leaves the set
+    } finally {
+      vi.useRealTimers();
+      jwks = published;
       jwksUp = false;
       await t.close();
     }

@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, jwtVerify, SignJWT, errors as joseErrors, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, jwtVerify, SignJWT, errors as joseErrors, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import { ServiceUnavailableError } from '../../platform/errors.js';
 import { USER_ID_PATTERN } from './identity.types.js';
 
@@ -8,6 +8,8 @@ export interface JwtVerifier {
 
 export interface JwtOptions {
   secret?: string;
+  // Accepted too, never signed with: the secret a rotation is replacing.
+  previousSecret?: string;
   jwksUrl?: string;
   issuer?: string;
   audience?: string;
@@ -27,11 +29,14 @@ export class SigningKeysUnavailableError extends ServiceUnavailableError {
 // The algorithm list is pinned per key type: an HS256 secret never accepts RS/ES
 // tokens and a JWKS never accepts HS256 (algorithm confusion), and `none` is never listed.
 export function createJwtVerifier(opts: JwtOptions): JwtVerifier {
-  let key: Uint8Array | JWTVerifyGetKey;
+  let keys: (Uint8Array | JWTVerifyGetKey)[];
   let algorithms: string[];
   if (opts.jwksUrl) {
-    const remote = createRemoteJWKSet(new URL(opts.jwksUrl), { timeoutDuration: 3000, cooldownDuration: 30_000 });
-    key = async (header, token) => {
+    // A token naming a key the set lacks refetches it (at most every 30 s); the set is read
+    // again at least every 10 minutes. Key rotation at the provider relies on both
+    // (docs/operations.md, "Rotate the JWT secret or signing keys").
+    const remote = createRemoteJWKSet(new URL(opts.jwksUrl), { timeoutDuration: 3000, cooldownDuration: 30_000, cacheMaxAge: 600_000 });
+    const key: JWTVerifyGetKey = async (header, token) => {
       try {
         return await remote(header, token);
       } catch (err) {
@@ -40,9 +45,10 @@ export function createJwtVerifier(opts: JwtOptions): JwtVerifier {
         throw new SigningKeysUnavailableError();
       }
     };
+    keys = [key];
     algorithms = ['RS256', 'ES256'];
   } else if (opts.secret) {
-    key = new TextEncoder().encode(opts.secret);
+    keys = [opts.secret, ...(opts.previousSecret ? [opts.previousSecret] : [])].map((s) => new TextEncoder().encode(s));
     algorithms = ['HS256'];
   } else {
     throw new Error('a JWT secret or JWKS URL is required');
@@ -50,7 +56,7 @@ export function createJwtVerifier(opts: JwtOptions): JwtVerifier {
   return {
     async verify(token) {
       try {
-        const { payload } = await jwtVerify(token, key as Uint8Array, {
+        const payload = await verifyWithAny(token, keys, {
           algorithms,
           requiredClaims: ['exp', 'sub'],
           ...(opts.issuer ? { issuer: opts.issuer } : {}),
@@ -67,6 +73,19 @@ export function createJwtVerifier(opts: JwtOptions): JwtVerifier {
       }
     },
   };
+}
+
+// Keys in order; the next is tried only when the signature did not match, so a token signed
+// with the previous secret is still held to exp, iss and aud, and its error is its own.
+async function verifyWithAny(token: string, keys: (Uint8Array | JWTVerifyGetKey)[], options: JWTVerifyOptions): Promise<JWTPayload> {
+  for (let i = 0; ; i++) {
+    try {
+      return (await jwtVerify(token, keys[i] as Uint8Array, options)).payload;
+    } catch (err) {
+      if (i + 1 < keys.length && err instanceof joseErrors.JWSSignatureVerificationFailed) continue;
+      throw err;
+    }
+  }
 }
 
 export async function signDevToken(secret: string, sub: string, ttlSec: number, opts: { issuer?: string; audience?: string } = {}): Promise<string> {
