@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { Migrator, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/platform/db/database.js';
 import { migrateDown, migrateUp, migrationStatus } from '../../src/platform/db/migrator.js';
@@ -67,6 +67,50 @@ describe.each(STORE_KINDS)('migrations on %s', (kind) => {
     await withRow(NEWER, () => expect(migrateUp(store.db)).rejects.toThrow(`does not know (${NEWER}) and lacks ones it needs (${last})`));
     expect(await migrateUp(store.db)).toEqual([`applied ${last}`]);
     await withRow('0000-elsewhere', () => expect(migrateUp(store.db)).rejects.toThrow('(0000-elsewhere), ordered before its own'));
+  });
+
+  // The rollback promise (docs/operations.md, "Roll back"): the previous release runs on the
+  // newer schema with no migration. So no step may take away or tighten what the release
+  // before it reads and writes: every table and column stays, a column keeps its type (or
+  // widens it), and a column added to an existing table takes a NULL or a default, since
+  // the previous release's inserts do not name it.
+  it('every step only expands the schema the release before it uses', async () => {
+    const WIDENINGS = new Set(['float4>float8']); // 0011 on Postgres: real to double precision
+    type Column = { type: string; nullable: boolean; defaulted: boolean };
+    const snapshot = async () => {
+      const out = new Map<string, Map<string, Column>>();
+      for (const t of await store.db.introspection.getTables()) {
+        out.set(t.name, new Map(t.columns.map((c) => [c.name, { type: c.dataType.toLowerCase(), nullable: c.isNullable, defaulted: c.hasDefaultValue || c.isAutoIncrementing }])));
+      }
+      return out;
+    };
+    for (let i = 0; i < Object.keys(migrations).length; i++) await migrateDown(store.db);
+    const stepper = new Migrator({ db: store.db, provider: { getMigrations: async () => migrations } });
+    const problems: string[] = [];
+    let before = await snapshot();
+    for (const name of Object.keys(migrations)) {
+      const { error } = await stepper.migrateUp();
+      expect(error, name).toBeUndefined();
+      const after = await snapshot();
+      for (const [table, columns] of before) {
+        const now = after.get(table);
+        if (!now) {
+          problems.push(`${name} drops table ${table}`);
+          continue;
+        }
+        for (const [column, was] of columns) {
+          const is = now.get(column);
+          if (!is) problems.push(`${name} drops ${table}.${column}`);
+          else if (is.type !== was.type && !WIDENINGS.has(`${was.type}>${is.type}`)) problems.push(`${name} changes ${table}.${column} from ${was.type} to ${is.type}`);
+          else if (was.nullable && !is.nullable) problems.push(`${name} makes ${table}.${column} not null`);
+        }
+        for (const [column, is] of now) {
+          if (!columns.has(column) && !is.nullable && !is.defaulted) problems.push(`${name} adds ${table}.${column} not null without a default`);
+        }
+      }
+      before = after;
+    }
+    expect(problems).toEqual([]);
   });
 
   it('reverts every step down to an empty schema and re-applies them all', async () => {
