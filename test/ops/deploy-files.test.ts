@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -41,6 +42,18 @@ describe('deploy files', () => {
     expect(targets.sort()).toEqual(apps.sort());
     // Exactly one instance runs the built-in evaluator, so each alert is sent once.
     expect(Object.values(compose.services).filter((s) => s.environment?.TUTORGATE_ALERT_EVALUATOR === 'on')).toHaveLength(1);
+  });
+
+  it("the runbook's docker run mounts the Anthropic key's directory, so a rotation (a file renamed over it) reaches the container", () => {
+    // A bind mount of the file alone stays on the file it was started with: after the
+    // runbook's rotation the instance kept the old key through every SIGHUP.
+    const run = read('docs/operations.md').match(/^docker run (?:[^\n]*\\\n)*[^\n]*/m)?.[0].replace(/\\\n/g, ' ');
+    expect(run).toBeDefined();
+    const keyFile = run!.match(/-e ANTHROPIC_API_KEY_FILE=(\S+)/)?.[1];
+    const targets = [...run!.matchAll(/-v \S+?:(\/[^\s:]*)/g)].map((m) => m[1]);
+    expect(keyFile).toBeDefined();
+    expect(targets).toContain(posix.dirname(keyFile!));
+    expect(targets).not.toContain(keyFile);
   });
 
   it('everything the Dockerfile copies from the context exists and is not excluded by .dockerignore', () => {
