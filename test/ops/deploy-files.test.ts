@@ -56,6 +56,17 @@ describe('deploy files', () => {
     expect(targets).not.toContain(keyFile);
   });
 
+  it('the compose instances can follow the rotation procedures: key file directory mounted, both variables passed through', () => {
+    const compose = parse(read('deploy/compose.yaml'), { merge: true }) as { services: Record<string, { volumes?: string[]; environment?: Record<string, string> }> };
+    const apps = Object.values(compose.services).filter((s) => s.environment?.DATABASE_URL !== undefined);
+    expect(apps).toHaveLength(2);
+    for (const app of apps) {
+      expect(Object.keys(app.environment!)).toEqual(expect.arrayContaining(['ANTHROPIC_API_KEY_FILE', 'TUTORGATE_JWT_SECRET_PREVIOUS']));
+      expect(app.volumes).toContain('./secrets:/run/secrets:ro');
+    }
+    expect(existsSync(root + 'deploy/secrets/.gitignore')).toBe(true);
+  });
+
   it('everything the Dockerfile copies from the context exists and is not excluded by .dockerignore', () => {
     const sources = [...read('Dockerfile').matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1]!.split(/\s+/));
     const ignored = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
