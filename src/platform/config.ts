@@ -75,13 +75,16 @@ const envSchema = z.object({
 
 export type Config = Readonly<z.output<typeof envSchema>>;
 
+// Every variable the service reads (the docs may name no other: test/ops/deploy-files.test.ts).
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
+
 export class ConfigError extends Error {}
 
 // Parsed once in main; a bad value stops start-up naming the variable (never its value:
 // some of these are secrets).
 export function parseConfig(env: NodeJS.ProcessEnv): Config {
   const picked: Record<string, string> = {};
-  for (const key of Object.keys(envSchema.shape)) {
+  for (const key of CONFIG_VARIABLES) {
     // An empty or blank value is unset (a template's `PORT=` line); others are taken as given.
     const v = env[key];
     if (v !== undefined && v.trim() !== '') picked[key] = v;

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -65,6 +65,16 @@ describe('deploy files', () => {
       expect(app.volumes).toContain('./secrets:/run/secrets:ro');
     }
     expect(existsSync(root + 'deploy/secrets/.gitignore')).toBe(true);
+  });
+
+  it('every TUTORGATE_ or ANTHROPIC_ variable the docs and deploy files name is one the service reads, and README lists them all', async () => {
+    const { CONFIG_VARIABLES } = await import('../../src/platform/config.js');
+    const files = ['README.md', 'Dockerfile', 'deploy/compose.yaml', ...readdirSync(root + 'docs').filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    const named = new Set(files.flatMap((f) => [...read(f).matchAll(/\b(?:TUTORGATE|ANTHROPIC)_[A-Z0-9_]*[A-Z0-9]\b/g)].map((m) => m[0])));
+    const unknown = [...named].filter((v) => !CONFIG_VARIABLES.includes(v));
+    expect(unknown).toEqual([]);
+    const readme = read('README.md');
+    expect(CONFIG_VARIABLES.filter((v) => !readme.includes(`\`${v}\``))).toEqual([]);
   });
 
   it('everything the Dockerfile copies from the context exists and is not excluded by .dockerignore', () => {
