@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LlmCallRecord } from '../../src/llm/client/types.js';
 import { createBudgetUsageReader } from '../../src/features/observability/budget-usage.reader.js';
@@ -51,6 +53,20 @@ describe('GET /metrics passes promtool check metrics', () => {
   it('reports no lint problems for any metric the app exposes', () => {
     const res = runPromtool(['check', 'metrics'], { input: text });
     expect({ status: res.status, out: (res.stdout + res.stderr).trim() }).toEqual({ status: 0, out: '' });
+  });
+
+  // A metric renamed in code leaves an alert on the old name that can never fire, and a
+  // runbook query that answers nothing during an incident.
+  it('exports every metric that the alert rules and the runbook name', () => {
+    const read = (p: string) => readFileSync(fileURLToPath(new URL(`../../${p}`, import.meta.url)), 'utf8');
+    const exported = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+    const named = new Set(
+      ['deploy/prometheus/alerts.yml', 'docs/operations.md', 'docs/adr/0004-metrics-and-alerting.md'].flatMap((f) =>
+        [...read(f).matchAll(/\btutorgate_[a-z0-9_]*[a-z0-9]\b/g)].map((m) => m[0].replace(/_(bucket|count|sum)$/, '')),
+      ),
+    );
+    expect(named.size).toBeGreaterThan(10);
+    expect([...named].filter((n) => !exported.has(n))).toEqual([]);
   });
 
   it('prices calls through the price book and splits tokens by kind', () => {
