@@ -77,6 +77,18 @@ describe('deploy files', () => {
     expect(CONFIG_VARIABLES.filter((v) => !readme.includes(`\`${v}\``))).toEqual([]);
   });
 
+  it("compose's stop_grace_period outlasts the instances' drain, so Docker does not kill it", () => {
+    const compose = parse(read('deploy/compose.yaml'), { merge: true }) as { services: Record<string, { stop_grace_period?: string; environment?: Record<string, string> }> };
+    const apps = Object.values(compose.services).filter((s) => s.environment?.DATABASE_URL !== undefined);
+    expect(apps).toHaveLength(2);
+    for (const app of apps) {
+      const drainMs = Number(/^\$\{TUTORGATE_SHUTDOWN_TIMEOUT_MS:-(\d+)\}$/.exec(app.environment!.TUTORGATE_SHUTDOWN_TIMEOUT_MS ?? '')?.[1]);
+      const graceMs = Number(/^(\d+)s$/.exec(app.stop_grace_period ?? '')?.[1]) * 1000;
+      expect(drainMs).toBeGreaterThan(0);
+      expect(graceMs).toBeGreaterThan(drainMs);
+    }
+  });
+
   it('everything the Dockerfile copies from the context exists and is not excluded by .dockerignore', () => {
     const sources = [...read('Dockerfile').matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1]!.split(/\s+/));
     const ignored = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
