@@ -251,6 +251,7 @@ export async function createContainer(input: ContainerInput): Promise<Container>
     grading: gradingRepo,
     learning: learningRepo,
     learners,
+    budgets,
     catalog: async () => (await catalogs.get()).catalog,
     clock,
     logger,

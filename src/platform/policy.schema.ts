@@ -78,6 +78,10 @@ export const RETENTION_FLOORS = {
   progressEvents: { days: 60, why: 'learning paths read the last 60 days of attempts (review and recency)' },
   // the experiment report's default window is 30 days, and it pairs outcomes with the recommendation before them
   recommendations: { days: 30, why: "the experiment report's default 30-day window pairs outcomes with these recommendations" },
+  // a user's budget counter (and its notices) is reserved in and read for the current month, and
+  // settled into after it ends (a call reserved before midnight, a crashed call reconciled):
+  // two months are at most 62 days, and a day more covers clocks and late settles
+  userBudgets: { days: 63, why: "budget counters are read for the current month and settled into after it ends (two months are up to 62 days)" },
 } as const;
 export type RetentionKind = keyof typeof RETENTION_FLOORS;
 export const RETENTION_KINDS = Object.keys(RETENTION_FLOORS) as RetentionKind[];
@@ -97,8 +101,9 @@ const retention = z.strictObject({
   calibrationSet: retentionPeriod('calibrationSet').optional(),
   progressEvents: retentionPeriod('progressEvents').optional(),
   recommendations: retentionPeriod('recommendations').optional(),
+  userBudgets: retentionPeriod('userBudgets').optional(),
   // How often the job runs (and once shortly after start-up). Not under a minute: each run
-  // reads the oldest rows of three tables; not over 30 days: the periods are in days.
+  // reads the oldest rows of several tables; not over 30 days: the periods are in days.
   // The bounds are checked only on a duration: on anything else they would both fail too.
   every: z
     .string()

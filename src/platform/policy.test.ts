@@ -120,6 +120,7 @@ describe('policy', () => {
     refuse({ progressEvents: '59d' }, /retention\.progressEvents: at least 60d: learning paths read the last 60 days/);
     refuse({ recommendations: '29d' }, /retention\.recommendations: at least 30d/);
     refuse({ calibrationSet: '1d' }, /retention\.calibrationSet: at least 30d/);
+    refuse({ userBudgets: '62d' }, /retention\.userBudgets: at least 63d: budget counters are read for the current month/);
     refuse({ evaluations: '40000d' }, /retention\.evaluations: at most 36500d/);
     refuse({ every: '10s' }, /retention\.every: at least 1m/);
     refuse({ every: '60d' }, /retention\.every: at most 30d/);

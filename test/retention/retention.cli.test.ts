@@ -16,14 +16,14 @@ import { migrations } from '../../src/platform/db/migrations/index.js';
 const dir = mkdtempSync(join(tmpdir(), 'tg-retention-cli-'));
 const DATABASE_URL = `sqlite:${join(dir, 't.db')}`;
 const POLICY = join(dir, 'policy.yaml');
-writeFileSync(POLICY, 'retention:\n  evaluations: 180d\n  progressEvents: 365d\n  recommendations: 90d\n');
+writeFileSync(POLICY, 'retention:\n  evaluations: 180d\n  progressEvents: 365d\n  recommendations: 90d\n  userBudgets: 63d\n');
 const DAY = 86_400_000;
 
 const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, { DATABASE_URL, TUTORGATE_DATA_DIR: dir, ...env });
 
 describe('tutorgate retention run', { timeout: 90_000 }, () => {
   let store: Store;
-  const count = async (table: 'evaluations' | 'progress_events' | 'recommendations') => Number((await store.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+  const count = async (table: 'evaluations' | 'progress_events' | 'recommendations' | 'budget_counters') => Number((await store.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
 
   beforeAll(async () => {
     store = openStore(DATABASE_URL);
@@ -34,13 +34,14 @@ describe('tutorgate retention run', { timeout: 90_000 }, () => {
     const item = demoCatalog().items[0]!.id;
     await new LearningRepository(store.db).insertEvents([400, 390, 10].map((days, i) => ({ user_id: 'cli-learner', event_id: `e${i}`, item_id: item, correct: 1, at: now - days * DAY, received_at: now })));
     await store.db.insertInto('recommendations').values({ id: 'rec-old', user_id: 'cli-learner', experiment: null, variant: null, source: 'rules', item_ids: '[]', at: now - 100 * DAY }).execute();
+    await store.db.insertInto('budget_counters').values([{ key: 'user:cli-learner:old', spent_micros: 5, reserved_micros: 0, updated_at: now - 100 * DAY }, { key: 'user:cli-learner:now', spent_micros: 5, reserved_micros: 0, updated_at: now }]).execute();
   });
   afterAll(() => store?.close());
 
   it('deletes nothing without a retention section, and says so', async () => {
     const r = await cli(['retention', 'run']);
     expect(r.code, r.err).toBe(0);
-    expect(JSON.parse(r.out).deleted).toEqual({ evaluations: 0, calibrationSet: 0, progressEvents: 0, recommendations: 0 });
+    expect(JSON.parse(r.out).deleted).toEqual({ evaluations: 0, calibrationSet: 0, progressEvents: 0, recommendations: 0, userBudgets: 0 });
     expect(r.err).toMatch(/the policy sets no retention period/);
     expect(await count('evaluations')).toBe(2);
   });
@@ -48,15 +49,15 @@ describe('tutorgate retention run', { timeout: 90_000 }, () => {
   it('--dry-run prints what would be deleted per kind and deletes nothing', async () => {
     const r = await cli(['retention', 'run', '--dry-run'], { TUTORGATE_POLICY: POLICY });
     expect(r.code, r.err).toBe(0);
-    expect(JSON.parse(r.out)).toMatchObject({ dryRun: true, deleted: { evaluations: 1, calibrationSet: 0, progressEvents: 2, recommendations: 1 }, before: { calibrationSet: null } });
-    expect([await count('evaluations'), await count('progress_events'), await count('recommendations')]).toEqual([2, 3, 1]);
+    expect(JSON.parse(r.out)).toMatchObject({ dryRun: true, deleted: { evaluations: 1, calibrationSet: 0, progressEvents: 2, recommendations: 1, userBudgets: 1 }, before: { calibrationSet: null } });
+    expect([await count('evaluations'), await count('progress_events'), await count('recommendations'), await count('budget_counters')]).toEqual([2, 3, 1, 2]);
   });
 
   it('a run deletes them and prints the counts', async () => {
     const r = await cli(['retention', 'run'], { TUTORGATE_POLICY: POLICY });
     expect(r.code, r.err).toBe(0);
-    expect(JSON.parse(r.out)).toMatchObject({ dryRun: false, deleted: { evaluations: 1, progressEvents: 2, recommendations: 1 } });
-    expect([await count('evaluations'), await count('progress_events'), await count('recommendations')]).toEqual([1, 1, 0]);
+    expect(JSON.parse(r.out)).toMatchObject({ dryRun: false, deleted: { evaluations: 1, progressEvents: 2, recommendations: 1, userBudgets: 1 } });
+    expect([await count('evaluations'), await count('progress_events'), await count('recommendations'), await count('budget_counters')]).toEqual([1, 1, 0, 1]);
     // The two deleted attempts live on in the learner's baseline.
     expect(await store.db.selectFrom('learner_states').select(['events', 'base_events']).where('user_id', '=', 'cli-learner').executeTakeFirst()).toEqual({ events: 2, base_events: 2 });
   });

@@ -8,9 +8,9 @@ import { emptyLearnerState } from '../../src/features/learning-path/kt/learner-s
 import type { EvaluationRow } from '../../src/features/grading/grading.repository.js';
 import { registerRetentionMetrics, RetentionService } from '../../src/features/retention/retention.service.js';
 import { DAY_MS } from '../../src/platform/clock.js';
-import type { PolicyFile } from '../../src/platform/policy.schema.js';
+import { RETENTION_FLOORS, type PolicyFile } from '../../src/platform/policy.schema.js';
 import { STORE_KINDS } from '../helpers/databases.js';
-import { bearer, createTestApp, type TestApp } from '../helpers/test-app.js';
+import { bearer, createTestApp, ManualClock, type TestApp } from '../helpers/test-app.js';
 
 // The retention job against real SQLite and Postgres: what it deletes and keeps per kind,
 // and that the product works the same after a purge (mastery, a replay from the folded
@@ -28,7 +28,7 @@ describe.each(STORE_KINDS)('retention on %s', (kind) => {
   const ago = (days: number) => now - days * DAY_MS;
   const service = (batch: number, registry = new Registry()) => {
     const c = t.container;
-    return new RetentionService({ policy: c.policy.retention, grading: c.grading.repo, learning: c.learning.repo, learners: c.learning.learners, catalog: async () => (await c.learning.catalogs.get()).catalog, clock: c.clock, logger: c.logger, metrics: registerRetentionMetrics(registry), batch });
+    return new RetentionService({ policy: c.policy.retention, grading: c.grading.repo, learning: c.learning.repo, learners: c.learning.learners, budgets: c.budgets, catalog: async () => (await c.learning.catalogs.get()).catalog, clock: c.clock, logger: c.logger, metrics: registerRetentionMetrics(registry), batch });
   };
   // Every attempt the learner made, in time order, as the knowledge tracer takes them.
   const history: { itemId: string; correct: boolean; at: number }[] = [];
@@ -76,8 +76,8 @@ describe.each(STORE_KINDS)('retention on %s', (kind) => {
 
   it('a dry run counts what would go and deletes nothing', async () => {
     const report = await service(1000).run({ dryRun: true });
-    expect(report.deleted).toEqual({ evaluations: 2, calibrationSet: 0, progressEvents: 12, recommendations: 2 });
-    expect(report.before).toEqual({ evaluations: new Date(ago(180)).toISOString(), calibrationSet: null, progressEvents: new Date(ago(365)).toISOString(), recommendations: new Date(ago(90)).toISOString() });
+    expect(report.deleted).toEqual({ evaluations: 2, calibrationSet: 0, progressEvents: 12, recommendations: 2, userBudgets: 0 });
+    expect(report.before).toEqual({ evaluations: new Date(ago(180)).toISOString(), calibrationSet: null, progressEvents: new Date(ago(365)).toISOString(), recommendations: new Date(ago(90)).toISOString(), userBudgets: null });
     expect(await evaluationIds()).toHaveLength(5);
     expect(await eventCount()).toBe(18);
   });
@@ -88,7 +88,7 @@ describe.each(STORE_KINDS)('retention on %s', (kind) => {
     const calibrationBefore = await t.container.grading.calibration.calibrate('demo-evaporation');
     const registry = new Registry();
     const report = await service(5, registry).run(); // batches of 5: several statements and folds per kind
-    expect(report.deleted).toEqual({ evaluations: 2, calibrationSet: 0, progressEvents: 12, recommendations: 2 });
+    expect(report.deleted).toEqual({ evaluations: 2, calibrationSet: 0, progressEvents: 12, recommendations: 2, userBudgets: 0 });
     expect(await evaluationIds()).toEqual(['ev-old-calibration', 'ev-old-pending', 'ev-recent']);
     expect(await eventCount()).toBe(6);
     const recs = await t.store.db.selectFrom('recommendations').select('id').where('user_id', '=', LEARNER).execute();
@@ -105,7 +105,7 @@ describe.each(STORE_KINDS)('retention on %s', (kind) => {
     expect(calibrationAfter.n).toBe(calibrationBefore.n);
     expect(calibrationAfter.n).toBe(4); // three anchors and the override
     // A second run finds nothing more.
-    expect((await service(5).run()).deleted).toEqual({ evaluations: 0, calibrationSet: 0, progressEvents: 0, recommendations: 0 });
+    expect((await service(5).run()).deleted).toEqual({ evaluations: 0, calibrationSet: 0, progressEvents: 0, recommendations: 0, userBudgets: 0 });
   });
 
   it('a replay after the purge starts from the folded baseline: an attempt out of order gives the mastery of the whole history', async () => {
@@ -191,11 +191,50 @@ describe.each(STORE_KINDS)('retention on %s', (kind) => {
     await repo.insertEvaluation(resolved('rv-calibration-lately', 5, null));
     await repo.insertEvaluation(resolved('rv-calibration-long-ago', 181, null));
     const c = t.container;
-    const withCalibration = new RetentionService({ policy: { ...c.policy.retention!, calibrationSet: '180d' }, grading: c.grading.repo, learning: c.learning.repo, learners: c.learning.learners, catalog: async () => (await c.learning.catalogs.get()).catalog, clock: c.clock, logger: c.logger });
+    const withCalibration = new RetentionService({ policy: { ...c.policy.retention!, calibrationSet: '180d' }, grading: c.grading.repo, learning: c.learning.repo, learners: c.learning.learners, budgets: c.budgets, catalog: async () => (await c.learning.catalogs.get()).catalog, clock: c.clock, logger: c.logger });
     expect((await withCalibration.run({ dryRun: true })).deleted).toMatchObject({ evaluations: 1, calibrationSet: 2 }); // and ev-old-calibration of the learner above
     await withCalibration.run();
     const left = await t.store.db.selectFrom('evaluations').select('id').where('user_id', '=', u).orderBy('id').execute();
     expect(left.map((r) => r.id)).toEqual(['rv-calibration-lately', 'rv-inline-lately']);
+  });
+
+  it("userBudgets: deletes users' budget counters and notices last written before the period, never the current or previous month's, one with a reservation, or the shared budgets'", async () => {
+    // The last moment of a 31-day month after a 31-day month: the previous month began 62 days ago.
+    const clock = new ManualClock(Date.parse('2026-08-31T23:59:59.999Z'));
+    const at = (iso: string) => Date.parse(iso);
+    const u = `ub-${kind}`;
+    const counters: [string, number, number][] = [
+      [`user:${u}:2026-08`, at('2026-08-01T00:00:00Z'), 0], // current month: kept
+      [`user:${u}:2026-07`, at('2026-07-01T00:00:00Z'), 0], // previous month, written at its first moment: kept
+      [`user:${u}:2026-06`, at('2026-06-28T00:00:00Z'), 0], // 65 days: goes
+      [`user:${u}_x:2026-04`, at('2026-04-30T00:00:00Z'), 0], // goes (an id with a LIKE wildcard)
+      [`user:${u}:2026-05`, at('2026-05-31T00:00:00Z'), 7], // a reservation still to settle into it: kept
+      ['global:2026-04-01', at('2026-04-01T00:00:00Z'), 0], // shared budgets name no user: kept
+      ['feature:grading:2026-04-01', at('2026-04-01T00:00:00Z'), 0],
+    ];
+    await t.store.db.insertInto('budget_counters').values(counters.map(([key, updated_at, reserved_micros]) => ({ key, spent_micros: 100, reserved_micros, updated_at }))).execute();
+    const notices: [string, number][] = [
+      [`budget:user:${u}:2026-07:0.8`, at('2026-07-01T00:00:00Z')], // kept: would otherwise be sent again
+      [`budget:user:${u}:2026-06:1`, at('2026-06-28T00:00:00Z')], // goes
+      [`budget:user:${u}:2026-03:1`, at('2026-03-05T00:00:00Z')], // goes (a refusal notice, no counter)
+      ['budget:global:2026-04-01:1', at('2026-04-01T00:00:00Z')], // kept
+      [`job:calibration:3600000:${u}`, at('2026-01-01T00:00:00Z')], // another claim: kept
+    ];
+    await t.store.db.insertInto('notifications_sent').values(notices.map(([key, sent_at]) => ({ key, sent_at }))).execute();
+    const c = t.container;
+    const registry = new Registry();
+    const metrics = registerRetentionMetrics(registry);
+    const svc = (batch: number) =>
+      new RetentionService({ policy: { every: '1h', userBudgets: '63d' }, grading: c.grading.repo, learning: c.learning.repo, learners: c.learning.learners, budgets: c.budgets, catalog: async () => (await c.learning.catalogs.get()).catalog, clock, logger: c.logger, metrics, batch });
+    const dry = await svc(1).run({ dryRun: true });
+    expect(dry.deleted).toEqual({ evaluations: 0, calibrationSet: 0, progressEvents: 0, recommendations: 0, userBudgets: 4 });
+    expect(dry.before.userBudgets).toBe('2026-06-29T23:59:59.999Z');
+    expect((await svc(1).run()).deleted.userBudgets).toBe(4); // one row per statement
+    expect(await registry.metrics()).toContain('tutorgate_retention_deleted_total{kind="userBudgets"} 4');
+    const keys = async (table: 'budget_counters' | 'notifications_sent') => (await t.store.db.selectFrom(table).select('key').where('key', 'in', [...counters, ...notices].map((r) => r[0])).orderBy('key').execute()).map((r) => r.key);
+    expect(await keys('budget_counters')).toEqual(['feature:grading:2026-04-01', 'global:2026-04-01', `user:${u}:2026-05`, `user:${u}:2026-07`, `user:${u}:2026-08`]);
+    expect(await keys('notifications_sent')).toEqual(['budget:global:2026-04-01:1', `budget:user:${u}:2026-07:0.8`, `job:calibration:3600000:${u}`]);
+    expect((await svc(3).run()).deleted.userBudgets).toBe(0);
   });
 
   it('deletes through the new time indexes, not a table scan', async () => {
@@ -213,6 +252,18 @@ describe.each(STORE_KINDS)('retention on %s', (kind) => {
   });
 });
 
+describe('the userBudgets floor', () => {
+  it("keeps every month's counter, written at the month's first moment, until the month after next, at any moment of any month", () => {
+    const floor = RETENTION_FLOORS.userBudgets.days * DAY_MS;
+    for (let m = 0; m < 48; m++) {
+      const previousStart = Date.UTC(2026, m - 1, 1);
+      // The last moment of month m: the longest the previous month's counter must be kept so far.
+      const lastMoment = Date.UTC(2026, m + 1, 1) - 1;
+      expect(lastMoment - floor, new Date(lastMoment).toISOString()).toBeLessThan(previousStart);
+    }
+  });
+});
+
 describe('retention without a retention section', () => {
   it('deletes nothing, however old', async () => {
     const t = await createTestApp();
@@ -221,7 +272,7 @@ describe('retention without a retention section', () => {
       expect((await t.app.inject({ method: 'POST', url: '/v1/progress/events', headers: bearer(key), payload: { eventId: 'ancient', itemId: items[0]!, correct: true, at: '2001-01-01T00:00:00Z' } })).statusCode).toBe(202);
       expect(t.container.policy.retention).toBeUndefined();
       expect(t.container.retention.configured()).toBe(false);
-      expect((await t.container.retention.run()).deleted).toEqual({ evaluations: 0, calibrationSet: 0, progressEvents: 0, recommendations: 0 });
+      expect((await t.container.retention.run()).deleted).toEqual({ evaluations: 0, calibrationSet: 0, progressEvents: 0, recommendations: 0, userBudgets: 0 });
       expect(await t.store.db.selectFrom('progress_events').select('event_id').where('user_id', '=', 'ret-default').execute()).toHaveLength(1);
     } finally {
       await t.close();

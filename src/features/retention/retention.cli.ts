@@ -8,6 +8,7 @@ import { GradingRepository } from '../grading/grading.repository.js';
 import { CatalogProvider } from '../learning-path/catalog-provider.js';
 import { LearnerModel } from '../learning-path/learner-model.js';
 import { LearningRepository } from '../learning-path/learning.repository.js';
+import { BudgetRepository } from '../usage/budget.repository.js';
 import { RetentionService, type RetentionReport } from './retention.service.js';
 
 // `tutorgate retention run [--dry-run]`: one run of the job the service schedules, with the
@@ -26,6 +27,7 @@ export async function runRetentionCli(config: Config, store: Store, dryRun: bool
     grading: new GradingRepository(store),
     learning,
     learners: new LearnerModel(learning, systemClock),
+    budgets: new BudgetRepository(store.db),
     catalog: async () => (await new CatalogProvider(learning, systemClock).get()).catalog,
     clock: systemClock,
     logger: createLogger('info', process.stderr),

@@ -8,6 +8,7 @@ import type { GradingRepository } from '../grading/grading.repository.js';
 import type { Catalog } from '../learning-path/catalog.schema.js';
 import { foldOldEvents, type LearnerModel } from '../learning-path/learner-model.js';
 import type { LearningRepository } from '../learning-path/learning.repository.js';
+import type { BudgetRepository } from '../usage/budget.repository.js';
 
 // Rows per statement (and events per learner per transaction). On SQLite a delete runs on
 // the serving connection and holds the write lock while it runs: on 100,000-row tables a
@@ -31,6 +32,7 @@ export interface RetentionDeps {
   grading: Pick<GradingRepository, 'deleteEvaluationsBefore' | 'countEvaluationsBefore'>;
   learning: Pick<LearningRepository, 'learnersWithEventsBefore' | 'countEventsBefore' | 'getBase' | 'eventsBefore' | 'foldEvents' | 'deleteRecommendationsBefore' | 'countRecommendationsBefore'>;
   learners: Pick<LearnerModel, 'kt' | 'skillsOf'>;
+  budgets: Pick<BudgetRepository, 'deleteUserBudgetsBefore' | 'countUserBudgetsBefore'>;
   catalog: () => Promise<Catalog>;
   clock: Clock;
   logger: Pick<Logger, 'info'>;
@@ -45,7 +47,7 @@ export interface RetentionMetrics {
 export function registerRetentionMetrics(registry: Registry): RetentionMetrics {
   const deleted = new Counter({
     name: 'tutorgate_retention_deleted_total',
-    help: 'Rows of learners personal data deleted by the retention job for outliving the policy period, by kind (evaluations, calibrationSet, progressEvents folded into the learner state first, recommendations).',
+    help: 'Rows of learners personal data deleted by the retention job for outliving the policy period, by kind (evaluations, calibrationSet, progressEvents folded into the learner state first, recommendations, userBudgets: monthly budget counters and notices of users).',
     labelNames: ['kind'] as const,
     registers: [registry],
   });
@@ -53,7 +55,7 @@ export function registerRetentionMetrics(registry: Registry): RetentionMetrics {
   return { deleted: (kind, n) => deleted.inc({ kind }, n) };
 }
 
-const zero = (): RetentionCounts => ({ evaluations: 0, calibrationSet: 0, progressEvents: 0, recommendations: 0 });
+const zero = (): RetentionCounts => ({ evaluations: 0, calibrationSet: 0, progressEvents: 0, recommendations: 0, userBudgets: 0 });
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 // Deletes learners' personal data older than the policy's period per kind (ADR 0017), in
@@ -124,6 +126,8 @@ export class RetentionService {
         return this.d.learning.countEventsBefore(cut);
       case 'recommendations':
         return this.d.learning.countRecommendationsBefore(cut);
+      case 'userBudgets':
+        return this.d.budgets.countUserBudgetsBefore(cut);
     }
   }
 
@@ -153,6 +157,8 @@ export class RetentionService {
         return () => grading.deleteEvaluationsBefore('calibration', cut, batch);
       case 'recommendations':
         return () => learning.deleteRecommendationsBefore(cut, batch);
+      case 'userBudgets':
+        return () => this.d.budgets.deleteUserBudgetsBefore(cut, batch);
       case 'progressEvents': {
         // Events are not deleted but folded into each learner's baseline first, so mastery
         // and every later replay are unchanged (learner-model.ts).

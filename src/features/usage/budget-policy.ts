@@ -6,7 +6,8 @@ import { microsFromUsd } from './price-book.js';
 
 // Budget counter keys of one user begin with this (then the month). User ids cannot hold
 // ':', so the prefix is the user's alone (erasure finds their counters by it).
-export const userBudgetPrefix = (userId: string): string => `user:${userId}:`;
+export const USER_BUDGETS = 'user:';
+export const userBudgetPrefix = (userId: string): string => `${USER_BUDGETS}${userId}:`;
 
 // The key that records that one threshold notice of a budget line was sent (once per line
 // and threshold); the notices of every line whose key begins with P begin with budgetNoticePrefix(P).

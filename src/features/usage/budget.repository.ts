@@ -3,11 +3,17 @@ import { claimOnce } from '../../platform/db/claim-once.js';
 import type { Db } from '../../platform/db/database.js';
 import { statement } from '../../platform/db/statement.js';
 import { affectedRows, type TxBody } from '../../platform/db/transaction-runner.js';
+import { budgetNoticePrefix, USER_BUDGETS } from './budget-policy.js';
 
 export interface BudgetLine {
   key: string;
   capMicros: number;
 }
+
+// Keys that begin with `prefix`, compared exactly (not LIKE: `_` is a wildcard, and SQLite's
+// LIKE ignores case).
+const keyStartsWith = (prefix: string) => sql<boolean>`substr(key, 1, ${prefix.length}) = ${prefix}`;
+const USER_NOTICES = budgetNoticePrefix(USER_BUDGETS);
 
 export class BudgetRefused extends Error {
   constructor(readonly key: string) {
@@ -122,6 +128,37 @@ export class BudgetRepository {
     if (keys.length === 0) return new Set();
     const rows = await this.db.selectFrom('notifications_sent').select('key').where('key', 'in', keys).execute();
     return new Set(rows.map((r) => r.key));
+  }
+
+  // Retention (ADR 0017, `userBudgets`): the counters of users' monthly budgets and their
+  // notices name the raw user id. A counter goes once its last write (reservation or settle)
+  // is older than `before` and it holds no reservation (a pending call still settles into
+  // it); a notice once it was sent before `before`. The policy's floor (63 days) keeps the
+  // current and the previous month's. At most `limit` rows per statement, counters first.
+  // In no particular order, and with no index on the time columns: one would be written by
+  // every reservation and settle, the premium hot path, to speed up an hourly scan.
+  async deleteUserBudgetsBefore(before: number, limit: number): Promise<number> {
+    const db = this.db;
+    const counters = await db
+      .deleteFrom('budget_counters')
+      .where('key', 'in', db.selectFrom('budget_counters').select('key').where(keyStartsWith(USER_BUDGETS)).where('updated_at', '<', before).where('reserved_micros', '=', 0).limit(limit))
+      .executeTakeFirst();
+    const n = Number(counters.numDeletedRows);
+    if (n >= limit) return n;
+    const notices = await db
+      .deleteFrom('notifications_sent')
+      .where('key', 'in', db.selectFrom('notifications_sent').select('key').where(keyStartsWith(USER_NOTICES)).where('sent_at', '<', before).limit(limit - n))
+      .executeTakeFirst();
+    return n + Number(notices.numDeletedRows);
+  }
+
+  async countUserBudgetsBefore(before: number): Promise<number> {
+    const db = this.db;
+    const [c, n] = await Promise.all([
+      db.selectFrom('budget_counters').select((eb) => eb.fn.countAll<number | string>().as('n')).where(keyStartsWith(USER_BUDGETS)).where('updated_at', '<', before).where('reserved_micros', '=', 0).executeTakeFirstOrThrow(),
+      db.selectFrom('notifications_sent').select((eb) => eb.fn.countAll<number | string>().as('n')).where(keyStartsWith(USER_NOTICES)).where('sent_at', '<', before).executeTakeFirstOrThrow(),
+    ]);
+    return Number(c.n) + Number(n.n);
   }
 
   async getOverride(userId: string): Promise<{ limits: Record<string, number> | null; monthlyBudgetMicros: number | null } | undefined> {
