@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoCatalog } from '../../src/features/learning-path/catalog-provider.js';
 import { bearer } from '../helpers/test-app.js';
 import { createSimulatedApp, gradeEveryAnswerValidly } from '../helpers/simulated-app.js';
 
@@ -40,6 +41,26 @@ describe("the policy's cache settings", () => {
     expect(purge.statusCode).toBe(200);
     expect(purge.json().purged).toBeGreaterThan(0);
     expect((await path()).json().source).toBe('llm');
+  });
+
+  it('purges a catalog version by tag over HTTP whatever the import accepted in it (+, spaces), and names a malformed tag', async () => {
+    const version = '2026.11+build.7 final';
+    const imported = await t.app.inject({ method: 'PUT', url: '/v1/admin/catalog', headers: bearer(admin), payload: { ...demoCatalog(), version } });
+    expect(imported.statusCode, imported.body).toBe(200);
+    const key = await t.premium('catalog-plus-learner');
+    const path = () => t.app.inject({ method: 'POST', url: '/v1/learning-paths', headers: bearer(key), payload: {} });
+    expect((await path()).json().source).toBe('llm');
+    expect((await path()).json().source).toBe('cache');
+    const purge = await t.app.inject({ method: 'POST', url: '/v1/admin/cache/invalidate', headers: bearer(admin), payload: { tags: [`catalog:${version}`] } });
+    expect(purge.statusCode, purge.body).toBe(200);
+    expect(purge.json().purged).toBeGreaterThan(0);
+    expect((await path()).json().source).toBe('llm');
+    for (const tag of ['catalog:', 'rubric:a+b', 'no-kind']) {
+      const bad = await t.app.inject({ method: 'POST', url: '/v1/admin/cache/invalidate', headers: bearer(admin), payload: { tags: ['feature:grading', tag] } });
+      expect(bad.statusCode, tag).toBe(422);
+      expect(bad.headers['content-type']).toMatch(/application\/problem\+json/);
+      expect(bad.json().errors).toEqual([{ path: 'body.tags.1', message: expect.stringMatching(/^(catalog:VERSION needs the version|expected KIND:VALUE)/) }]);
+    }
   });
 });
 

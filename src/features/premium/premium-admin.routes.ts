@@ -20,6 +20,18 @@ const limitOverride = z.strictObject({
   concurrent: z.int().positive().max(1000).optional(),
 });
 
+// A tag as the cache writes it: `kind:value`. A catalog version is whatever the catalog
+// import accepts (any non-empty text: `2026.11+build.7`, spaces, accents), so `catalog:` takes
+// any value; the request guard has already refused text no store can hold. The other values
+// (rubric and user ids, feature names) keep their own characters.
+const cacheTag = z.string().superRefine((tag, ctx) => {
+  if (tag.startsWith('catalog:')) {
+    if (tag.length === 'catalog:'.length) ctx.addIssue({ code: 'custom', message: 'catalog:VERSION needs the version, as imported' });
+  } else if (!/^[a-z_]+:[A-Za-z0-9_.@:-]{1,200}$/.test(tag)) {
+    ctx.addIssue({ code: 'custom', message: 'expected KIND:VALUE (e.g. rubric:ID, feature:grading, user:ID, catalog:VERSION): KIND in a-z and _, VALUE 1-200 of letters, digits and _ . @ : - (a catalog version may be anything imported)' });
+  }
+}).meta({ description: 'KIND:VALUE: rubric:ID, feature:grading, user:ID (1-200 of letters, digits and _ . @ : -), or catalog:VERSION with the version exactly as imported (any text, e.g. 2026.11+build.7)' });
+
 // Overrides are rows in the store, read on every premium request, so a change applies
 // on every instance at once, with no restart.
 export function premiumAdminRoutes(deps: { budgets: BudgetRepository; overrides: Pick<UserOverridesReader, 'invalidate'>; identity: IdentityService; cache: CacheManager; policy: Policy; clock: Clock }): FastifyPluginAsyncZod {
@@ -62,7 +74,7 @@ export function premiumAdminRoutes(deps: { budgets: BudgetRepository; overrides:
         schema: {
           tags: ['admin'],
           summary: 'Purge cached answers by tag (e.g. rubric:ID, feature:grading, catalog:VERSION, user:ID) on every instance',
-          body: z.strictObject({ tags: z.array(z.string().regex(/^[a-z_]+:[A-Za-z0-9_.@:-]{1,200}$/)).min(1).max(100) }),
+          body: z.strictObject({ tags: z.array(cacheTag).min(1).max(100) }),
           docs: { responses: { 200: { description: 'Purged', content: { 'application/json': CachePurgeSchema } } }, errors: { 503: 'service_unavailable: the purge did not reach Redis or the store cannot be reached, or shutting_down: this instance is draining; retry shortly' } },
         },
       },
