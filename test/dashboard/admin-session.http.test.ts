@@ -37,6 +37,37 @@ describe('dashboard session over HTTP', () => {
     expect(js.body).not.toMatch(/innerHTML|insertAdjacentHTML|outerHTML|document\.write/);
   });
 
+  it('serves the tab icon the page links, and answers /favicon.ico with a cached 204, not a 404', async () => {
+    const page = await t.app.inject({ method: 'GET', url: '/admin' });
+    expect(page.body).toContain('<link rel="icon" type="image/svg+xml" href="/admin/favicon.svg">');
+    const icon = await t.app.inject({ method: 'GET', url: '/admin/favicon.svg' });
+    expect(icon.statusCode).toBe(200);
+    expect(icon.headers['content-type']).toBe('image/svg+xml');
+    expect(icon.headers['cache-control']).toBe('public, max-age=86400');
+    expect(icon.headers['x-content-type-options']).toBe('nosniff');
+    expect(icon.body).toMatch(/^<svg [^]*<\/svg>$/);
+    const ico = await t.app.inject({ method: 'GET', url: '/favicon.ico' });
+    expect(ico.statusCode).toBe(204);
+    expect(ico.headers['cache-control']).toBe('public, max-age=86400');
+    expect(ico.body).toBe('');
+  });
+
+  it('/favicon.ico needs no credential and a stale one sent with it counts as no failed sign-in', async () => {
+    // A gate of 2 failures a minute: were the icon checking credentials, the third would be 429.
+    const strict = await createTestApp({ env: { TUTORGATE_AUTH_FAILURES_PER_MINUTE: '2' } });
+    try {
+      for (let i = 0; i < 5; i++) {
+        const r = await strict.app.inject({ method: 'GET', url: '/favicon.ico', headers: { authorization: 'Bearer tg_stale_key', cookie: 'tg_session=expired' } });
+        expect(r.statusCode).toBe(204);
+      }
+      expect((await strict.container.authFailures.check('127.0.0.1')).allowed).toBe(true);
+      const me = await strict.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(await strict.premium('icon-user')) });
+      expect(me.statusCode).toBe(200);
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('signs an admin in with an API key or a JWT, and the cookie then reads the admin APIs', async () => {
     for (const token of [adminKey, await t.jwt('ada-admin')]) {
       const r = await signIn(`  ${token}\n`); // pasted with stray whitespace

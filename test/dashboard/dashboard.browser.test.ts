@@ -38,6 +38,8 @@ describe('admin dashboard in a browser', () => {
   let adminKey: string;
   let learnerKey: string;
   const browserErrors: string[] = [];
+  // Every icon the browser fetched, with its status: the page's own, never a 404 for /favicon.ico.
+  const icons: string[] = [];
 
   const seed = async (userId: string, feature: 'grading' | 'learning_path', daysAgo: number, input: number, output: number, cacheRead = 0, cacheWrite = 0) => {
     const model = feature === 'grading' ? 'claude-haiku-4-5' : 'claude-sonnet-4-6';
@@ -107,6 +109,9 @@ describe('admin dashboard in a browser', () => {
       if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) browserErrors.push(m.text());
     });
     page.on('pageerror', (e) => browserErrors.push(String(e)));
+    page.on('response', (r) => {
+      if (/favicon/.test(r.url())) icons.push(`${new URL(r.url()).pathname} ${r.status()}`);
+    });
   }, 240_000);
 
   afterAll(async () => {
@@ -336,5 +341,10 @@ describe('admin dashboard in a browser', () => {
 
   it('logged no script errors or CSP violations', () => {
     expect(browserErrors).toEqual([]);
+  });
+
+  it('fetched the tab icon the page links, and no /favicon.ico that would 404', () => {
+    expect(icons.length).toBeGreaterThan(0);
+    expect([...new Set(icons)]).toEqual(['/admin/favicon.svg 200']);
   });
 });

@@ -120,7 +120,7 @@ describe.each(STORE_KINDS)('generated requests against every route, on %s', { ti
     const doc = (await ex.inject(t.app, { method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, Record<string, unknown>> };
     routes = Object.entries(doc.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => ({ method: m.toUpperCase() as Route['method'], path })));
     // hidden from the document, but served
-    routes.push({ method: 'GET', path: '/admin' }, { method: 'GET', path: '/admin/app.js' }, { method: 'GET', path: '/admin/app.css' }, { method: 'GET', path: '/openapi.json' });
+    routes.push({ method: 'GET', path: '/admin' }, { method: 'GET', path: '/admin/app.js' }, { method: 'GET', path: '/admin/app.css' }, { method: 'GET', path: '/admin/favicon.svg' }, { method: 'GET', path: '/favicon.ico' }, { method: 'GET', path: '/openapi.json' });
   }, 60_000);
   afterAll(() => t.close());
 

@@ -8,6 +8,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>tutorgate · admin</title>
+<link rel="icon" type="image/svg+xml" href="/admin/favicon.svg">
 <link rel="stylesheet" href="/admin/app.css">
 <script type="module" src="/admin/app.js"></script>
 </head>

@@ -34,14 +34,20 @@ const CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-function sendAsset(reply: FastifyReply, type: string, body: string): FastifyReply {
+// The tab icon: the logo's blue square (dashboard-styles.ts). Linked from the page, so the
+// browser asks for it rather than /favicon.ico.
+const FAVICON_SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="4" fill="#3b5bdb"/></svg>';
+// Icons change with a release at most: a day in the browser's cache, not a request per page.
+const ICON_CACHE = 'public, max-age=86400';
+
+function sendAsset(reply: FastifyReply, type: string, body: string, cacheControl = 'no-cache'): FastifyReply {
   return reply
     .type(type)
     .header('content-security-policy', CSP)
     .header('x-content-type-options', 'nosniff')
     .header('x-frame-options', 'DENY')
     .header('referrer-policy', 'no-referrer')
-    .header('cache-control', 'no-cache')
+    .header('cache-control', cacheControl)
     .send(body);
 }
 
@@ -69,6 +75,11 @@ export function dashboardRoutes(c: Container): FastifyPluginAsyncZod {
     app.get('/admin', { schema: { hide: true } }, async (_request, reply) => sendAsset(reply, 'text/html; charset=utf-8', DASHBOARD_HTML));
     app.get('/admin/app.js', { schema: { hide: true } }, async (_request, reply) => sendAsset(reply, 'text/javascript; charset=utf-8', DASHBOARD_SCRIPT));
     app.get('/admin/app.css', { schema: { hide: true } }, async (_request, reply) => sendAsset(reply, 'text/css; charset=utf-8', DASHBOARD_STYLES));
+    app.get('/admin/favicon.svg', { schema: { hide: true } }, async (_request, reply) => sendAsset(reply, 'image/svg+xml', FAVICON_SVG, ICON_CACHE));
+    // What a browser asks for on any page without an icon link (a JSON route, /metrics):
+    // no content, cached, rather than a 404 problem in its console on every visit. Public
+    // like the page shell: no auth, so no failed-credential count either.
+    app.get('/favicon.ico', { schema: { hide: true } }, async (_request, reply) => reply.code(204).header('cache-control', ICON_CACHE).send());
 
     app.post(
       '/admin/session',
