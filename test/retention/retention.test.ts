@@ -8,6 +8,7 @@ import { emptyLearnerState } from '../../src/features/learning-path/kt/learner-s
 import type { EvaluationRow } from '../../src/features/grading/grading.repository.js';
 import { registerRetentionMetrics, RetentionService } from '../../src/features/retention/retention.service.js';
 import { DAY_MS } from '../../src/platform/clock.js';
+import { BudgetRepository } from '../../src/features/usage/budget.repository.js';
 import { RETENTION_FLOORS, type PolicyFile } from '../../src/platform/policy.schema.js';
 import { STORE_KINDS } from '../helpers/databases.js';
 import { bearer, createTestApp, ManualClock, type TestApp } from '../helpers/test-app.js';
@@ -235,6 +236,41 @@ describe.each(STORE_KINDS)('retention on %s', (kind) => {
     expect(await keys('budget_counters')).toEqual(['feature:grading:2026-04-01', 'global:2026-04-01', `user:${u}:2026-05`, `user:${u}:2026-07`, `user:${u}:2026-08`]);
     expect(await keys('notifications_sent')).toEqual(['budget:global:2026-04-01:1', `budget:user:${u}:2026-07:0.8`, `job:calibration:3600000:${u}`]);
     expect((await svc(3).run()).deleted.userBudgets).toBe(0);
+  });
+
+  it('userBudgets: a counter reserved in between the purge finding it and deleting it stays, with its reservation', async () => {
+    const key = `user:ub-race-${kind}:2026-01`;
+    await t.store.db.insertInto('budget_counters').values({ key, spent_micros: 10, reserved_micros: 0, updated_at: ago(200) }).execute();
+    let raced = false;
+    // Between the purge's read of the candidates and its delete, a reservation lands on the
+    // counter (on SQLite too: other requests run between the two awaits).
+    const race = async () => {
+      if (raced) return;
+      raced = true;
+      await t.store.db.updateTable('budget_counters').set({ reserved_micros: 5, updated_at: now }).where('key', '=', key).execute();
+    };
+    const beforeExecute = <B extends object>(b: B): B =>
+      new Proxy(b, {
+        get(target, prop) {
+          const v = Reflect.get(target, prop) as unknown;
+          if (typeof v !== 'function') return v;
+          if (prop === 'execute' || prop === 'executeTakeFirst') return async (...a: unknown[]) => (await race(), v.apply(target, a));
+          return (...a: unknown[]) => {
+            const r = v.apply(target, a) as unknown;
+            return r && typeof r === 'object' && 'executeTakeFirst' in r ? beforeExecute(r) : r;
+          };
+        },
+      });
+    const db = new Proxy(t.store.db, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop) as unknown;
+        if (prop === 'deleteFrom') return (table: 'budget_counters') => beforeExecute(target.deleteFrom(table));
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    await new BudgetRepository(db).deleteUserBudgetsBefore(ago(63), 500);
+    expect(raced).toBe(true);
+    expect(await t.store.db.selectFrom('budget_counters').select(['spent_micros', 'reserved_micros']).where('key', '=', key).executeTakeFirst()).toEqual({ spent_micros: 10, reserved_micros: 5 });
   });
 
   it('deletes through the new time indexes, not a table scan', async () => {

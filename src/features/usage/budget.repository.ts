@@ -134,31 +134,45 @@ export class BudgetRepository {
   // notices name the raw user id. A counter goes once its last write (reservation or settle)
   // is older than `before` and it holds no reservation (a pending call still settles into
   // it); a notice once it was sent before `before`. The policy's floor (63 days) keeps the
-  // current and the previous month's. At most `limit` rows per statement, counters first.
-  // In no particular order, and with no index on the time columns: one would be written by
-  // every reservation and settle, the premium hot path, to speed up an hourly scan.
+  // current and the previous month's. At most `limit` rows per call, counters first, in no
+  // particular order. Neither time column has an index (one would be written by every
+  // reservation and settle, the premium hot path), so finding the rows scans the table. The
+  // scan is a read before the delete, so the write lock (SQLite: another process, such as
+  // `tutorgate retention run` beside the service, waits on it) is held only for deletes by
+  // key; on the serving connection the scan still blocks the loop while it runs (200,000
+  // counters: 24-128 ms on the shared cores, once a run; docs/benchmarks.md). The delete
+  // checks the conditions again: a counter written in between stays.
   async deleteUserBudgetsBefore(before: number, limit: number): Promise<number> {
     const db = this.db;
-    const counters = await db
-      .deleteFrom('budget_counters')
-      .where('key', 'in', db.selectFrom('budget_counters').select('key').where(keyStartsWith(USER_BUDGETS)).where('updated_at', '<', before).where('reserved_micros', '=', 0).limit(limit))
-      .executeTakeFirst();
-    const n = Number(counters.numDeletedRows);
-    if (n >= limit) return n;
-    const notices = await db
-      .deleteFrom('notifications_sent')
-      .where('key', 'in', db.selectFrom('notifications_sent').select('key').where(keyStartsWith(USER_NOTICES)).where('sent_at', '<', before).limit(limit - n))
-      .executeTakeFirst();
-    return n + Number(notices.numDeletedRows);
+    const counterKeys = (await this.userCounters(before).select('key').limit(limit).execute()).map((r) => r.key);
+    let n = 0;
+    if (counterKeys.length > 0) {
+      const res = await db.deleteFrom('budget_counters').where('key', 'in', counterKeys).where('updated_at', '<', before).where('reserved_micros', '=', 0).executeTakeFirst();
+      n += Number(res.numDeletedRows);
+    }
+    if (counterKeys.length >= limit) return n;
+    const noticeKeys = (await this.userNotices(before).select('key').limit(limit - counterKeys.length).execute()).map((r) => r.key);
+    if (noticeKeys.length > 0) {
+      const res = await db.deleteFrom('notifications_sent').where('key', 'in', noticeKeys).where('sent_at', '<', before).executeTakeFirst();
+      n += Number(res.numDeletedRows);
+    }
+    return n;
   }
 
   async countUserBudgetsBefore(before: number): Promise<number> {
-    const db = this.db;
     const [c, n] = await Promise.all([
-      db.selectFrom('budget_counters').select((eb) => eb.fn.countAll<number | string>().as('n')).where(keyStartsWith(USER_BUDGETS)).where('updated_at', '<', before).where('reserved_micros', '=', 0).executeTakeFirstOrThrow(),
-      db.selectFrom('notifications_sent').select((eb) => eb.fn.countAll<number | string>().as('n')).where(keyStartsWith(USER_NOTICES)).where('sent_at', '<', before).executeTakeFirstOrThrow(),
+      this.userCounters(before).select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirstOrThrow(),
+      this.userNotices(before).select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirstOrThrow(),
     ]);
     return Number(c.n) + Number(n.n);
+  }
+
+  private userCounters(before: number) {
+    return this.db.selectFrom('budget_counters').where(keyStartsWith(USER_BUDGETS)).where('updated_at', '<', before).where('reserved_micros', '=', 0);
+  }
+
+  private userNotices(before: number) {
+    return this.db.selectFrom('notifications_sent').where(keyStartsWith(USER_NOTICES)).where('sent_at', '<', before);
   }
 
   async getOverride(userId: string): Promise<{ limits: Record<string, number> | null; monthlyBudgetMicros: number | null } | undefined> {
