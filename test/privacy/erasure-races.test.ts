@@ -5,6 +5,7 @@ import { budgetLines } from '../../src/features/usage/budget-policy.js';
 import { UserErasedError, type MeteredCall, type MeteringService } from '../../src/features/usage/metering.service.js';
 import type { Db } from '../../src/platform/db/database.js';
 import { openLockSessions, openTestStore, STORE_KINDS, type LockSessions, type TestStore } from '../helpers/databases.js';
+import { deferred, rowsNaming } from '../helpers/erasure.js';
 import { createSimulatedApp } from '../helpers/simulated-app.js';
 import { bearer, type TestApp } from '../helpers/test-app.js';
 
@@ -13,29 +14,6 @@ import { bearer, type TestApp } from '../helpers/test-app.js';
 // daily roll-up, budget counters) must still agree. Each interleaving is forced: a request
 // held at its reservation by a hook, or (Postgres) the erasure held inside its transaction
 // by a row lock another session keeps, with the test watching pg_stat_activity for waiters.
-
-type Deferred = { promise: Promise<void>; resolve(): void };
-const deferred = (): Deferred => {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-};
-
-// Every row of every table, as text, that holds the id.
-async function rowsNaming(db: Db, dialect: 'sqlite' | 'postgres', id: string): Promise<string[]> {
-  const tables =
-    dialect === 'sqlite'
-      ? (await sql<{ name: string }>`select name from sqlite_master where type = 'table' and name not like 'sqlite_%'`.execute(db)).rows.map((r) => r.name)
-      : (await sql<{ name: string }>`select table_name as name from information_schema.tables where table_schema = current_schema()`.execute(db)).rows.map((r) => r.name);
-  const found: string[] = [];
-  for (const t of tables) {
-    for (const row of (await sql`select * from ${sql.table(t)}`.execute(db)).rows) {
-      const text = JSON.stringify(row);
-      if (text.includes(JSON.stringify(id).slice(1, -1))) found.push(`${t}: ${text}`);
-    }
-  }
-  return found;
-}
 
 // Ledger == roll-up == budget counters, whoever the rows name.
 async function expectBooksAgree(db: Db) {

@@ -187,6 +187,7 @@ describe.each(STORE_KINDS)('retention on %s', (kind) => {
     const u = `ret-reviewed-${kind}`;
     const resolved = (id: string, reviewedDaysAgo: number, rubricJson: string | null) =>
       evaluation(id, { user_id: u, created_at: ago(400), review_status: 'resolved', rubric_json: rubricJson, override_json: '{"levels":{}}', reviewed_by: 'teacher', reviewed_at: ago(reviewedDaysAgo) });
+    await t.free(u); // an evaluation is stored only for a user who stands (ADR 0016)
     await repo.insertEvaluation(resolved('rv-inline-lately', 5, '{}'));
     await repo.insertEvaluation(resolved('rv-inline-long-ago', 181, '{}'));
     await repo.insertEvaluation(resolved('rv-calibration-lately', 5, null));

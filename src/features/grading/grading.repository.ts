@@ -2,6 +2,8 @@ import { sql, type ExpressionBuilder } from 'kysely';
 import type { Db, Store } from '../../platform/db/database.js';
 import { placeheldRow, statement } from '../../platform/db/statement.js';
 import type { DB, EvaluationsTable } from '../../platform/db/schema.js';
+import { affectedRows } from '../../platform/db/transaction-runner.js';
+import { isServicePrincipal, whileUserStands } from '../../platform/db/while-user-stands.js';
 import type { Rubric } from './rubric.schema.js';
 
 export type EvaluationRow = EvaluationsTable;
@@ -50,14 +52,21 @@ export interface StoredRubric {
 }
 
 export class GradingRepository {
-  // Every grading request stores its evaluation (cache hits too): compiled once.
+  // Every grading request stores its evaluation (cache hits too): compiled once. Written only
+  // while the learner's row stands (while-user-stands.ts): an answer from the cache or the
+  // rules reserves nothing, so this insert is where an erasure that came after the request
+  // authenticated is met.
   private readonly insertEvaluationStmt;
+  private readonly insertServiceEvaluationStmt;
 
   private readonly db: Db;
 
   constructor(private readonly store: Pick<Store, 'db' | 'write'>) {
     this.db = store.db;
-    this.insertEvaluationStmt = statement(this.db, (p, db) => db.insertInto('evaluations').values(placeheldRow<EvaluationRow>(p, EVALUATION_COLUMNS)));
+    // The service's own grading (calibration, `system:…`) has no user row: a plain insert.
+    this.insertServiceEvaluationStmt = statement(this.db, (p, db) => db.insertInto('evaluations').values(placeheldRow<EvaluationRow>(p, EVALUATION_COLUMNS)));
+    const columns = Object.keys(EVALUATION_COLUMNS) as (keyof EvaluationRow)[];
+    this.insertEvaluationStmt = statement(this.db, (p, db) => db.insertInto('evaluations').columns(columns).expression(whileUserStands(db, placeheldRow<EvaluationRow>(p, EVALUATION_COLUMNS), p.user_id) as never));
   }
 
   // Rubric versions are immutable: a change is a new version, so grades and cache keys
@@ -92,8 +101,10 @@ export class GradingRepository {
     return rows.map((r) => ({ rubric: JSON.parse(r.definition_json) as Rubric, ownerId: r.owner_id }));
   }
 
-  async insertEvaluation(row: EvaluationRow): Promise<void> {
-    await this.store.write(this.insertEvaluationStmt.bind(row));
+  // False when the learner's row is gone (erased after the request authenticated): nothing written.
+  async insertEvaluation(row: EvaluationRow): Promise<boolean> {
+    const stmt = isServicePrincipal(row.user_id) ? this.insertServiceEvaluationStmt : this.insertEvaluationStmt;
+    return affectedRows(await this.store.write(stmt.bind(row))) > 0;
   }
 
   async evaluation(id: string): Promise<EvaluationRow | undefined> {

@@ -8,7 +8,7 @@ import type { Principal } from '../identity/identity.types.js';
 import { hasPermission } from '../identity/access.js';
 import type { PremiumPipeline } from '../premium/premium-pipeline.js';
 import type { Source } from '../premium/premium.types.js';
-import type { UsageSummary } from '../usage/metering.service.js';
+import { UserErasedError, type UsageSummary } from '../usage/metering.service.js';
 import { isBlankAnswer } from './blank-answer.js';
 import { gradesDisagree } from './grade-agreement.js';
 import { buildGradingPrompt, GRADING_TEMPLATE_ID, GRADING_TEMPLATE_VERSION } from './grading-prompt.js';
@@ -161,7 +161,9 @@ export class GradingService {
       createdAt: new Date(now).toISOString(),
     };
     const json = JSON.stringify(evaluation);
-    await this.repo.insertEvaluation({
+    // A learner erased while this request was in flight: their answer is not stored under
+    // the id the erasure removed, and they hear what their credentials now get (ADR 0016).
+    const stored = await this.repo.insertEvaluation({
       id: evaluation.id,
       user_id: p.userId,
       rubric_id: rubric.id,
@@ -179,6 +181,7 @@ export class GradingService {
       reviewed_at: null,
       created_at: now,
     });
+    if (!stored) throw new UserErasedError();
     return { ...evaluation, headers: outcome.headers, json };
   }
 

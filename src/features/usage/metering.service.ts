@@ -8,6 +8,7 @@ import { BudgetRefused, BudgetRepository, type BudgetLine } from './budget.repos
 import { budgetNoticeKey } from './budget-policy.js';
 import type { PriceBook, PriceQuote, TokenUsage } from './price-book.js';
 import { UsageLedgerRepository, type LedgerRow } from './usage-ledger.repository.js';
+import { isServicePrincipal } from '../../platform/db/while-user-stands.js';
 
 // One upstream call as the LLM client reports it.
 export interface MeteredCall {
@@ -68,9 +69,6 @@ export class UserErasedError extends UnauthorizedError {
   }
 }
 
-// Ids the service bills its own calls to (calibration, batches); never a user's.
-export const SERVICE_PRINCIPAL_PREFIX = 'system:';
-
 export type ReserveResult = { ok: true; reservation: Reservation } | { ok: false; refusedKey: string };
 
 // Crash safety: the budget reservation and a pending ledger row are written in ONE
@@ -128,7 +126,7 @@ export class MeteringService {
   private *reserveTx(lines: BudgetLine[], amount: number, now: number, pending: LedgerRow): TxBody<void> {
     // Service principals (`system:calibration`) have no user row, and no person to erase: a
     // ':' cannot occur in a user's id (USER_ID_PATTERN).
-    if (pending.user_id.startsWith(SERVICE_PRINCIPAL_PREFIX)) yield* this.ledger.insertIn(pending);
+    if (isServicePrincipal(pending.user_id)) yield* this.ledger.insertIn(pending);
     else if (!(yield* this.ledger.insertForUserIn(pending))) throw new UserErasedError();
     yield* this.budgets.reserveIn(lines, amount, now);
   }

@@ -1,8 +1,9 @@
-import { PostgresAdapter, sql } from 'kysely';
+import { sql } from 'kysely';
 import type { Db } from '../../platform/db/database.js';
 import type { UsageLedgerTable } from '../../platform/db/schema.js';
 import { placeheldRow, statement, type Statement } from '../../platform/db/statement.js';
 import { affectedRows, type TxBody } from '../../platform/db/transaction-runner.js';
+import { whileUserStands } from '../../platform/db/while-user-stands.js';
 
 export type LedgerRow = UsageLedgerTable;
 
@@ -46,20 +47,11 @@ export class UsageLedgerRepository {
 
   constructor(private readonly db: Db) {
     this.insert = statement(db, (p) => db.insertInto('usage_ledger').values(placeheldRow<LedgerRow>(p, LEDGER_COLUMNS)).onConflict((oc) => oc.doNothing()));
-    // The reservation's pending row, written only while the user's row stands, and on
-    // Postgres holding a key-share lock on it to the commit: an erasure (which locks that
-    // row FOR UPDATE first, personal-data.repository.ts) either waits for this reservation
-    // and then finds it pending, or has deleted the user and this inserts nothing. The
-    // check rides on the insert the reservation makes anyway: no statement more per call.
+    // The reservation's pending row, written only while the user's row stands
+    // (while-user-stands.ts): an erasure either waits for this reservation and then finds
+    // it pending, or has deleted the user and this inserts nothing.
     const columns = Object.keys(LEDGER_COLUMNS) as (keyof LedgerRow)[];
-    const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
-    this.insertForUser = statement(db, (p) => {
-      const user = db
-        .selectFrom('users')
-        .select((eb) => columns.map((c) => eb.val(p[c]).as(c)))
-        .where('users.id', '=', p.user_id);
-      return db.insertInto('usage_ledger').columns(columns).expression(postgres ? user.forKeyShare() : user);
-    });
+    this.insertForUser = statement(db, (p) => db.insertInto('usage_ledger').columns(columns).expression(whileUserStands(db, placeheldRow<LedgerRow>(p, LEDGER_COLUMNS), p.user_id) as never));
     this.rollup = statement(db, (p) =>
       db
         .insertInto('usage_daily')

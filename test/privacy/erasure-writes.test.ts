@@ -1,0 +1,134 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EvaluationRow } from '../../src/features/grading/grading.repository.js';
+import { openLockSessions, openTestStore, STORE_KINDS, type LockSessions, type TestStore } from '../helpers/databases.js';
+import { holdNextCall, rowsNaming } from '../helpers/erasure.js';
+import { createSimulatedApp, gradeEveryAnswerValidly } from '../helpers/simulated-app.js';
+import { bearer, type TestApp } from '../helpers/test-app.js';
+
+// An erasure racing the writes of a learner's request that reserve no budget (ADR 0016): an
+// answer from the cache or the rules, progress, a learning path, a billing event, a batch's
+// usage. A write that comes after the erasure must not land under the learner's id. Each
+// interleaving is forced: the write held by a hook until the erasure has answered, or (on
+// Postgres) the erasure held inside its transaction, past the tables it has already
+// cleared, by a row lock another session keeps.
+
+const grading = (answer: string) => ({ question: 'Why does a puddle dry up?', referenceAnswer: 'The water evaporates into the air.', answer });
+
+describe.each(STORE_KINDS)('erasure racing a request that reserves nothing (%s)', (kind) => {
+  let ts: TestStore;
+  let t: TestApp & { sim: Parameters<typeof gradeEveryAnswerValidly>[0] };
+  let admin: string;
+  let seq = 0;
+
+  beforeAll(async () => {
+    ts = await openTestStore(kind);
+    t = await createSimulatedApp({ store: ts });
+    gradeEveryAnswerValidly(t.sim);
+    admin = await t.premium(`writes-admin-${kind}`, ['admin']);
+  });
+  afterAll(async () => {
+    await t.close();
+    await ts.cleanup();
+  });
+
+  const erase = (id: string) => t.app.inject({ method: 'DELETE', url: `/v1/admin/users/${encodeURIComponent(id)}`, headers: bearer(admin) });
+  const nextId = (what: string) => `w_${what}.${kind}.${++seq}@example.org`;
+
+  // The request, held at `hold` until the erasure has answered, then let go: it must be
+  // refused as the reservation is (401 problem+json), and nothing may name the learner.
+  async function expectRefusedAfterErasure(id: string, hold: { reached: Promise<void>; release(): void }, request: Promise<{ statusCode: number; headers: Record<string, unknown>; json(): { code?: string } }>) {
+    await hold.reached;
+    expect((await erase(id)).statusCode).toBe(200);
+    hold.release();
+    const answered = await request;
+    expect(answered.statusCode).toBe(401);
+    expect(String(answered.headers['content-type'])).toContain('application/problem+json');
+    expect(await rowsNaming(t.store.db, kind, id)).toEqual([]);
+  }
+
+  const holdEvaluation = (id: string) => holdNextCall(t.container.grading.repo, 'insertEvaluation', (row: EvaluationRow) => row.user_id === id);
+
+  it('a graded answer from the cache, stored after the erasure: 401, and no evaluation under the id', async () => {
+    const id = nextId('cached');
+    const key = await t.premium(id);
+    const first = await t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(key), payload: grading('It evaporates.') });
+    expect(first.json().source).toBe('llm');
+    await t.container.deferred.drain();
+    const hold = holdEvaluation(id);
+    await expectRefusedAfterErasure(id, hold, t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(key), payload: grading('It evaporates.') }));
+  });
+
+  it('a graded answer from the rules (their budget spent), stored after the erasure: 401, and no evaluation under the id', async () => {
+    const id = nextId('rules');
+    const key = await t.premium(id);
+    // $0.001 a month: less than one call's worst case, so every answer comes from the rules.
+    expect((await t.app.inject({ method: 'PUT', url: `/v1/admin/users/${encodeURIComponent(id)}/budget`, headers: bearer(admin), payload: { monthlyUsd: 0.001 } })).statusCode).toBe(200);
+    const first = await t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(key), payload: grading('The sun heats it.') });
+    expect(first.statusCode).toBe(200);
+    expect(first.json().source).toBe('rules');
+    const hold = holdEvaluation(id);
+    await expectRefusedAfterErasure(id, hold, t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(key), payload: grading('It goes into the air.') }));
+  });
+});
+
+// Postgres: the erasure is held inside its transaction after it has cleared evaluations,
+// progress, learner state and recommendations (the blocker locks the learner's exposure row,
+// which it deletes after them). A write made then must wait for the erasure (it takes a
+// key share of the user's row, which the erasure holds FOR UPDATE) and then write nothing;
+// without that it would commit under the id the erasure had already swept.
+describe('erasure racing writes inside its transaction (postgres)', () => {
+  let ts: TestStore;
+  let t: TestApp;
+  let admin: string;
+  let locks: LockSessions;
+  let seq = 0;
+
+  beforeAll(async () => {
+    ts = await openTestStore('postgres');
+    t = await createSimulatedApp({ store: ts });
+    admin = await t.premium('writes-admin-pg', ['admin']);
+    locks = await openLockSessions(ts.url);
+  });
+  afterAll(async () => {
+    await locks.end();
+    await t.close();
+    await ts.cleanup();
+  });
+
+  async function until(cond: () => Promise<boolean>) {
+    while (!(await cond())) await new Promise((r) => setImmediate(r));
+  }
+
+  // Runs `write` for a learner while the erasure waits inside its transaction; returns what
+  // the write returned (or threw), once the erasure has committed.
+  async function writeDuringErasure<R>(id: string, write: () => Promise<R>): Promise<{ ok: true; value: R } | { ok: false; error: unknown }> {
+    await t.container.learning.repo.recordExposure('learning_path', id, 'treatment', t.clock.now());
+    await locks.blocker.query('begin');
+    await locks.blocker.query('select * from experiment_exposures where user_id = $1 for update', [id]);
+    const erasure = t.app.inject({ method: 'DELETE', url: `/v1/admin/users/${encodeURIComponent(id)}`, headers: bearer(admin) });
+    await until(async () => (await locks.lockWaiters()) >= 1);
+    let outcome: { ok: true; value: R } | { ok: false; error: unknown } | undefined;
+    const done = write().then(
+      (value) => (outcome = { ok: true, value }),
+      (error: unknown) => (outcome = { ok: false, error }),
+    );
+    // Either the write waits on the erasure (a second waiter) or it went through.
+    await until(async () => outcome !== undefined || (await locks.lockWaiters()) >= 2);
+    await locks.blocker.query('commit');
+    expect((await erasure).statusCode).toBe(200);
+    await done;
+    return outcome!;
+  }
+
+  it('an evaluation: not stored (the service answers 401)', async () => {
+    const id = `pg_eval.${++seq}@example.org`;
+    await t.free(id);
+    const row: EvaluationRow = {
+      id: `eval_pg_race_${seq}`, user_id: id, rubric_id: 'demo-evaporation', rubric_version: 1, rubric_json: null, question: 'Q', answer: 'It evaporates.', result_json: '{}',
+      source: 'rules', confidence: 0.9, review_status: 'none', review_reasons: null, override_json: null, reviewed_by: null, reviewed_at: null, created_at: t.clock.now(),
+    };
+    const written = await writeDuringErasure(id, () => t.container.grading.repo.insertEvaluation(row));
+    expect(await rowsNaming(t.store.db, 'postgres', id)).toEqual([]);
+    expect(written).toEqual({ ok: true, value: false });
+  });
+});
