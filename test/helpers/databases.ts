@@ -102,3 +102,9 @@ export async function openLockSessions(url: string): Promise<LockSessions> {
     },
   };
 }
+
+// Learners' rows for tests that write a learner's data through a repository: such writes
+// land only while the user's row stands (ADR 0016, while-user-stands.ts).
+export async function seedUsers(db: Store['db'], ...ids: string[]): Promise<void> {
+  if (ids.length) await db.insertInto('users').values(ids.map((id) => ({ id, roles: 'learner', created_at: 0, disabled: 0 }))).onConflict((oc) => oc.column('id').doNothing()).execute();
+}

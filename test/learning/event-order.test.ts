@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LearningRepository } from '../../src/features/learning-path/learning.repository.js';
 import { openStore, type Store } from '../../src/platform/db/database.js';
 import { migrateUp } from '../../src/platform/db/migrator.js';
-import { PG_ADMIN_URL, pgAdminQuery } from '../helpers/databases.js';
+import { PG_ADMIN_URL, pgAdminQuery, seedUsers } from '../helpers/databases.js';
 
 // A Postgres created with a locale's collation (here ICU en-US, where "a" < "B" < "c"), not
 // the C collation of the test databases: attempts of one time must still come in the order
@@ -18,6 +18,7 @@ describe('progress events of one time on a Postgres with a locale collation', ()
     url.pathname = `/${name}`;
     store = openStore(url.toString(), { poolSize: 2 });
     await migrateUp(store.db);
+    await seedUsers(store.db, 'u', 'a', 'b', 'B');
   }, 60_000);
 
   afterAll(async () => {

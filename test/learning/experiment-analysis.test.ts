@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedUsers } from '../helpers/databases.js';
 import { bearer, createTestApp, type TestApp } from '../helpers/test-app.js';
 
 // A seeded population: learners in the `llm` arm succeed on recommended items 66 % of
@@ -53,6 +54,7 @@ describe('experiment analysis', () => {
     for (let i = 0; i < rows.length; i += 1000) await t.store.db.insertInto('progress_events').values(rows.slice(i, i + 1000)).execute();
     await t.store.db.insertInto('experiment_exposures').values(exposures).execute();
     await t.store.db.insertInto('recommendations').values(recs).execute();
+    await seedUsers(t.store.db, 'ab-0');
     await repo.recordExposure('learning_path', 'ab-0', 'control', now); // the repository path counts repeat exposures
     expect((await repo.exposures('learning_path')).length).toBe(2150);
     const admin = await t.premium(undefined, ['admin']);

@@ -69,6 +69,53 @@ describe.each(STORE_KINDS)('erasure racing a request that reserves nothing (%s)'
     const hold = holdEvaluation(id);
     await expectRefusedAfterErasure(id, hold, t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(key), payload: grading('It goes into the air.') }));
   });
+
+  const items = () => t.container.learning.catalogs.get().then(({ catalog }) => catalog.items.map((i) => i.id));
+
+  it('progress posted after the erasure: 401, no event and no learner state under the id', async () => {
+    const id = nextId('progress');
+    const key = await t.free(id);
+    const [item] = await items();
+    expect((await t.app.inject({ method: 'POST', url: '/v1/progress/events', headers: bearer(key), payload: { eventId: 'p1', itemId: item, correct: true } })).statusCode).toBe(202);
+    const hold = holdNextCall(t.container.learning.repo, 'insertEvents', (rows: { user_id: string }[]) => rows[0]?.user_id === id);
+    await expectRefusedAfterErasure(id, hold, t.app.inject({ method: 'POST', url: '/v1/progress/events', headers: bearer(key), payload: { events: [{ eventId: 'p1', itemId: item, correct: true }, { eventId: 'p2', itemId: item, correct: false }] } }));
+  });
+
+  it('progress stored just before the erasure: the learner state computed from it is not written back under the id', async () => {
+    const id = nextId('state');
+    const key = await t.free(id);
+    const [item] = await items();
+    const hold = holdNextCall(t.container.learning.repo, 'putState', (userId: string) => userId === id);
+    const posted = t.app.inject({ method: 'POST', url: '/v1/progress/events', headers: bearer(key), payload: { eventId: 's1', itemId: item, correct: true } });
+    await hold.reached;
+    expect((await erase(id)).statusCode).toBe(200);
+    hold.release();
+    // Accepted before the erasure, which then removed it with the rest.
+    expect((await posted).statusCode).toBe(202);
+    expect(await rowsNaming(t.store.db, kind, id)).toEqual([]);
+  });
+
+  it('a learning path answered after the erasure (the rules path of a free learner): 401, no recommendation under the id', async () => {
+    const id = nextId('path');
+    const key = await t.free(id);
+    const first = await t.app.inject({ method: 'POST', url: '/v1/learning-paths', headers: bearer(key), payload: { count: 2 } });
+    expect(first.json().source).toBe('rules');
+    const hold = holdNextCall(t.container.learning.repo, 'insertRecommendation', (r: { userId: string }) => r.userId === id);
+    await expectRefusedAfterErasure(id, hold, t.app.inject({ method: 'POST', url: '/v1/learning-paths', headers: bearer(key), payload: { count: 2 } }));
+  });
+
+  it("after the erasure, the learning repository's writes for the id write nothing", async () => {
+    const id = nextId('repo');
+    await t.free(id);
+    expect((await erase(id)).statusCode).toBe(200);
+    const repo = t.container.learning.repo;
+    const now = t.clock.now();
+    expect(await repo.insertEvents([{ user_id: id, event_id: 'late', item_id: (await items())[0]!, correct: 1, at: now, received_at: now }])).toBeUndefined();
+    expect(await repo.putState(id, '{}', now, 1, now)).toBe(false);
+    expect(await repo.insertRecommendation({ id: `rec_late_${kind}`, userId: id, experiment: 'learning_path', variant: 'treatment', source: 'rules', itemIds: [], at: now })).toBe(false);
+    expect(await repo.recordExposure('learning_path', id, 'treatment', now)).toBe(false);
+    expect(await rowsNaming(t.store.db, kind, id)).toEqual([]);
+  });
 });
 
 // Postgres: the erasure is held inside its transaction after it has cleared evaluations,
@@ -130,5 +177,31 @@ describe('erasure racing writes inside its transaction (postgres)', () => {
     const written = await writeDuringErasure(id, () => t.container.grading.repo.insertEvaluation(row));
     expect(await rowsNaming(t.store.db, 'postgres', id)).toEqual([]);
     expect(written).toEqual({ ok: true, value: false });
+  });
+
+  it('progress events: not stored (the service answers 401)', async () => {
+    const id = `pg_events.${++seq}@example.org`;
+    await t.free(id);
+    const now = t.clock.now();
+    const item = (await t.container.learning.catalogs.get()).catalog.items[0]!.id;
+    const written = await writeDuringErasure(id, () => t.container.learning.repo.insertEvents([{ user_id: id, event_id: 'e1', item_id: item, correct: 1, at: now, received_at: now }]));
+    expect(await rowsNaming(t.store.db, 'postgres', id)).toEqual([]);
+    expect(written).toEqual({ ok: true, value: undefined });
+  });
+
+  it('a learner state, a recommendation and an exposure: none written', async () => {
+    const id = `pg_path.${++seq}@example.org`;
+    await t.free(id);
+    const repo = t.container.learning.repo;
+    const now = t.clock.now();
+    const written = await writeDuringErasure(id, () =>
+      Promise.all([
+        repo.putState(id, '{}', now, 1, now),
+        repo.insertRecommendation({ id: `rec_pg_${seq}`, userId: id, experiment: 'learning_path', variant: 'treatment', source: 'rules', itemIds: [], at: now }),
+        repo.recordExposure('learning_path', id, 'control', now),
+      ]),
+    );
+    expect(await rowsNaming(t.store.db, 'postgres', id)).toEqual([]);
+    expect(written).toEqual({ ok: true, value: [false, false, false] });
   });
 });

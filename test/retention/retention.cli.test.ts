@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli-process.js';
+import { seedUsers } from '../helpers/databases.js';
 import { demoCatalog } from '../../src/features/learning-path/catalog-provider.js';
 import { LearningRepository } from '../../src/features/learning-path/learning.repository.js';
 import { openStore, type Store } from '../../src/platform/db/database.js';
@@ -32,6 +33,7 @@ describe('tutorgate retention run', { timeout: 90_000 }, () => {
     const row = (id: string, days: number) => ({ id, user_id: 'cli-learner', rubric_id: 'demo-evaporation', rubric_version: 1, rubric_json: null, question: 'Q', answer: 'A', result_json: '{}', source: 'rules', confidence: 0.9, review_status: 'none' as const, review_reasons: null, override_json: null, reviewed_by: null, reviewed_at: null, created_at: now - days * DAY });
     await store.db.insertInto('evaluations').values([row('ev-old', 200), row('ev-new', 5)]).execute();
     const item = demoCatalog().items[0]!.id;
+    await seedUsers(store.db, 'cli-learner');
     await new LearningRepository(store.db).insertEvents([400, 390, 10].map((days, i) => ({ user_id: 'cli-learner', event_id: `e${i}`, item_id: item, correct: 1, at: now - days * DAY, received_at: now })));
     await store.db.insertInto('recommendations').values({ id: 'rec-old', user_id: 'cli-learner', experiment: null, variant: null, source: 'rules', item_ids: '[]', at: now - 100 * DAY }).execute();
     await store.db.insertInto('budget_counters').values([{ key: 'user:cli-learner:old', spent_micros: 5, reserved_micros: 0, updated_at: now - 100 * DAY }, { key: 'user:cli-learner:now', spent_micros: 5, reserved_micros: 0, updated_at: now }]).execute();

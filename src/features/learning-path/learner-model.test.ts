@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTestStore, STORE_KINDS, type TestStore } from '../../../test/helpers/databases.js';
+import { openTestStore, seedUsers, STORE_KINDS, type TestStore } from '../../../test/helpers/databases.js';
 import { demoCatalog } from './catalog-provider.js';
 import { LearnerModel } from './learner-model.js';
 import { EMPTY_BASE, LearningRepository, type ProgressEventRow } from './learning.repository.js';
@@ -20,14 +20,21 @@ describe.each(STORE_KINDS)('learner state under concurrent progress posts, on %s
 
   const clock = { now: () => Date.UTC(2026, 10, 29) };
   const event = (userId: string, id: string, minute: number, correct = true): ProgressEventRow => ({ user_id: userId, event_id: id, item_id: item, correct: correct ? 1 : 0, at: Date.UTC(2026, 10, 20, 10, minute), received_at: clock.now() });
+  // Stored as a request would: the learner's row stands.
+  const insert = async (rows: ProgressEventRow[]) => {
+    await seedUsers(ts.store.db, rows[0]!.user_id);
+    const fresh = await repo.insertEvents(rows);
+    if (!fresh) throw new Error('the learner has no user row');
+    return fresh;
+  };
   const attempts = async (model: LearnerModel, userId: string) => (await model.snapshot(userId)).state.total.attempts;
 
   it('does not count an event twice when a replay has already taken it in', async () => {
     const model = new LearnerModel(repo, clock);
     const u = `twice-${kind}`;
-    await model.apply(u, await repo.insertEvents([event(u, 'a', 1), event(u, 'b', 2)]), catalog);
-    const c = await repo.insertEvents([event(u, 'c', 5)]); // request 1 stored c, and is slow to apply it
-    await model.apply(u, await repo.insertEvents([event(u, 'd', 0)]), catalog); // request 2: d is older than b, so it replays all four
+    await model.apply(u, await insert([event(u, 'a', 1), event(u, 'b', 2)]), catalog);
+    const c = await insert([event(u, 'c', 5)]); // request 1 stored c, and is slow to apply it
+    await model.apply(u, await insert([event(u, 'd', 0)]), catalog); // request 2: d is older than b, so it replays all four
     const after = await model.apply(u, c, catalog); // request 1 catches up
     expect(after.events).toBe(4);
     expect(await attempts(model, u)).toBe(4);
@@ -40,12 +47,12 @@ describe.each(STORE_KINDS)('learner state under concurrent progress posts, on %s
     const sibling = catalog.items.find((i, n) => n > 0 && i.skills.includes(skill))!;
     const v2 = { ...catalog, version: `${catalog.version}-without-${item}`, items: catalog.items.filter((i) => i.id !== item) };
     await repo.putCatalog(catalog.version, JSON.stringify(catalog), clock.now());
-    await model.apply(u, await repo.insertEvents([event(u, 'a', 1), event(u, 'b', 2), event(u, 'c', 3)]), catalog);
+    await model.apply(u, await insert([event(u, 'a', 1), event(u, 'b', 2), event(u, 'c', 3)]), catalog);
     await repo.putCatalog(v2.version, JSON.stringify(v2), clock.now()); // the author retires the item
     const kt = await model.kt();
     const before = kt.mastery((await model.snapshot(u)).state, skill);
     // an attempt synced late from a device (older than the others) replays the history under v2
-    const late = await repo.insertEvents([{ ...event(u, 'd', 0), item_id: sibling.id }]);
+    const late = await insert([{ ...event(u, 'd', 0), item_id: sibling.id }]);
     const after = await model.apply(u, late, v2);
     expect(after.state.skills.get(skill)?.attempts).toBe(4);
     expect(kt.mastery(after.state, skill)).toBeGreaterThanOrEqual(before);
@@ -54,7 +61,7 @@ describe.each(STORE_KINDS)('learner state under concurrent progress posts, on %s
   it('does not lose an event to a replay that read the history before it was stored', async () => {
     const u = `lost-${kind}`;
     const plain = new LearnerModel(repo, clock);
-    await plain.apply(u, await repo.insertEvents([event(u, 'a', 1), event(u, 'b', 2)]), catalog);
+    await plain.apply(u, await insert([event(u, 'a', 1), event(u, 'b', 2)]), catalog);
     // request 2's replay has read a, b, d and is about to write when request 1 stores and applies c
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
@@ -79,9 +86,9 @@ describe.each(STORE_KINDS)('learner state under concurrent progress posts, on %s
       },
       clock,
     );
-    const replaying = slow.apply(u, await repo.insertEvents([event(u, 'd', 0)]), catalog);
+    const replaying = slow.apply(u, await insert([event(u, 'd', 0)]), catalog);
     await new Promise((r) => setTimeout(r, 50)); // the replay has read its events and waits to write
-    await plain.apply(u, await repo.insertEvents([event(u, 'c', 9)]), catalog);
+    await plain.apply(u, await insert([event(u, 'c', 9)]), catalog);
     release();
     await replaying;
     const snap = await plain.snapshot(u);

@@ -4,7 +4,7 @@ import { newId } from '../../platform/ids.js';
 import type { Principal } from '../identity/identity.types.js';
 import type { PremiumPipeline } from '../premium/premium-pipeline.js';
 import type { PremiumOutcome } from '../premium/premium.types.js';
-import { ZERO_SUMMARY } from '../usage/metering.service.js';
+import { UserErasedError, ZERO_SUMMARY } from '../usage/metering.service.js';
 import type { ItemKind } from './catalog.schema.js';
 import type { CatalogProvider } from './catalog-provider.js';
 import type { LearnerModel, LearnerSnapshot } from './learner-model.js';
@@ -79,6 +79,9 @@ export class LearningPathService {
       received_at: now,
     }));
     const fresh = await this.repo.insertEvents(rows);
+    // Erased after this request authenticated: nothing stored, and the answer their
+    // credentials now get (ADR 0016).
+    if (!fresh) throw new UserErasedError();
     const snap = fresh.length ? await this.learners.apply(p.userId, fresh, catalog) : await this.learners.snapshot(p.userId);
     return { accepted: fresh.length, duplicates: rows.length - fresh.length, events: snap.events };
   }
@@ -129,7 +132,7 @@ export class LearningPathService {
     // Nothing open to this learner: the rules' empty path is the whole answer, and a model
     // asked to choose none of nothing would only cost a call.
     if (candidates.length === 0) {
-      await this.repo.insertRecommendation({ id: newId('rec'), userId: p.userId, experiment: null, variant: null, source: 'rules', itemIds: [], at: now });
+      if (!(await this.repo.insertRecommendation({ id: newId('rec'), userId: p.userId, experiment: null, variant: null, source: 'rules', itemIds: [], at: now }))) throw new UserErasedError();
       return { value: rulesPath, source: 'rules', usage: ZERO_SUMMARY, notices: [], headers: admission.headers, catalogVersion: catalog.version };
     }
     const prompt = buildPathPrompt({ learnerSummary: summarize(catalog.skills, masteryOf, snap, history), candidates, count: req.count, goal: req.goal });
@@ -157,8 +160,10 @@ export class LearningPathService {
       },
     }, admission);
     const experiment = outcome.flagVariant ? 'learning_path' : null;
-    await this.repo.insertRecommendation({ id: newId('rec'), userId: p.userId, experiment, variant: outcome.flagVariant ?? null, source: outcome.source, itemIds: outcome.value.items.map((i) => i.itemId), at: now });
-    if (experiment && outcome.flagVariant) await this.repo.recordExposure(experiment, p.userId, outcome.flagVariant, now);
+    // A learner erased while this request was in flight (a cached or rules path reserves
+    // nothing): no recommendation or exposure under their id, and a 401 (ADR 0016).
+    const stored = await this.repo.insertRecommendation({ id: newId('rec'), userId: p.userId, experiment, variant: outcome.flagVariant ?? null, source: outcome.source, itemIds: outcome.value.items.map((i) => i.itemId), at: now });
+    if (!stored || (experiment && outcome.flagVariant && !(await this.repo.recordExposure(experiment, p.userId, outcome.flagVariant, now)))) throw new UserErasedError();
     return { ...outcome, catalogVersion: catalog.version };
   }
 

@@ -1,8 +1,12 @@
 import { PostgresAdapter, sql } from 'kysely';
 import type { Db } from '../../platform/db/database.js';
 import type { ProgressEventsTable } from '../../platform/db/schema.js';
+import { whileUserStands } from '../../platform/db/while-user-stands.js';
 
 export type ProgressEventRow = ProgressEventsTable;
+
+// Every column of a progress event, in the order whileUserStands selects a row's values.
+const PROGRESS_EVENT_COLUMNS = ['user_id', 'event_id', 'item_id', 'correct', 'at', 'received_at'] as const satisfies readonly (keyof ProgressEventRow)[];
 
 // What a replay starts from: the knowledge state of the events the retention job has
 // deleted (json null: none deleted, the empty state), how many, and the newest one's time.
@@ -58,16 +62,25 @@ export class LearningRepository {
     return (await this.db.selectFrom('catalogs').select('catalog_json').where('version', '=', version).executeTakeFirst())?.catalog_json;
   }
 
-  // Idempotent by the client's event id: returns the events that were new.
-  async insertEvents(rows: ProgressEventRow[]): Promise<ProgressEventRow[]> {
-    const fresh: ProgressEventRow[] = [];
-    await this.db.transaction().execute(async (trx) => {
+  // Idempotent by the client's event id: returns the events that were new, or undefined when
+  // the learner's row is gone (erased after the request authenticated): nothing is written
+  // under the id (while-user-stands.ts). All rows are one learner's. The user is looked up
+  // only when a row was not new (a resend), to tell a duplicate from an erased learner.
+  async insertEvents(rows: ProgressEventRow[]): Promise<ProgressEventRow[] | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const fresh: ProgressEventRow[] = [];
       for (const r of rows) {
-        const res = await trx.insertInto('progress_events').values(r).onConflict((oc) => oc.columns(['user_id', 'event_id']).doNothing()).executeTakeFirst();
+        const res = await trx
+          .insertInto('progress_events')
+          .columns(PROGRESS_EVENT_COLUMNS)
+          .expression(whileUserStands(trx, Object.fromEntries(PROGRESS_EVENT_COLUMNS.map((c) => [c, r[c]])), r.user_id) as never)
+          .onConflict((oc) => oc.columns(['user_id', 'event_id']).doNothing())
+          .executeTakeFirst();
         if (Number(res.numInsertedOrUpdatedRows ?? 0) > 0) fresh.push(r);
       }
+      if (fresh.length < rows.length && !(await trx.selectFrom('users').select('id').where('id', '=', rows[0]!.user_id).executeTakeFirst())) return undefined;
+      return fresh;
     });
-    return fresh;
   }
 
   async eventsFor(userId: string, since?: number): Promise<ProgressEventRow[]> {
@@ -104,11 +117,15 @@ export class LearningRepository {
   // written only over the one it was computed from (an incremental update); without, only
   // over a state of no more events (a rebuild from every stored event, which a concurrent
   // rebuild that saw more must not lose). False: another writer won, nothing was written.
+  // Only while the learner's row stands (while-user-stands.ts): a state computed by a
+  // request that an erasure overtook is not written back under the id (false, as a lost
+  // compare-and-set: the caller re-reads, finds nothing, and writes nothing again).
   async putState(userId: string, json: string, lastEventAt: number, events: number, now: number, expectedEvents?: number): Promise<boolean> {
     const row = { user_id: userId, state_json: json, last_event_at: lastEventAt, events, updated_at: now };
     const res = await this.db
       .insertInto('learner_states')
-      .values(row)
+      .columns(Object.keys(row) as (keyof typeof row)[])
+      .expression(whileUserStands(this.db, row, userId) as never)
       .onConflict((oc) => {
         const upd = oc.column('user_id').doUpdateSet(row);
         return expectedEvents === undefined ? upd.where('learner_states.events', '<=', events) : upd.where('learner_states.events', '=', expectedEvents);
@@ -211,19 +228,27 @@ export class LearningRepository {
     return this.db.selectFrom('progress_events').selectAll().orderBy('user_id').orderBy('at').orderBy('received_at').orderBy(this.byEventId()).execute();
   }
 
-  async insertRecommendation(r: { id: string; userId: string; experiment: string | null; variant: string | null; source: string; itemIds: string[]; at: number }): Promise<void> {
-    await this.db
+  // Both only while the learner's row stands (while-user-stands.ts); false: the learner was
+  // erased after the request authenticated, and nothing was written.
+  async insertRecommendation(r: { id: string; userId: string; experiment: string | null; variant: string | null; source: string; itemIds: string[]; at: number }): Promise<boolean> {
+    const row = { id: r.id, user_id: r.userId, experiment: r.experiment, variant: r.variant, source: r.source, item_ids: JSON.stringify(r.itemIds), at: r.at };
+    const res = await this.db
       .insertInto('recommendations')
-      .values({ id: r.id, user_id: r.userId, experiment: r.experiment, variant: r.variant, source: r.source, item_ids: JSON.stringify(r.itemIds), at: r.at })
-      .execute();
+      .columns(Object.keys(row) as (keyof typeof row)[])
+      .expression(whileUserStands(this.db, row, r.userId) as never)
+      .executeTakeFirst();
+    return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
   }
 
-  async recordExposure(experiment: string, userId: string, variant: string, at: number): Promise<void> {
-    await this.db
+  async recordExposure(experiment: string, userId: string, variant: string, at: number): Promise<boolean> {
+    const row = { experiment, user_id: userId, variant, first_at: at, exposures: 1 };
+    const res = await this.db
       .insertInto('experiment_exposures')
-      .values({ experiment, user_id: userId, variant, first_at: at, exposures: 1 })
+      .columns(Object.keys(row) as (keyof typeof row)[])
+      .expression(whileUserStands(this.db, row, userId) as never)
       .onConflict((oc) => oc.columns(['experiment', 'user_id']).doUpdateSet({ exposures: sql`experiment_exposures.exposures + 1` }))
-      .execute();
+      .executeTakeFirst();
+    return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
   }
 
   async exposures(experiment: string): Promise<{ userId: string; variant: string; firstAt: number }[]> {
