@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EvaluationRow } from '../../src/features/grading/grading.repository.js';
+import { applyBillingEvent, type BillingEvent } from '../../src/features/identity/billing-webhook.js';
 import { openLockSessions, openTestStore, STORE_KINDS, type LockSessions, type TestStore } from '../helpers/databases.js';
 import { holdNextCall, rowsNaming } from '../helpers/erasure.js';
 import { createSimulatedApp, gradeEveryAnswerValidly } from '../helpers/simulated-app.js';
@@ -11,6 +12,10 @@ import { bearer, type TestApp } from '../helpers/test-app.js';
 // interleaving is forced: the write held by a hook until the erasure has answered, or (on
 // Postgres) the erasure held inside its transaction, past the tables it has already
 // cleared, by a row lock another session keeps.
+
+const billing = (id: string, userId: string, type: BillingEvent['type'], createdSec: number): BillingEvent => ({
+  id, type, created: createdSec, data: { userId, plan: 'premium', ...(type === 'subscription.created' || type === 'subscription.renewed' ? { currentPeriodEnd: createdSec + 30 * 86_400 } : {}) },
+});
 
 const grading = (answer: string) => ({ question: 'Why does a puddle dry up?', referenceAnswer: 'The water evaporates into the air.', answer });
 
@@ -116,6 +121,23 @@ describe.each(STORE_KINDS)('erasure racing a request that reserves nothing (%s)'
     expect(await repo.recordExposure('learning_path', id, 'treatment', now)).toBe(false);
     expect(await rowsNaming(t.store.db, kind, id)).toEqual([]);
   });
+
+  it('a billing event for an erased learner that changes nothing is kept under no one; one that subscribes them recreates the user and is theirs', async () => {
+    const id = nextId('billing');
+    await t.premium(id);
+    expect((await erase(id)).statusCode).toBe(200);
+    const sec = Math.floor(t.clock.now() / 1000);
+    expect(await applyBillingEvent(t.store.db, billing(`evt_failed_${kind}_${seq}`, id, 'payment.failed', sec), t.clock.now())).toBe('ignored');
+    expect(await rowsNaming(t.store.db, kind, id)).toEqual([]);
+    const kept = await t.store.db.selectFrom('webhook_events').select(['user_id', 'type']).where('event_id', '=', `evt_failed_${kind}_${seq}`).executeTakeFirst();
+    expect(kept).toEqual({ user_id: null, type: 'payment.failed' }); // a resend stays a duplicate
+    expect(await applyBillingEvent(t.store.db, billing(`evt_failed_${kind}_${seq}`, id, 'payment.failed', sec), t.clock.now())).toBe('duplicate');
+
+    // Documented: the payment provider still bills them, so the user is made again, and this event names them.
+    expect(await applyBillingEvent(t.store.db, billing(`evt_created_${kind}_${seq}`, id, 'subscription.created', sec + 1), t.clock.now())).toBe('applied');
+    const created = await t.store.db.selectFrom('webhook_events').select('user_id').where('event_id', '=', `evt_created_${kind}_${seq}`).executeTakeFirst();
+    expect(created?.user_id).toBe(id);
+  });
 });
 
 // Postgres: the erasure is held inside its transaction after it has cleared evaluations,
@@ -203,5 +225,14 @@ describe('erasure racing writes inside its transaction (postgres)', () => {
     );
     expect(await rowsNaming(t.store.db, 'postgres', id)).toEqual([]);
     expect(written).toEqual({ ok: true, value: [false, false, false] });
+  });
+
+  it('a billing event: kept under no one, and the erasure is not undone', async () => {
+    const id = `pg_billing.${++seq}@example.org`;
+    await t.premium(id);
+    const sec = Math.floor(t.clock.now() / 1000);
+    const written = await writeDuringErasure(id, () => applyBillingEvent(t.store.db, billing(`evt_pg_${seq}`, id, 'payment.failed', sec), t.clock.now()));
+    expect(await rowsNaming(t.store.db, 'postgres', id)).toEqual([]);
+    expect(written).toEqual({ ok: true, value: 'ignored' });
   });
 });

@@ -79,7 +79,9 @@ export async function applyBillingEvent(db: Db, event: BillingEvent, now: number
       if (occurredAt < current.lastEventAt) return 'superseded';
       lastEventAt = current.lastEventAt;
     }
-    await repo.insertUser({ id: event.data.userId, roles: ['learner'], createdAt: now, disabled: false });
+    // A billing event (re)creates its user (ADR 0016: erase them at the payment provider
+    // too); the event, recorded under no one if the user was not there, is theirs now.
+    if (await repo.insertUser({ id: event.data.userId, roles: ['learner'], createdAt: now, disabled: false })) await repo.claimWebhookEvent(event.id, event.data.userId);
     const status = STATUS_FOR[event.type] ?? event.data.status ?? 'active';
     const sub: Subscription = {
       userId: event.data.userId,

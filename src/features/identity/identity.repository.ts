@@ -1,6 +1,7 @@
 import { PostgresAdapter, sql } from 'kysely';
 import type { Db } from '../../platform/db/database.js';
 import { statement } from '../../platform/db/statement.js';
+import { userIdWhileStands } from '../../platform/db/while-user-stands.js';
 import type { AuthReadCache } from './auth-read-cache.js';
 import type { Role, Subscription, SubscriptionStatus, User } from './identity.types.js';
 
@@ -215,13 +216,22 @@ export class IdentityRepository {
   }
 
   // True when the event id is new; the unique key makes replays a no-op across instances.
+  // The event names its user only while the user's row stands (while-user-stands.ts): one
+  // for a user erased before it, or while it was on its way, is kept (its id makes a resend a
+  // duplicate) under no one. On Postgres the user's row stays key-share locked to the
+  // commit, so an erasure waits for this event and then pseudonymises it with the rest.
   async recordWebhookEvent(e: { eventId: string; type: string; userId: string | null; occurredAt: number; receivedAt: number }): Promise<boolean> {
     const res = await this.db
       .insertInto('webhook_events')
-      .values({ event_id: e.eventId, type: e.type, user_id: e.userId, occurred_at: e.occurredAt, received_at: e.receivedAt })
+      .values({ event_id: e.eventId, type: e.type, user_id: e.userId === null ? null : userIdWhileStands(this.db, e.userId), occurred_at: e.occurredAt, received_at: e.receivedAt })
       .onConflict((oc) => oc.column('event_id').doNothing())
       .executeTakeFirst();
     return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
+  }
+
+  // An event recorded under no one whose user it has (re)created since, in its transaction.
+  async claimWebhookEvent(eventId: string, userId: string): Promise<void> {
+    await this.db.updateTable('webhook_events').set({ user_id: userId }).where('event_id', '=', eventId).where('user_id', 'is', null).execute();
   }
 }
 
