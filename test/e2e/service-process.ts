@@ -3,6 +3,7 @@ import { createHmac } from 'node:crypto';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { expect } from 'vitest';
 
 // The service as operators run it: the compiled CLI (`node bin/tutorgate.js serve`) in its
 // own process group, configured only through the environment. `npm run build` (CI's
@@ -133,6 +134,19 @@ export async function sendBillingEvent(base: string, event: { id: string; type: 
   const sig = createHmac('sha256', secret).update(`${t}.`).update(raw).digest('hex');
   const signature = `t=${t},v1=${opts.tamper ? sig.replace(/^./, (c) => (c === '0' ? '1' : '0')) : sig}`;
   return http(base, 'POST', '/v1/webhooks/billing', { rawBody: raw, headers: { 'tutorgate-signature': signature } });
+}
+
+/**
+ * What the contract allows while a store (Postgres, SQLite) cannot serve: 503
+ * `service_unavailable` as problem+json with a positive Retry-After, nothing internal. Any other
+ * 5xx (a 500 above all) is a bug, so fault tests assert this, not "some 5xx".
+ */
+export function expectStoreUnavailable(r: HttpResult): void {
+  expect(r.status, `${r.status}: ${r.text.slice(0, 300)}`).toBe(503);
+  expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
+  expect(r.json).toMatchObject({ status: 503, code: 'service_unavailable', requestId: expect.any(String) });
+  expectNoInternals(r.text);
 }
 
 /** No stack frames, file paths or error class dumps in a client-visible body. */
