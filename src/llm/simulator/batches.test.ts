@@ -29,29 +29,37 @@ describe('message batches', () => {
   it('create -> poll -> results, with invalid params reported as errored and charges flagged batch', async () => {
     sim.script.when('special', { text: 'scripted batch answer' });
     const created = await client.messages.batches.create({
-      requests: [request('a'), request('b', 'special one'), { custom_id: 'bad', params: { model: 'm', messages: [] } as never }],
+      requests: [
+        request('a'),
+        request('b', 'special one'),
+        { custom_id: 'bad', params: { model: 'claude-haiku-5-5', messages: [] } as never },
+        { custom_id: 'typo', params: { ...request('typo').params, model: 'claude-haiku-5-55' } },
+      ],
     });
     expect(created.processing_status).toBe('in_progress');
     expect(created.results_url).toBeNull();
-    expect(created.request_counts.processing).toBe(3);
+    expect(created.request_counts.processing).toBe(4);
 
     const ended = await waitForEnd(created.id);
-    expect(ended.request_counts).toMatchObject({ processing: 0, succeeded: 2, errored: 1 });
+    expect(ended.request_counts).toMatchObject({ processing: 0, succeeded: 2, errored: 2 });
     expect(ended.results_url).toBe(`${sim.url}/v1/messages/batches/${created.id}/results`);
 
     const results: Anthropic.Messages.MessageBatchIndividualResponse[] = [];
     for await (const r of await client.messages.batches.results(created.id)) results.push(r);
-    expect(results.map((r) => [r.custom_id, r.result.type])).toEqual([['a', 'succeeded'], ['b', 'succeeded'], ['bad', 'errored']]);
+    expect(results.map((r) => [r.custom_id, r.result.type])).toEqual([['a', 'succeeded'], ['b', 'succeeded'], ['bad', 'errored'], ['typo', 'errored']]);
     const b = results[1]!.result;
     expect(b.type === 'succeeded' && b.message.content[0]?.type === 'text' && b.message.content[0].text).toBe('[simulated] scripted batch answer');
     const bad = results[2]!.result;
     expect(bad.type === 'errored' && bad.error.error.type).toBe('invalid_request_error');
+    // A model the API does not serve fails that request alone, as the real batch reports it.
+    const typo = results[3]!.result;
+    expect(typo.type === 'errored' && typo.error.error).toMatchObject({ type: 'not_found_error', message: 'model: claude-haiku-5-55' });
 
     expect(sim.charges).toHaveLength(2);
     expect(sim.charges.every((c) => c.batch)).toBe(true);
     const a = results[0]!.result;
     expect(a.type === 'succeeded' && a.message.usage.service_tier).toBe('batch');
-    expect(sim.stats()).toMatchObject({ batchesCreated: 1, batchRequests: 3, messages: 0 });
+    expect(sim.stats()).toMatchObject({ batchesCreated: 1, batchRequests: 4, messages: 0 });
   });
 
   it('cancel before processing yields canceled results and no charges', async () => {

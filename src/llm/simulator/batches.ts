@@ -172,6 +172,8 @@ export class BatchStore {
   private run(r: BatchRequest): { type: 'succeeded' | 'errored' | 'expired' | 'canceled' } & JsonObject {
     const invalid = validateMessageRequest(r.params, 'create') ?? (r.params.stream === true ? 'stream: not supported in batches' : undefined);
     if (invalid) return errored(400, invalid);
+    const unknownModel = this.ctx.models.unknown(String(r.params.model));
+    if (unknownModel) return errored(404, unknownModel);
     const scripted = this.ctx.script.take(r.params, () => promptText(r.params));
     // Never processed, so never charged: the result carries no message and no usage.
     if (scripted?.batchResult) return { type: scripted.batchResult };

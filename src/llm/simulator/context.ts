@@ -1,5 +1,6 @@
 import { minCacheableTokens } from './cache-minimums.js';
 import { Faults } from './fault-control.js';
+import { ModelCatalog } from './models.js';
 import { PromptCache } from './prompt-cache.js';
 import { Script } from './script-control.js';
 import type { ChargeRecord, RecordedRequest, SimulatorOptions, SimulatorStats } from './types.js';
@@ -12,6 +13,7 @@ export function emptyStats(): SimulatorStats {
 export class SimContext {
   readonly now: () => number;
   readonly cache: PromptCache;
+  readonly models: ModelCatalog;
   readonly script = new Script();
   readonly faults = new Faults();
   readonly charges: ChargeRecord[] = [];
@@ -28,6 +30,7 @@ export class SimContext {
     // An explicit minimum applies to every model (0: cache everything); otherwise each model's own.
     const fixed = opts.minCacheableTokens;
     this.cache = new PromptCache(this.now, fixed === undefined ? minCacheableTokens : () => fixed);
+    this.models = new ModelCatalog(opts.models);
     this.batchDelayMs = opts.batchDelayMs ?? 50;
     this.maxRequests = opts.maxRecordedRequests ?? 100_000;
     this.maxCharges = opts.maxRecordedCharges ?? 100_000;

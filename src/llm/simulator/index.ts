@@ -1,4 +1,5 @@
 export { startSimulator } from './server.js';
+export { KNOWN_MODELS } from './models.js';
 export { runSimulatorCli } from './cli.js';
 export { generateFromSchema } from './structured-output.js';
 export type {

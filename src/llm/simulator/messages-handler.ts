@@ -35,6 +35,12 @@ export function handleCreateMessage(
     sendError(res, 400, requestId, invalid);
     return;
   }
+  const unknownModel = ctx.models.unknown(String(obj.model));
+  if (unknownModel) {
+    stats.invalid += 1;
+    sendError(res, 404, requestId, unknownModel);
+    return;
+  }
   const scripted = ctx.script.take(obj, () => promptText(obj));
   if (scripted?.fault) {
     stats.faulted += 1;
@@ -58,6 +64,12 @@ export function handleCountTokens(ctx: SimContext, res: ServerResponse, body: un
   if (invalid) {
     ctx.stats.invalid += 1;
     sendError(res, 400, requestId, invalid);
+    return;
+  }
+  const unknownModel = ctx.models.unknown(String((body as JsonObject).model));
+  if (unknownModel) {
+    ctx.stats.invalid += 1;
+    sendError(res, 404, requestId, unknownModel);
     return;
   }
   const input = totalInputTokens(requestSegments(body as JsonObject));

@@ -173,6 +173,23 @@ describe('POST /v1/messages via the real SDK', () => {
     expect((await fetch(`${sim.url}/`)).status).toBe(200);
   });
 
+  it('answers a model id the API does not serve with 404 not_found_error naming it, uncharged, everywhere a model is named', async () => {
+    const typo = 'claude-haiku-4-5-20250101';
+    const err = await client.messages.create({ model: typo, max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Anthropic.NotFoundError);
+    expect((err as APIError).error).toMatchObject({ type: 'error', error: { type: 'not_found_error', message: `model: ${typo}` } });
+    expect((err as APIError).requestID).toMatch(/^req_sim_/);
+    await expect(client.messages.stream({ model: typo, max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }).finalMessage()).rejects.toBeInstanceOf(Anthropic.NotFoundError);
+    await expect(client.messages.countTokens({ model: typo, messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(Anthropic.NotFoundError);
+    await expect(client.models.retrieve(typo)).rejects.toBeInstanceOf(Anthropic.NotFoundError);
+    expect(sim.charges).toHaveLength(0);
+    // The SDK's own list of ids is served, aliases and dated ids alike.
+    for (const model of ['claude-haiku-4-5', 'claude-haiku-4-5-20251001', 'claude-sonnet-4-6', 'claude-opus-5-5']) {
+      expect((await client.messages.create({ model, max_tokens: 10, messages: [{ role: 'user', content: 'x' }] })).model).toBe(model);
+    }
+    expect((await client.models.retrieve('claude-sonnet-4-6')).id).toBe('claude-sonnet-4-6');
+  });
+
   it('requires a well-formed anthropic-version header on /v1/*, as the API does', async () => {
     const post = (headers: Record<string, string>) =>
       fetch(`${sim.url}/v1/messages`, { method: 'POST', headers: { authorization: 'Bearer k', 'content-type': 'application/json', ...headers }, body: JSON.stringify({ model: MODEL, max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }) });
@@ -210,10 +227,10 @@ describe('POST /v1/messages via the real SDK', () => {
   it('survives hostile bodies and keeps serving', async () => {
     const hostile = [
       '{"model":{},"messages":"x","max_tokens":1}',
-      '{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[null,{"type":5}]}]}',
-      '{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"text","text":"x","cache_control":"zzz"}]}]}',
-      '{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x"}],"output_config":{"format":{"type":"json_schema","schema":{"$ref":"#/$defs/a","$defs":{"a":{"$ref":"#/$defs/a"}}}}}}',
-      '{"__proto__":{"x":1},"model":"m","max_tokens":1e400,"messages":[]}',
+      '{"model":"claude-haiku-5-5","max_tokens":1,"messages":[{"role":"user","content":[null,{"type":5}]}]}',
+      '{"model":"claude-haiku-5-5","max_tokens":1,"messages":[{"role":"user","content":[{"type":"text","text":"x","cache_control":"zzz"}]}]}',
+      '{"model":"claude-haiku-5-5","max_tokens":1,"messages":[{"role":"user","content":"x"}],"output_config":{"format":{"type":"json_schema","schema":{"$ref":"#/$defs/a","$defs":{"a":{"$ref":"#/$defs/a"}}}}}}',
+      '{"__proto__":{"x":1},"model":"claude-haiku-5-5","max_tokens":1e400,"messages":[]}',
     ];
     for (const body of hostile) {
       const r = await fetch(`${sim.url}/v1/messages`, { method: 'POST', headers: { authorization: 'Bearer k', 'anthropic-version': '2023-06-01' }, body });

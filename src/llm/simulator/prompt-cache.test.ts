@@ -9,7 +9,8 @@ let sim: Simulator;
 let client: Anthropic;
 
 beforeAll(async () => {
-  sim = await startSimulator({ now: () => clock });
+  // Two ids the API does not serve, accepted here so the minimums table can be tested for them.
+  sim = await startSimulator({ now: () => clock, models: ['claude-3-5-haiku-20241022', 'claude-made-up-1'] });
   client = new Anthropic({ apiKey: 'sk-ant-test-cache', baseURL: sim.url, maxRetries: 0 });
 });
 afterAll(() => sim.close());

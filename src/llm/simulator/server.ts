@@ -5,7 +5,6 @@ import { SimContext } from './context.js';
 import { baseHeaders, readBody, sendError, sendJson } from './http-util.js';
 import { newRequestId } from './ids.js';
 import { handleCountTokens, handleCreateMessage } from './messages-handler.js';
-import { listModels, retrieveModel } from './models.js';
 import type { Simulator, SimulatorOptions } from './types.js';
 
 const API_VERSION = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
@@ -97,8 +96,8 @@ async function handle(ctx: SimContext, batches: BatchStore, opts: SimulatorOptio
     if (method === 'POST' && m[2] === '/cancel') return batches.cancel(res, id, requestId);
     if (method === 'DELETE' && !m[2]) return batches.delete(res, id, requestId);
   }
-  if (method === 'GET' && path === '/v1/models') return listModels(res, requestId);
-  if (method === 'GET' && path.startsWith('/v1/models/')) return retrieveModel(res, decodeURIComponent(path.slice(11)), requestId);
+  if (method === 'GET' && path === '/v1/models') return ctx.models.list(res, requestId);
+  if (method === 'GET' && path.startsWith('/v1/models/')) return ctx.models.retrieve(res, decodeURIComponent(path.slice(11)), requestId);
   sendError(res, 404, requestId, `Not found: ${method} ${path}`);
 }
 

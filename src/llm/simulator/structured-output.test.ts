@@ -45,7 +45,7 @@ describe('structured outputs', () => {
   });
 
   it('is deterministic per request and varies across requests', async () => {
-    const body = (content: string) => ({ model: 'm', max_tokens: 1000, messages: [{ role: 'user' as const, content }], output_config: { format: zodOutputFormat(Grade) } });
+    const body = (content: string) => ({ model: 'claude-haiku-5-5', max_tokens: 1000, messages: [{ role: 'user' as const, content }], output_config: { format: zodOutputFormat(Grade) } });
     const a = await client.messages.create(body(PROMPT));
     const b = await client.messages.create(body(PROMPT));
     const c = await client.messages.create(body(PROMPT + ' Be strict.'));
@@ -56,7 +56,7 @@ describe('structured outputs', () => {
   it('returns scripted text verbatim so tests can feed invalid JSON to the parser', async () => {
     sim.script.enqueue({ text: '{"score": ' });
     const err = await client.messages
-      .parse({ model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'x' }], output_config: { format: zodOutputFormat(Grade) } })
+      .parse({ model: 'claude-haiku-5-5', max_tokens: 100, messages: [{ role: 'user', content: 'x' }], output_config: { format: zodOutputFormat(Grade) } })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Anthropic.AnthropicError);
     expect(String(err)).toMatch(/parse structured output/i);
@@ -74,7 +74,7 @@ describe('structured outputs', () => {
     [{ deep: { type: 'array', items: { anyOf: [{ type: 'string' }, { type: 'integer', multipleOf: 2 }] } } }, "property 'multipleOf' is not supported"],
   ])('answers 400 to an unsupported schema keyword (%j), on create and count_tokens', async (properties, message) => {
     const body = {
-      model: 'm',
+      model: 'claude-haiku-5-5',
       max_tokens: 500,
       messages: [{ role: 'user', content: 'hi' }],
       output_config: { format: { type: 'json_schema', schema: { type: 'object', properties, additionalProperties: false } } },
@@ -106,7 +106,7 @@ describe('structured outputs', () => {
       additionalProperties: false,
     };
     const msg = await client.messages.create({
-      model: 'm',
+      model: 'claude-haiku-5-5',
       max_tokens: 500,
       messages: [{ role: 'user', content: 'hi' }],
       output_config: { format: { type: 'json_schema', schema } },
@@ -121,7 +121,7 @@ describe('structured outputs', () => {
       method: 'POST',
       headers: { authorization: 'Bearer k', 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
       body: JSON.stringify({
-        model: 'm',
+        model: 'claude-haiku-5-5',
         max_tokens: 500,
         messages: [{ role: 'user', content: 'hi' }],
         output_format: { type: 'json_schema', schema: { type: 'object', properties: { n: { type: 'integer', description: '{minimum: 3, maximum: 3}' } }, required: ['n'], additionalProperties: false } },

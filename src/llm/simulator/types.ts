@@ -101,7 +101,7 @@ export interface SimulatorStats {
   streamed: number;
   /** Calls answered with an injected fault. */
   faulted: number;
-  /** Calls rejected as invalid (400) or too large (413). */
+  /** Calls rejected as invalid (400), too large (413) or naming a model the API does not serve (404). */
   invalid: number;
   countTokens: number;
   batchesCreated: number;
@@ -124,6 +124,11 @@ export interface SimulatorOptions {
    * minimum (4096 for Haiku 4.5 and Opus 4.5/4.6, 1024 for Sonnet 4.5/4.6, 1024 for unknown ids).
    */
   minCacheableTokens?: number;
+  /**
+   * Model ids accepted besides the ones the real API serves (`KNOWN_MODELS`, the SDK's list);
+   * any other id gets the API's 404 `not_found_error` ("model: <id>").
+   */
+  models?: readonly string[];
   /** Delay before a created batch is processed. Default 50 ms. */
   batchDelayMs?: number;
   /** Oldest recorded requests are dropped beyond this, so long benchmarks do not exhaust memory; 0 keeps none. Default 100000. */
