@@ -141,6 +141,26 @@ describe('prompt cache keys', () => {
     expect((await twoBlocks(half, rest)).usage.cache_read_input_tokens).toBeGreaterThan(0);
   });
 
+  it('include the output schema: a request asking for another schema misses the prefix, the same schema reads it', async () => {
+    const schema = (field: string) => ({ type: 'object', properties: { [field]: { type: 'integer' } }, required: [field], additionalProperties: false });
+    const graded = (field: string) =>
+      client.messages.create({
+        model: MODEL,
+        max_tokens: 50,
+        system: [{ type: 'text', text: RUBRIC, cache_control: { type: 'ephemeral' } }],
+        messages: [{ role: 'user', content: 'q' }],
+        output_config: { format: { type: 'json_schema', schema: schema(field) } },
+      });
+    const prefix = Math.ceil(RUBRIC.length / 4);
+    expect((await graded('score')).usage.cache_creation_input_tokens).toBe(prefix);
+    const other = await graded('points');
+    expect(other.usage.cache_read_input_tokens).toBe(0);
+    expect(other.usage.cache_creation_input_tokens).toBe(prefix);
+    expect((await graded('score')).usage.cache_read_input_tokens).toBe(prefix);
+    // Without a schema it is yet another prefix.
+    expect((await ask('q')).usage.cache_read_input_tokens).toBe(0);
+  });
+
   it('tell a plain string system prompt from the same text in a block', async () => {
     const body = (system: string | Anthropic.TextBlockParam[]) => ({ model: MODEL, max_tokens: 10, cache_control: { type: 'ephemeral' as const }, system, messages: [{ role: 'user' as const, content: 'q' }] });
     await client.messages.create(body(RUBRIC));

@@ -32,8 +32,9 @@ function blockIdentity(block: unknown): [form: 's' | 't' | 'j', text: string] {
 const feed = (hash: Hash, form: string, field: string) => hash.update(`${form}${field.length}:`).update(field);
 
 /**
- * Prefix cache keyed by a hash over model + segments, so two requests share an entry
- * exactly when everything up to the breakpoint is identical (cache_control itself excluded).
+ * Prefix cache keyed by a hash over model + output schema + segments, so two requests share an
+ * entry exactly when everything up to the breakpoint is identical (cache_control itself
+ * excluded) and they ask for the same schema.
  */
 export class PromptCache {
   private readonly entries = new Map<string, number>();
@@ -99,6 +100,12 @@ export class PromptCache {
     const out: Breakpoint[] = [];
     const minTokens = this.minTokensFor(model);
     const hash = feed(createHash('sha1'), 'm', model);
+    // The API renders a structured-output schema into the prompt ahead of the cached content, so
+    // a different schema misses a prefix the same tools and system would otherwise hit (as
+    // reported for Claude on Bedrock). It goes into every key; its tokens stay outside the
+    // cached prefix (README, Token formula).
+    const schema = segments.at(-1)?.section === 'output_format' ? segments.at(-1)! : undefined;
+    if (schema) feed(hash, 'o', JSON.stringify(schema.block));
     let chars = 0;
     for (let i = 0; i <= last; i++) {
       const s = segments[i]!;
