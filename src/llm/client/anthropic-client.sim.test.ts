@@ -237,6 +237,18 @@ describe('retries', () => {
     expect(waits).toEqual([2000]);
   });
 
+  it("waits the retry-after a plain rate-limit 429 carries, as the API's do; backs off by itself when a 429 has none", async () => {
+    sim.faults.next({ kind: 'status', status: 429 });
+    expect((await client().structured(request())).calls[0]).toMatchObject({ outcome: 'ok', attempts: 2 });
+    expect(waits).toEqual([1000]);
+    waits.length = 0;
+    sim.faults.next({ kind: 'status', status: 429, retryAfterSec: null });
+    expect((await client().structured(request())).calls[0]).toMatchObject({ outcome: 'ok', attempts: 2 });
+    expect(waits).toHaveLength(1);
+    expect(waits[0]).toBeGreaterThanOrEqual(100); // jittered 200 ms base
+    expect(waits[0]).toBeLessThanOrEqual(200);
+  });
+
   it('gives up at once when the server asks for a wait beyond the total budget', async () => {
     sim.faults.next({ kind: 'status', status: 429, retryAfterSec: 120 });
     const err = await failure(client({ retry: { maxRetries: 3, maxTotalMs: 10_000, baseDelayMs: 200 } }).structured(request()));

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SimContext } from './context.js';
-import { baseHeaders, sendError } from './http-util.js';
+import { baseHeaders, rateLimitHeaders, sendError } from './http-util.js';
 import { newMessageId } from './ids.js';
 import { buildMessage } from './message-builder.js';
 import { writeStream, type StreamMode } from './sse-writer.js';
@@ -52,6 +52,25 @@ function halfBody(res: ServerResponse, body: JsonObject, requestId: string, then
   else res.write(half);
 }
 
+// The API's rate-limit 429 says when to come back: `retry-after` (seconds) and the
+// anthropic-ratelimit-* headers with the exhausted limit at 0. A spend cap's 429 is no rate
+// limit (it lasts until the cap resets or is raised) and carries none of them.
+const SPEND_CAPS = new Set(['enforced_spend_limit_reached', 'contract_spend_limit_reached']);
+const isSpendCap = (code: string | undefined) => code !== undefined && SPEND_CAPS.has(code);
+export const DEFAULT_RETRY_AFTER_SEC = 1;
+
+function rateLimitedHeaders(now: number, retryAfterSec: number | null | undefined): Record<string, string> {
+  const wait = retryAfterSec === null ? DEFAULT_RETRY_AFTER_SEC : (retryAfterSec ?? DEFAULT_RETRY_AFTER_SEC);
+  const reset = new Date(Math.ceil((now + wait * 1000) / 1000) * 1000).toISOString();
+  return {
+    ...rateLimitHeaders(now, 0),
+    'anthropic-ratelimit-requests-remaining': '0',
+    'anthropic-ratelimit-requests-reset': reset,
+    // null: a 429 without retry-after, as a proxy in front of the API might send.
+    ...(retryAfterSec === null ? {} : { 'retry-after': String(wait) }),
+  };
+}
+
 /** `scripted`: the script entry that carried the fault, if it came from the script. */
 export function respondWithFault(
   ctx: SimContext,
@@ -65,8 +84,8 @@ export function respondWithFault(
   const stream = body.stream === true;
   switch (fault.kind) {
     case 'status': {
-      const extra: Record<string, string> = {};
-      if (fault.retryAfterSec !== undefined) extra['retry-after'] = String(fault.retryAfterSec);
+      const extra: Record<string, string> = fault.status === 429 && !isSpendCap(fault.errorCode) ? rateLimitedHeaders(ctx.now(), fault.retryAfterSec) : {};
+      if (typeof fault.retryAfterSec === 'number') extra['retry-after'] = String(fault.retryAfterSec);
       if (fault.retryAfterMs !== undefined) extra['retry-after-ms'] = String(fault.retryAfterMs);
       if (fault.shouldRetry !== undefined) extra['x-should-retry'] = String(fault.shouldRetry);
       sendError(res, fault.status, requestId, fault.message, extra, fault.errorCode);

@@ -51,6 +51,29 @@ describe('injected faults surface as the SDK errors production code must handle'
     expect(sim.charges).toHaveLength(1);
   });
 
+  it("a rate-limit 429 carries the API's retry-after and exhausted anthropic-ratelimit-* headers; a spend cap's carries none", async () => {
+    sim.faults.next({ kind: 'status', status: 429 });
+    const limited = (await failure(client.messages.create(params))) as APIError;
+    expect(limited.headers?.get('retry-after')).toBe('1');
+    expect(limited.headers?.get('anthropic-ratelimit-requests-remaining')).toBe('0');
+    expect(Date.parse(limited.headers?.get('anthropic-ratelimit-requests-reset') ?? '')).toBeGreaterThan(Date.now() - 1000);
+    expect(limited.headers?.get('anthropic-ratelimit-tokens-limit')).toMatch(/^\d+$/);
+    expect(limited.requestID).toMatch(/^req_sim_/);
+
+    sim.faults.next({ kind: 'status', status: 429, retryAfterSec: 30 });
+    expect(((await failure(client.messages.create(params))) as APIError).headers?.get('retry-after')).toBe('30');
+
+    sim.faults.next({ kind: 'status', status: 429, errorCode: 'enforced_spend_limit_reached' });
+    const capped = (await failure(client.messages.create(params))) as APIError;
+    expect(capped.headers?.get('retry-after')).toBeNull();
+    expect(capped.headers?.get('anthropic-ratelimit-requests-remaining')).toBeNull();
+
+    sim.faults.next({ kind: 'status', status: 429, retryAfterSec: null });
+    const bare = (await failure(client.messages.create(params))) as APIError;
+    expect(bare.headers?.get('retry-after')).toBeNull();
+    expect(bare.headers?.get('anthropic-ratelimit-requests-remaining')).toBe('0');
+  });
+
   it('next(fault, n) fails exactly n calls', async () => {
     sim.faults.next({ kind: 'status', status: 500 }, 2);
     await failure(client.messages.create(params));

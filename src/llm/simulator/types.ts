@@ -10,7 +10,11 @@ export type Fault =
    * `errorCode`: sent as `error.details.error_code`, as the API qualifies some errors (a 429
    * `enforced_spend_limit_reached`: the tier's monthly spend cap, no retry-after).
    */
-  | { kind: 'status'; status: StatusFaultCode; retryAfterSec?: number; retryAfterMs?: number; shouldRetry?: boolean; message?: string; errorCode?: string }
+  /**
+   * A 429 (not a spend cap) carries `retry-after` and the anthropic-ratelimit-* headers, as the
+   * API's do: `retryAfterSec` seconds, 1 when unset; `retryAfterSec: null` sends no retry-after.
+   */
+  | { kind: 'status'; status: StatusFaultCode; retryAfterSec?: number | null; retryAfterMs?: number; shouldRetry?: boolean; message?: string; errorCode?: string }
   | { kind: 'hang' }
   | { kind: 'reset' }
   | { kind: 'malformed' }
