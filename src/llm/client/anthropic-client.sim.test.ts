@@ -617,6 +617,27 @@ describe('circuit breaker', () => {
     expect(records.filter((r) => r.outcome !== 'circuit_open').map((r) => r.usage.inputTokens)).toEqual([0]);
   });
 
+  it("a model the API does not serve (404 'model: <id>') is not retried, opens that model's breaker with an alert naming it, and leaves other models alone", async () => {
+    const c = client({ now: () => clock, models: { default: 'claude-haiku-5-5', grading: 'claude-sonnet-4-7' } });
+    const err = await failure(c.structured(request()));
+    expect(err).toMatchObject({ code: 'upstream_rejected', status: 404, retryable: false, attempts: 1 });
+    expect(err.message).toContain('model: claude-sonnet-4-7');
+    expect(waits).toEqual([]);
+    const alert = logs.find(([level, o]) => level === 'error' && (o as { event?: string }).event === 'llm_model_not_found');
+    expect(alert?.[1]).toMatchObject({ alert: true, model: 'claude-sonnet-4-7', feature: 'grading', status: 404, requestId: expect.stringMatching(/^req_sim_/) });
+    // Every call to it would get the same 404: the next fails fast without asking.
+    expect(c.available('grading')).toBe(false);
+    expect((await failure(c.structured(request()))).code).toBe('circuit_open');
+    expect(sim.requests.filter((r) => r.path === '/v1/messages')).toHaveLength(1);
+    // The key is fine: another model is still served.
+    expect(c.available('learning_path')).toBe(true);
+    expect((await c.structured(request({ feature: 'learning_path' }))).calls[0]!.outcome).toBe('ok');
+    // After openMs one probe asks again, and the same 404 opens it again.
+    clock += 10_000;
+    expect((await failure(c.structured(request()))).status).toBe(404);
+    expect(c.breakerState('grading')).toBe('open');
+  });
+
   it('after a 401 trip, a half-open probe that gets no HTTP answer leaves the key breaker unproven; an answer closes it', async () => {
     // The model breaker's threshold is out of reach: this test watches the key breaker alone.
     const c = client({ now: () => clock, retry: { maxRetries: 0, maxTotalMs: 60_000, baseDelayMs: 10 }, breaker: { failureThreshold: 100, openMs: 10_000, halfOpenProbes: 1 } });

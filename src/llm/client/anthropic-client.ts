@@ -330,6 +330,17 @@ export function createAnthropicClient(cfg: AnthropicClientConfig): AnthropicClie
         permit.modelPermit.release();
         permit.keyPermit.release();
         keyRejected(client, m, ctx.feature);
+      } else if (m.notFound) {
+        // The model is not served: every call to it would get the same 404 until the policy
+        // names another, so its breaker opens now (the key is fine: other models go on) and
+        // the alert says which model, rather than each request quietly falling to the rules.
+        permit.keyPermit.success();
+        permit.modelPermit.release();
+        breakerFor(ctx.model).trip(`upstream answered 404 for model ${ctx.model}: ${scrub(m.message)}`);
+        logger?.error(
+          { alert: true, event: 'llm_model_not_found', model: ctx.model, feature: ctx.feature, status: m.status, requestId: m.requestId },
+          'Anthropic does not serve the configured model; its calls fail fast to the rules until the breaker half-opens (fix models.* in the policy)',
+        );
       } else {
         // An answer from the server that is not an auth failure shows the key is fine. No answer
         // at all (a reset, our deadline, a cut stream) proves nothing about the key: a half-open

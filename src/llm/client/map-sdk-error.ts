@@ -29,6 +29,11 @@ export interface MappedError {
    * proves the key was accepted; a reset, a timeout or a cut stream says nothing about it.
    */
   answered?: true;
+  /**
+   * A 404 `not_found_error`. To a Messages call it means the model is not served (a typo or a
+   * retired id in the policy: "model: <id>"), which every call to that model will meet.
+   */
+  notFound?: true;
   /** Server-requested wait, from retry-after-ms or retry-after. */
   retryAfterMs?: number;
   message: string;
@@ -74,7 +79,7 @@ export function mapSdkError(err: unknown, nowMs: number): MappedError {
     // are ours) obeys it before the status. A rejected key stays rejected: a retry could not go out.
     const told = err.headers?.get('x-should-retry');
     const retryable = told === 'false' ? false : told === 'true' ? !m.authFailure : m.retryable;
-    return { ...base, ...m, retryable, status, ...(retryable ? withWait : {}) };
+    return { ...base, ...m, retryable, status, ...(retryable ? withWait : {}), ...(status === 404 ? { notFound: true as const } : {}) };
   }
   if (err instanceof SyntaxError) {
     // A 200 whose body is not JSON (a proxy's HTML page, a cut-off body): worth one more try.
