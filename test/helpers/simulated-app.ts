@@ -20,8 +20,9 @@ export function gradeEveryAnswerValidly(sim: Simulator): void {
 }
 
 // An app whose Anthropic client talks to the simulator over a real socket with the real SDK.
-export async function createSimulatedApp(opts: { policy?: PolicyFile; store?: 'sqlite' | 'postgres' | TestStore; redis?: Redis; env?: Record<string, string>; latencyMs?: number } = {}): Promise<TestApp & { sim: Simulator }> {
-  const sim = await startSimulator({ apiKey: SIM_KEY, ...(opts.latencyMs ? { latencyMs: opts.latencyMs } : {}) });
+/** `inferenceGeo`: the simulated workspace's default_inference_geo ('us': US-only inference). */
+export async function createSimulatedApp(opts: { policy?: PolicyFile; store?: 'sqlite' | 'postgres' | TestStore; redis?: Redis; env?: Record<string, string>; latencyMs?: number; inferenceGeo?: 'global' | 'us' } = {}): Promise<TestApp & { sim: Simulator }> {
+  const sim = await startSimulator({ apiKey: SIM_KEY, ...(opts.latencyMs ? { latencyMs: opts.latencyMs } : {}), ...(opts.inferenceGeo ? { inferenceGeo: opts.inferenceGeo } : {}) });
   const t = await createTestApp({
     ...(opts.store ? { store: opts.store } : {}),
     ...(opts.policy ? { policy: opts.policy } : {}),

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageLedgerRepository } from '../../src/features/usage/usage-ledger.repository.js';
+import { STORE_KINDS } from '../helpers/databases.js';
 import { bearer } from '../helpers/test-app.js';
 import { createSimulatedApp, gradeEveryAnswerValidly } from '../helpers/simulated-app.js';
 
@@ -151,6 +152,38 @@ describe('the premium pipeline: flags, limits, budgets, metering', () => {
       expect(Number(r!.cost_micros)).toBe(expected);
     }
     expect(byMessage.size).toBe(t.sim.charges.length);
+  });
+});
+
+// A workspace whose default_inference_geo is "us": the API reports usage.inference_geo "us" on
+// the models that have it (Sonnet 4.6 here, the learning path's), which bills at the price's
+// usOnlyMultiplier; Haiku 4.5 (grading) reports none and bills at the list price.
+describe.each(STORE_KINDS)('US-only inference on %s', (kind) => {
+  let t: App;
+  beforeAll(async () => {
+    t = await createSimulatedApp({ store: kind, inferenceGeo: 'us' });
+    gradeEveryAnswerValidly(t.sim);
+  });
+  afterAll(() => t.close());
+
+  it('is billed at the US-only multiplier where the answer says it ran in the US, at list price elsewhere', async () => {
+    const key = await t.premium('us-geo');
+    const path = await t.app.inject({ method: 'POST', url: '/v1/learning-paths', headers: bearer(key), payload: {} });
+    expect(path.json().source).toBe('llm');
+    const graded = await t.app.inject({ method: 'POST', url: '/v1/grading/evaluations', headers: bearer(key), payload: grading('It evaporates in the sun.') });
+    expect(graded.json().source).toBe('llm');
+    await t.container.deferred.drain();
+    const rows = await new UsageLedgerRepository(t.store.db).settledRows({ userId: 'us-geo' });
+    const byModel = new Map(rows.map((r) => [r.model, r]));
+    const cost = (model: string, geo?: string) => {
+      const r = byModel.get(model)!;
+      const u = { inputTokens: r.input_tokens, outputTokens: r.output_tokens, cacheWrite5mTokens: r.cache_write_5m_tokens, cacheWrite1hTokens: r.cache_write_1h_tokens, cacheReadTokens: r.cache_read_tokens, ...(geo ? { inferenceGeo: geo } : {}) };
+      return t.container.prices.cost(model, u, Number(r.created_at)).costMicros;
+    };
+    expect([...byModel.keys()].sort()).toEqual(['claude-haiku-4-5', 'claude-sonnet-4-6']);
+    expect(Number(byModel.get('claude-sonnet-4-6')!.cost_micros)).toBe(cost('claude-sonnet-4-6', 'us'));
+    expect(cost('claude-sonnet-4-6', 'us')).toBeGreaterThan(cost('claude-sonnet-4-6'));
+    expect(Number(byModel.get('claude-haiku-4-5')!.cost_micros)).toBe(cost('claude-haiku-4-5'));
   });
 });
 

@@ -182,7 +182,7 @@ export class BatchStore {
       return errored(status, `Simulated ${scripted.fault.kind} fault`);
     }
     const requestId = newRequestId();
-    const built = buildMessage(r.params, scripted, { cache: this.ctx.cache, now: this.ctx.now, requestId, batch: true });
+    const built = buildMessage(r.params, scripted, { cache: this.ctx.cache, now: this.ctx.now, requestId, batch: true, inferenceGeo: this.ctx.inferenceGeo });
     this.ctx.charge(built.charge);
     return { type: 'succeeded' as const, message: built.message };
   }

@@ -21,6 +21,7 @@ export class SimContext {
   stats: SimulatorStats = emptyStats();
   baseUrl = '';
   readonly batchDelayMs: number;
+  readonly inferenceGeo: 'global' | 'us';
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly maxRequests: number;
   private readonly maxCharges: number;
@@ -32,6 +33,7 @@ export class SimContext {
     this.cache = new PromptCache(this.now, fixed === undefined ? minCacheableTokens : () => fixed);
     this.models = new ModelCatalog(opts.models);
     this.batchDelayMs = opts.batchDelayMs ?? 50;
+    this.inferenceGeo = opts.inferenceGeo ?? 'global';
     this.maxRequests = opts.maxRecordedRequests ?? 100_000;
     this.maxCharges = opts.maxRecordedCharges ?? 100_000;
   }

@@ -37,7 +37,7 @@ function breakStream(ctx: SimContext, res: ServerResponse, body: JsonObject, req
     writeStream(res, baseHeaders(requestId), stubMessage(body), requestId, mode, errorType);
     return;
   }
-  const built = buildMessage(body, scripted, { cache: ctx.cache, now: ctx.now, requestId, batch: false });
+  const built = buildMessage(body, scripted, { cache: ctx.cache, now: ctx.now, requestId, batch: false, inferenceGeo: ctx.inferenceGeo });
   const reportedOutputTokens = writeStream(res, baseHeaders(requestId), built.message, requestId, mode, errorType);
   if (reportedOutputTokens !== undefined) ctx.charge({ ...built.charge, outputTokens: reportedOutputTokens, partial: true });
 }

@@ -1,4 +1,5 @@
 import { hashText, newMessageId, seedFrom } from './ids.js';
+import { supportsInferenceGeo } from './models.js';
 import type { PromptCache } from './prompt-cache.js';
 import { generateFromSchema } from './structured-output.js';
 import type { ChargeRecord, JsonObject, ScriptedResponse, SimStopReason } from './types.js';
@@ -17,6 +18,8 @@ export interface BuildOptions {
   now: () => number;
   requestId: string;
   batch: boolean;
+  /** The workspace's default_inference_geo, for requests that name none. */
+  inferenceGeo: 'global' | 'us';
 }
 
 function defaultText(body: JsonObject): string {
@@ -96,7 +99,8 @@ export function buildMessage(body: JsonObject, scripted: ScriptedResponse | unde
         ephemeral_5m_input_tokens: o.cache_creation_input_tokens !== undefined ? creation : cacheUsage.creation5m,
         ephemeral_1h_input_tokens: o.cache_creation_input_tokens !== undefined ? 0 : cacheUsage.creation1h,
       },
-      inference_geo: null,
+      // Where inference ran, which decides the price on the models that report it (US-only costs more).
+      inference_geo: supportsInferenceGeo(model) ? (body.inference_geo === 'us' || body.inference_geo === 'global' ? body.inference_geo : opts.inferenceGeo) : null,
       output_tokens_details: null,
       server_tool_use: null,
       service_tier: opts.batch ? 'batch' : 'standard',

@@ -47,7 +47,7 @@ export function handleCreateMessage(
     respondWithFault(ctx, scripted.fault, req, res, obj, requestId, scripted);
     return;
   }
-  const built = buildMessage(obj, scripted, { cache: ctx.cache, now: ctx.now, requestId, batch: false });
+  const built = buildMessage(obj, scripted, { cache: ctx.cache, now: ctx.now, requestId, batch: false, inferenceGeo: ctx.inferenceGeo });
   ctx.later(ctx.latency(scripted?.latencyMs), () => {
     if (res.destroyed) return; // the client gave up during the simulated latency: nothing was delivered
     ctx.charge(built.charge);

@@ -152,6 +152,28 @@ describe('POST /v1/messages via the real SDK', () => {
     expect(sim.charges).toHaveLength(1);
   });
 
+  it("reports usage.inference_geo on Opus/Sonnet 4.6 and later (the request's, else the workspace default), none on older models, which refuse the parameter", async () => {
+    const geoOf = async (model: string, extra: Record<string, unknown> = {}, c = client) =>
+      (await c.messages.create({ model, max_tokens: 10, messages: [{ role: 'user', content: 'x' }], ...extra })).usage.inference_geo;
+    expect(await geoOf('claude-sonnet-4-6')).toBe('global');
+    expect(await geoOf('claude-opus-4-6', { inference_geo: 'us' })).toBe('us');
+    expect(await geoOf('claude-haiku-5-5')).toBe('global');
+    for (const model of ['claude-haiku-4-5', 'claude-haiku-4-5-20251001', 'claude-sonnet-4-5', 'claude-opus-4-5-20251101']) expect(await geoOf(model)).toBeNull();
+    await expect(geoOf('claude-haiku-4-5', { inference_geo: 'us' })).rejects.toBeInstanceOf(Anthropic.BadRequestError);
+    await expect(geoOf('claude-sonnet-4-6', { inference_geo: 'mars' })).rejects.toBeInstanceOf(Anthropic.BadRequestError);
+    const us = await startSimulator({ inferenceGeo: 'us' });
+    try {
+      const c = new Anthropic({ apiKey: 'k', baseURL: us.url, maxRetries: 0 });
+      expect(await geoOf('claude-sonnet-4-6', {}, c)).toBe('us');
+      expect(await geoOf('claude-sonnet-4-6', { inference_geo: 'global' }, c)).toBe('global');
+      expect(await geoOf('claude-haiku-4-5', {}, c)).toBeNull();
+      // A stream reports it in message_start, and the SDK keeps it through message_delta.
+      expect((await c.messages.stream({ model: 'claude-sonnet-4-6', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }).finalMessage()).usage.inference_geo).toBe('us');
+    } finally {
+      await us.close();
+    }
+  });
+
   it('rejects malformed requests and bad credentials with the API error shape', async () => {
     const post = (body: string, headers: Record<string, string> = { authorization: 'Bearer k', 'anthropic-version': '2023-06-01' }) =>
       fetch(`${sim.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });

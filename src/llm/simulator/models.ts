@@ -30,6 +30,15 @@ export const KNOWN_MODELS: readonly string[] = [
   'claude-sonnet-4-5-20250929',
 ];
 
+// Models before Opus 4.6 / Sonnet 4.6 run wherever Anthropic places them: they report no
+// `usage.inference_geo` and refuse the `inference_geo` parameter (data-residency docs).
+const NO_GEO = new Set(['haiku-4-5', 'opus-4-5', 'sonnet-4-5', 'opus-4-1', 'opus-4', 'opus-4-0', 'sonnet-4', 'sonnet-4-0']);
+
+export function supportsInferenceGeo(model: string): boolean {
+  const family = model.replace(/^claude-/, '').replace(/-\d{8}$/, '');
+  return !(family.startsWith('3-') || NO_GEO.has(family));
+}
+
 const listed = (id: string) => ({ id, display_name: `${id} (simulated)`, type: 'model', created_at: '2025-01-01T00:00:00Z', deprecated_at: null, capabilities: null });
 
 export class ModelCatalog {

@@ -133,6 +133,12 @@ export interface SimulatorOptions {
    * any other id gets the API's 404 `not_found_error` ("model: <id>").
    */
   models?: readonly string[];
+  /**
+   * The workspace's `default_inference_geo`: what `usage.inference_geo` reports on models that
+   * report it (Opus 4.6, Sonnet 4.6 and later) for a request without `inference_geo`. Default
+   * 'global'; 'us' is US-only inference, priced higher.
+   */
+  inferenceGeo?: 'global' | 'us';
   /** Delay before a created batch is processed. Default 50 ms. */
   batchDelayMs?: number;
   /** Oldest recorded requests are dropped beyond this, so long benchmarks do not exhaust memory; 0 keeps none. Default 100000. */

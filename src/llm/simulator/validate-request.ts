@@ -1,3 +1,4 @@
+import { supportsInferenceGeo } from './models.js';
 import { unsupportedSchemaFeature } from './schema-support.js';
 import type { JsonObject } from './types.js';
 
@@ -74,6 +75,11 @@ export function validateMessageRequest(body: unknown, kind: 'create' | 'count_to
   if (isObject(beta) && isObject(beta.schema)) {
     const err = unsupportedSchemaFeature(beta.schema, 'output_format.schema');
     if (err) return err;
+  }
+  const geo = body.inference_geo;
+  if (geo != null) {
+    if (geo !== 'global' && geo !== 'us') return "inference_geo: Input should be 'global' or 'us'";
+    if (!supportsInferenceGeo(body.model)) return `inference_geo: is not supported by model ${body.model}`;
   }
   const breakpoints = cacheBreakpoints(body);
   if (breakpoints > MAX_CACHE_BREAKPOINTS) return `A maximum of ${MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. Found ${breakpoints}.`;
