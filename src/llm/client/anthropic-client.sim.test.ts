@@ -170,6 +170,20 @@ describe('structured calls', () => {
     expect(repairBody.messages[2]!.content).toContain('not valid JSON');
   });
 
+  it.each([
+    ['empty', ''],
+    ['whitespace-only', ' \n '],
+  ])('repairs an %s answer with a placeholder turn the API accepts (it refuses empty and blank text)', async (_name, text) => {
+    sim.script.enqueue({ text });
+    sim.script.enqueue({ json: { score: 6, feedback: 'ok' } });
+    const res = await client().structured(request());
+    expect(res.value.score).toBe(6);
+    expect(res.calls.map((c) => c.outcome)).toEqual(['upstream_invalid_output', 'ok']);
+    expect(sim.stats().invalid).toBe(0);
+    const repairBody = sim.requests.filter((r) => r.path === '/v1/messages')[1]!.body as { messages: Array<{ role: string; content: string }> };
+    expect(repairBody.messages[1]).toEqual({ role: 'assistant', content: '(empty answer)' });
+  });
+
   it('gives up with upstream_invalid_output after one failed repair, and still reports both calls for metering', async () => {
     sim.script.enqueue({ text: 'not json' });
     sim.script.enqueue({ text: '{"score": -1, "feedback": "x"}' });

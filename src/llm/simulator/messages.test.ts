@@ -174,6 +174,25 @@ describe('POST /v1/messages via the real SDK', () => {
     }
   });
 
+  it('refuses empty or blank text and a system role in messages, as the API does; an empty final assistant prefill is fine', async () => {
+    const refused = async (extra: Record<string, unknown>) => {
+      const err = await client.messages.create({ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'x' }], ...extra } as never).catch((e: unknown) => e);
+      expect(err, JSON.stringify(extra)).toBeInstanceOf(Anthropic.BadRequestError);
+      return ((err as APIError).error as { error: { message: string } }).error.message;
+    };
+    expect(await refused({ messages: [{ role: 'user', content: [{ type: 'text', text: '' }] }] })).toBe('messages: text content blocks must be non-empty');
+    expect(await refused({ messages: [{ role: 'user', content: '  \n' }] })).toBe('messages: text content blocks must contain non-whitespace text');
+    expect(await refused({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: '' }, { role: 'user', content: 'again' }] })).toBe(
+      'messages.1: all messages must have non-empty content except for the optional final assistant message',
+    );
+    expect(await refused({ system: [{ type: 'text', text: 'Grade.' }, { type: 'text', text: '' }] })).toBe('system: text content blocks must be non-empty');
+    expect(await refused({ messages: [{ role: 'system', content: 'You grade.' }, { role: 'user', content: 'x' }] })).toBe("messages.0.role: Input should be 'user' or 'assistant'");
+    await expect(client.messages.countTokens({ model: MODEL, messages: [{ role: 'user', content: '' }] })).rejects.toBeInstanceOf(Anthropic.BadRequestError);
+    expect(sim.charges).toHaveLength(0);
+    const prefilled = await client.messages.create({ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: '' }] });
+    expect(prefilled.type).toBe('message');
+  });
+
   it('rejects malformed requests and bad credentials with the API error shape', async () => {
     const post = (body: string, headers: Record<string, string> = { authorization: 'Bearer k', 'anthropic-version': '2023-06-01' }) =>
       fetch(`${sim.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });

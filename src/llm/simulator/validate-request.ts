@@ -23,13 +23,29 @@ function cacheBreakpoints(body: JsonObject): number {
   return n;
 }
 
-function contentError(content: unknown, where: string): string | undefined {
-  if (typeof content === 'string') return undefined;
+// The API refuses empty and whitespace-only text, in a block or as a whole string content, with
+// the section's name only (no index), except as the final assistant message (a prefill).
+function emptyTextError(text: string, section: string): string | undefined {
+  if (text === '') return `${section}: text content blocks must be non-empty`;
+  if (text.trim() === '') return `${section}: text content blocks must contain non-whitespace text`;
+  return undefined;
+}
+
+function contentError(content: unknown, where: string, section: string, prefill = false): string | undefined {
+  if (typeof content === 'string') {
+    if (prefill) return undefined;
+    if (content === '') return `${where.replace(/\.content$/, '')}: all messages must have non-empty content except for the optional final assistant message`;
+    return emptyTextError(content, section);
+  }
   if (!Array.isArray(content)) return `${where}: Input should be a valid string or list of content blocks`;
   for (let i = 0; i < content.length; i++) {
     const block: unknown = content[i];
     if (!isObject(block) || typeof block.type !== 'string') return `${where}.${i}: Input should be a content block with a type`;
     if (block.type === 'text' && typeof block.text !== 'string') return `${where}.${i}.text: Field required`;
+    if (block.type === 'text' && !prefill) {
+      const empty = emptyTextError(block.text as string, section);
+      if (empty) return empty;
+    }
     const cc = block.cache_control;
     if (cc != null && (!isObject(cc) || cc.type !== 'ephemeral' || (cc.ttl !== undefined && cc.ttl !== '5m' && cc.ttl !== '1h'))) {
       return `${where}.${i}.cache_control: Input should be {type: 'ephemeral', ttl?: '5m' | '1h'}`;
@@ -47,14 +63,14 @@ export function validateMessageRequest(body: unknown, kind: 'create' | 'count_to
   for (let i = 0; i < body.messages.length; i++) {
     const m: unknown = body.messages[i];
     if (!isObject(m)) return `messages.${i}: Input should be an object`;
-    if (m.role !== 'user' && m.role !== 'assistant' && m.role !== 'system') {
-      return `messages.${i}.role: Input should be 'user', 'assistant' or 'system'`;
-    }
-    const err = contentError(m.content, `messages.${i}.content`);
+    // A system prompt goes in the top-level `system`, never in a message.
+    if (m.role !== 'user' && m.role !== 'assistant') return `messages.${i}.role: Input should be 'user' or 'assistant'`;
+    const prefill = m.role === 'assistant' && i === body.messages.length - 1;
+    const err = contentError(m.content, `messages.${i}.content`, 'messages', prefill);
     if (err) return err;
   }
   if (body.system !== undefined) {
-    const err = contentError(body.system, 'system');
+    const err = typeof body.system === 'string' ? undefined : contentError(body.system, 'system', 'system');
     if (err) return err;
   }
   if (body.tools !== undefined && !Array.isArray(body.tools)) return 'tools: Input should be a valid list';
