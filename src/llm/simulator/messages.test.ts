@@ -174,6 +174,16 @@ describe('POST /v1/messages via the real SDK', () => {
     }
   });
 
+  it('refuses a top-level parameter the API does not know, naming it, as the API does rather than ignore it', async () => {
+    const err = await client.messages.create({ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'x' }], output_schema: { type: 'object' } } as never).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Anthropic.BadRequestError);
+    expect((err as APIError).error).toMatchObject({ error: { type: 'invalid_request_error', message: 'output_schema: Extra inputs are not permitted' } });
+    expect(sim.charges).toHaveLength(0);
+    // What the SDK documents is accepted.
+    const ok = await client.messages.create({ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'x' }], metadata: { user_id: 'u1' }, stop_sequences: ['END'], service_tier: 'standard_only' });
+    expect(ok.type).toBe('message');
+  });
+
   it('refuses empty or blank text and a system role in messages, as the API does; an empty final assistant prefill is fine', async () => {
     const refused = async (extra: Record<string, unknown>) => {
       const err = await client.messages.create({ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'x' }], ...extra } as never).catch((e: unknown) => e);

@@ -54,9 +54,19 @@ function contentError(content: unknown, where: string, section: string, prefill 
   return undefined;
 }
 
+// The body parameters @anthropic-ai/sdk 1.x sends (MessageCreateParams, MessageCountTokensParams),
+// plus the beta surface's (`output_format` among them, accepted like output_config). The API
+// refuses any other top-level key rather than ignore it, so a misspelt parameter fails here too.
+const COMMON_PARAMS = ['model', 'messages', 'cache_control', 'output_config', 'speed', 'system', 'thinking', 'tool_choice', 'tools', 'user_profile_id', 'workspace_id'];
+const BETA_PARAMS = ['output_format', 'context_management', 'mcp_servers'];
+// count_tokens takes fewer, but is given the same set: callers count a request they are about to
+// send, and whether the API refuses its create-only fields there is not documented.
+const ALLOWED = new Set([...COMMON_PARAMS, ...BETA_PARAMS, ...REJECTED_PARAMS, 'max_tokens', 'container', 'diagnostics', 'inference_geo', 'metadata', 'service_tier', 'stop_sequences', 'stream']);
+
 /** Returns the 400 message, or undefined when the request is acceptable. */
 export function validateMessageRequest(body: unknown, kind: 'create' | 'count_tokens'): string | undefined {
   if (!isObject(body)) return 'Request body must be a JSON object';
+  for (const key of Object.keys(body)) if (!ALLOWED.has(key)) return `${key}: Extra inputs are not permitted`;
   if (typeof body.model !== 'string' || body.model.length === 0) return 'model: Field required';
   if (!Array.isArray(body.messages)) return 'messages: Field required';
   if (body.messages.length === 0) return 'messages: at least one message is required';
