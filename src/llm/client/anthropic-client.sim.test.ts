@@ -354,6 +354,15 @@ describe('retries', () => {
     expect(res.calls[0]!.usage.outputTokens).toBe(sim.charges.reduce((n, c) => n + c.outputTokens, 0));
   });
 
+  it('retries a stream whose first event is an error (before message_start), billing that attempt nothing', async () => {
+    sim.faults.next({ kind: 'stream-error', at: 'start' });
+    const res = await client().structured(request({ stream: true }));
+    expect(res.calls[0]).toMatchObject({ outcome: 'ok', attempts: 2, streamed: true });
+    expect(sim.charges).toHaveLength(1);
+    const only = sim.charges[0]!;
+    expect(res.calls[0]!.usage).toMatchObject({ inputTokens: only.inputTokens, outputTokens: only.outputTokens, cacheReadTokens: only.cacheReadInputTokens });
+  });
+
   it('a hung upstream fails with upstream_timeout within the feature timeout', async () => {
     sim.faults.next({ kind: 'hang' }, 5);
     const c = client({ timeoutsMs: { grading: 300 }, retry: { maxRetries: 0, maxTotalMs: 5_000, baseDelayMs: 10 } });

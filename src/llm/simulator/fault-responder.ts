@@ -111,7 +111,7 @@ export function respondWithFault(
       else halfBody(res, body, requestId, 'cut');
       return;
     case 'stream-error':
-      if (stream) breakStream(ctx, res, body, requestId, 'error', scripted, fault.errorType);
+      if (stream) breakStream(ctx, res, body, requestId, fault.at === 'start' ? 'error-at-start' : 'error', scripted, fault.errorType);
       else sendError(res, STATUS_OF[fault.errorType ?? 'overloaded_error'], requestId);
       return;
     case 'stalled-stream':

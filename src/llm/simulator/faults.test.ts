@@ -156,6 +156,17 @@ describe('injected faults surface as the SDK errors production code must handle'
     expect(sim.charges).toEqual([expect.objectContaining({ inputTokens: stream.currentMessage!.usage.input_tokens, outputTokens: 1, partial: true })]);
   });
 
+  it("stream-error at: 'start': a 200 whose only event is the error, before message_start; nothing began, nothing is charged", async () => {
+    sim.faults.next({ kind: 'stream-error', at: 'start' });
+    const stream = client.messages.stream(params);
+    const err = (await failure(stream.finalMessage())) as APIError;
+    expect(err).toBeInstanceOf(Anthropic.APIError);
+    expect(err.type).toBe('overloaded_error');
+    expect(stream.currentMessage).toBeUndefined();
+    expect(sim.charges).toEqual([]);
+    await expect(client.messages.stream(params).finalMessage()).resolves.toMatchObject({ type: 'message' });
+  });
+
   it('stalled-stream: the stream goes silent mid-answer until the client gives up; charged what message_start reported', async () => {
     sim.faults.next({ kind: 'stalled-stream' });
     const ctl = new AbortController();

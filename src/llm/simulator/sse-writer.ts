@@ -4,9 +4,10 @@ import type { JsonObject } from './types.js';
 /**
  * How a stream ends: `complete`; `truncated` (the socket is cut mid-answer); `truncated-after-delta`
  * (cut after the whole answer and its message_delta, before message_stop); `error` (an `error`
- * event mid-answer, then the end); `stalled` (silent mid-answer, left open).
+ * event mid-answer, then the end); `error-at-start` (a 200 whose first and only event is an
+ * `error`: nothing began, nothing is reported); `stalled` (silent mid-answer, left open).
  */
-export type StreamMode = 'complete' | 'truncated' | 'truncated-after-delta' | 'error' | 'stalled';
+export type StreamMode = 'complete' | 'truncated' | 'truncated-after-delta' | 'error' | 'error-at-start' | 'stalled';
 
 const DELTA_CHARS = 48;
 
@@ -25,7 +26,16 @@ function chunks(text: string): string[] {
  * `reportedOutputTokens`: the output count the last usage event sent says, which is all a
  * client can know of a stream that ends before message_stop.
  */
-export function streamEvents(message: JsonObject, requestId: string, mode: StreamMode, errorType = 'overloaded_error'): { body: string; reportedOutputTokens: number } {
+function errorEvent(errorType: string, requestId: string): string {
+  return event('error', {
+    type: 'error',
+    error: { type: errorType, message: `${errorType === 'overloaded_error' ? 'Overloaded' : errorType} (simulated mid-stream)` },
+    request_id: requestId,
+  });
+}
+
+export function streamEvents(message: JsonObject, requestId: string, mode: StreamMode, errorType = 'overloaded_error'): { body: string; reportedOutputTokens: number | undefined } {
+  if (mode === 'error-at-start') return { body: errorEvent(errorType, requestId), reportedOutputTokens: undefined };
   const usage = message.usage as JsonObject;
   const content = message.content as Array<{ text: string }>;
   const wholeAnswer = mode === 'complete' || mode === 'truncated-after-delta';
@@ -55,15 +65,7 @@ export function streamEvents(message: JsonObject, requestId: string, mode: Strea
     if (wholeAnswer) parts.push(event('content_block_stop', { type: 'content_block_stop', index }));
   });
   if (content.length === 0) parts.push(event('ping', { type: 'ping' }));
-  if (mode === 'error') {
-    parts.push(
-      event('error', {
-        type: 'error',
-        error: { type: errorType, message: `${errorType === 'overloaded_error' ? 'Overloaded' : errorType} (simulated mid-stream)` },
-        request_id: requestId,
-      }),
-    );
-  }
+  if (mode === 'error') parts.push(errorEvent(errorType, requestId));
   if (!wholeAnswer) return { body: parts.join(''), reportedOutputTokens: startOutputTokens };
   parts.push(
     event('message_delta', {

@@ -23,9 +23,10 @@ export type Fault =
   /**
    * An `error` event mid-answer: `overloaded_error` unless `errorType` says otherwise (the API also
    * sends `api_error`, and `invalid_request_error` for a request it only refuses once generating).
-   * Non-stream: that type's status (529 for overloaded_error).
+   * Non-stream: that type's status (529 for overloaded_error). `at: 'start'`: the 200's first and
+   * only event is the error, before message_start (nothing began, nothing is charged).
    */
-  | { kind: 'stream-error'; errorType?: StreamErrorType }
+  | { kind: 'stream-error'; errorType?: StreamErrorType; at?: 'start' }
   /** The stream goes silent mid-answer and stays open until the client gives up. */
   | { kind: 'stalled-stream' };
 
