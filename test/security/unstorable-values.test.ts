@@ -44,6 +44,18 @@ describe.each(STORE_KINDS)('values no store or calendar holds, on %s', (store) =
     expect422(await t.app.inject({ method: 'POST', url: '/v1/grading/rubrics', headers: { ...bearer(admin), 'content-type': 'application/yaml' }, payload: yaml.replace('\\0', '\u0000') }), 'body');
   });
 
+  // Only what a route reads is refused: a query it ignores, or a body sent to a route that
+  // takes none, is stored nowhere, and the 422 was an answer its OpenAPI operation does not list.
+  it('ignores U+0000 in a query the route does not read and in a body sent to a route that takes none', async () => {
+    const me = await t.app.inject({ method: 'GET', url: '/v1/me?unused=%00', headers: bearer(learner) });
+    expect(me.statusCode, me.body).toBe(200);
+    expect(me.json().userId).toBe('nul-learner');
+    const key = await t.app.inject({ method: 'POST', url: '/v1/admin/users/nul-learner/keys', headers: { ...bearer(admin), 'content-type': 'application/json' }, payload: '{"unused":"a\\u0000b"}' });
+    expect(key.statusCode, key.body).toBe(201);
+    // The same NUL where the route reads it is still refused.
+    expect422(await t.app.inject({ method: 'GET', url: '/v1/admin/users?after=%00', headers: bearer(admin) }), 'querystring.after');
+  });
+
   // A rubric version is stored in a 32-bit integer column on Postgres (64-bit on SQLite): a
   // larger one failed the grade there after its LLM call was billed (a 500), and publishing
   // it answered 500. Refused up front on both stores; the largest storable one works.
