@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
+import { named, ProblemSchema } from '../../platform/http/openapi.js';
 
 export interface ReadinessCheck {
   name: string;
@@ -42,7 +43,11 @@ export function healthRoutes(checks: ReadinessCheck[], metricsText: () => Promis
           docs: {
             responses: {
               200: { description: 'Ready: every required check passed', content: { 'application/json': readiness('ready') } },
-              503: { description: "Not ready: a required check failed or timed out (an instance shutting down answers 503 problem+json, code shutting_down, instead)", content: { 'application/json': readiness('unready') } },
+              503: {
+                description: 'Not ready: a required check failed or timed out (application/json); or this instance is shutting down (application/problem+json, code shutting_down, with Retry-After)',
+                content: { 'application/json': readiness('unready'), 'application/problem+json': named('Problem', ProblemSchema) },
+                headers: { 'Retry-After': 'With shutting_down: seconds to wait before retrying (another instance takes the retry)' },
+              },
             },
           },
         },
