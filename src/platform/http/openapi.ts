@@ -2,6 +2,7 @@ import type { SwaggerTransform, SwaggerTransformObject } from '@fastify/swagger'
 import type { FastifyContextConfig } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { MAX_PARAM_LENGTH } from './error-handler.js';
 
 // How the OpenAPI document learns what Fastify does not know: the real success status and
 // body, the problem+json errors, who may call, and bodies a route parses itself.
@@ -37,7 +38,7 @@ export interface DocResponse {
   headers?: Record<string, string>;
 }
 
-export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 500 | 503;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 414 | 415 | 422 | 429 | 500 | 503;
 
 export interface RouteDocs {
   /** Success answers by status. Without it: 200 with a JSON body whose shape is not documented. */
@@ -112,12 +113,13 @@ function toJson(schema: z.ZodType, io: 'input' | 'output'): Json {
 }
 
 const ERROR_TEXT: Record<ErrorStatus, string> = {
-  400: 'bad_request or invalid_json: the request or its body is malformed; ambiguous_credentials: more than one Authorization header',
+  400: 'bad_request or invalid_json: the request or its body is malformed',
   401: 'unauthorized: no or bad credentials',
   403: 'forbidden: not allowed',
   404: 'not_found: no such resource (also another user\'s)',
   409: 'conflict',
   413: 'body_too_large: the body exceeds the size limit',
+  414: `uri_too_long: a path segment is longer than ${MAX_PARAM_LENGTH} characters`,
   415: 'unsupported_media_type: the body has a media type this route does not take, or a Content-Encoding (the body must be sent uncompressed)',
   422: 'validation_failed: the request is invalid (a query parameter given twice included); errors[] names each failing field',
   429: 'rate_limited: too many failed credential checks from this address (limit authFailuresPerMinute); Retry-After says when to try again',
@@ -141,13 +143,23 @@ function accessOf(config: FastifyContextConfig | undefined): Access {
   };
 }
 
-function errorsOf(access: Access, schema: { body?: unknown; querystring?: unknown; params?: unknown }, docs: RouteDocs | undefined): Map<ErrorStatus, string> {
+// Fastify reads a body sent with these methods before any handler runs, also where the
+// operation takes none (a client that sends one anyway gets the body's 400, 413 or 415).
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const NO_BODY = ' (this operation takes no body; one that is sent is still read)';
+
+function errorsOf(methods: string[], access: Access, schema: { body?: unknown; querystring?: unknown; params?: unknown }, docs: RouteDocs | undefined): Map<ErrorStatus, string> {
   const errors = new Map<ErrorStatus, string>();
   const hasBody = schema.body !== undefined || docs?.body !== undefined;
-  if (hasBody) {
-    errors.set(400, ERROR_TEXT[400]);
-    errors.set(413, ERROR_TEXT[413]);
-    errors.set(415, ERROR_TEXT[415]);
+  const bodyRead = hasBody || methods.some((m) => BODY_METHODS.has(m.toUpperCase()));
+  const bad = [
+    ...(bodyRead ? [ERROR_TEXT[400] + (hasBody ? '' : NO_BODY)] : []),
+    ...(access.auth ? ['ambiguous_credentials: more than one Authorization header'] : []),
+  ];
+  if (bad.length) errors.set(400, bad.join('; '));
+  if (bodyRead) {
+    errors.set(413, ERROR_TEXT[413] + (hasBody ? '' : NO_BODY));
+    errors.set(415, ERROR_TEXT[415] + (hasBody ? '' : NO_BODY));
   }
   if (access.auth) errors.set(401, ERROR_TEXT[401]);
   const forbidden = [
@@ -156,7 +168,10 @@ function errorsOf(access: Access, schema: { body?: unknown; querystring?: unknow
     ...(access.session === 'write' ? ['forbidden: a change through the dashboard session without a same-origin request and its x-csrf-token'] : []),
   ];
   if (forbidden.length) errors.set(403, forbidden.join('; '));
-  if (schema.params !== undefined) errors.set(404, ERROR_TEXT[404]);
+  if (schema.params !== undefined) {
+    errors.set(404, ERROR_TEXT[404]);
+    errors.set(414, ERROR_TEXT[414]);
+  }
   if (hasBody || schema.querystring !== undefined || schema.params !== undefined) errors.set(422, ERROR_TEXT[422]);
   if (docs?.limited) {
     errors.set(429, `rate_limited: over a limit of the caller's tier (limit names it), or budget_exhausted when the policy rejects on a spent budget; Retry-After says when to try again`);
@@ -210,7 +225,7 @@ export function openApiTransforms(o: OpenApiOptions): { transform: SwaggerTransf
         ...(Object.keys(headers).length ? { headers } : {}),
       };
     }
-    for (const [status, text] of errorsOf(access, fastifySchema, docs)) {
+    for (const [status, text] of errorsOf([route.method].flat().map(String), access, fastifySchema, docs)) {
       if (status in response) continue; // the route documents this answer itself (e.g. /readyz's 503)
       const problem = ref(status === 422 ? VALIDATION_PROBLEM : PROBLEM, 'output');
       response[status] = {

@@ -1,0 +1,208 @@
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { STORE_KINDS } from '../helpers/databases.js';
+import { bearer, createTestApp, type TestApp } from '../helpers/test-app.js';
+
+type Json = Record<string, any>;
+const METHODS = ['get', 'put', 'post', 'delete', 'patch'];
+const WITH_BODY = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+interface Operation {
+  key: string;
+  method: string;
+  path: string;
+  op: Json;
+}
+
+// What an integrator's generated client relies on: every answer the service really gives,
+// refusals included, is one the OpenAPI document lists for that operation, in a media type
+// it lists, with a body its schema accepts, and a 429 or 503 says when to retry.
+// openapi.http.test.ts drives the success answers; this drives the refusals, on every
+// operation of the document rather than on a chosen few.
+class Checker {
+  readonly ajv: Ajv2020;
+  readonly mismatches: string[] = [];
+  constructor(readonly doc: Json) {
+    this.ajv = new Ajv2020({ strict: false, allowUnionTypes: true, validateFormats: false });
+    for (const [name, schema] of Object.entries((doc.components?.schemas ?? {}) as Json)) this.ajv.addSchema(forAjv(schema) as object, `urn:tutorgate:schema:${name}`);
+  }
+
+  operations(): Operation[] {
+    return Object.entries(this.doc.paths as Record<string, Json>).flatMap(([path, item]) =>
+      Object.entries(item)
+        .filter(([m]) => METHODS.includes(m))
+        .map(([m, op]) => ({ key: `${m.toUpperCase()} ${path}`, method: m.toUpperCase(), path, op: op as Json })),
+    );
+  }
+
+  /** Records every way the answer departs from the document; the test asserts none did. */
+  check(what: string, o: Operation, res: LightMyRequestResponse): void {
+    const at = `${o.key} (${what}) answered ${res.statusCode}`;
+    const documented = o.op.responses[String(res.statusCode)] as Json | undefined;
+    if (!documented) {
+      this.mismatches.push(`${at}, not documented (${Object.keys(o.op.responses).join(', ')}): ${res.body.slice(0, 160)}`);
+      return;
+    }
+    if (res.statusCode === 429 || res.statusCode === 503) {
+      if (!/^[1-9]\d*$/.test(String(res.headers['retry-after'] ?? ''))) this.mismatches.push(`${at} without a Retry-After in seconds`);
+      if (!documented.headers?.['Retry-After']) this.mismatches.push(`${at}: the document gives it no Retry-After header`);
+    }
+    if (!documented.content) {
+      if (res.body !== '') this.mismatches.push(`${at} with a body, documented without one`);
+      return;
+    }
+    const type = String(res.headers['content-type'] ?? '').split(';')[0]!.trim();
+    const media = Object.entries(documented.content as Json).find(([t]) => t.split(';')[0]!.trim() === type)?.[1] as Json | undefined;
+    if (!media) {
+      this.mismatches.push(`${at} as ${type}, documented as ${Object.keys(documented.content).join(', ')}`);
+      return;
+    }
+    if (!type.endsWith('json')) return;
+    const validate = this.ajv.compile(forAjv(media.schema) as object);
+    if (!validate(res.json())) this.mismatches.push(`${at}: the body does not match the documented schema: ${JSON.stringify(validate.errors).slice(0, 300)}`);
+  }
+}
+
+// Component refs become absolute ids Ajv knows, so one schema can be compiled on its own.
+const forAjv = (schema: unknown): unknown => JSON.parse(JSON.stringify(schema).replaceAll('"#/components/schemas/', '"urn:tutorgate:schema:'));
+const takesBearer = (o: Operation) => (o.op.security as Json[]).some((r) => 'bearer' in r);
+const urlOf = (o: Operation, param: string) => o.path.replace(/\{[^}]+\}/g, param);
+
+// Fastify's route tree as printRoutes draws it, as "METHOD /path" (HEAD left out: Fastify
+// adds it to every GET, and OpenAPI documents the GET).
+function registeredRoutes(tree: string): string[] {
+  const stack: string[] = [];
+  const out: string[] = [];
+  for (const line of tree.split('\n')) {
+    const m = /^(.*?)[├└]── (\S+)(?: \(([^)]*)\))?$/.exec(line);
+    if (!m) continue;
+    const depth = (m[1]!.length) / 4;
+    stack.length = depth;
+    const path = (stack[depth - 1] ?? '') + m[2]!;
+    stack[depth] = path;
+    for (const method of (m[3] ?? '').split(',').map((s) => s.trim()).filter((s) => s && s !== 'HEAD')) out.push(`${method} ${path.replace(/:(\w+)/g, '{$1}')}`);
+  }
+  return out;
+}
+
+// Viewers and assets, not API operations: the document itself and its viewer, the dashboard page.
+const UNDOCUMENTED = [/^GET \/docs(\/.*)?$/, /^GET \/openapi\.json$/, /^GET \/admin(\/app\.(js|css))?$/];
+
+describe.each(STORE_KINDS)('every refusal the service gives is in the OpenAPI document, on %s', (kind) => {
+  let t: TestApp;
+  let c: Checker;
+  let admin: string;
+  let learner: string;
+  let free: string;
+
+  beforeAll(async () => {
+    t = await createTestApp({ store: kind });
+    admin = await t.premium(`oa-${kind}-admin`, ['admin']);
+    learner = await t.premium(`oa-${kind}-learner`);
+    free = await t.free(`oa-${kind}-free`);
+    c = new Checker((await t.app.inject({ method: 'GET', url: '/openapi.json' })).json());
+  });
+  afterAll(async () => t.close());
+  beforeEach(() => {
+    if (c) c.mismatches.length = 0;
+  });
+
+  it('documents every route it serves, but for the viewers and assets', () => {
+    const routes = registeredRoutes(t.app.printRoutes({ commonPrefix: false }));
+    expect(routes).toContain('GET /v1/admin/flags-analytics');
+    const documented = new Set(c.operations().map((o) => o.key));
+    expect(routes.filter((r) => !documented.has(r) && !UNDOCUMENTED.some((re) => re.test(r)))).toEqual([]);
+    expect([...documented].filter((d) => !routes.includes(d))).toEqual([]);
+  });
+
+  it('no credentials, a wrong key, or two Authorization headers', async () => {
+    for (const o of c.operations().filter(takesBearer)) {
+      const url = urlOf(o, 'nosuch');
+      const none = await t.app.inject({ method: o.method as 'GET', url });
+      if (o.key !== 'GET /v1/me') expect(none.statusCode, o.key).toBe(401);
+      c.check('no credentials', o, none);
+      const wrong = await t.app.inject({ method: o.method as 'GET', url, headers: bearer('tg_not_a_key') });
+      expect(wrong.statusCode, o.key).toBe(401);
+      c.check('a wrong key', o, wrong);
+      // Two header lines, as light-my-request sends an array (Fastify's types allow one value).
+      const two = await t.app.inject({ method: o.method, url, headers: { authorization: [`Bearer ${admin}`, `Bearer ${learner}`] } } as unknown as InjectOptions);
+      expect(two.json().code, o.key).toBe('ambiguous_credentials');
+      c.check('two Authorization headers', o, two);
+    }
+    expect(c.mismatches).toEqual([]);
+  });
+
+  it('a caller without the permission or the tier', async () => {
+    let forbidden = 0;
+    for (const o of c.operations().filter(takesBearer)) {
+      for (const [who, key] of [['a learner', learner], ['a free user', free]] as const) {
+        const res = await t.app.inject({ method: o.method as 'GET', url: urlOf(o, 'nosuch'), headers: bearer(key), ...(WITH_BODY.has(o.method) ? { payload: {} } : {}) });
+        if (res.statusCode === 403) forbidden++;
+        c.check(who, o, res);
+      }
+    }
+    expect(forbidden).toBeGreaterThan(20);
+    expect(c.mismatches).toEqual([]);
+  });
+
+  it('an unknown resource, a path segment over the length limit, a NUL in a path segment', async () => {
+    for (const o of c.operations().filter((o) => o.path.includes('{'))) {
+      const payload = WITH_BODY.has(o.method) ? { payload: {} } : {};
+      const unknown = await t.app.inject({ method: o.method as 'GET', url: urlOf(o, 'nosuch'), headers: bearer(admin), ...payload });
+      c.check('an unknown id', o, unknown);
+      const long = await t.app.inject({ method: o.method as 'GET', url: urlOf(o, 'x'.repeat(201)), headers: bearer(admin), ...payload });
+      expect(long.statusCode, o.key).toBe(414);
+      c.check('a 201-character path segment', o, long);
+      const nul = await t.app.inject({ method: o.method as 'GET', url: urlOf(o, 'a%00b'), headers: bearer(admin), ...payload });
+      expect(nul.statusCode, o.key).toBe(422);
+      c.check('a NUL in a path segment', o, nul);
+    }
+    expect(c.mismatches).toEqual([]);
+  });
+
+  it('bodies that cannot be read, sent to every operation that may carry one', async () => {
+    const json = { ...bearer(admin), 'content-type': 'application/json' };
+    const bodies: [string, Json, string | Buffer][] = [
+      ['invalid JSON', json, '{"answer":'],
+      ['JSON that is not UTF-8', json, Buffer.from('{"answer":"caf\xe9"}', 'latin1')],
+      ['a body over the size limit', json, JSON.stringify({ answer: 'x'.repeat(70_000) })],
+      ['a body as XML', { ...bearer(admin), 'content-type': 'application/xml' }, '<answer/>'],
+      ['a gzip-encoded body', { ...json, 'content-encoding': 'gzip' }, '{}'],
+      ['a NUL in the body', json, '{"answer":"a\\u0000b"}'],
+      ['a prototype key', json, '{"__proto__":{"admin":true}}'],
+      ['a JSON array', json, '[]'],
+    ];
+    for (const o of c.operations().filter((o) => WITH_BODY.has(o.method))) {
+      for (const [what, headers, payload] of bodies) {
+        const res = await t.app.inject({ method: o.method as 'POST', url: urlOf(o, 'nosuch'), headers, payload });
+        expect(res.statusCode, `${o.key} ${what}`).not.toBe(500);
+        c.check(what, o, res);
+      }
+    }
+    expect(c.mismatches).toEqual([]);
+  });
+
+  it('query parameters: a repeated one is refused where the route reads the query, a NUL one ignored where it does not', async () => {
+    for (const o of c.operations().filter((o) => o.method === 'GET' && !o.path.includes('{'))) {
+      const readsQuery = ((o.op.parameters ?? []) as Json[]).some((p) => p.in === 'query');
+      const repeated = await t.app.inject({ method: 'GET', url: `${o.path}?limit=1&limit=2&from=2026-01-01&from=2026-01-02`, headers: bearer(admin) });
+      if (readsQuery) expect(repeated.statusCode, o.key).toBe(422);
+      c.check('a repeated query parameter', o, repeated);
+      const nul = await t.app.inject({ method: 'GET', url: `${o.path}?unused=a%00b`, headers: bearer(admin) });
+      c.check('a NUL in a query parameter', o, nul);
+    }
+    expect(c.mismatches).toEqual([]);
+  });
+
+  // Last: a draining instance stays draining.
+  it('a draining instance: 503 problem+json with Retry-After on every operation', async () => {
+    t.app.startDraining();
+    for (const o of c.operations()) {
+      const res = await t.app.inject({ method: o.method as 'GET', url: urlOf(o, 'x'), headers: bearer(admin) });
+      expect(res.json().code, o.key).toBe('shutting_down');
+      c.check('draining', o, res);
+    }
+    expect(c.mismatches).toEqual([]);
+  });
+});
