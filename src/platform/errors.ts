@@ -75,8 +75,11 @@ export class BudgetExhaustedError extends AppError {
     });
   }
 }
+// Every 503 says when to retry, as the OpenAPI document promises for each operation (the
+// store-down answers in error-handler.ts do too): the JWKS cannot be fetched, a cache purge
+// did not reach Redis, the webhook has no secret yet.
 export class ServiceUnavailableError extends AppError {
-  constructor(message: string) {
-    super('service_unavailable', 503, message);
+  constructor(message: string, retryAfterSec = 5) {
+    super('service_unavailable', 503, message, undefined, { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSec))) });
   }
 }

@@ -216,6 +216,7 @@ describe('end-user JWTs verified against a JWKS (TUTORGATE_JWKS_URL)', () => {
         const r = await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(token) });
         expect(r.statusCode, `attempt ${i + 1}`).toBe(503);
         expect(r.json()).toMatchObject({ status: 503, code: 'service_unavailable' });
+        expect(r.headers['retry-after'], 'a 503 says when to retry').toBe('5');
       }
       expect((await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(key) })).statusCode).toBe(200);
       jwksUp = true;
