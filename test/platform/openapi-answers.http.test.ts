@@ -2,6 +2,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { STORE_KINDS } from '../helpers/databases.js';
+import { createSimulatedApp, gradeEveryAnswerValidly } from '../helpers/simulated-app.js';
 import { bearer, createTestApp, type TestApp } from '../helpers/test-app.js';
 
 type Json = Record<string, any>;
@@ -204,5 +205,74 @@ describe.each(STORE_KINDS)('every refusal the service gives is in the OpenAPI do
       c.check('draining', o, res);
     }
     expect(c.mismatches).toEqual([]);
+  });
+});
+
+describe.each(STORE_KINDS)('limits, budgets and the credential gate answer as documented, on %s', (kind) => {
+  const grading = { question: 'Why does a puddle dry up?', referenceAnswer: 'The water evaporates into the air.', answer: 'The water evaporates.' };
+  const payloadOf = (o: Operation) => (o.path === '/v1/grading/evaluations' ? grading : {});
+  // The operations through the premium pipeline: their answers carry the RateLimit headers.
+  const limitedOps = (c: Checker) => c.operations().filter((o) => o.op.responses['200']?.headers?.RateLimit);
+
+  it('over a tier limit: 429 rate_limited with Retry-After; the answers before it carry RateLimit headers', async () => {
+    const t = await createSimulatedApp({ store: kind, policy: { limits: { premium: { requestsPerMinute: 1, requestsPerHour: 1000, tokensPerDay: 10_000_000, concurrent: 20 } } } });
+    try {
+      gradeEveryAnswerValidly(t.sim);
+      const c = new Checker((await t.app.inject({ method: 'GET', url: '/openapi.json' })).json());
+      const ops = limitedOps(c);
+      expect(ops.map((o) => o.key).sort()).toEqual(['POST /v1/grading/evaluations', 'POST /v1/learning-paths']);
+      for (const o of ops) {
+        const key = await t.premium();
+        const first = await t.app.inject({ method: o.method as 'POST', url: o.path, headers: bearer(key), payload: payloadOf(o) });
+        expect(first.statusCode, o.key).toBe(200);
+        expect(first.headers, o.key).toMatchObject({ ratelimit: expect.any(String), 'ratelimit-policy': expect.any(String) });
+        c.check('the first request', o, first);
+        const second = await t.app.inject({ method: o.method as 'POST', url: o.path, headers: bearer(key), payload: payloadOf(o) });
+        expect(second.json(), o.key).toMatchObject({ status: 429, code: 'rate_limited' });
+        expect(second.headers, o.key).toMatchObject({ ratelimit: expect.any(String), 'ratelimit-policy': expect.any(String) });
+        c.check('the second request in a minute', o, second);
+      }
+      expect(c.mismatches).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a spent budget with onExhausted: reject: 429 budget_exhausted with Retry-After', async () => {
+    const t = await createSimulatedApp({ store: kind, policy: { budgets: { globalDailyUsd: 0, onExhausted: 'reject' } } });
+    try {
+      const c = new Checker((await t.app.inject({ method: 'GET', url: '/openapi.json' })).json());
+      const key = await t.premium();
+      for (const o of limitedOps(c)) {
+        const res = await t.app.inject({ method: o.method as 'POST', url: o.path, headers: bearer(key), payload: payloadOf(o) });
+        expect(res.json(), o.key).toMatchObject({ status: 429, code: 'budget_exhausted' });
+        c.check('a spent budget', o, res);
+      }
+      expect(c.mismatches).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('too many failed credentials from one address: 429 with Retry-After on every authenticated operation and on sign-in', async () => {
+    const t = await createTestApp({ store: kind, env: { TUTORGATE_AUTH_FAILURES_PER_MINUTE: '1' } });
+    try {
+      const c = new Checker((await t.app.inject({ method: 'GET', url: '/openapi.json' })).json());
+      const admin = await t.premium(undefined, ['admin']);
+      const me = c.operations().find((o) => o.key === 'GET /v1/me')!;
+      c.check('the failure that reaches the limit', me, await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer('tg_not_a_key') }));
+      for (const o of c.operations().filter(takesBearer)) {
+        const res = await t.app.inject({ method: o.method as 'GET', url: urlOf(o, 'x'), headers: bearer(admin) });
+        expect(res.json(), o.key).toMatchObject({ status: 429, code: 'rate_limited', limit: 'authFailuresPerMinute' });
+        c.check('a locked-out address', o, res);
+      }
+      const signIn = c.operations().find((o) => o.key === 'POST /admin/session')!;
+      const refused = await t.app.inject({ method: 'POST', url: '/admin/session', payload: { token: admin } });
+      expect(refused.statusCode).toBe(429);
+      c.check('a locked-out address', signIn, refused);
+      expect(c.mismatches).toEqual([]);
+    } finally {
+      await t.close();
+    }
   });
 });
