@@ -276,3 +276,58 @@ describe.each(STORE_KINDS)('limits, budgets and the credential gate answer as do
     }
   });
 });
+
+// openapi.http.test.ts runs without an upstream key, so every premium answer it checks comes
+// from the rules. These come from "Claude" (the simulator), from the cache, and from the
+// rules after an upstream failure, and each must match the same documented schema.
+describe.each(STORE_KINDS)('premium answers from the LLM, the cache and the fallback match the document, on %s', (kind) => {
+  it('grades, learning paths, /v1/me and usage', async () => {
+    const t = await createSimulatedApp({ store: kind });
+    try {
+      gradeEveryAnswerValidly(t.sim);
+      const c = new Checker((await t.app.inject({ method: 'GET', url: '/openapi.json' })).json());
+      const op = (key: string) => c.operations().find((o) => o.key === key)!;
+      const key = await t.premium();
+      const free = await t.free();
+      const admin = await t.premium(undefined, ['admin']);
+      const ask = (method: 'GET' | 'POST', url: string, who: string, payload?: object) => t.app.inject({ method, url, headers: bearer(who), ...(payload ? { payload } : {}) });
+      const grading = { question: 'Why does a puddle dry up?', referenceAnswer: 'The water evaporates into the air.', answer: 'The water evaporates.' };
+
+      const sources: string[] = [];
+      const grade = async (what: string, payload: object) => {
+        const res = await ask('POST', '/v1/grading/evaluations', key, payload);
+        c.check(what, op('POST /v1/grading/evaluations'), res);
+        sources.push(`${res.json().source}${res.json().fallbackReason ? `:${res.json().fallbackReason}` : ''}`);
+        c.check(`${what}, read back`, op('GET /v1/grading/evaluations/{id}'), await ask('GET', `/v1/grading/evaluations/${res.json().id}`, key));
+      };
+      await grade('graded by the LLM', grading);
+      await grade('the same answer again', grading);
+      t.sim.faults.next({ kind: 'status', status: 500 }, 10);
+      await grade('the upstream failing', { ...grading, answer: 'The sun heats the water until it is vapour.' });
+      t.sim.faults.clear();
+      await grade('a blank answer', { ...grading, answer: ' \u200b ' });
+      expect(sources).toEqual(['llm', 'cache', 'rules:upstream_failure', 'rules:blank_input']);
+
+      const paths: string[] = [];
+      for (const [what, who, payload] of [['a premium learner', key, { count: 3, preferredKinds: ['exercise', 'lesson'] }], ['the same again', key, { count: 3, preferredKinds: ['exercise', 'lesson'] }], ['a free learner', free, {}]] as const) {
+        const res = await ask('POST', '/v1/learning-paths', who, payload);
+        c.check(what, op('POST /v1/learning-paths'), res);
+        paths.push(res.statusCode !== 200 ? res.body.slice(0, 200) : `${res.json().source}${res.json().fallbackReason ? `:${res.json().fallbackReason}` : ''}`);
+      }
+      expect(paths).toEqual(['llm', 'cache', 'rules:not_entitled']);
+      const noSkill = await ask('POST', '/v1/learning-paths', key, { goal: 'no-such-skill' });
+      expect(noSkill.json()).toMatchObject({ status: 422, errors: [{ path: 'goal' }] });
+      c.check('a goal that is no skill', op('POST /v1/learning-paths'), noSkill);
+
+      for (const who of [key, free]) c.check('after premium calls', op('GET /v1/me'), await ask('GET', '/v1/me', who));
+      const usage = await ask('GET', '/v1/usage/me', key);
+      expect(usage.json().totals.costUsd).toBeGreaterThan(0);
+      c.check('after LLM calls', op('GET /v1/usage/me'), usage);
+      c.check('grouped every way', op('GET /v1/admin/usage'), await ask('GET', '/v1/admin/usage?groupBy=user,feature,model,day&top=5', admin));
+      c.check('after LLM calls', op('GET /v1/admin/ops'), await ask('GET', '/v1/admin/ops', admin));
+      expect(c.mismatches).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -52,7 +52,7 @@ export function learningPathRoutes(deps: { service: LearningPathService; catalog
           tags: ['learning'],
           summary: 'Next items for the caller, with rationale; premium users get an LLM-personalised order',
           // No body at all (Fastify hands over null) is the same as `{}` (CONTRACT.md).
-          body: z.preprocess((v) => v ?? {}, z.strictObject({ count: z.int().min(1).max(20).default(5), goal: z.string().max(200).optional(), preferredKinds: z.array(itemKindSchema).max(3).optional() })),
+          body: z.preprocess((v) => v ?? {}, z.strictObject({ count: z.int().min(1).max(20).default(5), goal: z.string().max(200).optional().meta({ description: 'A skill id of the catalog (GET /v1/catalog lists them) to favour; any other is refused with 422' }), preferredKinds: z.array(itemKindSchema).max(3).optional() })),
           docs: { bodyOptional: true, limited: true, responses: { 200: { description: 'The next items, with rationale', content: { 'application/json': LearningPathSchema } } } },
         },
       },

@@ -67,7 +67,7 @@ export const ProblemSchema = z
   .meta({ description: 'RFC 9457 problem details' });
 
 export const ValidationProblemSchema = ProblemSchema.extend({
-  errors: z.array(z.strictObject({ path: z.string().meta({ description: 'e.g. body.answer, querystring.from' }), message: z.string() })),
+  errors: z.array(z.strictObject({ path: z.string().meta({ description: 'Where the request failed its schema: body.answer, querystring.from, params.id; a check made after the schema names the body field alone (question, goal, levels.c)' }), message: z.string() })),
 }).meta({ description: 'RFC 9457 problem details of a request that failed validation (code validation_failed)' });
 
 const PROBLEM = named('Problem', ProblemSchema);
