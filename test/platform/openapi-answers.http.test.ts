@@ -45,6 +45,7 @@ class Checker {
       this.mismatches.push(`${at}, not documented (${Object.keys(o.op.responses).join(', ')}): ${res.body.slice(0, 160)}`);
       return;
     }
+    if (res.headers['retry-after'] !== undefined && !documented.headers?.['Retry-After']) this.mismatches.push(`${at} with Retry-After, which the document does not list for it`);
     if (res.statusCode === 429 || res.statusCode === 503) {
       if (!/^[1-9]\d*$/.test(String(res.headers['retry-after'] ?? ''))) this.mismatches.push(`${at} without a Retry-After in seconds`);
       if (!documented.headers?.['Retry-After']) this.mismatches.push(`${at}: the document gives it no Retry-After header`);
@@ -325,6 +326,14 @@ describe.each(STORE_KINDS)('premium answers from the LLM, the cache and the fall
       c.check('after LLM calls', op('GET /v1/usage/me'), usage);
       c.check('grouped every way', op('GET /v1/admin/usage'), await ask('GET', '/v1/admin/usage?groupBy=user,feature,model,day&top=5', admin));
       c.check('after LLM calls', op('GET /v1/admin/ops'), await ask('GET', '/v1/admin/ops', admin));
+      // An erasure while a metered call of the learner's is in flight: 409, retry later.
+      const learner = (await ask('GET', '/v1/me', key)).json().userId as string;
+      const { metering, policy } = t.container;
+      const held = await metering.reserve({ userId: learner, feature: 'grading', model: policy.models.grading!, worstCaseMicros: 1000, lines: [] });
+      const inFlight = await t.app.inject({ method: 'DELETE', url: `/v1/admin/users/${learner}`, headers: bearer(admin) });
+      if (held.ok) await metering.release(held.reservation);
+      expect(inFlight.json()).toMatchObject({ status: 409, code: 'call_in_flight' });
+      c.check('a call in flight', op('DELETE /v1/admin/users/{id}'), inFlight);
       expect(c.mismatches).toEqual([]);
     } finally {
       await t.close();

@@ -38,6 +38,7 @@ export function privacyRoutes(service: PersonalDataService): FastifyPluginAsyncZ
           docs: {
             responses: { 200: { description: 'Erased: rows removed and pseudonymised, by kind', content: { 'application/json': ERASURE } } },
             errors: { 404: 'not_found: nothing is held under that id (also a second erasure)', 409: 'call_in_flight: a metered call of the user is in flight, retry after Retry-After; or cannot_erase_self: an admin cannot erase themselves' },
+            retryAfter: [409],
           },
         },
       },

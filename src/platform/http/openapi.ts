@@ -51,6 +51,8 @@ export interface RouteDocs {
   limited?: boolean;
   /** Error answers beyond what the route's access config and schema imply, with their meaning. */
   errors?: Partial<Record<ErrorStatus, string>>;
+  /** Error answers that say when to retry (Retry-After) besides 429 and 503, which always do. */
+  retryAfter?: ErrorStatus[];
 }
 
 // RFC 9457, as platform/http/problem.ts builds it. Extra members (limit, retryAfterSec,
@@ -233,7 +235,7 @@ export function openApiTransforms(o: OpenApiOptions): { transform: SwaggerTransf
         content: { 'application/problem+json': { schema: problem } },
         ...(status === 401 && access.auth ? { headers: { 'WWW-Authenticate': { type: 'string', description: 'Bearer' } } } : {}),
         ...(status === 429 ? { headers: { 'Retry-After': RETRY_AFTER, ...(docs?.limited ? RATE_LIMIT_HEADERS : {}) } } : {}),
-        ...(status === 503 ? { headers: { 'Retry-After': RETRY_AFTER } } : {}),
+        ...(status === 503 || docs?.retryAfter?.includes(status) ? { headers: { 'Retry-After': RETRY_AFTER } } : {}),
       };
     }
     s.response = response;
