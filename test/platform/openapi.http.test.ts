@@ -218,6 +218,18 @@ describe('the OpenAPI document', () => {
       expect(doc.components.schemas.Rubric.required).toEqual(expect.arrayContaining(['id', 'version', 'title', 'criteria', 'referenceAnswers']));
     });
 
+    it('usage query parameters say what they take: days, and the columns to group by', () => {
+      const param = (path: string, name: string) => (op('GET', path).parameters as Json[]).find((p) => p.name === name)!;
+      for (const path of ['/v1/usage/me', '/v1/admin/usage']) {
+        for (const name of ['from', 'to']) {
+          expect(param(path, name).schema, `${path} ${name}`).toMatchObject({ type: 'string', format: 'date' });
+          expect(param(path, name).description, `${path} ${name}`).toContain('366 days');
+        }
+      }
+      expect(param('/v1/admin/usage', 'groupBy').description).toContain('user, feature, model, day');
+      expect(param('/v1/admin/usage', 'top').description).toContain('costliest');
+    });
+
     it('catalog import takes a Catalog, the webhook a BillingEvent', () => {
       expect(op('PUT', '/v1/admin/catalog').requestBody.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Catalog' });
       expect(op('POST', '/v1/webhooks/billing').requestBody.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/BillingEvent' });

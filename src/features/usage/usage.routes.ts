@@ -9,7 +9,10 @@ import { MyUsageSchema, UsageReportSchema } from './usage.openapi.js';
 import { budgetNoticeKey, serviceBudgetLines, usedRatio } from './budget-policy.js';
 import { GROUP_COLUMNS, toCsv, type GroupColumn, type UsageAnalyticsRepository } from './usage-analytics.repository.js';
 
-const day = z.string().refine(isCalendarDay, 'expected a day YYYY-MM-DD, from 1970 on');
+const day = z
+  .string()
+  .refine(isCalendarDay, 'expected a day YYYY-MM-DD, from 1970 on')
+  .meta({ format: 'date', description: 'A UTC day, YYYY-MM-DD, from 1970 on; either end defaults from the other (30 days ending today); from..to spans at most 366 days' });
 const range = { from: day.optional(), to: day.optional() };
 
 /** The longest range one request may ask for; the dashboard draws a day per slot. */
@@ -56,9 +59,10 @@ export function usageRoutes(deps: { analytics: UsageAnalyticsRepository; budgets
               .string()
               .default('feature,day')
               .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
-              .pipe(z.array(z.enum(GROUP_COLUMNS)).max(4)),
+              .pipe(z.array(z.enum(GROUP_COLUMNS)).max(4))
+              .meta({ description: `Comma-separated columns to group by, among ${GROUP_COLUMNS.join(', ')} (e.g. user,day); an empty value gives one total row` }),
             ...range,
-            top: z.coerce.number().int().min(1).max(1000).optional(),
+            top: z.coerce.number().int().min(1).max(1000).optional().meta({ description: 'Only the N costliest rows, costliest first' }),
             format: z.enum(['json', 'csv']).default('json'),
           }),
           docs: { responses: { 200: { description: 'The report; with format=csv the rows alone, as a CSV attachment', content: { 'application/json': UsageReportSchema, 'text/csv': z.string() } } } },
