@@ -60,6 +60,22 @@ describe('routing answers', () => {
     expect((await t.app.inject({ method: 'GET', url: '/docs/static/index.css' })).statusCode).toBe(200);
   });
 
+  // Generated clients often label every request JSON; an operation that takes no body must
+  // work when called with that label and nothing sent, and one that takes a body still says so.
+  it('takes an empty body labelled JSON as no body where the operation takes none', async () => {
+    const admin = await t.premium(undefined, ['admin']);
+    const user = await t.free();
+    const userId = (await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(user) })).json().userId;
+    const json = { ...bearer(admin), 'content-type': 'application/json' };
+    const key = await t.app.inject({ method: 'POST', url: `/v1/admin/users/${userId}/keys`, headers: json, payload: '' });
+    expect(key.statusCode, key.body).toBe(201);
+    const revoked = await t.app.inject({ method: 'DELETE', url: `/v1/admin/users/${userId}/keys/${key.json().id}`, headers: json, payload: '' });
+    expect(revoked.statusCode, revoked.body).toBe(204);
+    expect((await t.app.inject({ method: 'POST', url: '/admin/logout', headers: { 'content-type': 'application/json' }, payload: '' })).statusCode).toBe(204);
+    const create = await t.app.inject({ method: 'POST', url: '/v1/admin/users', headers: json, payload: '' });
+    expect(create.json()).toMatchObject({ status: 400, code: 'invalid_json', detail: 'The JSON body is empty.' });
+  });
+
   it('answers a path segment over the router limit 414 as problem+json naming the limit', async () => {
     const r = await t.app.inject({ method: 'GET', url: `/v1/admin/users/${'a'.repeat(201)}` });
     expect(r.statusCode).toBe(414);

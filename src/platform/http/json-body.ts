@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequestError } from '../errors.js';
 
 // Fastify reads a JSON body as UTF-8 with replacement: a client sending Latin-1 or
@@ -9,6 +9,11 @@ import { BadRequestError } from '../errors.js';
 // rest, prototype-poisoning checks included.
 // Stateless between calls (no `stream` option), so one decoder serves every request.
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function takesNoBody(request: FastifyRequest): boolean {
+  const schema = request.routeOptions.schema;
+  return schema?.body === undefined && schema?.docs?.body === undefined;
+}
 
 export function installStrictJson(app: FastifyInstance, opts: { emptyIsNull?: boolean } = {}): void {
   const json = app.getDefaultJsonParser('error', 'error');
@@ -25,6 +30,13 @@ export function installStrictJson(app: FastifyInstance, opts: { emptyIsNull?: bo
     // "An empty body works" on some routes (CONTRACT.md) also when the client labels it JSON.
     if (opts.emptyIsNull && text === '') {
       done(null, null);
+      return;
+    }
+    // An operation that takes no body (create a key, revoke one, erase a user, sign out) is
+    // called without one; a client that labels every request JSON (many generated ones do)
+    // got 400 "The JSON body is empty" for sending nothing. Nothing sent is no body there.
+    if (text === '' && takesNoBody(request)) {
+      done(null, undefined);
       return;
     }
     json(request, text, done);
