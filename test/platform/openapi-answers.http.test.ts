@@ -89,8 +89,9 @@ function registeredRoutes(tree: string): string[] {
   return out;
 }
 
-// Viewers and assets, not API operations: the document itself and its viewer, the dashboard page.
-const UNDOCUMENTED = [/^GET \/docs(\/.*)?$/, /^GET \/openapi\.json$/, /^GET \/admin(\/app\.(js|css))?$/];
+// Viewers and assets, not API operations: the document itself and its viewer, the dashboard page
+// with its tab icon, and the browsers' /favicon.ico.
+const UNDOCUMENTED = [/^GET \/docs(\/.*)?$/, /^GET \/openapi\.json$/, /^GET \/admin(\/app\.(js|css)|\/favicon\.svg)?$/, /^GET \/favicon\.ico$/];
 
 describe.each(STORE_KINDS)('every refusal the service gives is in the OpenAPI document, on %s', (kind) => {
   let t: TestApp;
