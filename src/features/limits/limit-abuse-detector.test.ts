@@ -64,7 +64,7 @@ describe('limit abuse detector, shared across instances through Redis', () => {
       [0, 1].map(async (instance) => {
         const redis = await connectTestRedis();
         clients.push(redis);
-        return createLimitAbuseDetector({ threshold: 1000, windowSec: 60, tierRatioThreshold: 0.25, tierMinDecisions: 20, now: () => 0, shared: { redis, prefix }, tierFlushMs: 20, onAlert: (e) => alerts.push({ instance, e }) });
+        return createLimitAbuseDetector({ threshold: 1000, windowSec: 60, tierRatioThreshold: 0.25, tierMinDecisions: 20, now: () => 0, shared: { redis, prefix }, flushMs: 20, onAlert: (e) => alerts.push({ instance, e }) });
       }),
     );
     // 10 decisions on each instance: neither share reaches the 20 a ratio needs.
@@ -81,8 +81,8 @@ describe('limit abuse detector, shared across instances through Redis', () => {
 
   it('sends a tier\'s decisions to Redis as one call per tier per flush, not one per request', async () => {
     const calls: string[][] = [];
-    const recording = { defineCommand() {}, tgAbuseTiers: (...args: string[]) => (calls.push(args), Promise.resolve([0, 0, 0])), multi: () => ({ incr: () => ({ pexpire: () => ({ exec: () => Promise.resolve([[null, 1]]) }) }) }) };
-    const detector = createLimitAbuseDetector({ threshold: 1000, windowSec: 60, now: () => 0, shared: { redis: recording as never, prefix }, tierFlushMs: 20, onAlert: () => {} });
+    const recording = { defineCommand() {}, tgAbuseTiers: (...args: string[]) => (calls.push(args), Promise.resolve([0, 0, 0])), multi: () => ({ incrby: () => ({ pexpire: () => ({ exec: () => Promise.resolve([[null, 1]]) }) }) }) };
+    const detector = createLimitAbuseDetector({ threshold: 1000, windowSec: 60, now: () => 0, shared: { redis: recording as never, prefix }, flushMs: 20, onAlert: () => {} });
     for (let i = 0; i < 300; i++) detector.observe(i % 3 === 0 ? 'free' : 'premium', `u${i}`, i % 5 === 0 ? refused : allowed);
     expect(calls).toEqual([]);
     await vi.waitFor(() => expect(calls).toHaveLength(2));
@@ -93,10 +93,43 @@ describe('limit abuse detector, shared across instances through Redis', () => {
     ]);
   });
 
+  it('sends a user\'s rejections to Redis as one increment per flush, and the instance that crosses the threshold alerts', async () => {
+    const increments: [string, number][] = [];
+    const counts = new Map<string, number>();
+    const recording = {
+      defineCommand() {},
+      tgAbuseTiers: () => Promise.resolve([0, 0, 0]),
+      multi: () => {
+        let name = '';
+        let by = 0;
+        const chain = {
+          incrby: (n: string, k: number) => ((name = n), (by = k), chain),
+          pexpire: () => chain,
+          exec: () => {
+            increments.push([name, by]);
+            counts.set(name, (counts.get(name) ?? 0) + by);
+            return Promise.resolve([[null, counts.get(name)], [null, 1]]);
+          },
+        };
+        return chain;
+      },
+    };
+    const alerts: { instance: number; e: LimitAbuseEvent }[] = [];
+    const detectors = [0, 1].map((instance) => createLimitAbuseDetector({ threshold: 20, windowSec: 60, now: () => 0, shared: { redis: recording as never, prefix }, flushMs: 20, onAlert: (e) => alerts.push({ instance, e }) }));
+    for (let i = 0; i < 15; i++) detectors[0]!.observe('premium', 'flooder', refused);
+    await vi.waitFor(() => expect(increments).toHaveLength(1));
+    expect(alerts).toEqual([]);
+    for (let i = 0; i < 15; i++) detectors[1]!.observe('premium', 'flooder', refused);
+    await vi.waitFor(() => expect(increments).toHaveLength(2));
+    expect(increments.map(([, by]) => by)).toEqual([15, 15]);
+    // The second instance's 15 took the shared count from 15 to 30, across 20: it alerts, once.
+    await vi.waitFor(() => expect(alerts).toEqual([{ instance: 1, e: { kind: 'user', key: 'flooder', tier: 'premium', rejections: 30, windowSec: 60, lastViolated: 'requestsPerMinute' } }]));
+  });
+
   it('counts the tier on its own instance while Redis fails', async () => {
     const alerts: LimitAbuseEvent[] = [];
-    const down = { defineCommand() {}, tgAbuseTiers: () => Promise.reject(new Error('down')), multi: () => ({ incr: () => ({ pexpire: () => ({ exec: () => Promise.reject(new Error('down')) }) }) }) };
-    const detector = createLimitAbuseDetector({ threshold: 1000, windowSec: 60, tierRatioThreshold: 0.25, tierMinDecisions: 20, now: () => 0, shared: { redis: down as never, prefix }, tierFlushMs: 20, onAlert: (e) => alerts.push(e) });
+    const down = { defineCommand() {}, tgAbuseTiers: () => Promise.reject(new Error('down')), multi: () => ({ incrby: () => ({ pexpire: () => ({ exec: () => Promise.reject(new Error('down')) }) }) }) };
+    const detector = createLimitAbuseDetector({ threshold: 1000, windowSec: 60, tierRatioThreshold: 0.25, tierMinDecisions: 20, now: () => 0, shared: { redis: down as never, prefix }, flushMs: 20, onAlert: (e) => alerts.push(e) });
     for (let i = 0; i < 20; i++) detector.observe('free', `u${i}`, i < 12 ? allowed : refused);
     await vi.waitFor(() => expect(alerts).toEqual([{ kind: 'tier', tier: 'free', rejected: 8, total: 20, ratio: 0.4, windowSec: 60 }]));
   });

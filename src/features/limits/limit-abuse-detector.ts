@@ -26,12 +26,13 @@ export interface LimitAbuseDetectorOptions {
    */
   shared?: { redis: Pick<Redis, 'multi' | 'defineCommand'>; prefix: string };
   /**
-   * With `shared`, a tier's decisions are added up here and sent to Redis at most this often
-   * (default 1,000 ms): one script call per tier per interval, not one per request, whose
-   * limit decision is already a Redis round trip of its own. A tier notice comes up to this
-   * much later than the decision that crossed the ratio.
+   * With `shared`, a tier's decisions and a user's rejections are added up here and sent to
+   * Redis at most this often (default 1,000 ms): one call per tier, and per rejected user, per
+   * interval, not one per request, whose limit decision is already a Redis round trip of its
+   * own (a flood of 17,000 refusals a second would have doubled Redis's load). A notice comes
+   * up to this much later than the decision that crossed the line.
    */
-  tierFlushMs?: number;
+  flushMs?: number;
 }
 
 /**
@@ -66,9 +67,8 @@ export interface LimitAbuseDetector {
 
 /**
  * Users and tiers are counted in Redis when `shared` is given (else, and while Redis fails,
- * here: each instance then judges its own share). A tier's decisions are added up in process
- * and sent as one script call per tier every tierFlushMs, not awaited by any request. Fixed
- * windows aligned to
+ * here: each instance then judges its own share). Both are added up in process and sent once
+ * per tier and rejected user every flushMs, awaited by no request. Fixed windows aligned to
  * windowSec; all state is dropped at each window boundary, so memory is bounded by the
  * number of distinct rejected users per window.
  */
@@ -82,9 +82,11 @@ export function createLimitAbuseDetector(opts: LimitAbuseDetectorOptions): Limit
   let tiers = new Map<string, { total: number; rejected: number; alerted: boolean }>();
   const shared = opts.shared && { ...opts.shared, redis: opts.shared.redis as unknown as Pick<Redis, 'multi'> & TierScript };
   opts.shared?.redis.defineCommand('tgAbuseTiers', { lua: TIER_DECISIONS, numberOfKeys: 1 });
-  const tierFlushMs = opts.tierFlushMs ?? 1000;
+  const flushMs = opts.flushMs ?? 1000;
   // Tier decisions not yet sent to Redis, by window id and tier ("<id>:<tier>").
   let unsent = new Map<string, TierCount & { id: number; tier: string }>();
+  // Users' rejections not yet sent, by window id, tier and key.
+  let unsentUsers = new Map<string, { id: number; tier: string; key: string; rejections: number; violated?: LimitName | undefined }>();
   let flushTimer: NodeJS.Timeout | undefined;
 
   const emit = (event: LimitAbuseEvent) => {
@@ -108,21 +110,7 @@ export function createLimitAbuseDetector(opts: LimitAbuseDetectorOptions): Limit
       else countTierHere(tier, { total: 1, rejected: decision.allowed ? 0 : 1 });
       if (decision.allowed) return;
       if (shared) {
-        const { redis, prefix } = shared;
-        const name = `${prefix}:${id}:${tier}:${userHash(key)}`; // no raw user id in a Redis key name
-        const violated = decision.violated;
-        redis
-          .multi()
-          .incr(name)
-          .pexpire(name, windowMs * 2)
-          .exec()
-          .then(
-            (res) => {
-              const n = Number(res?.[0]?.[1]);
-              if (n === opts.threshold) emit({ kind: 'user', key, tier, rejections: n, windowSec: opts.windowSec, ...(violated ? { lastViolated: violated } : {}) });
-            },
-            () => countHere(tier, key, violated),
-          );
+        countUserForRedis(id, tier, key, decision.violated);
         return;
       }
       countHere(tier, key, decision.violated);
@@ -135,11 +123,39 @@ export function createLimitAbuseDetector(opts: LimitAbuseDetectorOptions): Limit
     if (!c) unsent.set(k, (c = { id, tier, total: 0, rejected: 0 }));
     c.total++;
     if (!allowed) c.rejected++;
-    flushTimer ??= setTimeout(flushTiers, tierFlushMs).unref();
+    flushTimer ??= setTimeout(flush, flushMs).unref();
   }
 
-  function flushTiers(): void {
+  function countUserForRedis(id: number, tier: string, key: string, violated: LimitName | undefined): void {
+    const k = `${id}\u0000${tier}\u0000${key}`;
+    let c = unsentUsers.get(k);
+    if (!c) unsentUsers.set(k, (c = { id, tier, key, rejections: 0 }));
+    c.rejections++;
+    c.violated = violated;
+    flushTimer ??= setTimeout(flush, flushMs).unref();
+  }
+
+  function flush(): void {
     flushTimer = undefined;
+    const { redis, prefix } = shared!;
+    const userBatch = unsentUsers;
+    unsentUsers = new Map();
+    for (const c of userBatch.values()) {
+      const name = `${prefix}:${c.id}:${c.tier}:${userHash(c.key)}`; // no raw user id in a Redis key name
+      redis
+        .multi()
+        .incrby(name, c.rejections)
+        .pexpire(name, windowMs * 2)
+        .exec()
+        .then(
+          (res) => {
+            // The instance whose increment took the count across the threshold sends the notice.
+            const n = Number(res?.[0]?.[1]);
+            if (n >= opts.threshold && n - c.rejections < opts.threshold) emit({ kind: 'user', key: c.key, tier: c.tier, rejections: n, windowSec: opts.windowSec, ...(c.violated ? { lastViolated: c.violated } : {}) });
+          },
+          () => c.id === windowId && countHere(c.tier, c.key, c.violated, c.rejections),
+        );
+    }
     const batch = unsent;
     unsent = new Map();
     for (const c of batch.values()) {
@@ -167,11 +183,11 @@ export function createLimitAbuseDetector(opts: LimitAbuseDetectorOptions): Limit
     }
   }
 
-  function countHere(tier: string, key: string, violated: LimitName | undefined): void {
+  function countHere(tier: string, key: string, violated: LimitName | undefined, rejections = 1): void {
     const userKey = `${tier}\u0000${key}`;
     let u = users.get(userKey);
     if (!u) users.set(userKey, (u = { rejections: 0, alerted: false }));
-    u.rejections++;
+    u.rejections += rejections;
     if (!u.alerted && u.rejections >= opts.threshold) {
       u.alerted = true;
       emit({
