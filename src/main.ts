@@ -17,7 +17,7 @@ import { connectStore, type Store } from './platform/db/database.js';
 import { migrateUp } from './platform/db/migrator.js';
 import { parseDuration } from './platform/duration.js';
 import { resolveJwtSecret } from './platform/jwt-secret.js';
-import { createLogger, type Logger } from './platform/logger.js';
+import { createLogger, exitAfterLogs, type Logger } from './platform/logger.js';
 import { loadPolicy } from './platform/policy.js';
 
 // A pending ledger row older than this belongs to a process that died mid-call
@@ -178,11 +178,18 @@ export async function serve(config: Config): Promise<void> {
     if (stopping) return logger.info({ signal }, 'already shutting down; the drain goes on');
     stopping = true;
     logger.info({ signal }, 'shutting down: draining in-flight requests');
-    const force = setTimeout(() => {
+    // The last part of the deadline is for writing the last log lines, bounded however
+    // stdout is (a pipe whose reader has gone must not hold the exit: exitAfterLogs).
+    const timeoutMs = config.TUTORGATE_SHUTDOWN_TIMEOUT_MS;
+    const logsMs = Math.min(500, Math.floor(timeoutMs / 10));
+    const deadline = Date.now() + timeoutMs;
+    const exit = (code: number) => exitAfterLogs(logger, code, Math.max(0, Math.min(logsMs, deadline - Date.now())));
+    // Not unref'd: were the drain left waiting on nothing that holds the event loop, the
+    // process would end on its own with 0 mid-drain instead of 1 here.
+    setTimeout(() => {
       logger.error('shutdown timed out; exiting');
-      process.exit(1);
-    }, config.TUTORGATE_SHUTDOWN_TIMEOUT_MS);
-    force.unref();
+      void exit(1);
+    }, timeoutMs - logsMs);
     try {
       calibration?.stop();
       await retention?.stop(); // ends its run after the current batch, before the store closes
@@ -192,10 +199,10 @@ export async function serve(config: Config): Promise<void> {
       await evaluator?.stop();
       await rt.stop();
       logger.info('stopped');
-      process.exit(0);
+      await exit(0);
     } catch (err) {
       logger.error({ err }, 'error during shutdown');
-      process.exit(1);
+      await exit(1);
     }
   };
   // `on`, not `once`: with no listener left, a repeated signal (a supervisor signalling

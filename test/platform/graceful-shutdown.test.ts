@@ -88,6 +88,25 @@ describe('graceful shutdown of the real process', () => {
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
   }
 
+  // `tutorgate serve | head`: the reader of stdout has exited, so every later log write
+  // fails (EPIPE). The drain and the exit must not wait on them (the test's timeout is the
+  // bound: without it a process could stop listening and live on).
+  it('on SIGTERM exits 0 although the reader of its stdout has gone', async () => {
+    const port = await freePort();
+    const mine: typeof exited = {};
+    exited = mine;
+    server = spawn(process.execPath, ['bin/tutorgate.js', 'serve'], { env: { ...env, PORT: String(port), LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'ignore'] });
+    server.on('exit', (code, signal) => Object.assign(mine, { code, signal }));
+    url = `http://127.0.0.1:${port}`;
+    const stdout = server.stdout!;
+    await new Promise<void>((resolve) => stdout.on('data', (d: Buffer) => d.toString().includes('Server listening') && resolve()));
+    stdout.destroy(); // the reader goes, as `head` does after its lines
+    for (let i = 0; i < 5; i++) expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    const { response } = await requestInFlight();
+    server!.kill('SIGTERM');
+    await expectAnsweredThenExit0(response);
+  }, 30_000);
+
   it('on SIGTERM finishes the request in flight, then stops accepting and exits 0', async () => {
     await startServer();
     const { response } = await requestInFlight();
@@ -111,4 +130,34 @@ describe('graceful shutdown of the real process', () => {
     server!.kill(signal);
     await expectAnsweredThenExit0(response);
   }, 30_000);
+});
+
+// The mechanism behind the test above, made certain: lines still being written when the
+// process exits, to a pipe whose reader has gone. pino writes what is left synchronously on
+// exit, and that write retried the failing pipe for ever: the process never ended.
+describe('exiting with log lines unwritten to a closed pipe', () => {
+  const child = `
+    import { createLogger, exitAfterLogs } from './dist/platform/logger.js';
+    const logger = createLogger('info');
+    logger.info('ready');
+    process.stdin.once('data', () => {
+      logger.info('one');
+      logger.info('two');
+      void exitAfterLogs(logger, 3, 1000);
+    });`;
+
+  let p: ChildProcess | undefined;
+  afterEach(() => {
+    if (p?.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  });
+
+  it('exits, with the code it was given', async () => {
+    const c = spawn(process.execPath, ['--input-type=module', '-e', child], { stdio: ['pipe', 'pipe', 'ignore'] });
+    p = c;
+    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => c.on('exit', (code, signal) => resolve({ code, signal })));
+    await new Promise<void>((resolve) => c.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()));
+    c.stdout.destroy();
+    c.stdin.write('go\n');
+    expect(await exit).toEqual({ code: 3, signal: null });
+  }, 20_000);
 });
