@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, type Config } from './platform/config.js';
 import type { Store } from './platform/db/database.js';
@@ -62,8 +62,16 @@ export function registerExtraCommands(program: Command, ctx: CliContext): void {
       const { gradeBatch } = await import('./features/grading/grade-batch.js');
       const { UsageLedgerRepository } = await import('./features/usage/usage-ledger.repository.js');
       const { sharedBudgetLines } = await import('./features/usage/budget-policy.js');
+      const { IdentityRepository } = await import('./features/identity/identity.repository.js');
+      const { isServicePrincipal } = await import('./platform/db/while-user-stands.js');
       const rt = await startRuntime({ ...ctx.config(), LOG_LEVEL: 'warn' });
       try {
+        // A user is billed by id: one that does not exist (a typo, or a learner since erased)
+        // would be billed under an id no one has. Their results are booked to them while they
+        // stand, or under their pseudonym if they are erased while the batch runs (ADR 0016).
+        if (!isServicePrincipal(o.user) && !(await new IdentityRepository(rt.store.db).getUser(o.user))) {
+          throw new InvalidArgumentError(`--user ${o.user} is not a user (nor a service principal, system:…): create the user first, or bill the batch to system:batch`);
+        }
         const rubric = await rt.container.grading.service.rubric(o.rubric);
         const out = o.out ?? `${o.file}.graded.jsonl`;
         const r = await gradeBatch(o.file, rubric, out, {

@@ -30,3 +30,6 @@ export const userHash = remembered((userId: string) => createHash('sha256').upda
 
 /** 16 hex digits naming a client address in Redis key names. */
 export const addressHash = remembered((ip: string) => createHash('sha256').update(`tg-ip\0${ip}`).digest('hex').slice(0, 16));
+
+/** The pseudonym an erased user's usage and billing rows carry (ADR 0016): stable, so totals per user of the past still add up. */
+export const erasedPseudonym = (userId: string) => `erased:${userHash(userId)}`;

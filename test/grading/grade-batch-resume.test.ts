@@ -6,6 +6,7 @@ import { gradeBatch, type GradeBatchDeps } from '../../src/features/grading/grad
 import { UsageLedgerRepository } from '../../src/features/usage/usage-ledger.repository.js';
 import { LlmError } from '../../src/llm/client/llm-error.js';
 import type { AnthropicClient } from '../../src/llm/client/types.js';
+import { seedUsers } from '../helpers/databases.js';
 import { createSimulatedApp } from '../helpers/simulated-app.js';
 
 type App = Awaited<ReturnType<typeof createSimulatedApp>>;
@@ -18,6 +19,7 @@ describe('grade-batch when a run goes wrong', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tg-batch-resume-'));
   beforeAll(async () => {
     t = await createSimulatedApp();
+    await seedUsers(t.store.db, 'teacher-resume', 'teacher-a', 'teacher-b'); // the teachers the batches are billed to
   });
   afterAll(() => t.close());
 

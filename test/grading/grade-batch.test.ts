@@ -8,6 +8,7 @@ import { UsageLedgerRepository } from '../../src/features/usage/usage-ledger.rep
 import { BudgetRepository } from '../../src/features/usage/budget.repository.js';
 import { sharedBudgetLines } from '../../src/features/usage/budget-policy.js';
 import { isoDay } from '../../src/platform/clock.js';
+import { seedUsers } from '../helpers/databases.js';
 import { createSimulatedApp } from '../helpers/simulated-app.js';
 
 type App = Awaited<ReturnType<typeof createSimulatedApp>>;
@@ -17,6 +18,7 @@ describe('grade-batch through the Message Batches API', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tg-batch-'));
   beforeAll(async () => {
     t = await createSimulatedApp();
+    await seedUsers(t.store.db, 'teacher-batch', 'teacher-bom', 'teacher-expired'); // the teachers the batches are billed to
   });
   afterAll(() => t.close());
 

@@ -73,6 +73,22 @@ describe('the CLI at start-up', { timeout: 60_000 }, () => {
     }
   });
 
+  it('grade-batch refuses a --user that is no user and no service principal, naming it, before anything is sent', async () => {
+    const d = dir();
+    const env = { DATABASE_URL: `sqlite:${d}/t.db`, TUTORGATE_DATA_DIR: d, ANTHROPIC_API_KEY: 'sk-ant-demo', ANTHROPIC_BASE_URL: 'http://127.0.0.1:1' };
+    const r = await run(['grade-batch', '--file', `${d}/missing.csv`, '--rubric', 'demo-evaporation', '--user', 'erased.teacher@school.org'], env);
+    expect(r.code, r.err).toBe(1);
+    expect(r.err.trim().split('\n')).toEqual([expect.stringMatching(/^tutorgate: --user erased\.teacher@school\.org is not a user/)]);
+    // A user that exists, and a service principal, pass the check (and fail later, on the missing file).
+    expect((await run(['users', 'create', '--id', 'teacher@school.org'], env)).code).toBe(0);
+    for (const user of ['teacher@school.org', 'system:batch']) {
+      const ok = await run(['grade-batch', '--file', `${d}/missing.csv`, '--rubric', 'demo-evaporation', '--user', user], env);
+      expect(ok.code).toBe(1);
+      expect(ok.err).not.toMatch(/is not a user/);
+      expect(ok.err).toMatch(/missing\.csv/);
+    }
+  });
+
   it('users create refuses an id the admin API could not address, with one line', async () => {
     const d = dir();
     for (const id of ['', '  bob ', 'x'.repeat(301)]) {

@@ -1,7 +1,12 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { erasedPseudonym } from '../../src/features/privacy/personal-data.service.js';
-import { budgetLines } from '../../src/features/usage/budget-policy.js';
+import { gradeBatch } from '../../src/features/grading/grade-batch.js';
+import { budgetLines, sharedBudgetLines } from '../../src/features/usage/budget-policy.js';
+import { UsageLedgerRepository } from '../../src/features/usage/usage-ledger.repository.js';
 import { UserErasedError, type MeteredCall, type MeteringService } from '../../src/features/usage/metering.service.js';
 import type { Db } from '../../src/platform/db/database.js';
 import { openLockSessions, openTestStore, STORE_KINDS, type LockSessions, type TestStore } from '../helpers/databases.js';
@@ -42,7 +47,7 @@ const body = (answer: string) => ({ question: 'Why does a puddle dry up?', refer
 
 describe.each(STORE_KINDS)('erasure racing a request in flight (%s)', (kind) => {
   let ts: TestStore;
-  let t: TestApp & { sim: { script: { when(match: string, reply: object): void } } };
+  let t: TestApp & { sim: { script: { when(match: string, reply: object): void }; charges: { id: string; batch?: boolean }[] } };
   let admin: string;
   let seq = 0;
 
@@ -124,6 +129,52 @@ describe.each(STORE_KINDS)('erasure racing a request in flight (%s)', (kind) => 
     expect(await t.store.db.selectFrom('usage_daily').select('day').where('user_id', '=', id).execute()).toEqual([]);
     const ledger = await t.store.db.selectFrom('usage_ledger').select('user_id').where('user_id', '=', erasedPseudonym(id)).execute();
     expect(ledger).toHaveLength(3); // the first answer, and the settlement's two calls
+  });
+
+  it('a batch billed to the learner whose results are collected after the erasure books them under the pseudonym: spend kept, nothing names the id, the books agree', async () => {
+    const { id } = await learnerWithHistory();
+    const dir = mkdtempSync(join(tmpdir(), 'tg-race-batch-'));
+    const file = join(dir, 'class.csv');
+    writeFileSync(file, 'id,answer\ns1,"The sun heats the water, so it evaporates."\ns2,It soaked into the ground.\n');
+    const batches = t.container.llm.batches;
+    let erased: number | undefined;
+    // The erasure lands while the batch runs: after it was created, before its results are read.
+    const llm = {
+      batches: {
+        ...batches,
+        create: batches.create.bind(batches),
+        retrieve: batches.retrieve.bind(batches),
+        list: batches.list.bind(batches),
+        results: async function* (batchId: string) {
+          erased ??= (await t.app.inject({ method: 'DELETE', url: `/v1/admin/users/${encodeURIComponent(id)}`, headers: bearer(admin) })).statusCode;
+          yield* batches.results(batchId);
+        },
+      },
+    };
+    const charged = t.sim.charges.length;
+    const r = await gradeBatch(file, await t.container.grading.service.rubric('demo-evaporation'), join(dir, 'out.jsonl'), {
+      llm,
+      metering: t.container.metering,
+      ledger: new UsageLedgerRepository(t.store.db),
+      progress: () => {},
+      notice: () => {},
+      sleep: (ms) => new Promise((res) => setTimeout(res, ms)),
+      now: () => t.container.clock.now(),
+      pollMs: 5,
+      userId: id,
+      budgetLines: (at) => sharedBudgetLines(t.container.policy, 'grading', at),
+      maxTokens: 1024,
+    });
+    expect(erased).toBe(200);
+    expect(r.rows).toHaveLength(2);
+    const batchCharges = t.sim.charges.slice(charged).filter((c) => c.batch);
+    expect(batchCharges).toHaveLength(2);
+
+    expect(await rowsNaming(t.store.db, kind, id)).toEqual([]);
+    const billed = await t.store.db.selectFrom('usage_ledger').select('message_id').where('user_id', '=', erasedPseudonym(id)).where('batch', '=', 1).execute();
+    expect(billed.map((x) => x.message_id).sort()).toEqual(batchCharges.map((c) => c.id).sort());
+    expect(await t.store.db.selectFrom('usage_daily').select('user_id').where('user_id', '=', id).execute()).toEqual([]);
+    await expectBooksAgree(t.store.db);
   });
 });
 

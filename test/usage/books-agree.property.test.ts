@@ -55,7 +55,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 async function runOnce(ops: Op[], start: number): Promise<void> {
   const ts: TestStore = await openTestStore('sqlite');
   try {
-    await insertUsers(ts.store.db, USERS);
+    // Batches are billed to a user who exists (a learner erased since goes under their pseudonym).
+    await insertUsers(ts.store.db, [...USERS, ...USERS.map((u) => `batch-${u}`)]);
     const clock = new ManualClock(start);
     const metering = new MeteringService(ts.store, prices, clock);
     const db = ts.store.db;

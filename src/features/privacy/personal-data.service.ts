@@ -3,7 +3,7 @@ import type { Clock } from '../../platform/clock.js';
 import type { Store } from '../../platform/db/database.js';
 import { AppError, NotFoundError } from '../../platform/errors.js';
 import type { Tier } from '../../platform/policy.schema.js';
-import { userHash } from '../../platform/pseudonym.js';
+import { erasedPseudonym, userHash } from '../../platform/pseudonym.js';
 import type { CacheManager } from '../cache/cache-manager.js';
 import { purgeTags } from '../cache/cache-key.js';
 import type { Role, Subscription } from '../identity/identity.types.js';
@@ -33,8 +33,7 @@ export class CannotEraseSelfError extends AppError {
   }
 }
 
-/** The pseudonym usage and billing rows keep once the user is erased: stable, so totals per user of the past still add up. */
-export const erasedPseudonym = (userId: string) => `erased:${userHash(userId)}`;
+export { erasedPseudonym } from '../../platform/pseudonym.js';
 
 
 export interface PersonalDataDeps {

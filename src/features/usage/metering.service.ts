@@ -9,6 +9,7 @@ import { budgetNoticeKey } from './budget-policy.js';
 import type { PriceBook, PriceQuote, TokenUsage } from './price-book.js';
 import { UsageLedgerRepository, type LedgerRow } from './usage-ledger.repository.js';
 import { isServicePrincipal } from '../../platform/db/while-user-stands.js';
+import { erasedPseudonym } from '../../platform/pseudonym.js';
 
 // One upstream call as the LLM client reports it.
 export interface MeteredCall {
@@ -178,7 +179,8 @@ export class MeteringService {
   // billed them, so their cost is added to the budgets in `lines` (the feature's and the global
   // daily ones, named for `at`, which also dates the row), in the transaction that writes the
   // row: later calls of that day are held against spend that really happened. Nothing is
-  // refused, whatever the cap.
+  // refused, whatever the cap. A user erased since the batch began is billed under their
+  // pseudonym (ADR 0016).
   async recordUnreserved(p: { userId: string; feature: string; lines?: BudgetLine[]; at?: number }, calls: MeteredCall[], source: string): Promise<UsageSummary> {
     const at = p.at ?? this.clock.now();
     const lines = p.lines ?? [];
@@ -191,7 +193,10 @@ export class MeteringService {
   }
 
   private *unreservedTx(r: Reservation, pending: LedgerRow, bill: PricedCalls, source: string, lines: BudgetLine[]): TxBody<Map<string, number>> {
-    if (!(yield* this.ledger.insertIn(pending))) return new Map();
+    // Billed whoever it was for: a user erased since the batch was created gets the row under
+    // their pseudonym, and settleTx books the roll-up to whom the row names (ADR 0016).
+    const inserted = isServicePrincipal(pending.user_id) ? yield* this.ledger.insertIn(pending) : yield* this.ledger.insertBilledIn(pending, erasedPseudonym(pending.user_id));
+    if (!inserted) return new Map();
     yield* this.settleTx(r, bill.priced, source, bill.total, bill.at);
     return bill.total > 0 && lines.length ? yield* this.budgets.chargeIn(lines.map((l) => l.key), bill.total, bill.at) : new Map();
   }

@@ -3,7 +3,7 @@ import type { Db } from '../../platform/db/database.js';
 import type { UsageLedgerTable } from '../../platform/db/schema.js';
 import { placeheldRow, statement, type Statement } from '../../platform/db/statement.js';
 import { affectedRows, type TxBody } from '../../platform/db/transaction-runner.js';
-import { whileUserStands } from '../../platform/db/while-user-stands.js';
+import { userIdWhileStands, whileUserStands } from '../../platform/db/while-user-stands.js';
 
 export type LedgerRow = UsageLedgerTable;
 
@@ -41,6 +41,7 @@ const LEDGER_COLUMNS = {
 export class UsageLedgerRepository {
   private readonly insert;
   private readonly insertForUser;
+  private readonly insertBilled;
   private readonly rollup;
   // One statement per set of settled columns; the code has three (a call, no call, a crash).
   private readonly settles = new Map<string, Statement>();
@@ -52,6 +53,16 @@ export class UsageLedgerRepository {
     // it pending, or has deleted the user and this inserts nothing.
     const columns = Object.keys(LEDGER_COLUMNS) as (keyof LedgerRow)[];
     this.insertForUser = statement(db, (p) => db.insertInto('usage_ledger').columns(columns).expression(whileUserStands(db, placeheldRow<LedgerRow>(p, LEDGER_COLUMNS), p.user_id) as never));
+    // A row of calls already made and billed upstream (a batch's results), to a user who may
+    // have been erased since the batch was created: under the user while their row stands,
+    // else under the pseudonym the erasure gave their rows (`erased_as`). The spend is kept
+    // and the erased id is not written again. Locks the user's row as whileUserStands does.
+    this.insertBilled = statement(db, (p) =>
+      db
+        .insertInto('usage_ledger')
+        .values({ ...placeheldRow<LedgerRow>(p, LEDGER_COLUMNS), user_id: sql<string>`coalesce((${userIdWhileStands(db, p.user_id)}), ${p.erased_as})` })
+        .onConflict((oc) => oc.doNothing()),
+    );
     this.rollup = statement(db, (p) =>
       db
         .insertInto('usage_daily')
@@ -89,6 +100,12 @@ export class UsageLedgerRepository {
   // request authenticated), and then nothing was written.
   *insertForUserIn(row: LedgerRow): TxBody<boolean> {
     return affectedRows(yield this.insertForUser.bind(row)) > 0;
+  }
+
+  // A row for calls the upstream billed: under the user while they stand, else under
+  // `erasedAs` (their pseudonym). False when the row exists already.
+  *insertBilledIn(row: LedgerRow, erasedAs: string): TxBody<boolean> {
+    return affectedRows(yield this.insertBilled.bind({ ...row, erased_as: erasedAs })) > 0;
   }
 
   // Settles a pending row once. Returns whom the row is booked to as it stands (the user,
