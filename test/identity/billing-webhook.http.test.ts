@@ -27,6 +27,16 @@ describe('billing webhook', () => {
     expect(await tierOf(key)).toBe('free');
   });
 
+  it('a cancel for a user who is not here (never provisioned, or erased) is recorded and ignored, and creates nobody; a subscription still does', async () => {
+    const res = await send(event('evt_nobody_1', 'subscription.canceled', 'nobody.here'));
+    expect(res.json()).toEqual({ received: true, outcome: 'ignored' });
+    expect(await t.store.db.selectFrom('users').select('id').where('id', '=', 'nobody.here').execute()).toEqual([]);
+    expect(await t.store.db.selectFrom('webhook_events').select(['user_id', 'type']).where('event_id', '=', 'evt_nobody_1').execute()).toEqual([{ user_id: null, type: 'subscription.canceled' }]);
+    expect((await send(event('evt_nobody_1', 'subscription.canceled', 'nobody.here'))).json().outcome).toBe('duplicate');
+    expect((await send(event('evt_nobody_2', 'subscription.created', 'nobody.here', nowSec() + 1))).json().outcome).toBe('applied');
+    expect(await t.store.db.selectFrom('users').select('id').where('id', '=', 'nobody.here').execute()).toEqual([{ id: 'nobody.here' }]);
+  });
+
   it('refuses forged, stale, unsigned and malformed signatures and changes nothing', async () => {
     const key = await t.free('gus');
     const body = event('evt_g1', 'subscription.created', 'gus');

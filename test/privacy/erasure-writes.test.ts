@@ -138,6 +138,26 @@ describe.each(STORE_KINDS)('erasure racing a request that reserves nothing (%s)'
     const created = await t.store.db.selectFrom('webhook_events').select('user_id').where('event_id', '=', `evt_created_${kind}_${seq}`).executeTakeFirst();
     expect(created?.user_id).toBe(id);
   });
+
+  it('a cancel for an erased learner recreates nobody: recorded under no one, outcome ignored, a resend a duplicate', async () => {
+    const id = nextId('cancel');
+    await t.premium(id);
+    const sec = Math.floor(t.clock.now() / 1000);
+    expect(await applyBillingEvent(t.store.db, billing(`evt_sub_${kind}_${seq}`, id, 'subscription.renewed', sec + 1), t.clock.now())).toBe('applied');
+    expect((await erase(id)).statusCode).toBe(200);
+
+    const event = billing(`evt_cancel_${kind}_${seq}`, id, 'subscription.canceled', sec + 2);
+    expect(await applyBillingEvent(t.store.db, event, t.clock.now())).toBe('ignored');
+    expect(await rowsNaming(t.store.db, kind, id)).toEqual([]);
+    const kept = await t.store.db.selectFrom('webhook_events').select(['user_id', 'type']).where('event_id', '=', event.id).executeTakeFirst();
+    expect(kept).toEqual({ user_id: null, type: 'subscription.canceled' });
+    expect(await applyBillingEvent(t.store.db, event, t.clock.now())).toBe('duplicate');
+    // A user who stands, with no subscription yet, still gets the cancel recorded on them (control).
+    const other = nextId('cancel-standing');
+    await t.free(other);
+    expect(await applyBillingEvent(t.store.db, billing(`evt_cancel_other_${kind}_${seq}`, other, 'subscription.canceled', sec), t.clock.now())).toBe('applied');
+    expect(await t.store.db.selectFrom('subscriptions').select('status').where('user_id', '=', other).executeTakeFirst()).toEqual({ status: 'canceled' });
+  });
 });
 
 // Postgres: the erasure is held inside its transaction after it has cleared evaluations,
@@ -232,6 +252,15 @@ describe('erasure racing writes inside its transaction (postgres)', () => {
     await t.premium(id);
     const sec = Math.floor(t.clock.now() / 1000);
     const written = await writeDuringErasure(id, () => applyBillingEvent(t.store.db, billing(`evt_pg_${seq}`, id, 'payment.failed', sec), t.clock.now()));
+    expect(await rowsNaming(t.store.db, 'postgres', id)).toEqual([]);
+    expect(written).toEqual({ ok: true, value: 'ignored' });
+  });
+
+  it('a cancel: kept under no one, and the erasure is not undone', async () => {
+    const id = `pg_cancel.${++seq}@example.org`;
+    await t.premium(id);
+    const sec = Math.floor(t.clock.now() / 1000);
+    const written = await writeDuringErasure(id, () => applyBillingEvent(t.store.db, billing(`evt_pg_cancel_${seq}`, id, 'subscription.canceled', sec), t.clock.now()));
     expect(await rowsNaming(t.store.db, 'postgres', id)).toEqual([]);
     expect(written).toEqual({ ok: true, value: 'ignored' });
   });

@@ -12,7 +12,7 @@ const WEBHOOK_DOCS = {
   body: { description: 'One event, exactly the bytes the signature covers', content: { 'application/json': named('BillingEvent', billingEventSchema, 'input') } },
   responses: {
     200: {
-      description: 'Accepted; outcome says what was done with it (a replayed event id is a duplicate, and changes nothing)',
+      description: 'Accepted; outcome says what was done with it (a replayed event id is a duplicate, and changes nothing; ignored: recorded, with nothing to change, e.g. a failed payment of no paying subscription, or a cancel for a user who is not here, who is not created)',
       content: { 'application/json': z.strictObject({ received: z.literal(true), outcome: z.enum(['applied', 'duplicate', 'superseded', 'ignored']) }) },
     },
   },

@@ -79,8 +79,13 @@ export async function applyBillingEvent(db: Db, event: BillingEvent, now: number
       if (occurredAt < current.lastEventAt) return 'superseded';
       lastEventAt = current.lastEventAt;
     }
-    // A billing event (re)creates its user (ADR 0016: erase them at the payment provider
-    // too); the event, recorded under no one if the user was not there, is theirs now.
+    // An event that grants nothing (a cancel) for a user who is not here (erased, or never
+    // provisioned) creates nobody: a user row holding a canceled subscription under an erased
+    // learner's id is personal data the erasure removed. It stays recorded, under no one, so
+    // a resend is a duplicate. A subscription that was erased has nothing left to cancel.
+    if (!current && !PERIOD_STARTS.has(event.type) && !(await repo.getUser(event.data.userId))) return 'ignored';
+    // An event that grants a period (re)creates its user (ADR 0016: erase them at the payment
+    // provider too); the event, recorded under no one if the user was not there, is theirs now.
     if (await repo.insertUser({ id: event.data.userId, roles: ['learner'], createdAt: now, disabled: false })) await repo.claimWebhookEvent(event.id, event.data.userId);
     const status = STATUS_FOR[event.type] ?? event.data.status ?? 'active';
     const sub: Subscription = {
