@@ -437,19 +437,37 @@ function pickLevel(levels: RubricCriterion['levels'], similarity: number, p: Rul
 // split at whitespace or after a sentence mark, where no token runs across). Looking for the
 // word as a substring quoted "We split the wire." for a matched "lit", and missed a word
 // written with a zero-width non-joiner (Persian "می‌کند"), which tokens drop.
-function evidenceSentences(answer: string, matchedAnswerIdx: Set<number>): string[] {
+function evidenceSentences(sentences: readonly AnswerSentence[], matchedAnswerIdx: Set<number>): string[] {
   if (matchedAnswerIdx.size === 0) return [];
-  // Chinese, Japanese, Arabic and Hindi sentences end in their own marks, with no space after them.
-  const sentences = answer.split(/(?<=[.!?;])\s+|(?<=[。！？；؟।])\s*/u).map((s) => s.trim()).filter(Boolean);
   const out: string[] = [];
-  let start = 0;
-  for (const s of sentences) {
-    const end = start + tokenize(s).length;
+  for (const { text, start, end } of sentences) {
     let has = false;
     for (const i of matchedAnswerIdx) if (i >= start && i < end) has = true;
-    start = end;
-    if (has) out.push(s.length > 200 ? graphemePrefix(s, 200) : s);
+    if (has) out.push(text.length > 200 ? graphemePrefix(text, 200) : text);
     if (out.length >= 3) break;
+  }
+  return out;
+}
+
+interface AnswerSentence {
+  text: string;
+  /** the sentence's tokens are the answer's tokens start..end-1 */
+  start: number;
+  end: number;
+}
+
+// The answer's sentences with their token ranges, split and tokenized once per grade (not
+// once per criterion). Chinese, Japanese, Arabic and Hindi sentences end in their own marks,
+// with no space after them.
+function answerSentences(answer: string): AnswerSentence[] {
+  const out: AnswerSentence[] = [];
+  let start = 0;
+  for (const text of answer.split(/(?<=[.!?;])\s+|(?<=[。！？；؟।])\s*/u)) {
+    const t = text.trim();
+    if (!t) continue;
+    const end = start + tokenize(t).length;
+    out.push({ text: t, start, end });
+    start = end;
   }
   return out;
 }
@@ -498,6 +516,7 @@ export function rulesGrade(input: RulesGradeInput): RulesGrade {
   const references = (input.referenceAnswers ?? rubric.referenceAnswers).filter((r) => r.trim());
   const questionConcepts = questionConceptSet(question);
   const answerTokens = extractConcepts(answer);
+  let sentences: AnswerSentence[] | undefined;
   let context: string | undefined;
   const analysis = () => (context ??= analysisContext(references, questionConcepts, p));
   let anchorSimilarities: number[] | undefined;
@@ -561,7 +580,7 @@ export function rulesGrade(input: RulesGradeInput): RulesGrade {
       criterionId: criterion.id,
       levelId: level.id,
       points: level.points,
-      evidence: evidenceSentences(answer, idx),
+      evidence: idx.size === 0 ? [] : evidenceSentences((sentences ??= answerSentences(answer)), idx),
       justification: justification.trim(),
     };
   });
