@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTestStore, type TestStore } from '../helpers/databases.js';
 import { bearer, createTestApp, type TestApp } from '../helpers/test-app.js';
+import { twoInstancesOnPostgres } from '../helpers/two-instances.js';
 
 const put = (t: TestApp, key: string, flag: string, body: unknown) => t.app.inject({ method: 'PUT', url: `/v1/admin/flags/${flag}`, headers: bearer(key), payload: body as object });
 const get = async (t: TestApp, key: string, flag: string) => (await t.app.inject({ method: 'GET', url: `/v1/admin/flags/${flag}`, headers: bearer(key) })).json();
@@ -55,27 +55,15 @@ describe('flag changes', () => {
 });
 
 describe('flag changes from two instances on one Postgres, each with its own copy of the flags', () => {
-  let store: TestStore;
-  let a: TestApp;
-  let b: TestApp;
-  beforeAll(async () => {
-    store = await openTestStore('postgres');
-    a = await createTestApp({ store });
-    b = await createTestApp({ store });
-  });
-  afterAll(async () => {
-    await a.close();
-    await b.close();
-    await store.cleanup();
-  });
+  const two = twoInstancesOnPostgres();
 
   it("a change on one instance is made to the stored flag, not to the other's stale copy", async () => {
-    const keyA = await a.premium('pg-flag-admin', ['admin']);
-    expect((await put(a, keyA, 'grading', { enabled: false })).statusCode).toBe(200);
+    const keyA = await two.a.premium('pg-flag-admin', ['admin']);
+    expect((await put(two.a, keyA, 'grading', { enabled: false })).statusCode).toBe(200);
     // b has not reloaded its copy (no Redis, polling not yet due) and changes the rollout
-    const onB = (await put(b, keyA, 'grading', { rollout: 30 })).json();
+    const onB = (await put(two.b, keyA, 'grading', { rollout: 30 })).json();
     expect(onB).toMatchObject({ enabled: false, rollout: 30, version: 2 });
-    const [last] = await audit(b, keyA, 'grading');
+    const [last] = await audit(two.b, keyA, 'grading');
     expect(last!.before).toMatchObject({ enabled: false, version: 1 });
   });
 });

@@ -1,11 +1,10 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAlertEvaluator, type SharedAlertState } from '../../src/features/alerts/alert-evaluator.js';
 import { createAlertMetricSource } from '../../src/features/alerts/alert-metrics.source.js';
 import { createRedisAlertState } from '../../src/features/alerts/redis-alert-state.js';
 import { connectTestRedis, deletePrefix, FAIL_FAST_REDIS, testPrefix } from '../../src/features/limits/rate-limiter.cases.js';
+import { startAlertWebhook, type AlertWebhook } from '../helpers/alert-webhook.js';
 import { openTestStore, type TestStore } from '../helpers/databases.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 
@@ -15,8 +14,7 @@ const HOUR = 3_600_000;
 // Redis, both running it (TUTORGATE_ALERT_EVALUATOR defaults to on), wired as serve() wires it.
 describe('alert delivery with two instances on one Postgres and Redis', () => {
   let store: TestStore;
-  let hook: Server;
-  const received: { alert: { name: string; status?: string; summary: string } }[] = [];
+  let hook: AlertWebhook<{ alert: { name: string; status?: string; summary: string } }>;
   const redis: Redis[] = [];
   const apps: TestApp[] = [];
   const prefix = testPrefix('alert-state');
@@ -24,16 +22,8 @@ describe('alert delivery with two instances on one Postgres and Redis', () => {
 
   beforeAll(async () => {
     store = await openTestStore('postgres');
-    hook = createServer((req, res) => {
-      let body = '';
-      req.on('data', (d: Buffer) => (body += d.toString()));
-      req.on('end', () => {
-        received.push(JSON.parse(body));
-        res.end('ok');
-      });
-    });
-    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
-    const webhook = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/alerts`;
+    hook = await startAlertWebhook();
+    const webhook = hook.url;
     const policy = { alerts: { webhook, rules: [{ name: 'hourly-cost', metric: 'costUsdPerHour' as const, above: 1, cooldown: '1h' }] } };
     for (let i = 0; i < 2; i++) {
       redis.push(await connectTestRedis());
@@ -42,13 +32,13 @@ describe('alert delivery with two instances on one Postgres and Redis', () => {
     await apps[0]!.container.identity.service.createUser({ id: 'spender', tier: 'premium', roles: ['learner'] });
   });
   beforeEach(() => {
-    received.length = 0;
+    hook.received.length = 0;
   });
   afterAll(async () => {
     await deletePrefix(redis[0]!, prefix);
     for (const a of apps) await a.close();
     for (const r of redis) r.disconnect();
-    await new Promise((r) => hook.close(() => r(undefined)));
+    await hook.close();
     await store.cleanup();
   });
 
@@ -70,7 +60,7 @@ describe('alert delivery with two instances on one Postgres and Redis', () => {
       .execute();
   };
   const advance = (ms: number) => apps.forEach((a) => a.clock.advance(ms));
-  const messages = () => received.map((m) => `${m.alert.status} ${m.alert.summary}`);
+  const messages = () => hook.received.map((m) => `${m.alert.status} ${m.alert.summary}`);
 
   it('sends each firing, repeat and resolved message once, whichever instance evaluates first', async () => {
     const evaluators = apps.map((t, i) => evaluatorOf(t, createRedisAlertState(redis[i]!, { prefix }), `instance-${i}`));

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRedis } from '../../src/main.js';
 import { userHash } from '../../src/platform/pseudonym.js';
+import { startAlertWebhook, type AlertWebhook } from '../helpers/alert-webhook.js';
 import { openTestStore, REDIS_TEST_URL, type TestStore } from '../helpers/databases.js';
 import { bearer } from '../helpers/test-app.js';
 import { createSimulatedApp, gradeEveryAnswerValidly } from '../helpers/simulated-app.js';
@@ -20,22 +19,13 @@ describe('rate-limit abuse alerts with two instances on one Redis', () => {
   const redis: Redis[] = [];
   let a: App;
   let b: App;
-  let hook: Server;
-  const received: { alert: { name: string; details?: { kind?: string; key?: string } } }[] = [];
+  let hook: AlertWebhook<{ alert: { name: string; details?: { kind?: string; key?: string } } }>;
   const run = randomUUID().slice(0, 8); // Redis outlives test runs: keep this run's users apart
 
   beforeAll(async () => {
     store = await openTestStore('postgres');
-    hook = createServer((req, res) => {
-      let body = '';
-      req.on('data', (d: Buffer) => (body += d.toString()));
-      req.on('end', () => {
-        received.push(JSON.parse(body));
-        res.end('ok');
-      });
-    });
-    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
-    const webhook = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/alerts`;
+    hook = await startAlertWebhook();
+    const webhook = hook.url;
     for (let i = 0; i < 2; i++) {
       const r = openRedis(REDIS_TEST_URL);
       await ready(r);
@@ -51,7 +41,7 @@ describe('rate-limit abuse alerts with two instances on one Redis', () => {
     await a.close();
     await b.close();
     for (const r of redis) r.disconnect();
-    await new Promise((r) => hook.close(() => r(undefined)));
+    await hook.close();
     await store.cleanup();
   });
 
@@ -64,7 +54,7 @@ describe('rate-limit abuse alerts with two instances on one Redis', () => {
       codes.push(r.statusCode);
     }
     expect(codes.filter((c) => c === 429)).toHaveLength(30);
-    const mine = () => received.filter((m) => m.alert.name === 'rate-limit-abuse' && m.alert.details?.kind === 'user' && m.alert.details.key === user);
+    const mine = () => hook.received.filter((m) => m.alert.name === 'rate-limit-abuse' && m.alert.details?.kind === 'user' && m.alert.details.key === user);
     // Every rejection counted (the counts are fire-and-forget), then the alerts delivered.
     const hash = userHash(user);
     const deadline = Date.now() + 10_000;
