@@ -16,6 +16,9 @@ const STRING = ['minLength', 'maxLength'];
 const ARRAY = ['maxItems', 'uniqueItems', 'contains', 'minContains', 'maxContains', 'prefixItems'];
 const OBJECT = ['minProperties', 'maxProperties', 'patternProperties', 'propertyNames', 'dependentRequired', 'dependentSchemas'];
 const ANY = ['not', 'if', 'then', 'else'];
+// In the order a refusal names them, when a schema has several.
+const REFUSED = [...NUMERIC, ...STRING, ...ARRAY, ...OBJECT, ...ANY];
+const REFUSED_SET = new Set(REFUSED);
 
 function typeName(s: JsonObject): string {
   if (typeof s.type === 'string') return s.type;
@@ -23,21 +26,27 @@ function typeName(s: JsonObject): string {
   return 'schema';
 }
 
+const COMBINATIONS = ['anyOf', 'oneOf', 'allOf'];
+const DEFINITIONS = ['$defs', 'definitions'];
+
 function check(s: unknown, depth: number): string | undefined {
   if (!isObject(s) || depth > 64) return undefined;
-  const type = typeName(s);
-  const not = (key: string) => `For '${type}' type, property '${key}' is not supported`;
-  for (const key of [...NUMERIC, ...STRING, ...ARRAY, ...OBJECT, ...ANY]) if (key in s) return not(key);
+  const not = (key: string) => `For '${typeName(s)}' type, property '${key}' is not supported`;
+  // The node's own few keys are looked up among the refused ones (every request's schema is
+  // checked: this is on the simulator's hot path, which shares the bench machine's cores).
+  for (const key in s) {
+    if (REFUSED_SET.has(key)) return not(REFUSED.find((k) => k in s)!);
+  }
   if ('minItems' in s && s.minItems !== 0 && s.minItems !== 1) return `${not('minItems')} with value ${JSON.stringify(s.minItems)} (only 0 or 1)`;
-  if ('additionalProperties' in s && s.additionalProperties !== false) return `For '${type}' type, 'additionalProperties' must be set to false`;
+  if ('additionalProperties' in s && s.additionalProperties !== false) return `For '${typeName(s)}' type, 'additionalProperties' must be set to false`;
   if (Array.isArray(s.enum) && s.enum.some((v) => typeof v === 'object' && v !== null)) return 'enum values must be strings, numbers, booleans or null';
   if (typeof s.$ref === 'string' && !s.$ref.startsWith('#')) return `External $ref '${s.$ref}' is not supported`;
 
   const children: unknown[] = [];
   if (isObject(s.properties)) children.push(...Object.values(s.properties));
   if (s.items !== undefined) children.push(...(Array.isArray(s.items) ? s.items : [s.items]));
-  for (const key of ['anyOf', 'oneOf', 'allOf']) if (Array.isArray(s[key])) children.push(...(s[key] as unknown[]));
-  for (const key of ['$defs', 'definitions']) if (isObject(s[key])) children.push(...Object.values(s[key]));
+  for (const key of COMBINATIONS) if (Array.isArray(s[key])) children.push(...(s[key] as unknown[]));
+  for (const key of DEFINITIONS) if (isObject(s[key])) children.push(...Object.values(s[key]));
   for (const child of children) {
     const err = check(child, depth + 1);
     if (err) return err;
