@@ -11,6 +11,12 @@ export const deferred = (): Deferred => {
   return { promise, resolve };
 };
 
+// Polls `cond` once per turn of the event loop until it holds (a lock waiter has appeared in
+// pg_locks, a write has come back); the test's own timeout bounds it.
+export async function until(cond: () => Promise<boolean>): Promise<void> {
+  while (!(await cond())) await new Promise((r) => setImmediate(r));
+}
+
 // Every row of every table, as text, that holds the id.
 export async function rowsNaming(db: Db, dialect: 'sqlite' | 'postgres', id: string): Promise<string[]> {
   const tables =

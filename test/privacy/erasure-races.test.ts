@@ -10,7 +10,7 @@ import { UsageLedgerRepository } from '../../src/features/usage/usage-ledger.rep
 import { UserErasedError, type MeteredCall, type MeteringService } from '../../src/features/usage/metering.service.js';
 import type { Db } from '../../src/platform/db/database.js';
 import { openLockSessions, openTestStore, STORE_KINDS, type LockSessions, type TestStore } from '../helpers/databases.js';
-import { deferred, rowsNaming } from '../helpers/erasure.js';
+import { deferred, rowsNaming, until } from '../helpers/erasure.js';
 import { createSimulatedApp } from '../helpers/simulated-app.js';
 import { bearer, type TestApp } from '../helpers/test-app.js';
 
@@ -197,9 +197,6 @@ describe('erasure racing a reservation inside its transaction (postgres)', () =>
   });
 
   const lockWaiters = () => locks.lockWaiters();
-  async function until(cond: () => Promise<boolean>) {
-    while (!(await cond())) await new Promise((r) => setImmediate(r));
-  }
 
   it('a reservation made while the erasure is between its check and its writes is refused; the erasure commits; nothing names the id', async () => {
     const id = 'race_pg.learner@example.org';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EvaluationRow } from '../../src/features/grading/grading.repository.js';
 import { applyBillingEvent, type BillingEvent } from '../../src/features/identity/billing-webhook.js';
 import { openLockSessions, openTestStore, STORE_KINDS, type LockSessions, type TestStore } from '../helpers/databases.js';
-import { holdNextCall, rowsNaming } from '../helpers/erasure.js';
+import { holdNextCall, rowsNaming, until } from '../helpers/erasure.js';
 import { createSimulatedApp, gradeEveryAnswerValidly } from '../helpers/simulated-app.js';
 import { bearer, type TestApp } from '../helpers/test-app.js';
 
@@ -184,9 +184,6 @@ describe('erasure racing writes inside its transaction (postgres)', () => {
     await ts.cleanup();
   });
 
-  async function until(cond: () => Promise<boolean>) {
-    while (!(await cond())) await new Promise((r) => setImmediate(r));
-  }
 
   // Runs `write` for a learner while the erasure waits inside its transaction; returns what
   // the write returned (or threw), once the erasure has committed.
@@ -247,20 +244,14 @@ describe('erasure racing writes inside its transaction (postgres)', () => {
     expect(written).toEqual({ ok: true, value: [false, false, false] });
   });
 
-  it('a billing event: kept under no one, and the erasure is not undone', async () => {
-    const id = `pg_billing.${++seq}@example.org`;
+  it.each([
+    ['a billing event', 'payment.failed'],
+    ['a cancel', 'subscription.canceled'],
+  ] as const)('%s: kept under no one, and the erasure is not undone', async (_what, type) => {
+    const id = `pg_${type}.${++seq}@example.org`;
     await t.premium(id);
     const sec = Math.floor(t.clock.now() / 1000);
-    const written = await writeDuringErasure(id, () => applyBillingEvent(t.store.db, billing(`evt_pg_${seq}`, id, 'payment.failed', sec), t.clock.now()));
-    expect(await rowsNaming(t.store.db, 'postgres', id)).toEqual([]);
-    expect(written).toEqual({ ok: true, value: 'ignored' });
-  });
-
-  it('a cancel: kept under no one, and the erasure is not undone', async () => {
-    const id = `pg_cancel.${++seq}@example.org`;
-    await t.premium(id);
-    const sec = Math.floor(t.clock.now() / 1000);
-    const written = await writeDuringErasure(id, () => applyBillingEvent(t.store.db, billing(`evt_pg_cancel_${seq}`, id, 'subscription.canceled', sec), t.clock.now()));
+    const written = await writeDuringErasure(id, () => applyBillingEvent(t.store.db, billing(`evt_pg_${type}_${seq}`, id, type, sec), t.clock.now()));
     expect(await rowsNaming(t.store.db, 'postgres', id)).toEqual([]);
     expect(written).toEqual({ ok: true, value: 'ignored' });
   });
