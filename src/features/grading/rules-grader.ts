@@ -438,7 +438,6 @@ function pickLevel(levels: RubricCriterion['levels'], similarity: number, p: Rul
 // word as a substring quoted "We split the wire." for a matched "lit", and missed a word
 // written with a zero-width non-joiner (Persian "می‌کند"), which tokens drop.
 function evidenceSentences(sentences: readonly AnswerSentence[], matchedAnswerIdx: Set<number>): string[] {
-  if (matchedAnswerIdx.size === 0) return [];
   const out: string[] = [];
   for (const { text, start, end } of sentences) {
     let has = false;
